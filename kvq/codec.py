@@ -1,0 +1,283 @@
+"""The codec core: image -> palette -> indices -> bits -> container, and back.
+
+The CLI, the library API and the Pillow plugin are thin doors onto the
+functions here; none of them parses or builds a file on its own.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from . import bitpack, container
+from .container import DEFAULT_MAX_PIXELS, Header
+from .errors import FormatError, ImageTooLargeError, OptionError, UnsupportedImageError
+from .options import EncoderOptions
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded file before the palette lookup.
+
+    Attributes
+    ----------
+    header : Header
+    palette : ndarray of uint8, shape (K, C)
+    indices : ndarray, shape (H, W)
+        uint8 when K <= 256, else uint16.
+    """
+
+    header: Header
+    palette: np.ndarray
+    indices: np.ndarray
+
+    def pixels(self) -> np.ndarray:
+        """Look every index up in the palette.
+
+        Returns
+        -------
+        ndarray of uint8
+            (H, W) for grey images, (H, W, C) otherwise.
+        """
+        out = self.palette[self.indices]
+        return out[:, :, 0] if self.header.channels == 1 else out
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """What the encoder produced, with the quantized pixels for measuring.
+
+    Attributes
+    ----------
+    data : bytes
+        The ``.kvq`` file.
+    header : Header
+    original : ndarray of uint8, shape (H, W, C)
+        The input after mode conversion (what the quantizer saw).
+    palette : ndarray of uint8, shape (K, C)
+    indices : ndarray, shape (H, W)
+    """
+
+    data: bytes
+    header: Header
+    original: np.ndarray
+    palette: np.ndarray
+    indices: np.ndarray
+
+    def pixels(self) -> np.ndarray:
+        """ndarray of uint8, shape (H, W, C): what a decoder will rebuild."""
+        return self.palette[self.indices]
+
+
+def compact(palette: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop unused and duplicate palette entries and renumber the indices.
+
+    Entries keep their order of first appearance in the palette, so a palette
+    that is already compact comes back unchanged.
+
+    Parameters
+    ----------
+    palette : ndarray of uint8, shape (K, C)
+    indices : ndarray of unsigned int
+        Any shape, values < K.
+
+    Returns
+    -------
+    palette : ndarray of uint8, shape (K', C)
+    indices : ndarray, same shape as the input, dtype for K'
+    """
+    k, channels = palette.shape
+    used = np.bincount(indices.reshape(-1), minlength=k)[:k] > 0
+    keys = np.zeros(k, dtype=np.uint32)
+    for ch in range(channels):
+        keys = (keys << 8) | palette[:, ch]
+    # Unused entries get a key no colour can have, so they never merge with used ones.
+    keys = np.where(used, keys.astype(np.int64), -1)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    order = np.sort(first[np.unique(inverse[used])])
+    if order.size == k:
+        return palette, indices.astype(bitpack.index_dtype(k), copy=False)
+    new_number = np.full(k, -1, dtype=np.int64)
+    new_number[order] = np.arange(order.size)
+    # Every used entry maps to the first entry with its colour.
+    remap = new_number[first[inverse]]
+    new_indices = remap.astype(bitpack.index_dtype(order.size))[indices]
+    return palette[order], new_indices
+
+
+def _assemble(original: np.ndarray, palette: np.ndarray, indices: np.ndarray) -> Encoded:
+    palette, indices = compact(palette, indices)
+    height, width, channels = original.shape
+    k = palette.shape[0]
+    header = Header(width, height, channels, k, container.bits_for(k))
+    if header.index_size > container.MAX_CHUNK_LENGTH:
+        raise ImageTooLargeError(f"{width}x{height} image at {header.bits} bits per index exceeds the format's 4 GiB index limit")
+    data = container.write(header, palette.tobytes(), bitpack.pack(indices, header.bits))
+    return Encoded(data, header, original, palette, indices)
+
+
+def encode_image(image: Any, options: EncoderOptions | None = None, **kwargs: Any) -> Encoded:
+    """Encode an image and keep what the CLI and benchmarks measure.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image or numpy.ndarray
+        See :func:`kvq.pixels.to_array`.
+    options : EncoderOptions, optional
+        When omitted, built from ``kwargs``.
+    **kwargs
+        Encoder options (``k``, ``seed``, ``quality``, ``color_space``,
+        ``dither``, ``speed``).
+
+    Returns
+    -------
+    Encoded
+    """
+    from .pixels import to_array
+    from .quantize import quantize
+
+    if options is None:
+        options = EncoderOptions.from_kwargs(**kwargs)
+    elif kwargs:
+        raise OptionError("give either options or keyword options, not both")
+    pixels = to_array(image)
+    palette, indices = quantize(pixels, options)
+    return _assemble(pixels, palette, indices)
+
+
+def encode(image: Any, k: int = 256, **options: Any) -> bytes:
+    """Encode an image as a ``.kvq`` file in memory.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image or numpy.ndarray
+        A Pillow image of any mode, or a uint8 array of shape (H, W),
+        (H, W, 1), (H, W, 3) or (H, W, 4).
+    k : int, default=256
+        Largest palette size, 1 to 65,536.
+    **options
+        ``seed``, ``quality``, ``color_space``, ``dither``, ``speed``: see
+        :class:`kvq.EncoderOptions`.
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    OptionError, UnsupportedImageError, QualityError, ImageTooLargeError
+
+    Examples
+    --------
+    >>> import numpy as np, kvq
+    >>> image = np.zeros((2, 3, 3), dtype=np.uint8)
+    >>> data = kvq.encode(image, k=16)
+    >>> len(data)  # overhead + one RGB entry, no index bytes
+    65
+    >>> kvq.decode(data).shape
+    (2, 3, 3)
+    """
+    return encode_image(image, k=k, **options).data
+
+
+def encode_indexed(indices: np.ndarray, palette: np.ndarray) -> bytes:
+    """Store an already-indexed image as it is, without quantizing again.
+
+    Parameters
+    ----------
+    indices : ndarray of unsigned int, shape (H, W)
+        Palette index of every pixel.
+    palette : ndarray of uint8, shape (K, C)
+        C is 1, 3 or 4; K at most 65,536.
+
+    Returns
+    -------
+    bytes
+        Unused and duplicate entries are dropped, as in every ``.kvq`` file.
+    """
+    indices = np.asarray(indices)
+    palette = np.asarray(palette)
+    if palette.dtype != np.uint8 or palette.ndim != 2 or palette.shape[1] not in (1, 3, 4) or not 1 <= len(palette) <= 65536:
+        raise UnsupportedImageError("palette must be a (K, C) uint8 array with C in 1, 3, 4 and 1 <= K <= 65536")
+    if indices.ndim != 2 or indices.size == 0 or indices.dtype.kind not in "ui":
+        raise UnsupportedImageError("indices must be a non-empty (H, W) integer array")
+    if indices.min() < 0 or indices.max() >= len(palette):
+        raise UnsupportedImageError(f"indices must be in 0..{len(palette) - 1}")
+    original = palette[indices]
+    return _assemble(original, palette, indices.astype(bitpack.index_dtype(len(palette))))
+
+
+def decode_indexed(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:
+    """Decode a ``.kvq`` file to its header, palette and indices.
+
+    Parameters
+    ----------
+    data : bytes-like
+        The whole file.
+    max_pixels : int or None, default=178,956,970
+        Refuse larger images before allocating pixel memory; None for no limit.
+
+    Returns
+    -------
+    Decoded
+
+    Raises
+    ------
+    FormatError (and subclasses), ImageTooLargeError
+    """
+    parsed = container.parse(data, max_pixels)
+    h = parsed.header
+    palette = np.frombuffer(parsed.palette, dtype=np.uint8).reshape(h.k, h.channels)
+    try:
+        indices = bitpack.unpack(parsed.indices, h.bits, h.n_pixels, h.k)
+    except FormatError as exc:
+        # Report the offset in the file, not in the index chunk.
+        raise FormatError(str(exc).rsplit(" (at byte", 1)[0], (exc.offset or 0) + parsed.index_offset) from None
+    return Decoded(h, palette, indices.reshape(h.height, h.width))
+
+
+def decode(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode a ``.kvq`` file to pixels.
+
+    Parameters
+    ----------
+    data : bytes-like
+        The whole file.
+    max_pixels : int or None, default=178,956,970
+        Refuse larger images before allocating pixel memory; None for no limit.
+
+    Returns
+    -------
+    ndarray of uint8
+        (H, W) for grey, (H, W, 3) for RGB, (H, W, 4) for RGBA: exactly the
+        pixels the encoder quantized.
+
+    Raises
+    ------
+    FormatError (and subclasses), ImageTooLargeError
+    """
+    return decode_indexed(data, max_pixels).pixels()
+
+
+def read_header(source: bytes | memoryview | str | os.PathLike | BinaryIO, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
+    """Read a file's header without decoding pixels.
+
+    Parameters
+    ----------
+    source : bytes-like, path or binary file object
+        Only the first 38 bytes are read.
+    max_pixels : int or None
+
+    Returns
+    -------
+    Header
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return container.parse_header(source, max_pixels)
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as fp:
+            return container.read_header_from(fp, max_pixels)
+    return container.read_header_from(source, max_pixels)

@@ -1,0 +1,332 @@
+"""The ``.kvq`` v1 container: signature, chunks, CRCs (see ``spec/kvq-v1.md``).
+
+This module only moves bytes: it knows the layout and every rule a reader
+must enforce, but nothing about pixels or palettes beyond their sizes.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from .errors import (
+    ChecksumError,
+    FormatError,
+    ImageTooLargeError,
+    NotKvqError,
+    TruncatedError,
+)
+
+SIGNATURE = b"\x89KVQ\r\n\x1a\n"
+VERSION_MAJOR = 1
+VERSION_MINOR = 0
+
+HEAD = b"HEAD"
+PLTE = b"PLTE"
+INDX = b"INDX"
+
+#: Index coding 0: fixed-width big-endian bit packing. No other value is defined in v1.
+CODING_FIXED = 0
+
+CHANNELS = (1, 3, 4)
+MAX_K = 65536
+MAX_CHUNK_LENGTH = 2**32 - 1
+
+#: Default pixel limit of the decoder: the size at which Pillow refuses an
+#: image as a decompression bomb (2 x ``PIL.Image.MAX_IMAGE_PIXELS``).
+DEFAULT_MAX_PIXELS = 2 * 89_478_485
+
+_HEAD_FORMAT = ">BBIIBBBBI"
+HEAD_LENGTH = struct.calcsize(_HEAD_FORMAT)  # 18
+CHUNK_OVERHEAD = 12  # length (4) + type (4) + CRC (4)
+HEADER_SIZE = len(SIGNATURE) + CHUNK_OVERHEAD + HEAD_LENGTH  # 38: all a header reader needs
+#: Bytes of a file that holds no ancillary chunk, beyond palette and indices.
+OVERHEAD = HEADER_SIZE + 2 * CHUNK_OVERHEAD  # 62
+
+
+def bits_for(k: int) -> int:
+    """Bits per index for a palette of ``k`` entries: ceil(log2 k), 0 for k = 1.
+
+    Parameters
+    ----------
+    k : int
+        Palette size, at least 1.
+
+    Returns
+    -------
+    int
+    """
+    return (k - 1).bit_length()
+
+
+@dataclass(frozen=True)
+class Header:
+    """The fixed facts of a ``.kvq`` image, shared by encoder, decoder, plugin and CLI.
+
+    Attributes
+    ----------
+    width, height : int
+        Image size in pixels, each at least 1.
+    channels : int
+        1 (grey), 3 (RGB) or 4 (RGBA): bytes per palette entry.
+    k : int
+        Number of palette entries, 1 to 65,536.
+    bits : int
+        Bits per index, always ``bits_for(k)``.
+    coding : int
+        Index coding; 0 (fixed width) is the only one defined.
+    version : tuple of int
+        (major, minor) of the file.
+    """
+
+    width: int
+    height: int
+    channels: int
+    k: int
+    bits: int
+    coding: int = CODING_FIXED
+    version: tuple[int, int] = (VERSION_MAJOR, VERSION_MINOR)
+
+    @property
+    def n_pixels(self) -> int:
+        """int: width x height."""
+        return self.width * self.height
+
+    @property
+    def palette_size(self) -> int:
+        """int: bytes of the palette, k x channels."""
+        return self.k * self.channels
+
+    @property
+    def index_size(self) -> int:
+        """int: bytes of the packed indices, ceil(N x bits / 8)."""
+        return (self.n_pixels * self.bits + 7) // 8
+
+    @property
+    def file_size(self) -> int:
+        """int: size of a file with this header and no ancillary chunk."""
+        return OVERHEAD + self.palette_size + self.index_size
+
+    @property
+    def mode(self) -> str:
+        """str: Pillow mode of the decoded pixels ("L", "RGB" or "RGBA")."""
+        return {1: "L", 3: "RGB", 4: "RGBA"}[self.channels]
+
+
+@dataclass
+class Container:
+    """A parsed file: its header, raw palette and index bytes, and ancillary chunks.
+
+    ``index_offset`` is the file offset of the first index byte.
+    """
+
+    header: Header
+    palette: bytes
+    indices: memoryview
+    ancillary: list[tuple[bytes, bytes]] = field(default_factory=list)
+    index_offset: int = 0
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    length = struct.pack(">I", len(data))
+    return length + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind, zlib.crc32(length))))
+
+
+def write(header: Header, palette: bytes, indices: bytes, ancillary: list[tuple[bytes, bytes]] = ()) -> bytes:
+    """Assemble a ``.kvq`` file.
+
+    Parameters
+    ----------
+    header : Header
+    palette : bytes
+        ``header.palette_size`` bytes.
+    indices : bytes
+        ``header.index_size`` bytes.
+    ancillary : list of (bytes, bytes)
+        Optional chunks (type with a lower-case first letter, data) written
+        between the header and the palette.
+
+    Returns
+    -------
+    bytes
+    """
+    _validate_header(header, 0, None)
+    if len(palette) != header.palette_size or len(indices) != header.index_size:
+        raise FormatError("palette or index data does not match the header")
+    if header.index_size > MAX_CHUNK_LENGTH:
+        raise ImageTooLargeError(f"{header.index_size:,} bytes of indices do not fit in one chunk (max {MAX_CHUNK_LENGTH:,})")
+    head = struct.pack(
+        _HEAD_FORMAT,
+        header.version[0],
+        header.version[1],
+        header.width,
+        header.height,
+        header.channels,
+        header.bits,
+        header.coding,
+        0,
+        header.k,
+    )
+    parts = [SIGNATURE, _chunk(HEAD, head)]
+    for kind, data in ancillary:
+        if not _is_ancillary(kind):
+            raise FormatError(f"chunk type {kind!r} is not an ancillary type")
+        parts.append(_chunk(kind, data))
+    parts += [_chunk(PLTE, palette), _chunk(INDX, indices)]
+    return b"".join(parts)
+
+
+def _is_ancillary(kind: bytes) -> bool:
+    return len(kind) == 4 and kind.isalpha() and kind.isascii() and kind[:1].islower()
+
+
+def _validate_header(h: Header, offset: int, max_pixels: int | None) -> None:
+    # Offsets point at the field inside the HEAD chunk data (file offset 20).
+    if h.version[0] != VERSION_MAJOR:
+        raise FormatError(f"unsupported major version {h.version[0]} (this reader knows {VERSION_MAJOR})", offset)
+    if h.width < 1 or h.height < 1:
+        raise FormatError(f"image size {h.width}x{h.height} has a zero dimension", offset + 2)
+    # Division, not multiplication, so that a C reader following the same
+    # rule cannot overflow; Python's integers only make it harmless here.
+    if max_pixels is not None and h.width > max_pixels // h.height:
+        raise ImageTooLargeError(
+            f"image of {h.width}x{h.height} = {h.n_pixels:,} pixels exceeds the limit of {max_pixels:,} pixels"
+        )
+    if h.channels not in CHANNELS:
+        raise FormatError(f"channels must be 1, 3 or 4, not {h.channels}", offset + 10)
+    if not 1 <= h.k <= MAX_K:
+        raise FormatError(f"palette size {h.k} is outside 1..{MAX_K}", offset + 14)
+    if h.bits != bits_for(h.k):
+        raise FormatError(f"bits per index is {h.bits}, but a palette of {h.k} needs {bits_for(h.k)}", offset + 11)
+    if h.coding != CODING_FIXED:
+        raise FormatError(f"unknown index coding {h.coding}", offset + 12)
+
+
+def _read_chunk(data: memoryview, offset: int) -> tuple[bytes, memoryview, int]:
+    """Read one chunk at ``offset``; return its type, data and the next offset."""
+    end = len(data)
+    if end - offset < CHUNK_OVERHEAD:
+        raise TruncatedError("file ends inside a chunk header", offset)
+    (length,) = struct.unpack_from(">I", data, offset)
+    kind = bytes(data[offset + 4 : offset + 8])
+    if not (kind.isascii() and kind.isalpha()):
+        raise FormatError(f"invalid chunk type {kind!r}", offset + 4)
+    if length > end - offset - CHUNK_OVERHEAD:
+        raise TruncatedError(f"chunk {kind.decode()} declares {length:,} bytes but the file ends first", offset)
+    body = data[offset + 8 : offset + 8 + length]
+    (stored,) = struct.unpack_from(">I", data, offset + 8 + length)
+    actual = zlib.crc32(body, zlib.crc32(data[offset : offset + 8]))
+    if stored != actual:
+        raise ChecksumError(f"CRC-32 mismatch in chunk {kind.decode()}: stored {stored:08x}, computed {actual:08x}", offset + 8 + length)
+    return kind, body, offset + CHUNK_OVERHEAD + length
+
+
+def parse_header(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
+    """Validate the signature and HEAD chunk at the start of ``data``.
+
+    Parameters
+    ----------
+    data : bytes-like
+        At least the first :data:`HEADER_SIZE` (38) bytes of a file.
+    max_pixels : int or None
+        Refuse images with more pixels; None for no limit.
+
+    Returns
+    -------
+    Header
+
+    Raises
+    ------
+    NotKvqError, TruncatedError, ChecksumError, FormatError, ImageTooLargeError
+    """
+    data = memoryview(data).cast("B")
+    if bytes(data[: len(SIGNATURE)]) != SIGNATURE[: len(data)] or len(data) == 0:
+        raise NotKvqError("not a .kvq file (bad signature)", 0)
+    if len(data) < len(SIGNATURE):
+        raise TruncatedError("file ends inside the signature", len(data))
+    if len(data) >= 16 and bytes(data[12:16]) != HEAD:
+        raise FormatError(f"first chunk must be HEAD, not {bytes(data[12:16])!r}", 12)
+    if len(data) < HEADER_SIZE:
+        raise TruncatedError("file ends inside the HEAD chunk", len(data))
+    (length,) = struct.unpack_from(">I", data, 8)
+    if length != HEAD_LENGTH:
+        raise FormatError(f"HEAD chunk is {length} bytes long, expected {HEAD_LENGTH}", 8)
+    _, body, _ = _read_chunk(data[:HEADER_SIZE], 8)
+    major, minor, width, height, channels, bits, coding, flags, k = struct.unpack(_HEAD_FORMAT, body)
+    if major == VERSION_MAJOR and flags != 0:
+        raise FormatError(f"reserved flags byte is {flags}, must be 0", 8 + 8 + 13)
+    header = Header(width, height, channels, k, bits, coding, (major, minor))
+    _validate_header(header, 16, max_pixels)
+    return header
+
+
+def read_header_from(fp: BinaryIO, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
+    """Read and validate only the first :data:`HEADER_SIZE` bytes of an open file.
+
+    Parameters
+    ----------
+    fp : binary file object
+        Positioned at the start of the file.
+    max_pixels : int or None
+
+    Returns
+    -------
+    Header
+    """
+    return parse_header(fp.read(HEADER_SIZE), max_pixels)
+
+
+def parse(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Container:
+    """Validate a whole ``.kvq`` file and split it into its parts.
+
+    Nothing here allocates memory proportional to the image: the returned
+    palette and indices are views of ``data``.
+
+    Parameters
+    ----------
+    data : bytes-like
+        The complete file.
+    max_pixels : int or None
+        Refuse images with more pixels; None for no limit.
+
+    Returns
+    -------
+    Container
+
+    Raises
+    ------
+    FormatError (or a subclass), ImageTooLargeError
+    """
+    data = memoryview(data).cast("B")
+    header = parse_header(data, max_pixels)
+    offset = HEADER_SIZE
+    palette = None
+    ancillary: list[tuple[bytes, bytes]] = []
+    while True:
+        start = offset
+        kind, body, offset = _read_chunk(data, offset)
+        if _is_ancillary(kind):
+            ancillary.append((kind, bytes(body)))
+        elif kind == PLTE:
+            if palette is not None:
+                raise FormatError("second PLTE chunk", start)
+            if len(body) != header.palette_size:
+                raise FormatError(
+                    f"PLTE holds {len(body):,} bytes, expected {header.k} entries x {header.channels} = {header.palette_size:,}",
+                    start,
+                )
+            palette = bytes(body)
+        elif kind == INDX:
+            if palette is None:
+                raise FormatError("INDX chunk before PLTE", start)
+            if len(body) != header.index_size:
+                raise FormatError(f"INDX holds {len(body):,} bytes, expected {header.index_size:,}", start)
+            if offset != len(data):
+                raise FormatError(f"{len(data) - offset:,} bytes after the INDX chunk, which must be last", offset)
+            return Container(header, palette, body, ancillary, start + 8)
+        elif kind == HEAD:
+            raise FormatError("second HEAD chunk", start)
+        else:
+            raise FormatError(f"unknown critical chunk {kind.decode()}", start)

@@ -1,0 +1,68 @@
+"""The one exception family that kvq raises.
+
+Every error a caller can provoke with bad input is a :class:`KvqError`, which
+subclasses :class:`ValueError` so that code written for Pillow (which treats
+``ValueError`` and ``OSError`` as "broken image") keeps working.
+"""
+
+from __future__ import annotations
+
+
+class KvqError(ValueError):
+    """Base class of every error kvq raises on bad input or options."""
+
+
+class FormatError(KvqError):
+    """A byte string is not a valid ``.kvq`` file.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong.
+    offset : int or None
+        Byte offset in the file where the problem was found, when known.
+    """
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        self.offset = offset
+        if offset is not None:
+            message = f"{message} (at byte {offset})"
+        super().__init__(message)
+
+
+class NotKvqError(FormatError):
+    """The data does not start with the ``.kvq`` signature."""
+
+
+class TruncatedError(FormatError):
+    """The file ends before the data its header declares."""
+
+
+class ChecksumError(FormatError):
+    """A chunk's CRC-32 does not match its contents."""
+
+
+class ImageTooLargeError(KvqError):
+    """An image has more pixels than the caller's ``max_pixels`` limit allows."""
+
+
+class UnsupportedImageError(KvqError):
+    """An input image (array or Pillow image) cannot be encoded."""
+
+
+class OptionError(KvqError):
+    """An encoder or decoder option is out of range or of the wrong type."""
+
+
+class QualityError(KvqError):
+    """No palette of at most ``k`` colours reaches the requested ``quality``.
+
+    Attributes
+    ----------
+    achieved : float
+        The best PSNR (dB) reached with the largest allowed palette.
+    """
+
+    def __init__(self, message: str, achieved: float) -> None:
+        self.achieved = achieved
+        super().__init__(message)
