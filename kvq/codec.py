@@ -207,7 +207,7 @@ def encode_indexed(indices: np.ndarray, palette: np.ndarray) -> bytes:
     if indices.min() < 0 or indices.max() >= len(palette):
         raise UnsupportedImageError(f"indices must be in 0..{len(palette) - 1}")
     original = palette[indices]
-    return _assemble(original, palette, indices.astype(bitpack.index_dtype(len(palette))))
+    return _assemble(original, palette, indices.astype(bitpack.index_dtype(len(palette)))).data
 
 
 def decode_indexed(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:

@@ -45,6 +45,12 @@ def check_output(path: str | os.PathLike, *, force: bool = False, inputs: tuple 
     return target
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _same_file(a: str | os.PathLike, b: Path) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -68,6 +74,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[object], None] | byte
     folder = target.parent if str(target.parent) else Path(".")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
+        # mkstemp creates the file 0600; give the output the permissions any
+        # other newly created file would get.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fp:
             if isinstance(write, (bytes, bytearray, memoryview)):
                 fp.write(write)

@@ -1,0 +1,174 @@
+"""The kvq command, run as a user runs it: in a subprocess, reading its output and status."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import kvq
+from kvq.container import OVERHEAD
+
+
+def run(*args: str, cwd: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "kvq", *args], cwd=cwd, input=stdin, capture_output=True, timeout=120
+    )
+
+
+@pytest.fixture()
+def photo(tmp_path: Path) -> Path:
+    # A real photo, small enough for quick encodes: a 96x64 crop of china.jpg.
+    from sklearn.datasets import load_sample_image
+
+    path = tmp_path / "photo.png"
+    Image.fromarray(load_sample_image("china.jpg")[100:164, 200:296]).save(path)
+    return path
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    err = result.stderr.decode()
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("kvq: ")
+    return lines[0]
+
+
+def test_encode_info_decode_round_trip(photo: Path, tmp_path: Path) -> None:
+    result = run("encode", str(photo), "-k", "16", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "photo.kvq"
+    data = out.read_bytes()
+    header = kvq.read_header(data)
+    assert header.k == 16 and header.bits == 4
+    assert len(data) == OVERHEAD + 3 * 16 + (96 * 64 * 4 + 7) // 8
+    line = result.stdout.decode().strip()
+    assert line.startswith(f"{out}: {len(data):,} bytes")
+    assert "bpp" in line and "x smaller than 24·N" in line and "PSNR" in line
+
+    info = run("info", str(out), cwd=tmp_path)
+    assert info.returncode == 0
+    text = info.stdout.decode()
+    assert "96 x 64 = 6,144 pixels" in text
+    assert f"{len(data):,} = overhead {OVERHEAD} + palette 48 + indices 3,072" in text
+    assert f"N·4 + 24·K = {6144 * 4 + 24 * 16:,} bits" in text
+
+    dec = run("decode", str(out), "-o", "back.png", cwd=tmp_path)
+    assert dec.returncode == 0, dec.stderr
+    with Image.open(tmp_path / "back.png") as im:
+        back = np.asarray(im.convert("RGB"))
+    assert np.array_equal(back, kvq.decode(data))
+
+
+def test_same_options_same_bytes(photo: Path, tmp_path: Path) -> None:
+    for name in ("a.kvq", "b.kvq"):
+        assert run("encode", str(photo), "-o", name, "-k", "8", "--seed", "3", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "a.kvq").read_bytes() == (tmp_path / "b.kvq").read_bytes()
+
+
+def test_stdin_to_stdout(photo: Path, tmp_path: Path) -> None:
+    result = run("encode", "-", "-k", "4", cwd=tmp_path, stdin=photo.read_bytes())
+    assert result.returncode == 0
+    assert kvq.read_header(result.stdout).k == 4
+    # The summary goes to stderr so that stdout holds only the file.
+    assert "bytes" in result.stderr.decode()
+    decoded = run("decode", "-", "-o", "-", cwd=tmp_path, stdin=result.stdout)
+    assert decoded.returncode == 0
+    assert decoded.stdout[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("suffix", [".png", ".bmp", ".tif", ".webp"])
+def test_decode_format_follows_extension(photo: Path, tmp_path: Path, suffix: str) -> None:
+    data = kvq.encode(Image.open(photo), k=8)
+    (tmp_path / "in.kvq").write_bytes(data)
+    result = run("decode", "in.kvq", "-o", f"out{suffix}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / f"out{suffix}") as im:
+        assert np.array_equal(np.asarray(im.convert("RGB")), kvq.decode(data))
+
+
+def test_existing_output_needs_force(photo: Path, tmp_path: Path) -> None:
+    target = tmp_path / "photo.kvq"
+    target.write_bytes(b"precious")
+    result = run("encode", str(photo), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "exists" in one_error_line(result)
+    assert target.read_bytes() == b"precious"
+    assert run("encode", str(photo), "--force", cwd=tmp_path).returncode == 0
+    assert kvq.read_header(target.read_bytes()).width == 96
+
+
+@pytest.mark.parametrize(
+    "args, status, fragment",
+    [
+        (["encode", "missing.png"], 1, "no such file"),
+        (["encode", "photo.png", "-k", "0"], 1, "k must be between 1 and 65,536"),
+        (["encode", "photo.png", "-k", "65537"], 1, "k must be between 1 and 65,536"),
+        (["encode", "photo.png", "-o", "photo.png", "--force"], 1, "same file as input"),
+        (["encode", "notes.txt"], 1, "not an image"),
+        (["encode", "."], 1, "is a directory"),
+        (["decode", "notes.txt"], 1, "not a .kvq file"),
+        (["decode", "missing.kvq"], 1, "no such file"),
+        (["info", "notes.txt"], 1, "not a .kvq file"),
+        (["encode"], 2, "usage error"),
+        (["encode", "photo.png", "-k", "many"], 2, "usage error"),
+        (["frobnicate"], 2, "usage error"),
+    ],
+)
+def test_bad_input_one_line_and_status(photo: Path, tmp_path: Path, args: list, status: int, fragment: str) -> None:
+    (tmp_path / "notes.txt").write_text("not an image\n")
+    before = sorted(os.listdir(tmp_path))
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == status
+    assert fragment in one_error_line(result)
+    assert sorted(os.listdir(tmp_path)) == before  # nothing left behind
+
+
+def test_corrupt_file_names_the_offset(photo: Path, tmp_path: Path) -> None:
+    data = bytearray(kvq.encode(Image.open(photo), k=8))
+    data[100] ^= 0x40
+    (tmp_path / "bad.kvq").write_bytes(bytes(data))
+    result = run("decode", "bad.kvq", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "CRC-32 mismatch" in one_error_line(result) and "at byte" in result.stderr.decode()
+    assert not (tmp_path / "bad.png").exists()
+    truncated = run("info", "-", cwd=tmp_path, stdin=bytes(data[:60]))
+    assert truncated.returncode == 1 and "ends" in one_error_line(truncated)
+
+
+def test_decode_refuses_more_pixels_than_allowed(photo: Path, tmp_path: Path) -> None:
+    (tmp_path / "p.kvq").write_bytes(kvq.encode(Image.open(photo), k=4))
+    result = run("decode", "p.kvq", "--max-pixels", "1000", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "exceeds the limit of 1,000 pixels" in one_error_line(result)
+
+
+def test_demo_prints_size_table(tmp_path: Path) -> None:
+    result = run("demo", "-k", "2", "16", "-o", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert "640 x 427 = 273,280 pixels" in lines[0]
+    rows = [line.split() for line in lines[2:4]]
+    n = 273_280
+    for row, k, bits in zip(rows, (2, 16), (1, 4)):
+        assert int(row[0]) == k and int(row[1]) == bits
+        size = OVERHEAD + 3 * k + (n * bits + 7) // 8
+        assert int(row[2].replace(",", "")) == size
+        assert int(row[4].replace(",", "")) == n * bits + 24 * k
+    for k in (2, 16):
+        data = (tmp_path / "out" / f"china-k{k}.kvq").read_bytes()
+        with Image.open(tmp_path / "out" / f"china-k{k}.png") as im:
+            assert np.array_equal(np.asarray(im), kvq.decode(data))
+
+
+def test_version_and_help(tmp_path: Path) -> None:
+    assert run("--version", cwd=tmp_path).stdout.decode().strip() == f"kvq {kvq.__version__}"
+    help_text = run("encode", "--help", cwd=tmp_path).stdout.decode()
+    for option in ("-k", "--seed", "--quality", "--color-space", "--dither", "--speed", "--force"):
+        assert option in help_text
