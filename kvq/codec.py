@@ -42,8 +42,8 @@ class Decoded:
         ndarray of uint8
             (H, W) for grey images, (H, W, C) otherwise.
         """
-        out = self.palette[self.indices]
-        return out[:, :, 0] if self.header.channels == 1 else out
+        pixels = lookup(self.palette, self.indices)
+        return pixels[:, :, 0] if self.header.channels == 1 else pixels
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,29 @@ class Encoded:
 
     def pixels(self) -> np.ndarray:
         """ndarray of uint8, shape (H, W, C): what a decoder will rebuild."""
-        return self.palette[self.indices]
+        return lookup(self.palette, self.indices)
+
+
+def lookup(palette: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Replace every index by its palette entry.
+
+    Parameters
+    ----------
+    palette : ndarray of uint8, shape (K, C)
+    indices : ndarray of unsigned int, shape (H, W)
+
+    Returns
+    -------
+    ndarray of uint8, shape (H, W, C), C-contiguous
+    """
+    channels = palette.shape[1]
+    if channels == 4:
+        # One 32-bit gather per pixel is several times faster than gathering
+        # four separate bytes (benchmarks/pillow_open.py).
+        words = np.ascontiguousarray(palette).view(np.uint32).reshape(-1)
+        return np.take(words, indices).view(np.uint8).reshape(*indices.shape, 4)
+    # take() along axis 0 is about twice as fast as fancy indexing here.
+    return np.take(palette, indices, axis=0)
 
 
 def compact(palette: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -187,7 +187,7 @@ def _validate_header(h: Header, offset: int, max_pixels: int | None) -> None:
     if h.version[0] != VERSION_MAJOR:
         raise FormatError(f"unsupported major version {h.version[0]} (this reader knows {VERSION_MAJOR})", offset)
     if h.width < 1 or h.height < 1:
-        raise FormatError(f"image size {h.width}x{h.height} has a zero dimension", offset + 2)
+        raise FormatError(f"image size {h.width}x{h.height} has a zero dimension", offset + (2 if h.width < 1 else 6))
     # Division, not multiplication, so that a C reader following the same
     # rule cannot overflow; Python's integers only make it harmless here.
     if max_pixels is not None and h.width > max_pixels // h.height:
@@ -278,11 +278,60 @@ def read_header_from(fp: BinaryIO, max_pixels: int | None = DEFAULT_MAX_PIXELS) 
     return parse_header(fp.read(HEADER_SIZE), max_pixels)
 
 
+class _ChunkOrder:
+    """The chunk-order rules of the spec, applied one chunk at a time.
+
+    Shared by :func:`parse` (a whole file in memory) and
+    :func:`read_palette_from` (a lazily read file), so both readers enforce
+    exactly the same rules.
+    """
+
+    def __init__(self, header: Header) -> None:
+        self.header = header
+        self.palette: bytes | None = None
+        self.ancillary: list[tuple[bytes, bytes]] = []
+
+    def check(self, kind: bytes, length: int, start: int) -> bool:
+        """Check a chunk's type and length at its position; True when it is INDX.
+
+        Raises
+        ------
+        FormatError
+        """
+        h = self.header
+        if _is_ancillary(kind):
+            return False
+        if kind == PLTE:
+            if self.palette is not None:
+                raise FormatError("second PLTE chunk", start)
+            if length != h.palette_size:
+                raise FormatError(
+                    f"PLTE holds {length:,} bytes, expected {h.k} entries x {h.channels} = {h.palette_size:,}", start
+                )
+            return False
+        if kind == INDX:
+            if self.palette is None:
+                raise FormatError("INDX chunk before PLTE", start)
+            if length != h.index_size:
+                raise FormatError(f"INDX holds {length:,} bytes, expected {h.index_size:,}", start)
+            return True
+        if kind == HEAD:
+            raise FormatError("second HEAD chunk", start)
+        raise FormatError(f"unknown critical chunk {kind.decode()}", start)
+
+    def keep(self, kind: bytes, body: memoryview) -> None:
+        """Keep the data of a checked PLTE or ancillary chunk."""
+        if kind == PLTE:
+            self.palette = bytes(body)
+        else:
+            self.ancillary.append((kind, bytes(body)))
+
+
 def parse(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Container:
     """Validate a whole ``.kvq`` file and split it into its parts.
 
     Nothing here allocates memory proportional to the image: the returned
-    palette and indices are views of ``data``.
+    indices are a view of ``data``.
 
     Parameters
     ----------
@@ -301,32 +350,86 @@ def parse(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS)
     """
     data = memoryview(data).cast("B")
     header = parse_header(data, max_pixels)
+    order = _ChunkOrder(header)
     offset = HEADER_SIZE
-    palette = None
-    ancillary: list[tuple[bytes, bytes]] = []
     while True:
         start = offset
         kind, body, offset = _read_chunk(data, offset)
-        if _is_ancillary(kind):
-            ancillary.append((kind, bytes(body)))
-        elif kind == PLTE:
-            if palette is not None:
-                raise FormatError("second PLTE chunk", start)
-            if len(body) != header.palette_size:
-                raise FormatError(
-                    f"PLTE holds {len(body):,} bytes, expected {header.k} entries x {header.channels} = {header.palette_size:,}",
-                    start,
-                )
-            palette = bytes(body)
-        elif kind == INDX:
-            if palette is None:
-                raise FormatError("INDX chunk before PLTE", start)
-            if len(body) != header.index_size:
-                raise FormatError(f"INDX holds {len(body):,} bytes, expected {header.index_size:,}", start)
-            if offset != len(data):
-                raise FormatError(f"{len(data) - offset:,} bytes after the INDX chunk, which must be last", offset)
-            return Container(header, palette, body, ancillary, start + 8)
-        elif kind == HEAD:
-            raise FormatError("second HEAD chunk", start)
-        else:
-            raise FormatError(f"unknown critical chunk {kind.decode()}", start)
+        if not order.check(kind, len(body), start):
+            order.keep(kind, body)
+            continue
+        if offset != len(data):
+            raise FormatError(f"{len(data) - offset:,} bytes after the INDX chunk, which must be last", offset)
+        assert order.palette is not None  # check() refuses INDX before PLTE
+        return Container(header, order.palette, body, order.ancillary, start + 8)
+
+
+def _read_at_most(fp: BinaryIO, size: int) -> bytes:
+    """Read up to ``size`` bytes, allocating no more than the file actually holds.
+
+    ``BufferedReader.read(n)`` allocates ``n`` bytes before reading, so a
+    chunk length taken from the file (up to 4 GiB) must not reach it directly.
+    """
+    pieces = []
+    while size > 0:
+        piece = fp.read(min(size, _READ_PIECE))
+        if not piece:
+            break
+        pieces.append(piece)
+        size -= len(piece)
+    return b"".join(pieces)
+
+
+_READ_PIECE = 1 << 20
+
+
+def read_palette_from(fp: BinaryIO, header: Header) -> tuple[bytes, list[tuple[bytes, bytes]], int]:
+    """Read the chunks between the header and the index data of an open file.
+
+    For lazy readers (the Pillow plugin), which need the palette at open time
+    but must not read the indices yet. Every chunk read is checked as
+    :func:`parse` checks it; of the INDX chunk only the declared length is
+    checked, its data and CRC are left to :func:`parse` when the file is decoded.
+
+    Parameters
+    ----------
+    fp : binary file object
+        Positioned just after the header (at byte :data:`HEADER_SIZE`).
+    header : Header
+        As returned by :func:`read_header_from` for the same file.
+
+    Returns
+    -------
+    palette : bytes
+        ``header.palette_size`` bytes.
+    ancillary : list of (bytes, bytes)
+        Ancillary chunks before INDX, in file order.
+    index_offset : int
+        File offset of the first index byte; the file is
+        ``index_offset + header.index_size + 4`` bytes long.
+
+    Raises
+    ------
+    TruncatedError, ChecksumError, FormatError
+    """
+    order = _ChunkOrder(header)
+    offset = HEADER_SIZE
+    while True:
+        start = offset
+        head = fp.read(8)
+        if len(head) < 8:
+            raise TruncatedError("file ends inside a chunk header", offset)
+        (length,) = struct.unpack(">I", head[:4])
+        kind = head[4:]
+        if kind.isascii() and kind.isalpha() and order.check(kind, length, start):
+            assert order.palette is not None
+            return order.palette, order.ancillary, start + 8
+        # A file object cannot be sliced like parse()'s buffer: read this one
+        # chunk whole and let _read_chunk check it with the same rules.
+        chunk = memoryview(head + _read_at_most(fp, length + 4))
+        try:
+            kind, body, _ = _read_chunk(chunk, 0)
+        except FormatError as exc:
+            raise type(exc)(str(exc).rsplit(" (at byte", 1)[0], (exc.offset or 0) + start) from None
+        offset = start + CHUNK_OVERHEAD + length
+        order.keep(kind, body)

@@ -1,0 +1,191 @@
+"""Pillow plugin: ``Image.open("x.kvq")`` and ``im.save("x.kvq")``.
+
+A thin adapter, modelled on Pillow's ``QoiImagePlugin``: the container module
+reads the header and palette, the codec decodes and encodes; nothing here
+knows the byte layout.
+
+Modes
+-----
+=========================  =========================================================
+File                       Pillow image
+=========================  =========================================================
+RGB palette, K <= 256      ``P``, palette as stored
+RGBA palette, K <= 256     ``P``, palette as stored, ``info["transparency"]`` holds
+                           one alpha byte per entry (as PNG's tRNS)
+grey palette, any K        ``L``: the pixel values, exactly ``kvq.decode``'s array
+RGB / RGBA palette, K>256  ``RGB`` / ``RGBA``
+=========================  =========================================================
+
+Grey opens as ``L`` rather than ``P`` so that ``numpy.asarray(im)`` is the
+grey image users expect and equals ``kvq.decode``; the grey palette itself is
+not exposed.
+
+Saving takes the encoder options of :class:`kvq.EncoderOptions` (``k``,
+``seed``, ``quality``, ``color_space``, ``dither``, ``speed``) as keyword
+arguments of ``Image.save``. A ``P`` image saved without any of them is stored
+with its own palette and indices, not quantized again (``transparency`` makes
+the stored palette RGBA); naming an option asks for quantization as for any
+other mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import IO, Any
+
+import numpy as np
+from PIL import Image, ImageFile, ImagePalette
+
+from . import codec, container
+from .errors import NotKvqError, TruncatedError
+from .options import EncoderOptions
+
+FORMAT = "KVQ"
+MIME = "image/x-kvq"
+EXTENSION = ".kvq"
+
+#: Save keywords passed to the encoder; other ``Image.save`` keywords are ignored, as every Pillow plugin does.
+OPTION_NAMES = tuple(f.name for f in fields(EncoderOptions))
+
+
+def _accept(prefix: bytes) -> bool:
+    return prefix.startswith(container.SIGNATURE)
+
+
+class KvqImageFile(ImageFile.ImageFile):
+    """A ``.kvq`` file opened by Pillow; pixels are decoded on ``load()``."""
+
+    format = FORMAT
+    format_description = "K-means palette image"
+
+    def _open(self) -> None:
+        assert self.fp is not None
+        try:
+            # No pixel limit here: Image.open applies MAX_IMAGE_PIXELS to
+            # self.size right after _open, with Pillow's warning and error.
+            header = container.read_header_from(self.fp, max_pixels=None)
+            palette, _, index_offset = container.read_palette_from(self.fp, header)
+        except NotKvqError as exc:
+            raise SyntaxError(str(exc)) from exc
+        except TruncatedError as exc:
+            # OSError, as Pillow raises for a truncated header: ImageFile.Parser
+            # reads it as "not enough data yet" and keeps feeding.
+            raise OSError(str(exc)) from exc
+
+        self._size = (header.width, header.height)
+        if header.channels == 1:
+            self._mode = "L"
+        elif header.k <= 256:
+            self._mode = "P"
+            self.palette = ImagePalette.raw(header.mode, palette)
+            # As Image.putpalette does: raw() leaves the palette's own mode at
+            # RGB, which cannot hold an RGBA raw palette.
+            self.palette.mode = header.mode
+            if header.channels == 4:
+                self.info["transparency"] = palette[3::4]
+        else:
+            self._mode = header.mode
+        file_size = index_offset + header.index_size + 4
+        # Offset 0: the decoder hands the whole file to kvq's codec, which
+        # checks every chunk again rather than trusting what was read here.
+        self.tile = [ImageFile._Tile("kvq", (0, 0, *self._size), 0, (header, file_size))]
+
+
+class KvqDecoder(ImageFile.PyDecoder):
+    """Decode a whole ``.kvq`` file with :func:`kvq.decode_indexed`.
+
+    ``ImageFile.load`` honours ``_pulls_fd`` and lets the decoder read the file
+    in one call; ``ImageFile.Parser`` ignores it and pushes pieces, which are
+    collected until the file is complete. Errors are raised, never returned as
+    an error code, so that ``ImageFile.LOAD_TRUNCATED_IMAGES`` cannot turn a
+    corrupt file into a partly black image.
+    """
+
+    _pulls_fd = True
+
+    def init(self, args: tuple[Any, ...]) -> None:
+        self._header, self._file_size = args
+        self._pieces = bytearray()
+
+    def decode(self, buffer: bytes) -> tuple[int, int]:
+        """Decode once the whole file is available.
+
+        Parameters
+        ----------
+        buffer : bytes
+            Ignored when pulling from ``self.fd``; otherwise the next piece.
+
+        Returns
+        -------
+        (int, int)
+            ``(len(buffer), 0)`` while waiting for more, ``(-1, 0)`` when done.
+        """
+        if self.fd is not None:
+            data = self.fd.read()
+        else:
+            self._pieces += buffer
+            if buffer and len(self._pieces) < self._file_size:
+                return len(buffer), 0
+            # Complete, or fed b"" at the end (Parser.close): a short file
+            # then raises kvq's TruncatedError from the codec.
+            data = self._pieces
+        decoded = codec.decode_indexed(data, max_pixels=None)
+        if decoded.header != self._header:
+            raise OSError("the .kvq file changed between open and load")
+        # P images take the indices as they are; the palette was set at open.
+        array = decoded.indices if self.mode == "P" else decoded.pixels()
+        # A flat view, not tobytes(): saves a copy of the whole image.
+        self.set_as_raw(memoryview(np.ascontiguousarray(array)).cast("B"), self.mode)
+        return -1, 0
+
+
+def _palette_of(im: Image.Image) -> np.ndarray:
+    """The (K, 3) or (K, 4) uint8 palette of a ``P`` image.
+
+    Parameters
+    ----------
+    im : PIL.Image.Image
+        Mode ``P``. Alpha comes from ``transparency`` (save keyword or
+        ``im.info``; an index or per-entry bytes) or from an RGBA palette.
+
+    Returns
+    -------
+    ndarray of uint8
+    """
+    rgb = np.frombuffer(bytes(im.getpalette("RGB")), dtype=np.uint8).reshape(-1, 3)
+    transparency = im.encoderinfo.get("transparency", im.info.get("transparency"))
+    if transparency is None:
+        if im.palette is None or im.palette.mode != "RGBA":
+            return rgb
+        alpha = np.frombuffer(bytes(im.getpalette("RGBA")), dtype=np.uint8)[3::4]
+    else:
+        alpha = np.full(len(rgb), 255, dtype=np.uint8)
+        if isinstance(transparency, int):
+            if transparency < len(rgb):
+                alpha[transparency] = 0
+        else:
+            given = np.frombuffer(bytes(transparency), dtype=np.uint8)[: len(rgb)]
+            alpha[: len(given)] = given
+    return np.concatenate([rgb, alpha[:, None]], axis=1)
+
+
+def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
+    options = {name: im.encoderinfo[name] for name in OPTION_NAMES if name in im.encoderinfo}
+    if im.mode == "P" and not options:
+        data = codec.encode_indexed(np.asarray(im), _palette_of(im))
+    else:
+        data = codec.encode_image(im, EncoderOptions.from_kwargs(**options)).data
+    fp.write(data)
+
+
+def register() -> None:
+    """Register the ``KVQ`` format with Pillow.
+
+    Safe to call any number of times: every registration replaces its own
+    earlier entry.
+    """
+    Image.register_open(FORMAT, KvqImageFile, _accept)
+    Image.register_decoder("kvq", KvqDecoder)
+    Image.register_save(FORMAT, _save)
+    Image.register_extension(FORMAT, EXTENSION)
+    Image.register_mime(FORMAT, MIME)
