@@ -42,8 +42,9 @@ class Decoded:
         ndarray of uint8
             (H, W) for grey images, (H, W, C) otherwise.
         """
-        pixels = lookup(self.palette, self.indices)
-        return pixels[:, :, 0] if self.header.channels == 1 else pixels
+        if self.header.channels == 1:
+            return np.take(self.palette[:, 0], self.indices)
+        return lookup(self.palette, self.indices)
 
 
 @dataclass(frozen=True)

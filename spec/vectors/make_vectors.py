@@ -1,0 +1,366 @@
+"""Build the ``.kvq`` v1 test vectors: ``valid/``, ``invalid/`` and ``manifest.json``.
+
+    python spec/vectors/make_vectors.py          # rewrite the committed files
+    python spec/vectors/make_vectors.py --check  # exit 1 if they differ
+
+Every byte is a function of this script alone: pixels and palettes come from
+integer formulas, not from a random generator whose stream could change
+between numpy versions, so the output never changes unless the script does.
+Files that kvq's encoder would write are made with ``kvq.encode_indexed``;
+the others (decoder-only cases and every invalid file) are assembled here
+byte by byte, so that a bug in kvq's writer cannot hide in its own vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent))  # run from a checkout without installing
+
+import numpy as np  # noqa: E402
+
+import kvq  # noqa: E402
+
+SIGNATURE = b"\x89KVQ\r\n\x1a\n"
+
+
+# --- byte-level helpers, independent of kvq.container --------------------------------------------
+
+
+def chunk(kind: bytes, data: bytes, *, crc: int | None = None) -> bytes:
+    length = struct.pack(">I", len(data))
+    if crc is None:
+        crc = zlib.crc32(length + kind + data)
+    return length + kind + data + struct.pack(">I", crc)
+
+
+def head(width, height, channels, k, bits=None, *, major=1, minor=0, coding=0, flags=0) -> bytes:
+    if bits is None:
+        bits = (k - 1).bit_length() if k >= 1 else 0
+    return struct.pack(">BBIIBBBBI", major, minor, width, height, channels, bits, coding, flags, k)
+
+
+def pack_indices(indices, bits: int, padding: int = 0) -> bytes:
+    """MSB-first fixed-width packing, written out bit by bit as the spec states it."""
+    acc, n = 0, 0
+    for value in indices:
+        acc = (acc << bits) | value
+        n += bits
+    pad = (-n) % 8
+    acc = (acc << pad) | (padding & ((1 << pad) - 1))
+    return acc.to_bytes((n + pad) // 8, "big") if n else b""
+
+
+# --- deterministic content -----------------------------------------------------------------------
+
+
+def palette_for(k: int, channels: int) -> np.ndarray:
+    """``k`` distinct colours from a full-period LCG over 8*channels bits."""
+    modulus = 1 << (8 * channels)
+    assert k <= modulus
+    x, out = 0x2545F491 % modulus, []
+    for _ in range(k):
+        # a = 1 (mod 4) and c odd: full period, so no colour repeats within k <= modulus.
+        x = (x * 1103515245 + 12345) % modulus
+        out.append([(x >> (8 * (channels - 1 - ch))) & 0xFF for ch in range(channels)])
+    return np.array(out, dtype=np.uint8).reshape(k, channels)
+
+
+def indices_for(width: int, height: int, k: int) -> np.ndarray:
+    """Every entry used once before any repeats: (a*i + c) mod k with gcd(a, k) = 1."""
+    n = width * height
+    assert n >= k
+    a = next(p for p in (7919, 7907, 7901) if math.gcd(p, k) == 1)
+    flat = [(a * i + 3) % k for i in range(n)]
+    return np.array(flat, dtype=np.uint16 if k > 256 else np.uint8).reshape(height, width)
+
+
+# The worked example of the spec (section 9): 3x2 RGB, K = 3.
+EXAMPLE_PALETTE = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255]], dtype=np.uint8)
+EXAMPLE_INDICES = np.array([[0, 1, 2], [2, 0, 1]], dtype=np.uint8)
+
+
+def example_chunks(**head_fields) -> list[bytes]:
+    """HEAD, PLTE, INDX of the worked example, with HEAD fields overridable."""
+    fields = dict(width=3, height=2, channels=3, k=3)
+    fields.update(head_fields)
+    return [
+        chunk(b"HEAD", head(**fields)),
+        chunk(b"PLTE", EXAMPLE_PALETTE.tobytes()),
+        chunk(b"INDX", pack_indices(EXAMPLE_INDICES.reshape(-1).tolist(), 2)),
+    ]
+
+
+def file_of(chunks: list[bytes]) -> bytes:
+    return SIGNATURE + b"".join(chunks)
+
+
+# --- the vectors ---------------------------------------------------------------------------------
+
+
+def valid_vectors() -> list[tuple[str, bytes, np.ndarray, str, bool]]:
+    """(name, file, expected pixels (H, W, C), note, written by kvq's encoder)."""
+    out = []
+
+    def encoded(name, width, height, channels, k, note):
+        palette = palette_for(k, channels)
+        indices = indices_for(width, height, k)
+        out.append((name, kvq.encode_indexed(indices, palette), palette[indices], note, True))
+
+    encoded("grey_1x1_k1", 1, 1, 1, 1, "smallest file: K = 1, bits 0, empty INDX")
+    encoded("rgb_5x3_k1", 5, 3, 3, 1, "one colour: bits 0, INDX holds 0 bytes")
+    encoded("rgba_13x7_k2", 13, 7, 4, 2, "bits 1; 91 index bits, 5 padding bits")
+    out.append(
+        (
+            "rgb_3x2_k3",
+            kvq.encode_indexed(EXAMPLE_INDICES, EXAMPLE_PALETTE),
+            EXAMPLE_PALETTE[EXAMPLE_INDICES],
+            "the worked example of the spec, byte for byte",
+            True,
+        )
+    )
+    encoded("grey_1x37_k5", 1, 37, 1, 5, "one column; bits 3")
+    encoded("rgb_23x1_k7", 23, 1, 3, 7, "one row; bits 3, 69 index bits")
+    encoded("grey_9x5_k16", 9, 5, 1, 16, "bits 4; 45 pixels end mid-byte")
+    encoded("rgb_31x29_k16", 31, 29, 3, 16, "bits 4; odd width, rows not byte-aligned")
+    encoded("rgba_17x15_k255", 17, 15, 4, 255, "bits 8 with K < 256: index 255 would be invalid")
+    encoded("rgb_16x16_k256", 16, 16, 3, 256, "bits 8, every index value used")
+    encoded("rgb_19x17_k257", 19, 17, 3, 257, "bits 9: indices straddle byte boundaries")
+    encoded("rgba_40x20_k600", 40, 20, 4, 600, "bits 10, straight alpha")
+
+    # Decoder-only cases: files kvq's encoder never writes but every decoder must accept.
+    chunks = example_chunks()
+    out.append(
+        (
+            "rgb_3x2_k3_minor9",
+            file_of([chunk(b"HEAD", head(3, 2, 3, 3, minor=9))] + chunks[1:]),
+            EXAMPLE_PALETTE[EXAMPLE_INDICES],
+            "version 1.9: a higher minor version is read as 1.0",
+            False,
+        )
+    )
+    out.append(
+        (
+            "rgb_3x2_k3_ancillary",
+            file_of(
+                chunks[:1]
+                + [chunk(b"teXt", b"an ancillary chunk no reader knows"), chunk(b"zzzz", b"")]
+                + chunks[1:2]
+                + [chunk(b"aFTr", bytes(range(20)))]
+                + chunks[2:]
+            ),
+            EXAMPLE_PALETTE[EXAMPLE_INDICES],
+            "three unknown ancillary chunks (one empty, one between PLTE and INDX), all skipped",
+            False,
+        )
+    )
+    palette = np.array([[10, 20, 30], [40, 50, 60], [10, 20, 30], [70, 80, 90]], dtype=np.uint8)
+    indices = np.array([[0, 2, 0, 1], [1, 2, 2, 0]], dtype=np.uint8)
+    out.append(
+        (
+            "rgb_4x2_k4_dup_unused",
+            file_of(
+                [
+                    chunk(b"HEAD", head(4, 2, 3, 4)),
+                    chunk(b"PLTE", palette.tobytes()),
+                    chunk(b"INDX", pack_indices(indices.reshape(-1).tolist(), 2)),
+                ]
+            ),
+            palette[indices],
+            "entry 2 duplicates entry 0 and entry 3 is unused: allowed, though kvq never writes it",
+            False,
+        )
+    )
+    grey = (np.arange(65536) & 0xFF).astype(np.uint8).reshape(65536, 1)
+    indices = np.array([[0, 65535, 256], [40000, 1, 65280]], dtype=np.uint16)
+    out.append(
+        (
+            "grey_3x2_k65536",
+            file_of(
+                [
+                    chunk(b"HEAD", head(3, 2, 1, 65536)),
+                    chunk(b"PLTE", grey.tobytes()),
+                    chunk(b"INDX", pack_indices(indices.reshape(-1).tolist(), 16)),
+                ]
+            ),
+            grey[indices],
+            "K = 65536, bits 16 (the largest); the grey palette repeats every 256 entries",
+            False,
+        )
+    )
+    return out
+
+
+def invalid_vectors() -> list[tuple[str, bytes, int, str, str, int | None, str]]:
+    """(name, file, rule, error class, message fragment, offset, note)."""
+    base = example_chunks()
+    good = file_of(base)
+    hd, pl, ix = base
+    idx = EXAMPLE_INDICES.reshape(-1).tolist()
+    v = []
+
+    def add(name, data, rule, error, message, offset, note):
+        v.append((name, data, rule, error, message, offset, note))
+
+    def with_head(**fields):
+        return file_of(example_chunks(**fields))
+
+    def flip(data: bytes, at: int) -> bytes:
+        return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
+
+    add("empty", b"", 1, "NotKvqError", "bad signature", 0, "zero bytes")
+    add("png_signature", b"\x89PNG\r\n\x1a\n" + good[8:], 1, "NotKvqError", "bad signature", 0, "a PNG signature")
+    add("newline_translated", good.replace(b"\r\n", b"\n"), 1, "NotKvqError", "bad signature", 0,
+        "CR LF turned into LF by a text-mode copy")
+    add("seven_bit", bytes(b & 0x7F for b in good), 1, "NotKvqError", "bad signature", 0, "bit 7 stripped")
+
+    add("truncated_signature", good[:5], 2, "TruncatedError", "inside the signature", 5, "5 bytes")
+    add("truncated_head", good[:30], 2, "TruncatedError", "inside the HEAD chunk", 30, "ends in HEAD")
+    add("truncated_after_head", good[:38], 2, "TruncatedError", "inside a chunk header", 38, "no PLTE, no INDX")
+    add("truncated_plte", good[:50], 2, "TruncatedError", "declares 9 bytes", 38, "ends in PLTE data")
+    add("missing_indx", good[:59], 2, "TruncatedError", "inside a chunk header", 59, "ends after PLTE")
+    add("truncated_indx", good[:-1], 2, "TruncatedError", "declares 2 bytes", 59, "last CRC byte missing")
+
+    add("first_chunk_not_head", file_of([chunk(b"teXt", b"x")] + base), 3, "FormatError",
+        "first chunk must be HEAD", 12, "an ancillary chunk before HEAD")
+    add("head_length_19", file_of([chunk(b"HEAD", head(3, 2, 3, 3) + b"\0"), pl, ix]), 4, "FormatError",
+        "HEAD chunk is 19 bytes long", 8, "HEAD one byte too long")
+    add("head_length_17", SIGNATURE + chunk(b"HEAD", head(3, 2, 3, 3)[:17]) + pl + ix, 4, "FormatError",
+        "HEAD chunk is 17 bytes long", 8, "HEAD one byte too short")
+    add("major_version_2", with_head(major=2), 5, "FormatError", "unsupported major version 2", 16, "")
+    add("major_version_0", with_head(major=0), 5, "FormatError", "unsupported major version 0", 16, "")
+    add("flags_nonzero", with_head(flags=0x80), 6, "FormatError", "reserved flags byte is 128", 29, "")
+    add("zero_width", with_head(width=0), 7, "FormatError", "zero dimension", 18, "")
+    add("zero_height", with_head(height=0), 7, "FormatError", "zero dimension", 22, "")
+    add("too_large", with_head(width=65535, height=65535), 8, "ImageTooLargeError", "exceeds the limit", None,
+        "header claims 65535x65535 in a 73-byte file: refused from the header, before any allocation")
+    add("channels_2", with_head(channels=2), 9, "FormatError", "channels must be 1, 3 or 4, not 2", 26, "")
+    add("channels_0", with_head(channels=0), 9, "FormatError", "channels must be 1, 3 or 4, not 0", 26, "")
+    add("k_zero", with_head(k=0, bits=0), 10, "FormatError", "palette size 0 is outside", 30, "")
+    add("k_65537", with_head(k=65537, bits=17), 10, "FormatError", "palette size 65537 is outside", 30, "")
+    add("bits_too_many", with_head(bits=8), 11, "FormatError", "bits per index is 8", 27, "K = 3 needs 2")
+    add("bits_too_few", with_head(bits=1), 11, "FormatError", "bits per index is 1", 27, "K = 3 needs 2")
+    add("bits_k1", with_head(k=1, bits=1), 11, "FormatError", "bits per index is 1", 27, "K = 1 needs 0")
+    add("coding_1", with_head(coding=1), 12, "FormatError", "unknown index coding 1", 28, "")
+    add("chunk_type_digit", file_of([hd, chunk(b"te5t", b""), pl, ix]), 13, "FormatError",
+        "invalid chunk type", 42, "a digit in a chunk type")
+    add("chunk_type_space", file_of([hd, pl, chunk(b"IND ", b""), ix]), 13, "FormatError",
+        "invalid chunk type", 63, "a space in a chunk type")
+    add("unknown_critical", file_of([hd, chunk(b"ZZZZ", b""), pl, ix]), 14, "FormatError",
+        "unknown critical chunk ZZZZ", 38, "upper-case first letter: must be understood")
+    add("duplicate_head", file_of([hd, hd, pl, ix]), 15, "FormatError", "second HEAD chunk", 38, "")
+    add("duplicate_plte", file_of([hd, pl, pl, ix]), 15, "FormatError", "second PLTE chunk", 59, "")
+    add("indx_before_plte", file_of([hd, ix, pl]), 16, "FormatError", "INDX chunk before PLTE", 38, "")
+    add("no_plte", file_of([hd, ix]), 16, "FormatError", "INDX chunk before PLTE", 38, "")
+    add("plte_short", file_of([hd, chunk(b"PLTE", EXAMPLE_PALETTE.tobytes()[:8]), ix]), 17, "FormatError",
+        "PLTE holds 8 bytes", 38, "")
+    add("plte_long", file_of([hd, chunk(b"PLTE", EXAMPLE_PALETTE.tobytes() + b"\0\0\0"), ix]), 17,
+        "FormatError", "PLTE holds 12 bytes", 38, "an extra entry beyond K")
+    add("indx_short", file_of([hd, pl, chunk(b"INDX", pack_indices(idx, 2)[:1])]), 18, "FormatError",
+        "INDX holds 1 bytes, expected 2", 59, "")
+    add("indx_long", file_of([hd, pl, chunk(b"INDX", pack_indices(idx, 2) + b"\0")]), 18, "FormatError",
+        "INDX holds 3 bytes, expected 2", 59, "a whole zero byte of padding too many")
+    add("crc_head", flip(good, 36), 19, "ChecksumError", "CRC-32 mismatch in chunk HEAD", 34, "")
+    add("crc_head_data", flip(good, 21), 19, "ChecksumError", "CRC-32 mismatch in chunk HEAD", 34,
+        "width changed to 2 without updating the CRC")
+    add("crc_plte_data", flip(good, 50), 19, "ChecksumError", "CRC-32 mismatch in chunk PLTE", 55, "")
+    add("crc_indx_data", flip(good, 68), 19, "ChecksumError", "CRC-32 mismatch in chunk INDX", 69, "")
+    add("crc_ancillary", file_of([hd, chunk(b"teXt", b"abc", crc=0), pl, ix]), 19, "ChecksumError",
+        "CRC-32 mismatch in chunk teXt", 49, "ancillary chunks are checked too")
+    add("crc_png_style", SIGNATURE + b"".join(c[:-4] + struct.pack(">I", zlib.crc32(c[4:-4])) for c in base),
+        19, "ChecksumError", "CRC-32 mismatch in chunk HEAD", 34, "CRC over type and data only, as PNG does")
+    add("padding_nonzero", file_of([hd, pl, chunk(b"INDX", pack_indices(idx, 2, padding=1))]), 20, "FormatError",
+        "padding bits after the last index are not zero", 68, "the last of 4 padding bits set")
+    bad = idx.copy()
+    bad[4] = 3
+    add("index_equals_k", file_of([hd, pl, chunk(b"INDX", pack_indices(bad, 2))]), 21, "FormatError",
+        "index 3 of pixel 4 is >= palette size 3", 68, "")
+    palette = palette_for(257, 3)
+    indices = indices_for(19, 17, 257).reshape(-1).tolist()
+    indices[300] = 511
+    add("index_ge_k_bits9", file_of([chunk(b"HEAD", head(19, 17, 3, 257)), chunk(b"PLTE", palette.tobytes()),
+        chunk(b"INDX", pack_indices(indices, 9))]), 21, "FormatError", "index 511 of pixel 300 is >= palette size 257",
+        38 + 12 + 771 + 8 + 300 * 9 // 8, "bits 9, K = 257")
+    add("trailing_byte", good + b"\0", 22, "FormatError", "1 bytes after the INDX chunk", 73, "")
+    add("chunk_after_indx", good + chunk(b"teXt", b""), 22, "FormatError", "12 bytes after the INDX chunk", 73,
+        "even an ancillary chunk")
+    return v
+
+
+def build() -> dict[str, bytes]:
+    """Every file of this folder that the script owns, by path relative to it."""
+    files: dict[str, bytes] = {}
+    manifest: dict = {
+        "format": "kvq",
+        "spec": "../kvq-v1.md",
+        "pixels": "raw bytes, row-major, channels interleaved (grey; R,G,B; R,G,B,A), no header",
+        "valid": [],
+        "invalid": [],
+    }
+    for name, data, pixels, note, by_encoder in valid_vectors():
+        height, width, channels = pixels.shape
+        k = struct.unpack_from(">I", data, 30)[0]
+        files[f"valid/{name}.kvq"] = data
+        files[f"valid/{name}.raw"] = np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()
+        manifest["valid"].append(
+            {
+                "file": f"valid/{name}.kvq",
+                "pixels": f"valid/{name}.raw",
+                "width": width,
+                "height": height,
+                "channels": channels,
+                "k": k,
+                "bits": (k - 1).bit_length(),
+                "size": len(data),
+                "encoder_output": by_encoder,
+                "note": note,
+            }
+        )
+    for name, data, rule, error, message, offset, note in invalid_vectors():
+        files[f"invalid/{name}.kvq"] = data
+        manifest["invalid"].append(
+            {
+                "file": f"invalid/{name}.kvq",
+                "rule": rule,
+                "error": error,
+                "message": message,
+                "offset": offset,
+                "note": note,
+            }
+        )
+    files["manifest.json"] = (json.dumps(manifest, indent=2) + "\n").encode()
+    return files
+
+
+def main(argv: list[str]) -> int:
+    files = build()
+    if "--check" in argv:
+        stale = [p for p, data in files.items() if not (HERE / p).is_file() or (HERE / p).read_bytes() != data]
+        extra = [
+            str(p.relative_to(HERE))
+            for d in ("valid", "invalid")
+            for p in sorted((HERE / d).glob("*"))
+            if str(p.relative_to(HERE)) not in files
+        ]
+        for p in stale + extra:
+            print(f"differs: {p}")
+        return 1 if stale or extra else 0
+    for d in ("valid", "invalid"):
+        (HERE / d).mkdir(exist_ok=True)
+        for p in (HERE / d).glob("*"):
+            if f"{d}/{p.name}" not in files:
+                p.unlink()
+    for p, data in files.items():
+        (HERE / p).write_bytes(data)
+    print(f"wrote {len(files)} files, {sum(map(len, files.values())):,} bytes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
