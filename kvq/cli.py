@@ -102,9 +102,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     from .errors import KvqError, QualityError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        if argv[:1] == ["bench"]:
+            # The suite parses its own options; argparse's REMAINDER would
+            # refuse the ones that come before the first path.
+            args = argparse.Namespace(command="bench", rest=argv[1:])
+        else:
+            args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     try:
@@ -333,7 +339,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from . import bench
     except ImportError as exc:
         raise KvqError(f"kvq bench needs the bench extra: pip install 'kvq[bench]' ({exc})") from None
-    return bench.main(args.rest)
+    return bench.main(args.rest, prog="kvq bench")
 
 
 _COMMANDS = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "demo": _cmd_demo, "bench": _cmd_bench}

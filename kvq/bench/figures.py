@@ -1,0 +1,227 @@
+"""The suite's pictures: rate–distortion curves, bits against 24·N, reconstruction grids.
+
+matplotlib is used with its Agg backend only, so no display is needed.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .peers import PEERS
+from .report import summarise
+from .suite import Row
+
+_COLOURS = {
+    "kvq": "#d62728",
+    "png8": "#1f77b4",
+    "pngquant": "#2ca02c",
+    "gif": "#9467bd",
+    "kvq_png8": "#ff7f0e",
+    "jpeg": "#7f7f7f",
+}
+_MARKERS = {"kvq": "o", "png8": "s", "pngquant": "^", "gif": "v", "kvq_png8": "D", "jpeg": "x"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def rd_curves(rows: Sequence[Row], path: Path) -> None:
+    """Mean bits per pixel against mean PSNR and SSIM, one line per codec across K."""
+    plt = _pyplot()
+    summaries = summarise(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), constrained_layout=True)
+    for ax, metric, label in ((axes[0], 1, "PSNR (dB)"), (axes[1], 2, "SSIM")):
+        series = {"kvq": [(s.k, s.bpp, s.psnr if metric == 1 else s.ssim) for s in summaries]}
+        for key in PEERS:
+            series[key] = [
+                (s.k, s.peer_quality[key][0], s.peer_quality[key][metric]) for s in summaries if key in s.peer_quality
+            ]
+        for key, points in series.items():
+            points = [p for p in points if math.isfinite(p[1]) and math.isfinite(p[2])]
+            if not points:
+                continue
+            points.sort(key=lambda p: p[1])
+            xs = [p[1] for p in points]
+            ys = [p[2] for p in points]
+            name = "kvq (.kvq file)" if key == "kvq" else PEERS[key]
+            ax.plot(
+                xs, ys, marker=_MARKERS[key], color=_COLOURS[key], label=name,
+                linewidth=2.4 if key == "kvq" else 1.4, markersize=7 if key == "kvq" else 5,
+                linestyle="--" if key == "jpeg" else "-", zorder=3 if key == "kvq" else 2,
+            )  # fmt: skip
+            if key == "kvq":
+                for k, x, y in points:
+                    ax.annotate(f"K={k}", (x, y), textcoords="offset points", xytext=(6, -12), fontsize=9, color=_COLOURS[key])
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("bits per pixel (file size × 8 / N, log scale)")
+        ax.set_ylabel(f"mean {label}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.set_title(f"Rate–distortion: bits per pixel against {label.split()[0]}")
+        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+    axes[0].legend(loc="lower right", fontsize=9)
+    images = len({r.image for r in rows})
+    fig.suptitle(f"Means over {images} image(s) at each K; JPEG is at the quality that matches kvq's PSNR", fontsize=10)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def bits_vs_raw(rows: Sequence[Row], path: Path) -> None:
+    """Where a ``.kvq`` file's bits go against 24·N, and its size beside the peers', per K."""
+    plt = _pyplot()
+    summaries = summarise(rows)
+    ks = [s.k for s in summaries]
+    groups = {k: [r for r in rows if r.k_requested == k] for k in ks}
+    raw_bpp = float(np.mean([r.raw_bits / r.n_pixels for r in rows]))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.6), constrained_layout=True)
+
+    # Left: raw, theory and the file's three parts, in bits per pixel.
+    x = np.arange(len(ks))
+    width = 0.27
+    index = [np.mean([(r.index_bits) / r.n_pixels for r in groups[k]]) for k in ks]
+    palette = [np.mean([r.palette_bits / r.n_pixels for r in groups[k]]) for k in ks]
+    overhead = [np.mean([r.overhead_bits / r.n_pixels for r in groups[k]]) for k in ks]
+    theory = [np.mean([r.theory_bits / r.n_pixels for r in groups[k]]) for k in ks]
+    left.bar(x - width, [raw_bpp] * len(ks), width, color="#bbbbbb", label="uncompressed (24·N)")
+    left.bar(x, theory, width, color="#8c564b", label="theory N·ceil(log2 K) + 24·K")
+    left.bar(x + width, index, width, color="#d62728", label=".kvq indices (+ padding)")
+    left.bar(x + width, palette, width, bottom=index, color="#ff9896", label=".kvq palette (24·K)")
+    left.bar(x + width, overhead, width, bottom=np.add(index, palette), color="black", label=".kvq overhead (62 bytes)")
+    for i, k in enumerate(ks):
+        s = summaries[i]
+        total = index[i] + palette[i] + overhead[i]
+        left.annotate(
+            f"{100 * total / raw_bpp:.1f}% of raw, {s.factor:.2f}×\nindices {index[i]:.3f}\n+ palette {palette[i]:.4f}\n+ overhead {overhead[i]:.4f}",
+            (x[i] + width, total), textcoords="offset points",
+            xytext=(0, 4), ha="center", fontsize=7.5,
+        )  # fmt: skip
+    left.set_xticks(x, [f"K={k}" for k in ks])
+    left.set_ylabel("mean bits per pixel")
+    left.set_ylim(0, raw_bpp * 1.4)
+    left.set_title("Bits of a .kvq file against 24·N and the theory")
+    left.legend(loc="upper center", ncol=2, fontsize=8.5)
+    left.grid(True, axis="y", alpha=0.3)
+
+    # Right: file size of kvq and every peer, in bits per pixel.
+    codecs = ["kvq"] + [key for key in PEERS if any(key in s.peer_quality for s in summaries)]
+    width = 0.8 / len(codecs)
+    for j, key in enumerate(codecs):
+        values = [s.bpp if key == "kvq" else (s.peer_quality[key][0] if key in s.peer_quality else np.nan) for s in summaries]
+        offset = (j - (len(codecs) - 1) / 2) * width
+        name = "kvq (.kvq file)" if key == "kvq" else PEERS[key]
+        right.bar(x + offset, values, width, color=_COLOURS[key], label=name)
+        for xi, value in zip(x + offset, values):
+            if np.isfinite(value):
+                right.annotate(f"{value:.2f}", (xi, value), textcoords="offset points", xytext=(0, 2), ha="center", fontsize=6.5, rotation=90)
+    top = max(s.bpp for s in summaries)
+    right.set_xticks(x, [f"K={k}" for k in ks])
+    right.set_ylabel("mean bits per pixel")
+    right.set_ylim(0, top * 1.45)
+    right.set_title(f"File size beside the peers at the same K (uncompressed: {raw_bpp:g} bpp)")
+    right.legend(loc="upper left", ncol=2, fontsize=8.5)
+    right.grid(True, axis="y", alpha=0.3)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _swatch(palette: np.ndarray) -> np.ndarray:
+    """Palette entries sorted by luminance, laid out in rows of up to 32."""
+    colours = palette if palette.shape[1] != 1 else np.repeat(palette, 3, axis=1)
+    colours = colours[:, :3].astype(np.float64)
+    order = np.argsort(colours @ np.array([0.2126, 0.7152, 0.0722]), kind="stable")
+    colours = colours[order]
+    k = len(colours)
+    cols = 32 if k > 64 else 16 if k > 16 else k
+    rows = math.ceil(k / cols)
+    cells = np.full((rows * cols, 3), 255.0)
+    cells[:k] = colours
+    return cells.reshape(rows, cols, 3).astype(np.uint8)
+
+
+def _show(pixels: np.ndarray) -> np.ndarray:
+    if pixels.shape[2] == 1:
+        return np.repeat(pixels, 3, axis=2)
+    return pixels
+
+
+def grid(
+    name: str,
+    original: np.ndarray,
+    reconstructions: Sequence[tuple[Row, np.ndarray, np.ndarray]],
+    path: Path,
+    detail: int = 128,
+) -> None:
+    """The original beside its reconstructions, a 1:1 detail of each, and the palettes as swatches.
+
+    Parameters
+    ----------
+    name : str
+    original : ndarray of uint8, shape (H, W, C)
+    reconstructions : sequence of (Row, palette, indices)
+        One per K, in order.
+    path : Path
+    detail : int, default=128
+        Side of the square detail crop, taken from the image's busiest block.
+    """
+    plt = _pyplot()
+    columns = 1 + len(reconstructions)
+    height, width = original.shape[:2]
+    panel_w = 3.1
+    panel_h = panel_w * height / width
+    fig = plt.figure(figsize=(panel_w * columns, panel_h + panel_w * 0.75 + 1.3 + 0.7), constrained_layout=True)
+    spec = fig.add_gridspec(3, columns, height_ratios=[panel_h, panel_w * 0.75, 1.0])
+    top, left = _busiest(original, detail)
+    crop = (slice(top, top + detail), slice(left, left + detail))
+    panels = [("original", f"original\n{width}×{height}, {8 * original.shape[2]} bpp", original, None)]
+    for row, palette, indices in reconstructions:
+        pixels = palette[indices]
+        title = f"K={row.k_requested}: {row.bpp:.3f} bpp, {row.factor_vs_raw:.2f}×\nPSNR {row.psnr:.2f} dB, ΔE {row.delta_e2000:.2f}"
+        panels.append((f"K={row.k}", title, pixels, palette))
+    for column, (_, title, pixels, palette) in enumerate(panels):
+        ax = fig.add_subplot(spec[0, column])
+        ax.imshow(_show(pixels), interpolation="lanczos" if column == 0 else "nearest")
+        ax.add_patch(plt.Rectangle((left, top), detail, detail, fill=False, edgecolor="yellow", linewidth=1))
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+        ax = fig.add_subplot(spec[1, column])
+        ax.imshow(_show(pixels[crop]), interpolation="nearest")
+        ax.set_title(f"detail {detail}×{detail} at ({left}, {top})" if column == 0 else "detail", fontsize=8)
+        ax.axis("off")
+        ax = fig.add_subplot(spec[2, column])
+        if palette is None:
+            ax.text(0.5, 0.5, "palette swatches\n(sorted by luminance)", ha="center", va="center", fontsize=9)
+            ax.axis("off")
+        else:
+            ax.imshow(_swatch(palette), interpolation="nearest", aspect="auto")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{len(palette)} colours", fontsize=8)
+    fig.suptitle(f"{name}: original and its kvq reconstructions", fontsize=11)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _busiest(pixels: np.ndarray, size: int) -> tuple[int, int]:
+    """Top-left corner of the size×size block with the most detail (gradient energy)."""
+    height, width = pixels.shape[:2]
+    if height <= size or width <= size:
+        return 0, 0
+    grey = pixels[:, :, :3].astype(np.float64).mean(axis=2)
+    energy = np.abs(np.diff(grey, axis=0))[:, :-1] + np.abs(np.diff(grey, axis=1))[:-1, :]
+    best, corner = -1.0, (0, 0)
+    step = max(8, size // 4)
+    for top in range(0, height - size, step):
+        for left in range(0, width - size, step):
+            value = energy[top : top + size, left : left + size].sum()
+            if value > best:
+                best, corner = value, (top, left)
+    return corner

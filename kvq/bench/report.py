@@ -1,0 +1,306 @@
+"""The suite's written output: ``results.csv`` and ``report.md``."""
+
+from __future__ import annotations
+
+import csv
+import math
+import platform
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+from ..container import OVERHEAD
+from .peers import PEERS, pngquant_version
+from .suite import Row, csv_columns
+
+#: Peers whose size ratio is in the summary table, in order.
+SUMMARY_PEERS = ("png8", "pngquant", "gif", "kvq_png8", "jpeg")
+
+
+def write_csv(rows: Sequence[Row], path: Path) -> None:
+    """Write one CSV line per image and K (columns: :func:`kvq.bench.suite.csv_columns`)."""
+    with open(path, "w", newline="", encoding="utf-8") as fp:
+        writer = csv.DictWriter(fp, fieldnames=csv_columns(), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: _csv_value(value) for key, value in row.csv_dict().items()})
+
+
+def _csv_value(value: object) -> object:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "inf"
+        if math.isnan(value):
+            return ""
+        return f"{value:.6g}" if abs(value) < 1e6 else f"{value:.0f}"
+    return value
+
+
+@dataclass
+class Summary:
+    """Means over the images at one requested K."""
+
+    k: int
+    images: int
+    factor: float
+    bpp: float
+    psnr: float
+    ssim: float
+    delta_e2000: float
+    matches: int
+    lossless: int
+    #: peer -> (mean of kvq bytes / peer bytes, images with the peer)
+    ratio: dict[str, tuple[float, int]] = field(default_factory=dict)
+    #: peer -> (mean bpp, mean PSNR, mean SSIM, images with the peer)
+    peer_quality: dict[str, tuple[float, float, float, int]] = field(default_factory=dict)
+
+
+def _mean(values: Sequence[float]) -> float:
+    values = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
+    return sum(values) / len(values) if values else math.nan
+
+
+def summarise(rows: Sequence[Row]) -> list[Summary]:
+    """Means per requested K, in the order the Ks were given.
+
+    PSNR means are over the images whose kvq PSNR is finite; ``lossless``
+    counts the others (images with at most K colours).
+    """
+    ks: list[int] = []
+    for row in rows:
+        if row.k_requested not in ks:
+            ks.append(row.k_requested)
+    out = []
+    for k in ks:
+        group = [r for r in rows if r.k_requested == k]
+        summary = Summary(
+            k=k,
+            images=len(group),
+            factor=_mean([r.factor_vs_raw for r in group]),
+            bpp=_mean([r.bpp for r in group]),
+            psnr=_mean([r.psnr for r in group if math.isfinite(r.psnr)]),
+            ssim=_mean([r.ssim for r in group]),
+            delta_e2000=_mean([r.delta_e2000 for r in group]),
+            matches=sum(r.matches_theory for r in group),
+            lossless=sum(not math.isfinite(r.psnr) for r in group),
+        )
+        for key in PEERS:
+            have = [r for r in group if r.peers.get(key, {}).get("bytes")]
+            if not have:
+                continue
+            summary.ratio[key] = (_mean([r.file_bytes / r.peers[key]["bytes"] for r in have]), len(have))
+            finite = [r.peers[key]["psnr"] for r in have if math.isfinite(r.peers[key]["psnr"])]
+            summary.peer_quality[key] = (
+                _mean([r.peers[key]["bpp"] for r in have]),
+                _mean(finite),
+                _mean([r.peers[key]["ssim"] for r in have]),
+                len(have),
+            )
+        out.append(summary)
+    return out
+
+
+def _f(value: float, digits: int = 2, suffix: str = "") -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    if isinstance(value, float) and math.isinf(value):
+        return "∞"
+    return f"{value:,.{digits}f}{suffix}"
+
+
+def _notes(rows: Sequence[Row], key: str) -> str:
+    counts: dict[str, list[str]] = {}
+    for r in rows:
+        if key in r.peers and not r.peers[key].get("bytes"):
+            counts.setdefault(r.peers[key]["note"], []).append(f"{r.image} K={r.k_requested}")
+    return "; ".join(
+        f"{note} ({len(where)} row{'s' if len(where) > 1 else ''}: {', '.join(where[:6])}{', …' if len(where) > 6 else ''})"
+        for note, where in counts.items()
+    )
+
+
+def summary_table(summaries: Sequence[Summary]) -> list[str]:
+    """The Markdown summary table (one line per K)."""
+    head = ["K", "images", "factor vs raw", "bpp", "PSNR dB", "SSIM", "ΔE2000"]
+    head += [f"kvq ÷ {PEERS[key]}" for key in SUMMARY_PEERS]
+    head += ["accounting matches theory"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---:" for _ in head) + "|"]
+    for s in summaries:
+        cells = [str(s.k), str(s.images), _f(s.factor, 2, "×"), _f(s.bpp, 3), _f(s.psnr), _f(s.ssim, 4), _f(s.delta_e2000)]
+        for key in SUMMARY_PEERS:
+            if key not in s.ratio:
+                cells.append("n/a")
+            else:
+                ratio, count = s.ratio[key]
+                cells.append(_f(ratio, 3) + ("" if count == s.images else f" ({count} of {s.images})"))
+        cells.append(f"all {s.images} yes" if s.matches == s.images else f"**{s.matches} of {s.images} yes**")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def peer_table(summaries: Sequence[Summary]) -> list[str]:
+    """Mean size and quality of kvq and each peer per K."""
+    head = ["K", "codec", "mean bpp", "mean PSNR dB", "mean SSIM", "images"]
+    lines = ["| " + " | ".join(head) + " |", "|---:|---|---:|---:|---:|---:|"]
+    for s in summaries:
+        lines.append(f"| {s.k} | **kvq** | {_f(s.bpp, 3)} | {_f(s.psnr)} | {_f(s.ssim, 4)} | {s.images} |")
+        for key in PEERS:
+            if key in s.peer_quality:
+                bpp, psnr, ssim, count = s.peer_quality[key]
+                lines.append(f"| {s.k} | {PEERS[key]} | {_f(bpp, 3)} | {_f(psnr)} | {_f(ssim, 4)} | {count} |")
+    return lines
+
+
+def _peer_cell(row: Row, key: str) -> str:
+    result = row.peers.get(key)
+    if result is None:
+        return "–"
+    if not result.get("bytes"):
+        return "n/a"
+    cell = f"{result['bytes']:,} B, {_f(result['psnr'])} dB"
+    if result.get("quality") not in (None, ""):
+        cell += f" (q {result['quality']}" + (f", {result['note']})" if result.get("note") else ")")
+    return cell
+
+
+def image_table(rows: Sequence[Row]) -> list[str]:
+    """One Markdown line per image and K: every bit of the file, quality, and the peers."""
+    head = [
+        "image", "K (stored)", "N", "raw bits", "theory bits", "overhead", "palette", "indices+pad",
+        "file bits", "= theory + overhead + pad", "factor", "bpp", "PSNR", "SSIM", "ΔE2000",
+    ] + [PEERS[key] for key in SUMMARY_PEERS]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "|".join("---:" for _ in head[1:]) + "|"]
+    for r in rows:
+        stored = f"{r.k_requested}" if r.k == r.k_requested else f"{r.k_requested} ({r.k})"
+        identity = f"{'yes' if r.matches_theory else '**NO**'} (+{r.overhead_bits}+{r.padding_bits})"
+        cells = [
+            r.image, stored, f"{r.n_pixels:,}", f"{r.raw_bits:,}", f"{r.theory_bits:,}", f"{r.overhead_bits:,}",
+            f"{r.palette_bits:,}", f"{r.index_bits:,}", f"{r.file_bits:,}", identity, _f(r.factor_vs_raw, 2, "×"),
+            _f(r.bpp, 3), _f(r.psnr), _f(r.ssim, 4), _f(r.delta_e2000),
+        ] + [_peer_cell(r, key) for key in SUMMARY_PEERS]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def versions() -> dict[str, str]:
+    """Versions of everything that decides the numbers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    import kvq
+
+    out["kvq"] = kvq.__version__
+    for dist in ("numpy", "pillow", "scikit-learn", "scikit-image", "matplotlib"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "not installed"
+    out["pngquant"] = pngquant_version() or "not installed"
+    return out
+
+
+def write_markdown(
+    rows: Sequence[Row],
+    path: Path,
+    *,
+    command: str,
+    images: Sequence[tuple[str, str, int, int]],
+    options: str,
+    figures: Sequence[str],
+    seconds: float,
+) -> None:
+    """Write ``report.md``.
+
+    Parameters
+    ----------
+    rows : sequence of Row
+    path : Path
+    command : str
+        The command line that produced the report.
+    images : sequence of (name, source, width, height)
+    options : str
+        The encoder options, as text.
+    figures : sequence of str
+        File names of the pictures, linked from the report.
+    seconds : float
+        Wall time of the run.
+    """
+    summaries = summarise(rows)
+    all_match = all(r.matches_theory for r in rows)
+    v = versions()
+    out = [
+        "# kvq benchmark report",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Run {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} in {seconds:.0f} s on {platform.machine()}; "
+        + ", ".join(f"{k} {val}" for k, val in v.items())
+        + ".",
+        "",
+        f"Encoder options: {options}. Images ({len(images)}): "
+        + ", ".join(f"{name} ({w}×{h})" for name, _, w, h in images)
+        + ".",
+        "",
+        "## Summary",
+        "",
+        "Means over the images at each K. *factor vs raw* is 24·N bits (8·N grey, 32·N with alpha) over the"
+        " `.kvq` file's bits; *bpp* is the file's bits per pixel; *kvq ÷ peer* is the mean of kvq's file size"
+        " divided by the peer's at the same K (below 1: kvq is smaller).",
+        "",
+        *summary_table(summaries),
+        "",
+        f"Accounting matches theory: {'all ' + str(len(rows)) + ' rows yes' if all_match else '**NOT all rows**'}"
+        f" — every file is exactly N·ceil(log2 K) + 24·K bits plus the spec's fixed overhead of {OVERHEAD} bytes"
+        f" ({8 * OVERHEAD} bits) plus 0–7 padding bits after the last index.",
+        "",
+    ]
+    lossless = sum(s.lossless for s in summaries)
+    if lossless:
+        out += [f"{lossless} row(s) are lossless (the image has at most K colours); their PSNR is left out of the means.", ""]
+    out += ["### Size and quality of each codec", "", *peer_table(summaries), ""]
+    floor = [r for r in rows if r.peers.get("jpeg", {}).get("quality") == 1]
+    if floor:
+        ks_at_floor = sorted({r.k_requested for r in floor})
+        out += [
+            f"JPEG's lowest quality (1) already exceeds kvq's PSNR in {len(floor)} row(s) (K = "
+            + ", ".join(map(str, ks_at_floor))
+            + "): there the JPEG is both smaller and closer to the original than kvq's file.",
+            "",
+        ]
+    skipped = [(key, _notes(rows, key)) for key in PEERS]
+    skipped = [(key, note) for key, note in skipped if note]
+    if skipped:
+        out += ["Not measured: " + "; ".join(f"{PEERS[key]}: {note}" for key, note in skipped) + ".", ""]
+    out += ["## Pictures", ""]
+    for name in figures:
+        out += [f"![{name}]({name})", ""]
+    out += [
+        "## Every image",
+        "",
+        "Bits of each `.kvq` file: overhead (signature, chunk framing, header: 8·62 bits), palette (8·C·K), and"
+        " indices with the padding of their last byte (8·ceil(N·b/8)); *theory* is N·ceil(log2 K) + 8·C·K."
+        " Peer cells: file size and PSNR; JPEG with its quality setting.",
+        "",
+        *image_table(rows),
+        "",
+        "## How each number is made",
+        "",
+        "- kvq: `kvq.encode_image` with the options above; every number is measured on the decoded file"
+        " (`kvq.decode_indexed`), and the bits come from `kvq.breakdown(header, len(file))`.",
+        "- PSNR over all channels, peak 255 (`kvq.metrics.psnr`); SSIM: `skimage.metrics.structural_similarity`"
+        " (7×7 window, data range 255, mean over channels); ΔE2000: mean `skimage.color.deltaE_ciede2000` of"
+        " `rgb2lab` colours, every pixel at full resolution (alpha ignored).",
+        "- PNG-8 (Pillow): `Image.quantize(K, method=MEDIANCUT, dither=NONE)` (FASTOCTREE for RGBA),"
+        " saved with `optimize=True`. GIF (Pillow): the same quantized image saved as GIF, `optimize=True`.",
+        "- pngquant: `pngquant --nofs --speed 1 K -` (no dithering, slowest and best), when it is installed.",
+        "- kvq palette as PNG-8: the `.kvq` file's own palette and indices written by Pillow as PNG-8 with"
+        " `optimize=True` — the same pixels, deflate instead of fixed-width packing.",
+        "- JPEG at kvq's PSNR: Pillow JPEG at the lowest quality 1–95 whose PSNR reaches kvq's at that K, by"
+        " bisection, with 4:2:0 or 4:4:4 chroma, whichever file is smaller; n/a when even 95 falls short or kvq"
+        " is lossless. The means of a column with n/a rows are over fewer images (the count is given).",
+        "",
+    ]
+    path.write_text("\n".join(out), encoding="utf-8")

@@ -1,0 +1,268 @@
+"""The benchmark suite (kvq.bench): its files, its accounting, and its peers."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("skimage")
+pytest.importorskip("tqdm")
+
+import kvq  # noqa: E402
+from kvq import breakdown  # noqa: E402
+from kvq.metrics import psnr as kvq_psnr  # noqa: E402
+from kvq.bench import main  # noqa: E402
+from kvq.bench import peers as peer_codecs  # noqa: E402
+from kvq.bench.suite import csv_columns, load_images  # noqa: E402
+
+KS = (2, 16)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _gradient(height: int, width: int) -> np.ndarray:
+    y, x = np.mgrid[0:height, 0:width]
+    rng = np.random.default_rng(1)
+    image = np.stack([x * 255 // max(1, width - 1), y * 255 // max(1, height - 1), (x + y) % 256], axis=2)
+    return np.clip(image + rng.integers(-12, 13, image.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> Path:
+    """Four tiny images: RGB gradient, a downscaled china crop, grey, and RGBA."""
+    from sklearn.datasets import load_sample_image
+
+    folder = tmp_path_factory.mktemp("images")
+    Image.fromarray(_gradient(48, 64)).save(folder / "gradient.png")
+    china = Image.fromarray(load_sample_image("china.jpg")[40:240, 100:400]).resize((90, 60), Image.LANCZOS)
+    china.save(folder / "china_small.png")
+    Image.fromarray(_gradient(30, 40)[:, :, 0]).save(folder / "grey.png")
+    rgba = np.concatenate([_gradient(24, 32), np.full((24, 32, 1), 255, np.uint8)], axis=2)
+    rgba[:12, :, 3] = 0
+    Image.fromarray(rgba, "RGBA").save(folder / "alpha.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def run(images, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bench") / "results"
+    code = main([str(images), "-k", ",".join(map(str, KS)), "-o", str(out), "--save-files", "--no-progress"])
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def rows(run) -> list[dict]:
+    with open(run / "results.csv", newline="", encoding="utf-8") as fp:
+        return list(csv.DictReader(fp))
+
+
+def test_files_are_written(run, images):
+    for name in ("report.md", "results.csv", "rd_curves.png", "bits_vs_raw.png"):
+        assert (run / name).stat().st_size > 0, name
+    # Grids for the first four images (the default --grids), sorted by name.
+    for stem in ("alpha", "china_small", "gradient", "grey"):
+        with Image.open(run / f"grid_{stem}.png") as im:
+            assert im.width > 500 and im.height > 300
+    for name in ("rd_curves.png", "bits_vs_raw.png"):
+        with Image.open(run / name) as im:
+            assert im.format == "PNG"
+
+
+def test_csv_columns_and_rows(run, rows):
+    with open(run / "results.csv", newline="", encoding="utf-8") as fp:
+        assert next(csv.reader(fp)) == csv_columns()
+    assert len(rows) == 4 * len(KS)
+    assert [r["image"] for r in rows[:: len(KS)]] == ["alpha", "china_small", "gradient", "grey"]
+    assert [int(r["k_requested"]) for r in rows[: len(KS)]] == list(KS)
+
+
+def test_every_row_accounts_for_every_bit(rows):
+    for r in rows:
+        n, k, b, channels = int(r["n_pixels"]), int(r["k"]), int(r["bits_per_index"]), int(r["channels"])
+        assert n == int(r["width"]) * int(r["height"])
+        assert k <= int(r["k_requested"])
+        assert b == (k - 1).bit_length()
+        assert int(r["raw_bits"]) == 8 * channels * n
+        assert int(r["theory_bits"]) == n * b + 8 * channels * k
+        assert int(r["overhead_bits"]) == 8 * 62
+        assert int(r["palette_bits"]) == 8 * channels * k
+        assert int(r["index_bits"]) == 8 * math.ceil(n * b / 8)
+        assert int(r["padding_bits"]) == int(r["index_bits"]) - n * b
+        assert 0 <= int(r["padding_bits"]) <= 7
+        assert int(r["ancillary_bits"]) == 0
+        file_bits = int(r["file_bits"])
+        assert file_bits == 8 * int(r["file_bytes"])
+        assert file_bits == int(r["overhead_bits"]) + int(r["palette_bits"]) + int(r["index_bits"])
+        assert file_bits == int(r["theory_bits"]) + 8 * 62 + int(r["padding_bits"])
+        assert r["matches_theory"] == "yes"
+        assert float(r["factor_vs_raw"]) == pytest.approx(int(r["raw_bits"]) / file_bits, rel=1e-5)
+        assert float(r["bpp"]) == pytest.approx(file_bits / n, rel=1e-5)
+
+
+def test_channels_set_the_raw_bits(rows):
+    channels = {r["image"]: int(r["channels"]) for r in rows}
+    assert channels == {"alpha": 4, "china_small": 3, "gradient": 3, "grey": 1}
+
+
+def test_numbers_recomputed_from_the_kvq_files(run, rows, images):
+    for r in rows:
+        data = (run / "files" / f"{r['image']}_k{r['k_requested']}.kvq").read_bytes()
+        header = kvq.read_header(data)
+        sizes = breakdown(header, len(data))
+        assert sizes.matches_theory
+        for field in ("n_pixels", "raw_bits", "theory_bits", "overhead_bits", "palette_bits", "index_bits", "file_bits"):
+            assert int(r[field]) == getattr(sizes, field), field
+        assert int(r["k"]) == header.k and int(r["bits_per_index"]) == header.bits
+        original = load_images([images / f"{r['image']}.png"])[0].pixels
+        decoded = kvq.decode(data).reshape(original.shape)
+        psnr = kvq_psnr(original, decoded)
+        if math.isinf(psnr):
+            assert r["psnr"] == "inf"
+        else:
+            assert float(r["psnr"]) == pytest.approx(psnr, rel=1e-5)
+        # kvq's own palette as PNG-8 holds exactly the same pixels.
+        png = run / "files" / f"{r['image']}_k{r['k_requested']}_kvq_png8.png"
+        assert int(r["kvq_png8_bytes"]) == png.stat().st_size
+        assert (peer_codecs.read_back(png.read_bytes(), header.channels) == decoded).all()
+        assert r["kvq_png8_psnr"] == r["psnr"]
+
+
+def test_peers_measured_or_explained(rows):
+    for r in rows:
+        for key in ("png8", "kvq_png8"):
+            assert int(r[f"{key}_bytes"]) > 0
+            assert float(r[f"{key}_bpp"]) == pytest.approx(8 * int(r[f"{key}_bytes"]) / int(r["n_pixels"]), rel=1e-5)
+        if r["channels"] == "4":
+            assert r["gif_bytes"] == "" and r["gif_note"] == "GIF has only 1-bit transparency"
+            assert r["jpeg_bytes"] == "" and r["jpeg_note"] == "JPEG has no alpha"
+        else:
+            assert int(r["gif_bytes"]) > 0
+            assert r["jpeg_bytes"] != "" or r["jpeg_note"]
+        if r["jpeg_bytes"]:
+            assert 1 <= int(r["jpeg_quality"]) <= 95
+            assert float(r["jpeg_psnr"]) >= float(r["psnr"])
+        if peer_codecs.pngquant_path():
+            assert int(r["pngquant_bytes"]) > 0
+        else:
+            assert r["pngquant_note"] == "pngquant not installed"
+
+
+def test_report_says_every_row_matches(run, rows):
+    text = (run / "report.md").read_text(encoding="utf-8")
+    assert f"Accounting matches theory: all {len(rows)} rows yes" in text
+    assert "Command: `kvq bench " in text
+    for k in KS:
+        line = next(line for line in text.splitlines() if line.startswith(f"| {k} | 4 |"))
+        assert line.endswith("| all 4 yes |")
+    for picture in ("rd_curves.png", "bits_vs_raw.png", "grid_gradient.png"):
+        assert f"]({picture})" in text
+
+
+def test_missing_pngquant_is_a_note_not_a_failure(images, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert peer_codecs.pngquant_path() is None
+    out = tmp_path / "out"
+    code = main([str(images / "gradient.png"), "-k", "2", "-o", str(out), "--peers", "pngquant", "--grids", "0", "--no-progress"])
+    assert code == 0
+    with open(out / "results.csv", newline="", encoding="utf-8") as fp:
+        (row,) = list(csv.DictReader(fp))
+    assert row["pngquant_bytes"] == "" and row["pngquant_note"] == "pngquant not installed"
+    assert "pngquant: pngquant not installed" in (out / "report.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(peer_codecs.pngquant_path() is None, reason="pngquant not installed")
+def test_pngquant_peer():
+    image = _gradient(48, 64)
+    result = peer_codecs.pngquant(image, 16)
+    assert result.ok and result.data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(np.unique(result.pixels.reshape(-1, 3), axis=0)) <= 16
+
+
+def test_jpeg_quality_is_the_lowest_that_reaches_the_target():
+    import io
+
+    image = _gradient(48, 64)
+    target = 30.0
+    result = peer_codecs.jpeg_matched(image, target)
+    assert result.ok and result.note in ("4:2:0", "4:4:4")
+    assert kvq_psnr(image, result.pixels) >= target
+    subsampling = {"4:2:0": 2, "4:4:4": 0}[result.note]
+
+    def jpeg_psnr(quality: int, subsampling: int) -> tuple[float, int]:
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, "JPEG", quality=quality, subsampling=subsampling)
+        return kvq_psnr(image, peer_codecs.read_back(buf.getvalue(), 3)), buf.tell()
+
+    assert jpeg_psnr(result.quality, subsampling) == (kvq_psnr(image, result.pixels), len(result.data))
+    if result.quality > 1:
+        assert jpeg_psnr(result.quality - 1, subsampling)[0] < target
+    assert peer_codecs.jpeg_matched(image, 0.1).quality == 1
+    assert peer_codecs.jpeg_matched(image, 99.0).note == "even quality 95 falls short of kvq's PSNR"
+    assert peer_codecs.jpeg_matched(image, math.inf).note == "kvq is lossless here"
+
+
+def test_palette_peers_stop_at_256():
+    image = _gradient(16, 16)
+    assert peer_codecs.png8(image, 300).note == "PNG-8 holds at most 256 colours"
+    assert peer_codecs.gif(image, 300).note == "GIF holds at most 256 colours"
+    assert not peer_codecs.pngquant(image, 300).ok
+
+
+def test_refuses_to_overwrite_or_write_into_the_package(run, images, capsys):
+    assert main([str(images / "grey.png"), "-k", "2", "-o", str(run), "--no-progress"]) == 1
+    assert "--force" in capsys.readouterr().err
+    package = Path(kvq.__file__).parent / "bench-out"
+    assert main([str(images / "grey.png"), "-k", "2", "-o", str(package), "--no-progress"]) == 2
+    assert not package.exists()
+
+
+def test_usage_errors(images, tmp_path):
+    assert main(["-k", "0", "-o", str(tmp_path / "a")]) == 2
+    assert main(["-k", "two", "-o", str(tmp_path / "b")]) == 2
+    assert main(["--peers", "webp", "-o", str(tmp_path / "c")]) == 2
+    assert main([str(tmp_path / "missing.png"), "-o", str(tmp_path / "d"), "--no-progress"]) == 1
+    assert main(["--help"]) == 0
+
+
+def test_ks_may_be_repeated_or_comma_separated():
+    from kvq.bench.cli import build_parser
+
+    args = build_parser().parse_args(["-k", "2", "-k", "16,64", "-k", "256"])
+    assert [k for group in args.ks for k in group] == [2, 16, 64, 256]
+
+
+def test_default_images_are_the_bundled_samples():
+    images = load_images(None)
+    assert [i.name for i in images] == ["china", "flower"]
+    assert all(i.pixels.shape == (427, 640, 3) for i in images)
+
+
+def test_core_import_stays_lean():
+    code = (
+        "import sys, numpy as np, kvq; kvq.encode(np.zeros((4, 4, 3), np.uint8), k=2); "
+        "print(sorted(m for m in ('kvq.bench', 'matplotlib', 'skimage', 'tqdm', 'scipy') if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_without_the_extra_the_suite_says_what_to_install():
+    code = (
+        "import importlib.util as u; real = u.find_spec\n"
+        "u.find_spec = lambda name, *a: None if name == 'matplotlib' else real(name, *a)\n"
+        "try:\n    import kvq.bench\nexcept ImportError as exc:\n    print(exc)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert 'pip install "kvq[bench]"' in out.stdout
+    assert "matplotlib" in out.stdout
