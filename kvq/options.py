@@ -41,7 +41,8 @@ class EncoderOptions:
         sRGB bytes.
     dither : {"none", "floyd-steinberg"} or bool, default="none"
         Error diffusion when mapping pixels to the palette. ``True`` means
-        ``"floyd-steinberg"`` (serpentine).
+        ``"floyd-steinberg"`` (raster order: serpentine order admits no
+        vectorised schedule, see :mod:`kvq.dither`).
     speed : int, default=4
         1 (slowest, best palette) to 10 (fastest), like pngquant's ``--speed``.
     """

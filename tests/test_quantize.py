@@ -1,0 +1,308 @@
+"""Behaviour of the palette engine, on synthetic images and a real photo."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kvq.errors import QualityError
+from kvq.options import EncoderOptions
+from kvq.quantize import quantize
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def _check_contract(pixels: np.ndarray, palette: np.ndarray, indices: np.ndarray, k: int) -> None:
+    h, w, c = pixels.shape
+    assert palette.dtype == np.uint8 and palette.ndim == 2 and palette.shape[1] == c
+    assert 1 <= len(palette) <= k
+    assert indices.shape == (h, w)
+    assert indices.dtype == (np.uint8 if len(palette) <= 256 else np.uint16)
+    assert int(indices.max()) < len(palette)
+    assert len(np.unique(palette, axis=0)) == len(palette), "duplicate palette rows"
+    assert len(np.unique(indices)) == len(palette), "unused palette entries"
+
+
+def _nearest_brute(pixels: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    d = ((pixels[..., None, :].astype(np.int64) - palette.astype(np.int64)) ** 2).sum(-1)
+    return d.argmin(-1)  # argmin takes the first, i.e. lowest, index on ties
+
+
+@pytest.fixture(scope="module")
+def china() -> np.ndarray:
+    from sklearn.datasets import load_sample_image
+
+    img = load_sample_image("china.jpg")
+    return np.ascontiguousarray(img[::4, ::4])  # 107x160: fast, still a photo
+
+
+def _gradient(h: int = 48, w: int = 64) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([x * 255 // (w - 1), y * 255 // (h - 1), (x + y) * 255 // (h + w - 2)], -1).astype(np.uint8)
+
+
+def _noise(h: int = 40, w: int = 50, c: int = 3, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, c), dtype=np.uint8)
+
+
+def _flat_graphic() -> np.ndarray:
+    img = np.zeros((30, 40, 3), np.uint8)
+    img[:, :20] = (255, 0, 0)
+    img[10:, 20:] = (0, 128, 255)
+    img[5:8, 5:35] = (250, 250, 250)
+    return img
+
+
+IMAGES = {
+    "gradient": _gradient,
+    "noise": _noise,
+    "flat": _flat_graphic,
+    "one-colour": lambda: np.full((9, 7, 3), (12, 34, 56), np.uint8),
+    "1x1": lambda: np.array([[[200, 100, 0]]], np.uint8),
+    "1xN": lambda: _noise(1, 300),
+    "Nx1": lambda: _noise(300, 1),
+    "grey": lambda: _noise(30, 30, 1),
+    "rgba": lambda: _noise(30, 30, 4),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IMAGES))
+@pytest.mark.parametrize("k", [1, 2, 16, 256])
+@pytest.mark.parametrize("space", ["rgb", "oklab"])
+def test_contract_on_synthetic_images(name: str, k: int, space: str) -> None:
+    pixels = IMAGES[name]()
+    palette, indices = quantize(pixels, EncoderOptions(k=k, color_space=space))
+    _check_contract(pixels, palette, indices, k)
+
+
+@pytest.mark.parametrize("name", ["gradient", "noise", "flat", "grey", "rgba"])
+@pytest.mark.parametrize("k", [2, 7, 64])
+def test_every_pixel_gets_its_nearest_entry(name: str, k: int) -> None:
+    pixels = IMAGES[name]()
+    if pixels.shape[2] == 4:
+        pixels = pixels.copy()
+        pixels[..., 3] |= 1  # alpha-0 pixels follow their own rule, tested below
+    palette, indices = quantize(pixels, EncoderOptions(k=k))
+    np.testing.assert_array_equal(indices, _nearest_brute(pixels, palette))
+
+
+def test_nearest_entry_on_a_photo_with_many_colours(china: np.ndarray) -> None:
+    pixels = china[:40, :60]
+    palette, indices = quantize(pixels, EncoderOptions(k=200))
+    np.testing.assert_array_equal(indices, _nearest_brute(pixels, palette))
+
+
+def test_ties_go_to_the_lowest_index() -> None:
+    # Entries 0 and 4 are equally far from the lone 2; whichever is stored first wins.
+    pixels = np.array([[[0]] * 10 + [[4]] * 10 + [[2]]], np.uint8)
+    palette, indices = quantize(pixels, EncoderOptions(k=2))
+    assert sorted(palette.ravel().tolist()) == [0, 4]
+    np.testing.assert_array_equal(indices, _nearest_brute(pixels, palette))
+
+
+@pytest.mark.parametrize("name", sorted(IMAGES))
+def test_few_colours_are_kept_exactly(name: str) -> None:
+    pixels = IMAGES[name]()
+    c = pixels.shape[2]
+    n = len(np.unique(pixels.reshape(-1, c), axis=0))
+    if name == "rgba":
+        pixels = pixels.copy()
+        pixels[..., 3] |= 1
+    if n > 4096:
+        pytest.skip("too many colours for a lossless palette here")
+    palette, indices = quantize(pixels, EncoderOptions(k=max(n, 1)))
+    assert len(palette) == n
+    np.testing.assert_array_equal(palette[indices], pixels)
+
+
+def test_lossless_large_palette_uses_uint16() -> None:
+    pixels = _noise(40, 40)
+    n = len(np.unique(pixels.reshape(-1, 3), axis=0))
+    palette, indices = quantize(pixels, EncoderOptions(k=4000))
+    assert len(palette) == n > 256 and indices.dtype == np.uint16
+    np.testing.assert_array_equal(palette[indices], pixels)
+
+
+@pytest.mark.parametrize("options", [
+    EncoderOptions(k=16),
+    EncoderOptions(k=64, color_space="oklab"),
+    EncoderOptions(k=32, dither="floyd-steinberg"),
+    EncoderOptions(k=300, speed=1),
+    EncoderOptions(k=16, speed=10),
+])
+def test_deterministic(china: np.ndarray, options: EncoderOptions) -> None:
+    first = quantize(china, options)
+    second = quantize(china.copy(), options)
+    np.testing.assert_array_equal(first[0], second[0])
+    np.testing.assert_array_equal(first[1], second[1])
+
+
+def test_deterministic_across_processes(china: np.ndarray) -> None:
+    code = (
+        "import sys, hashlib, numpy as np\n"
+        "from sklearn.datasets import load_sample_image\n"
+        "from kvq.options import EncoderOptions\nfrom kvq.quantize import quantize\n"
+        "img = np.ascontiguousarray(load_sample_image('china.jpg')[::4, ::4])\n"
+        "p, i = quantize(img, EncoderOptions(k=48))\n"
+        "print(hashlib.sha256(p.tobytes() + i.tobytes()).hexdigest())\n"
+    )
+    # This process runs with default thread pools; the child with two threads.
+    env_runs = [{"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"}]
+    import hashlib
+    import os
+
+    p, i = quantize(china, EncoderOptions(k=48))
+    here = hashlib.sha256(p.tobytes() + i.tobytes()).hexdigest()
+    for extra in env_runs:
+        env = {**os.environ, **extra}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == here
+
+
+@pytest.mark.parametrize("k", [16, 64])
+def test_psnr_at_least_sklearn_kmeans(china: np.ndarray, k: int) -> None:
+    from sklearn.cluster import KMeans
+
+    flat = china.reshape(-1, 3).astype(np.float32)
+    km = KMeans(n_clusters=k, n_init=1, random_state=0).fit(flat)
+    ref = np.clip(np.rint(km.cluster_centers_), 0, 255).astype(np.uint8)[km.predict(flat)].reshape(china.shape)
+    palette, indices = quantize(china, EncoderOptions(k=k))
+    assert _psnr(china, palette[indices]) >= _psnr(china, ref) - 0.05
+
+
+def test_more_colours_give_higher_psnr(china: np.ndarray) -> None:
+    scores = [_psnr(china, np.take(*quantize(china, EncoderOptions(k=k)), axis=0)) for k in (2, 8, 32, 128)]
+    assert scores == sorted(scores)
+    assert scores[0] > 15 and scores[-1] > 33
+
+
+@pytest.mark.parametrize("target", [25.0, 31.5, 35.0])
+def test_quality_target_uses_fewest_colours(china: np.ndarray, target: float) -> None:
+    palette, indices = quantize(china, EncoderOptions(k=200, quality=target, speed=6))
+    assert _psnr(china, palette[indices]) >= target
+    # The bisection's guarantee: the same engine with one colour fewer misses.
+    smaller = quantize(china, EncoderOptions(k=len(palette) - 1, speed=6)) if len(palette) > 1 else None
+    if smaller is not None:
+        assert _psnr(china, smaller[0][smaller[1]]) < target
+
+
+def test_quality_unreachable_raises(china: np.ndarray) -> None:
+    with pytest.raises(QualityError) as info:
+        quantize(china, EncoderOptions(k=4, quality=40.0))
+    assert 10 < info.value.achieved < 40
+    assert isinstance(info.value, ValueError)
+
+
+def test_quality_reached_losslessly_with_few_colours() -> None:
+    pixels = _flat_graphic()
+    palette, indices = quantize(pixels, EncoderOptions(k=256, quality=99.0))
+    assert len(palette) == 4
+    np.testing.assert_array_equal(palette[indices], pixels)
+
+
+def test_dither_keeps_palette_changes_indices(china: np.ndarray) -> None:
+    plain = quantize(china, EncoderOptions(k=16))
+    dithered = quantize(china, EncoderOptions(k=16, dither="floyd-steinberg"))
+    np.testing.assert_array_equal(plain[0], dithered[0])
+    assert not np.array_equal(plain[1], dithered[1])
+    _check_contract(china, *dithered, 16)
+    # Diffusion keeps local averages: a blurred dithered image beats a blurred plain one.
+    def blur(a: np.ndarray) -> np.ndarray:
+        a = a.astype(np.float64)
+        return (a[:-1, :-1] + a[1:, :-1] + a[:-1, 1:] + a[1:, 1:]) / 4
+
+    assert _psnr(blur(china), blur(dithered[0][dithered[1]])) > _psnr(blur(china), blur(plain[0][plain[1]]))
+
+
+def test_dither_on_a_ramp_uses_both_ends() -> None:
+    ramp = np.repeat(np.linspace(0, 255, 64).astype(np.uint8)[None, :, None], 16, axis=0)
+    palette, indices = quantize(np.concatenate([ramp] * 3, axis=2), EncoderOptions(k=2, dither=True))
+    mean_level = palette[indices].mean(axis=(0, 2))
+    # Error diffusion reproduces the ramp's local mean, not a hard step.
+    assert np.abs(np.convolve(mean_level, np.ones(8) / 8, "valid") - np.convolve(ramp[0, :, 0], np.ones(8) / 8, "valid")).mean() < 30
+
+
+def test_transparent_pixels_share_one_entry() -> None:
+    pixels = _noise(30, 30, 4, seed=3)
+    pixels[..., 3] = np.where(pixels[..., 3] < 60, 0, pixels[..., 3])
+    hidden = pixels[..., 3] == 0
+    assert hidden.any()
+    for k in (2, 16, 5000):
+        for dither in ("none", "floyd-steinberg"):
+            palette, indices = quantize(pixels, EncoderOptions(k=k, dither=dither))
+            _check_contract(pixels, palette, indices, k)
+            transparent = np.flatnonzero((palette == 0).all(axis=1))
+            assert len(transparent) == 1
+            assert (indices[hidden] == transparent[0]).all()
+            assert (palette[:, 3] == 0).sum() == 1
+
+
+def test_rgba_alpha_is_clustered() -> None:
+    pixels = np.zeros((20, 20, 4), np.uint8)
+    pixels[..., :3] = 200
+    pixels[:, :10, 3] = 255
+    pixels[:, 10:, 3] = 128
+    palette, indices = quantize(pixels, EncoderOptions(k=2))
+    np.testing.assert_array_equal(palette[indices], pixels)
+
+
+def test_oklab_stores_srgb_bytes_and_differs_from_rgb(china: np.ndarray) -> None:
+    rgb = quantize(china, EncoderOptions(k=16))
+    lab = quantize(china, EncoderOptions(k=16, color_space="oklab"))
+    assert lab[0].dtype == np.uint8
+    _check_contract(china, *lab, 16)
+    assert not np.array_equal(np.sort(rgb[0], axis=0), np.sort(lab[0], axis=0))
+    assert _psnr(china, lab[0][lab[1]]) > 25
+    # Every pixel takes the entry nearest in OKLab among the stored bytes.
+    from kvq.colorspace import to_space
+
+    px = to_space(china.reshape(-1, 3), "oklab")
+    pal = to_space(lab[0], "oklab")
+    d = ((px[:, None, :] - pal[None]) ** 2).sum(-1)
+    best = d.min(axis=1)
+    got = d[np.arange(len(d)), lab[1].ravel()]
+    assert np.allclose(got, best, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("speed", [1, 4, 10])
+def test_every_speed_works(china: np.ndarray, speed: int) -> None:
+    palette, indices = quantize(china, EncoderOptions(k=64, speed=speed))
+    _check_contract(china, palette, indices, 64)
+    assert _psnr(china, palette[indices]) > 30
+
+
+def test_many_distinct_colours_are_bucketed_but_still_exact_nearest() -> None:
+    pixels = _noise(300, 300)  # ~90k distinct colours, beyond the fitting limit at speed 10
+    palette, indices = quantize(pixels, EncoderOptions(k=8, speed=10))
+    _check_contract(pixels, palette, indices, 8)
+    np.testing.assert_array_equal(indices[:50], _nearest_brute(pixels[:50], palette))
+
+
+def test_rare_distinct_colour_gets_an_entry() -> None:
+    # A red logo on 0.1% of a grey gradient: folding it into a grey entry costs
+    # more squared error than widening two grey entries, so it keeps its own.
+    # (A 4x4 logo would not: that is the squared-error objective, not a bug.)
+    img = np.repeat(np.linspace(40, 200, 256).astype(np.uint8)[None, :, None], 256, axis=0).repeat(3, axis=2)
+    img[10:18, 10:18] = (230, 20, 20)
+    palette, indices = quantize(img, EncoderOptions(k=16))
+    np.testing.assert_array_equal(palette[indices][10:18, 10:18], img[10:18, 10:18])
+
+
+def test_rejects_bad_pixels() -> None:
+    from kvq.errors import UnsupportedImageError
+
+    for bad in (np.zeros((4, 4, 2), np.uint8), np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.uint8), np.zeros((0, 4, 3), np.uint8)):
+        with pytest.raises(UnsupportedImageError):
+            quantize(bad, EncoderOptions())
+
+
+def test_import_kvq_does_not_import_sklearn() -> None:
+    code = "import sys, kvq, kvq.quantize; print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
