@@ -1,9 +1,11 @@
 """Fixed-width index packing (index coding 0): most significant bit first,
 no row padding, the last byte zero-padded.
 
-bitarray does the bit-level work for every width; whole-byte widths (8 and
-16 bits) take a numpy fast path whose bytes ``tests/test_bitpack.py`` proves
-identical to bitarray's.
+bitarray does the bit-level work for every width. Two numpy fast paths give
+the same bytes (``tests/test_bitpack.py`` proves it for every width) in less
+time (``benchmarks/bitpack.py``): whole-byte widths (8 and 16 bits) are a
+plain byte view, and widths below 8 pack each run of 8 indices, which fills
+exactly ``bits`` bytes, into one 64-bit word.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def pack(indices: np.ndarray, bits: int, *, fast: bool = True) -> bytes:
     bits : int
         0 to 16. With 0 the result is empty.
     fast : bool, default=True
-        Use the numpy path for 8 and 16 bits; False forces bitarray.
+        Use a numpy path for widths of 1 to 8 and 16 bits; False forces bitarray.
 
     Returns
     -------
@@ -58,6 +60,10 @@ def pack(indices: np.ndarray, bits: int, *, fast: bool = True) -> bytes:
         return flat.astype(np.uint8, copy=False).tobytes()
     if fast and bits == 16:
         return flat.astype(">u2").tobytes()
+    if fast and bits < 8:
+        whole = flat.size - flat.size % 8
+        head = b"".join(_pack_words(flat[start : min(start + _BLOCK, whole)], bits) for start in range(0, whole, _BLOCK))
+        return head + pack(flat[whole:], bits, fast=False)
     shifts = np.arange(bits - 1, -1, -1, dtype=np.uint16)
     out = bitarray(endian="big")
     for start in range(0, flat.size, _BLOCK):
@@ -66,6 +72,28 @@ def pack(indices: np.ndarray, bits: int, *, fast: bool = True) -> bytes:
         # non-zero byte into a 1 bit.
         out.pack(((block[:, None] >> shifts) & 1).astype(np.uint8).tobytes())
     return out.tobytes()
+
+
+def _pack_words(block: np.ndarray, bits: int) -> bytes:
+    # block.size is a multiple of 8: each group of 8 indices becomes one
+    # big-endian 64-bit word whose low 8*bits bits are the packed group.
+    groups = block.reshape(-1, 8).astype(np.uint64)
+    words = np.zeros(groups.shape[0], dtype=np.uint64)
+    for j in range(8):
+        words |= groups[:, j] << np.uint64(bits * (7 - j))
+    return words.astype(">u8").view(np.uint8).reshape(-1, 8)[:, 8 - bits :].tobytes()
+
+
+def _unpack_words(raw: np.ndarray, bits: int, out: np.ndarray) -> None:
+    # Inverse of _pack_words: raw holds whole groups (bits bytes each).
+    groups = raw.reshape(-1, bits)
+    padded = np.zeros((groups.shape[0], 8), dtype=np.uint8)
+    padded[:, 8 - bits :] = groups
+    words = padded.view(">u8").reshape(-1).astype(np.uint64)
+    mask = np.uint64((1 << bits) - 1)
+    fields = out.reshape(-1, 8)
+    for j in range(8):
+        fields[:, j] = (words >> np.uint64(bits * (7 - j))) & mask
 
 
 def unpack(data: bytes | memoryview, bits: int, count: int, k: int, *, fast: bool = True) -> np.ndarray:
@@ -82,7 +110,7 @@ def unpack(data: bytes | memoryview, bits: int, count: int, k: int, *, fast: boo
     k : int
         Palette size; every index must be below it.
     fast : bool, default=True
-        Use the numpy path for 8 and 16 bits; False forces bitarray.
+        Use a numpy path for widths of 1 to 8 and 16 bits; False forces bitarray.
 
     Returns
     -------
@@ -103,6 +131,18 @@ def unpack(data: bytes | memoryview, bits: int, count: int, k: int, *, fast: boo
         out = raw.astype(dtype, copy=True)
     elif fast and bits == 16:
         out = raw.view(">u2").astype(dtype)
+    elif fast and bits < 8:
+        out = np.empty(count, dtype=dtype)
+        whole = count - count % 8
+        for start in range(0, whole, _BLOCK):
+            stop = min(start + _BLOCK, whole)
+            _unpack_words(raw[start * bits // 8 : stop * bits // 8], bits, out[start:stop])
+        # The last partial group and its padding rule go through bitarray.
+        tail = whole * bits // 8
+        try:
+            out[whole:] = unpack(raw[tail:], bits, count - whole, 1 << bits, fast=False)
+        except FormatError as exc:
+            raise FormatError(str(exc).rsplit(" (at byte", 1)[0], tail + (exc.offset or 0)) from None
     else:
         out = np.empty(count, dtype=dtype)
         bytes_per_block = _BLOCK * bits // 8
