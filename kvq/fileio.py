@@ -72,7 +72,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[object], None] | byte
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        # Name the output the user gave, not the hidden temporary file.
+        raise type(exc)(exc.errno, exc.strerror, str(target)) from None
     try:
         # mkstemp creates the file 0600; give the output the permissions any
         # other newly created file would get.

@@ -1,0 +1,94 @@
+"""Coverage-guided fuzzing of kvq's decoder: kvq.decode, decode_indexed, read_header.
+
+Run (see fuzz/README.md)::
+
+    python fuzz/fuzz_decode.py fuzz/corpus/decode fuzz/seeds -max_total_time=3600
+
+The contract checked (issue 6): any byte string ends in a decoded image or a
+:class:`kvq.KvqError`; anything else (IndexError, struct.error, TypeError,
+MemoryError, ZeroDivisionError, a hang) is a crash. A successful decode must
+also agree with its own header.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import _common  # noqa: E402
+from _common import MAX_PIXELS, GuardedFile  # noqa: E402
+
+
+def check(data: bytes) -> None:
+    """Decode ``data`` every way the library offers; raise on a broken contract."""
+    import numpy as np
+
+    import kvq
+    import kvq.container
+
+    try:
+        header = kvq.read_header(data, MAX_PIXELS)
+    except kvq.KvqError:
+        header = None
+    try:
+        from_file = kvq.read_header(io.BytesIO(data), MAX_PIXELS)
+    except kvq.KvqError:
+        from_file = None
+    if header != from_file:
+        raise AssertionError(f"read_header disagrees on bytes and file: {header} vs {from_file}")
+    try:
+        decoded = kvq.decode_indexed(data, MAX_PIXELS)
+    except kvq.KvqError:
+        decoded = None
+    try:
+        pixels = kvq.decode(data, MAX_PIXELS)
+    except kvq.KvqError:
+        pixels = None
+    if (decoded is None) != (pixels is None):
+        raise AssertionError("decode and decode_indexed disagree on whether the file is valid")
+    # The lazy reader of the Pillow plugin (header, then chunks up to INDX from
+    # a file object) must accept what the decoder accepts, read the same
+    # palette, and never request more than READ_LIMIT bytes at once.
+    try:
+        fp = GuardedFile(data)
+        lazy_header = kvq.container.read_header_from(fp, MAX_PIXELS)
+        lazy = kvq.container.read_palette_from(fp, lazy_header)
+    except kvq.KvqError:
+        lazy = None
+    if decoded is None:
+        return
+    if lazy is None or lazy[0] != decoded.palette.tobytes():
+        raise AssertionError("read_palette_from disagrees with the decoder")
+    h = decoded.header
+    if header != h:
+        raise AssertionError(f"read_header gave {header}, the decoder {h}")
+    expected = (h.height, h.width) if h.channels == 1 else (h.height, h.width, h.channels)
+    if pixels.shape != expected or pixels.dtype != np.uint8:
+        raise AssertionError(f"decoded {pixels.shape} {pixels.dtype} for header {h}")
+    if decoded.palette.shape != (h.k, h.channels) or int(decoded.indices.max(initial=0)) >= h.k:
+        raise AssertionError("palette shape or index range inconsistent with the header")
+
+
+def test_one_input(data: bytes) -> None:
+    check(data)
+
+
+def main() -> None:
+    import atheris
+
+    with atheris.instrument_imports(include=["kvq"]):
+        import kvq  # noqa: F401
+        import kvq.bitpack  # noqa: F401
+        import kvq.codec  # noqa: F401
+        import kvq.container  # noqa: F401
+    atheris.Setup(sys.argv, test_one_input, custom_mutator=_common.custom_mutator)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
