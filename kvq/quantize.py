@@ -36,9 +36,9 @@ from .errors import QualityError, UnsupportedImageError
 from .options import EncoderOptions
 
 # Per speed 1..10: (largest histogram the final Lloyd iterations run on,
-# largest histogram of the coarse stage, work allowed for a second, k-means++
-# start in point-centre distances, coarse Lloyd iterations, final Lloyd
-# iterations, Lloyd rounds on the stored palette). Bigger histograms are
+# largest histogram of the coarse stage, work budget in point-centre
+# distances for the second start (k-means++), coarse Lloyd iterations, final
+# Lloyd iterations and Lloyd rounds on the stored palette). Bigger histograms are
 # merged into byte buckets first.
 _PROFILES = {
     1: (1 << 20, 1 << 20, 1 << 30, 0, 300, 30),
