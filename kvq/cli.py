@@ -338,7 +338,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     try:
         from . import bench
     except ImportError as exc:
-        raise KvqError(f"kvq bench needs the bench extra: pip install 'kvq[bench]' ({exc})") from None
+        message = str(exc)
+        if "kvq[bench]" not in message:
+            message = f"kvq bench needs the bench extra, pip install 'kvq[bench]' ({message})"
+        raise KvqError(message) from None
     return bench.main(args.rest, prog="kvq bench")
 
 
