@@ -172,3 +172,20 @@ def test_version_and_help(tmp_path: Path) -> None:
     help_text = run("encode", "--help", cwd=tmp_path).stdout.decode()
     for option in ("-k", "--seed", "--quality", "--color-space", "--dither", "--speed", "--force"):
         assert option in help_text
+
+
+def test_library_save_and_load(photo: Path, tmp_path: Path) -> None:
+    target = tmp_path / "lib.kvq"
+    header = kvq.save(photo, target, k=8, seed=1)
+    data = target.read_bytes()
+    assert header == kvq.read_header(data) and header.k == 8
+    # The same image given as a Pillow image or a path gives the same bytes.
+    assert data == kvq.encode(Image.open(photo), k=8, seed=1)
+    assert np.array_equal(kvq.load(target), kvq.decode(data))
+    with pytest.raises(kvq.OutputExistsError):
+        kvq.save(np.zeros((2, 2, 3), np.uint8), target)
+    assert target.read_bytes() == data
+    kvq.save(np.zeros((2, 2, 3), np.uint8), target, force=True)
+    assert kvq.read_header(target).n_pixels == 4
+    with pytest.raises(kvq.ImageTooLargeError):
+        kvq.load(target, max_pixels=3)
