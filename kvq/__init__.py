@@ -33,6 +33,7 @@ from .errors import (
 )
 from .fileio import OutputExistsError, atomic_write, check_output
 from .options import EncoderOptions
+from .pixels import open_image
 
 __version__ = "1.0.0"
 
@@ -61,6 +62,7 @@ __all__ = [
     "encode_image",
     "encode_indexed",
     "load",
+    "open_image",
     "read_header",
     "register_pillow",
     "save",
@@ -118,34 +120,6 @@ def load(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -
         read_header(fp, max_pixels)
         fp.seek(0)
         return decode(fp.read(), max_pixels)
-
-
-def open_image(path: str | os.PathLike) -> Any:
-    """Open an image file with Pillow, with kvq's errors for unreadable input.
-
-    Parameters
-    ----------
-    path : str or path-like
-
-    Returns
-    -------
-    PIL.Image.Image
-        Fully loaded.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    if os.path.isdir(path):
-        raise UnsupportedImageError(f"{path} is a directory, not an image")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return im.copy()
-    except UnidentifiedImageError:
-        raise UnsupportedImageError(f"{path} is not an image Pillow can read") from None
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise UnsupportedImageError(f"cannot read {path}: {exc}") from None
 
 
 def register_pillow() -> None:

@@ -173,33 +173,19 @@ def _write_output(name: str, content: Any, *, force: bool, inputs: tuple) -> Non
     atomic_write(name, content, force=force)
 
 
-def _open_image(data: bytes, name: str) -> Any:
-    from PIL import Image, UnidentifiedImageError
-
-    from .errors import UnsupportedImageError
-
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except UnidentifiedImageError:
-        raise UnsupportedImageError(f"{name}: not an image Pillow can read") from None
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
-        raise UnsupportedImageError(f"{name}: cannot read image: {exc}") from None
-    return image
-
-
 def _cmd_encode(args: argparse.Namespace) -> int:
     from .accounting import breakdown
     from .codec import encode_image
     from .fileio import check_output
     from .metrics import psnr
+    from .pixels import open_image
 
     options = _options(args)
     output = args.output or _default_output(args.input, ".kvq")
     if output != "-":
         # Refuse before the (possibly long) encode, and again at the rename.
         check_output(output, force=args.force, inputs=(args.input,) if args.input != "-" else ())
-    image = _open_image(_read_input(args.input), args.input)
+    image = open_image(_read_input(args.input), name=args.input)
     encoded = encode_image(image, options)
     _write_output(output, encoded.data, force=args.force, inputs=(args.input,))
     sizes = breakdown(encoded.header, len(encoded.data))

@@ -240,7 +240,7 @@ def encode_indexed(indices: np.ndarray, palette: np.ndarray) -> bytes:
         raise UnsupportedImageError("indices must be a non-empty (H, W) integer array")
     if indices.min() < 0 or indices.max() >= len(palette):
         raise UnsupportedImageError(f"indices must be in 0..{len(palette) - 1}")
-    original = palette[indices]
+    original = lookup(palette, indices)
     return _assemble(original, palette, indices.astype(bitpack.index_dtype(len(palette)))).data
 
 

@@ -8,6 +8,8 @@ every viewer shows the photo.
 
 from __future__ import annotations
 
+import io
+import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -95,3 +97,42 @@ def _from_pillow(image: "Image.Image") -> np.ndarray:
     if array.ndim == 2:
         array = array[:, :, None]
     return array
+
+
+def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> "Image.Image":
+    """Open and fully load an image with Pillow, raising kvq's errors for bad input.
+
+    Parameters
+    ----------
+    source : str, path-like or bytes
+        A file path, or the file's bytes (standard input, say).
+    name : str, optional
+        What to call the input in messages; defaults to the path.
+
+    Returns
+    -------
+    PIL.Image.Image
+
+    Raises
+    ------
+    UnsupportedImageError
+        Not an image Pillow reads, a corrupt or truncated one, a directory, or
+        a decompression bomb. A missing file raises FileNotFoundError.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    is_bytes = isinstance(source, (bytes, bytearray, memoryview))
+    label = name or ("input" if is_bytes else str(source))
+    if not is_bytes and os.path.isdir(source):
+        raise UnsupportedImageError(f"{label}: is a directory, not an image")
+    try:
+        with Image.open(io.BytesIO(source) if is_bytes else source) as image:
+            image.load()
+            # copy() detaches the pixels from the file, which is closed here.
+            return image.copy()
+    except UnidentifiedImageError:
+        raise UnsupportedImageError(f"{label}: not an image Pillow can read") from None
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+        raise UnsupportedImageError(f"{label}: cannot read image: {exc}") from None
