@@ -12,10 +12,12 @@ file or the new one, never half of one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable, Union
+from typing import IO, TYPE_CHECKING, Any, Union
 
 from .codec import Decoded, Encoded, decode, decode_indexed, encode_image, read_header
 from .container import DEFAULT_MAX_PIXELS, Header
@@ -118,10 +120,8 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None] | bytes, *, 
             else:
                 os.unlink(tmp_name)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
         raise
 
 

@@ -85,7 +85,7 @@ def _from_numpy(array: np.ndarray) -> np.ndarray:
     raise UnsupportedImageError(f"array shape must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), not {array.shape}")
 
 
-def _from_pillow(image: "Image.Image") -> np.ndarray:
+def _from_pillow(image: Image.Image) -> np.ndarray:
     from PIL import ImageOps
 
     try:
@@ -117,7 +117,7 @@ def _from_pillow(image: "Image.Image") -> np.ndarray:
     return array
 
 
-def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> "Image.Image":
+def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Image.Image:
     """Open and fully load an image with Pillow, raising kvq's errors for bad input.
 
     Parameters
@@ -147,8 +147,9 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> "I
         # A pipe or device (a shell's <(...)) cannot seek, as Pillow needs.
         with open(source, "rb") as fp:
             source, is_bytes = fp.read(), True
+    stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
     try:
-        with Image.open(io.BytesIO(source) if is_bytes else source) as image:
+        with Image.open(stream) as image:
             image.load()
             # copy() detaches the pixels from the file, which is closed here.
             return image.copy()
