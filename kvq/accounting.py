@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from . import coding as coding_module
 from .container import OVERHEAD, Header, parse
 
 #: What each index coding byte means, for reports.
-CODING_NAMES = {0: "fixed width"}
+CODING_NAMES = {c.code: c.description for c in coding_module.CODINGS.values()}
 _KINDS = {1: "grey", 3: "RGB", 4: "RGBA"}
 
 
@@ -29,15 +30,19 @@ class SizeBreakdown:
     raw_bits : int
         Uncompressed: 8 * channels * N (24 * N for RGB).
     theory_bits : int
-        N * ceil(log2 K) + 8 * channels * K.
+        N * ceil(log2 K) + 8 * channels * K: the textbook fixed-width figure.
     overhead_bits : int
         8 * the spec's fixed overhead (signature, chunk framing, header).
     palette_bits : int
         8 * channels * K.
     index_bits : int
-        8 * ceil(N * b / 8): the index bits and the last byte's padding.
+        8 * the INDX data bytes, whatever the coding.
     file_bits : int
         Size of the file in bits.
+    coding : int
+        The header's index coding (0 fixed width, 1 entropy coded).
+    fixed_index_bits : int
+        8 * ceil(N * b / 8): what the indices take in fixed width.
     """
 
     n_pixels: int
@@ -47,16 +52,31 @@ class SizeBreakdown:
     palette_bits: int
     index_bits: int
     file_bits: int
+    coding: int = coding_module.FIXED
+    fixed_index_bits: int = 0
 
     @property
     def padding_bits(self) -> int:
-        """int: zero bits after the last index (0 to 7)."""
+        """int: zero bits after the last fixed-width index (0 to 7; 0 for entropy coding)."""
+        if self.coding != coding_module.FIXED:
+            return 0
         return self.index_bits - (self.theory_bits - self.palette_bits)
+
+    @property
+    def side_bits(self) -> int:
+        """int: index bits that carry no index: the fixed-width padding, or the
+        32-bit flush of the entropy coder (its adaptive model sends nothing)."""
+        return self.padding_bits if self.coding == coding_module.FIXED else 32
 
     @property
     def ancillary_bits(self) -> int:
         """int: bits in optional chunks (0 for files kvq writes)."""
         return self.file_bits - self.overhead_bits - self.palette_bits - self.index_bits
+
+    @property
+    def fixed_file_bits(self) -> int:
+        """int: the same file with fixed-width indices."""
+        return self.file_bits - self.index_bits + self.fixed_index_bits
 
     @property
     def factor(self) -> float:
@@ -70,11 +90,18 @@ class SizeBreakdown:
 
     @property
     def matches_theory(self) -> bool:
-        """bool: file bits == theory + fixed overhead + padding, nothing else."""
-        return self.file_bits == self.theory_bits + self.overhead_bits + self.padding_bits
+        """bool: fixed width and file bits == theory + fixed overhead + padding, nothing else."""
+        return self.coding == coding_module.FIXED and self.file_bits == self.theory_bits + self.overhead_bits + self.padding_bits
+
+    @property
+    def accounted(self) -> bool:
+        """bool: every bit is overhead, palette, indices or ancillary, and the
+        fixed-width indices are exactly theory + padding."""
+        fixed_ok = self.fixed_index_bits == self.theory_bits - self.palette_bits + (-(self.theory_bits - self.palette_bits)) % 8
+        return fixed_ok and self.ancillary_bits >= 0
 
 
-def breakdown(header: Header, file_size: int | None = None) -> SizeBreakdown:
+def breakdown(header: Header, file_size: int | None = None, index_size: int | None = None) -> SizeBreakdown:
     """Account for the bits of a file with ``header``.
 
     Parameters
@@ -83,6 +110,10 @@ def breakdown(header: Header, file_size: int | None = None) -> SizeBreakdown:
     file_size : int, optional
         The file's real size in bytes; defaults to the size with no
         ancillary chunks.
+    index_size : int, optional
+        Bytes of INDX data. Required for entropy-coded files unless
+        ``file_size`` is given (then taken as the file holds no ancillary
+        chunk); a fixed-width file's follows from its header.
 
     Returns
     -------
@@ -90,14 +121,26 @@ def breakdown(header: Header, file_size: int | None = None) -> SizeBreakdown:
     """
     n = header.n_pixels
     entry_bits = 8 * header.channels
+    fixed = header.fixed_index_size
+    if index_size is None:
+        if header.coding == coding_module.FIXED:
+            index_size = fixed
+        elif file_size is not None:
+            index_size = file_size - OVERHEAD - header.palette_size
+        else:
+            raise ValueError("an entropy-coded file's index size must be given")
+    if file_size is None:
+        file_size = OVERHEAD + header.palette_size + index_size
     return SizeBreakdown(
         n_pixels=n,
         raw_bits=entry_bits * n,
         theory_bits=n * header.bits + entry_bits * header.k,
         overhead_bits=8 * OVERHEAD,
         palette_bits=8 * header.palette_size,
-        index_bits=8 * header.index_size,
-        file_bits=8 * (header.file_size if file_size is None else file_size),
+        index_bits=8 * index_size,
+        file_bits=8 * file_size,
+        coding=header.coding,
+        fixed_index_bits=8 * fixed,
     )
 
 
@@ -143,10 +186,17 @@ class FileReport:
                 "file": self.file_size,
                 "overhead": OVERHEAD,
                 "palette": h.palette_size,
-                "indices": h.index_size,
+                "indices": s.index_bits // 8,
+                "indices_fixed_width": h.fixed_index_size,
                 "ancillary": s.ancillary_bits // 8,
             },
-            "bits": {**asdict(s), "padding_bits": s.padding_bits, "ancillary_bits": s.ancillary_bits},
+            "bits": {
+                **asdict(s),
+                "padding_bits": s.padding_bits,
+                "side_bits": s.side_bits,
+                "ancillary_bits": s.ancillary_bits,
+                "fixed_file_bits": s.fixed_file_bits,
+            },
             "bits_per_pixel": s.bits_per_pixel,
             "factor": s.factor,
             "matches_theory": s.matches_theory,
@@ -163,13 +213,23 @@ class FileReport:
             f"image       {h.width} x {h.height} = {h.n_pixels:,} pixels, "
             f"{_KINDS[h.channels]} ({h.channels} channel{'s' if h.channels > 1 else ''})",
             f"palette     K = {h.k:,} entries, {h.bits} bit{'s' if h.bits != 1 else ''} per index",
-            f"bytes       {self.file_size:,} = overhead {OVERHEAD} + palette {h.palette_size:,} + indices {h.index_size:,}"
+            f"bytes       {self.file_size:,} = overhead {OVERHEAD} + palette {h.palette_size:,} + indices {s.index_bits // 8:,}"
             + (f" + ancillary {s.ancillary_bits // 8:,}" if s.ancillary_bits else ""),
             f"bits        {s.file_bits:,} ({s.bits_per_pixel:.4f} per pixel)",
             f"vs {entry}·N     {s.raw_bits:,} bits uncompressed: {s.factor:.3f}x smaller ({100 / s.factor:.2f} %)",
-            f"vs theory   N·{h.bits} + {entry}·K = {s.theory_bits:,} bits; file = theory + {s.overhead_bits} overhead"
-            f" + {s.padding_bits} padding" + (f" + {s.ancillary_bits:,} ancillary" if s.ancillary_bits else "") + " bits",
         ]
+        if h.coding == coding_module.FIXED:
+            lines.append(
+                f"vs theory   N·{h.bits} + {entry}·K = {s.theory_bits:,} bits; file = theory + {s.overhead_bits} overhead"
+                f" + {s.padding_bits} padding" + (f" + {s.ancillary_bits:,} ancillary" if s.ancillary_bits else "") + " bits"
+            )
+        else:
+            lines += [
+                f"vs theory   N·{h.bits} + {entry}·K = {s.theory_bits:,} bits; file is {s.file_bits / s.theory_bits:.3f}x that",
+                f"vs fixed    fixed-width file {s.fixed_file_bits:,} bits; this file is {s.fixed_file_bits / s.file_bits:.3f}x smaller",
+                f"indices     {s.index_bits:,} bits = {(s.index_bits - s.side_bits) / h.n_pixels:.4f} per pixel"
+                f" + {s.side_bits} side bits (coder flush; the adaptive model sends nothing)",
+            ]
         lines += [f"ancillary   {kind} ({length:,} bytes)" for kind, length in self.ancillary]
         return "\n".join(lines)
 
@@ -196,7 +256,7 @@ def describe(data: bytes | bytearray | memoryview, name: str = "-") -> FileRepor
     parsed = parse(data, max_pixels=None)
     size = len(memoryview(data).cast("B"))
     ancillary = [(kind.decode(), len(body)) for kind, body in parsed.ancillary]
-    return FileReport(name, parsed.header, breakdown(parsed.header, size), size, ancillary)
+    return FileReport(name, parsed.header, breakdown(parsed.header, size, len(parsed.indices)), size, ancillary)
 
 
 def summary(header: Header, sizes: SizeBreakdown, psnr: float, where: str) -> str:

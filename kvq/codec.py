@@ -14,7 +14,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from . import bitpack, container
+from . import bitpack, coding, container
 from .accounting import SizeBreakdown, breakdown
 from .container import DEFAULT_MAX_PIXELS, MAX_K, Header
 from .errors import FormatError, ImageTooLargeError, OptionError, UnsupportedImageError
@@ -93,7 +93,8 @@ class Encoded:
     @property
     def sizes(self) -> SizeBreakdown:
         """SizeBreakdown: where the file's bits go (see :func:`kvq.breakdown`)."""
-        return breakdown(self.header, len(self.data))
+        index_size = len(container.parse(self.data, max_pixels=None).indices)
+        return breakdown(self.header, len(self.data), index_size)
 
     @cached_property
     def psnr(self) -> float:
@@ -169,15 +170,57 @@ def compact(palette: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.nd
     return palette[order], new_indices
 
 
-def _assemble(original: np.ndarray, palette: np.ndarray, indices: np.ndarray) -> Encoded:
+def _assemble(original: np.ndarray, palette: np.ndarray, indices: np.ndarray, coding_name: str = "entropy") -> Encoded:
     palette, indices = compact(palette, indices)
     height, width, channels = original.shape
     k = palette.shape[0]
-    header = Header(width, height, channels, k, container.bits_for(k))
-    if header.index_size > container.MAX_CHUNK_LENGTH:
-        raise ImageTooLargeError(f"{width}x{height} image at {header.bits} bits per index exceeds the format's 4 GiB index limit")
-    data = container.write(header, palette.tobytes(), bitpack.pack(indices, header.bits))
+    bits = container.bits_for(k)
+    code = coding.BY_NAME[coding_name]
+    body = coding.encode(code, indices, k, bits)
+    if body is None:
+        # Entropy coding would not be smaller (tiny or noise-like images): fixed
+        # width is, and a 1.0 reader can read it too.
+        code = coding.FIXED
+        body = coding.encode(code, indices, k, bits)
+    assert body is not None
+    if len(body) > container.MAX_CHUNK_LENGTH:
+        raise ImageTooLargeError(f"{width}x{height} image at {bits} bits per index exceeds the format's 4 GiB index limit")
+    version = (container.VERSION_MAJOR, coding.CODINGS[code].minor)
+    header = Header(width, height, channels, k, bits, code, version)
+    data = container.write(header, palette.tobytes(), body)
     return Encoded(data, header, _grey_as_2d(original), palette, indices)
+
+
+def _smallest_reaching_quality(pixels: np.ndarray, options: EncoderOptions) -> tuple[np.ndarray, np.ndarray, Encoded]:
+    """--quality with entropy coding: the K with the fewest bytes, not the fewest colours.
+
+    Bytes no longer follow K: a few more colours can make smoother index
+    fields that code smaller. Start from the fewest colours that reach the
+    target, then try larger palettes up to ``k`` on a half-octave grid and keep
+    the smallest file among those that reach it.
+    """
+    from dataclasses import replace
+
+    from .quantize import quantize
+
+    palette, indices = quantize(pixels, options)
+    best = _assemble(pixels, palette, indices, options.coding)
+    k = best.header.k
+    tried = {k}
+    candidate = k
+    while True:
+        candidate = min(options.k, max(candidate + 1, round(candidate * 2**0.5)))
+        if candidate in tried:
+            break
+        tried.add(candidate)
+        palette, indices = quantize(pixels, replace(options, k=candidate, quality=None))
+        encoded = _assemble(pixels, palette, indices, options.coding)
+        if encoded.psnr >= options.quality and len(encoded.data) < len(best.data):  # type: ignore[operator]
+            best = encoded
+        elif len(encoded.data) >= len(best.data) * 1.05:
+            # Sizes grow with K from here on; no need to climb further.
+            break
+    return best.palette, best.indices, best
 
 
 def encode_image(image: Any, options: EncoderOptions | None = None, **kwargs: Any) -> Encoded:
@@ -205,8 +248,10 @@ def encode_image(image: Any, options: EncoderOptions | None = None, **kwargs: An
     elif kwargs:
         raise OptionError("give either options or keyword options, not both")
     pixels = to_array(image)
+    if options.quality is not None and options.coding != "fixed":
+        return _smallest_reaching_quality(pixels, options)[2]
     palette, indices = quantize(pixels, options)
-    return _assemble(pixels, palette, indices)
+    return _assemble(pixels, palette, indices, options.coding)
 
 
 def encode(image: Any, k: int = 256, **options: Any) -> bytes:
@@ -244,7 +289,9 @@ def encode(image: Any, k: int = 256, **options: Any) -> bytes:
     return encode_image(image, k=k, **options).data
 
 
-def encode_indexed(*args: np.ndarray, palette: np.ndarray | None = None, indices: np.ndarray | None = None) -> bytes:
+def encode_indexed(
+    *args: np.ndarray, palette: np.ndarray | None = None, indices: np.ndarray | None = None, coding: str = "entropy"
+) -> bytes:
     """Store an already-indexed image as it is, without quantizing again.
 
     Call it with keywords, ``encode_indexed(palette=..., indices=...)``, in
@@ -258,6 +305,8 @@ def encode_indexed(*args: np.ndarray, palette: np.ndarray | None = None, indices
         C is 1, 3 or 4; K at most 65,536.
     indices : ndarray of unsigned int, shape (H, W)
         Palette index of every pixel.
+    coding : {"entropy", "fixed"}, default="entropy"
+        Index coding, as :class:`kvq.EncoderOptions`' ``coding``.
 
     Returns
     -------
@@ -293,8 +342,11 @@ def encode_indexed(*args: np.ndarray, palette: np.ndarray | None = None, indices
         raise UnsupportedImageError("indices must be a non-empty (H, W) integer array")
     if indices.min() < 0 or indices.max() >= len(palette):
         raise UnsupportedImageError(f"indices must be in 0..{len(palette) - 1}")
+    from .options import spec_of
+
+    coding_name = spec_of(EncoderOptions.__dataclass_fields__["coding"]).validate("coding", coding)
     original = lookup(palette, indices)
-    return _assemble(original, palette, indices.astype(bitpack.index_dtype(len(palette)))).data
+    return _assemble(original, palette, indices.astype(bitpack.index_dtype(len(palette))), coding_name).data
 
 
 def decode_indexed(data: bytes | bytearray | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:
@@ -319,7 +371,7 @@ def decode_indexed(data: bytes | bytearray | memoryview, max_pixels: int | None 
     h = parsed.header
     palette = np.frombuffer(parsed.palette, dtype=np.uint8).reshape(h.k, h.channels)
     try:
-        indices = bitpack.unpack(parsed.indices, h.bits, h.n_pixels, h.k)
+        indices = coding.decode(h.coding, parsed.indices, h.width, h.height, h.k, h.bits)
     except FormatError as exc:
         # Report the offset in the file, not in the index chunk.
         raise exc.rebased(parsed.index_offset) from None

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
+from . import coding
 from .errors import (
     ChecksumError,
     FormatError,
@@ -28,8 +29,9 @@ HEAD = b"HEAD"
 PLTE = b"PLTE"
 INDX = b"INDX"
 
-#: Index coding 0: fixed-width big-endian bit packing. No other value is defined in v1.
-CODING_FIXED = 0
+#: Index coding 0: fixed-width big-endian bit packing; 1: entropy coded (v1.1). See kvq.coding.
+CODING_FIXED = coding.FIXED
+CODING_ENTROPY = coding.ENTROPY
 
 CHANNELS = (1, 3, 4)
 MAX_K = 65536
@@ -80,7 +82,7 @@ class Header:
     bits : int
         Bits per index, always ``bits_for(k)``.
     coding : int
-        Index coding; 0 (fixed width) is the only one defined.
+        Index coding: 0 fixed width, 1 entropy coded (see :mod:`kvq.coding`).
     version : tuple of int
         (major, minor) of the file.
     """
@@ -104,14 +106,14 @@ class Header:
         return self.k * self.channels
 
     @property
-    def index_size(self) -> int:
-        """int: bytes of the packed indices, ceil(N x bits / 8)."""
-        return (self.n_pixels * self.bits + 7) // 8
+    def fixed_index_size(self) -> int:
+        """int: bytes the indices take in fixed width, ceil(N x bits / 8), whatever the coding."""
+        return coding.fixed_size(self.n_pixels, self.bits)
 
     @property
-    def file_size(self) -> int:
-        """int: size of a file with this header and no ancillary chunk."""
-        return OVERHEAD + self.palette_size + self.index_size
+    def fixed_file_size(self) -> int:
+        """int: size of a fixed-width file with this header and no ancillary chunk."""
+        return OVERHEAD + self.palette_size + self.fixed_index_size
 
     @property
     def mode(self) -> str:
@@ -157,7 +159,7 @@ def write(header: Header, palette: bytes, indices: bytes, ancillary: Sequence[tu
     palette : bytes
         ``header.palette_size`` bytes.
     indices : bytes
-        ``header.index_size`` bytes.
+        The INDX data, coded as ``header.coding`` says.
     ancillary : sequence of (bytes, bytes)
         Optional chunks (type with a lower-case first letter, data) written
         between the header and the palette.
@@ -167,10 +169,10 @@ def write(header: Header, palette: bytes, indices: bytes, ancillary: Sequence[tu
     bytes
     """
     _validate_header(header, 0, None)
-    if len(palette) != header.palette_size or len(indices) != header.index_size:
+    if len(palette) != header.palette_size or coding.check_length(header.coding, len(indices), header.n_pixels, header.bits):
         raise FormatError("palette or index data does not match the header")
-    if header.index_size > MAX_CHUNK_LENGTH:
-        raise ImageTooLargeError(f"{header.index_size:,} bytes of indices do not fit in one chunk (max {MAX_CHUNK_LENGTH:,})")
+    if len(indices) > MAX_CHUNK_LENGTH:
+        raise ImageTooLargeError(f"{len(indices):,} bytes of indices do not fit in one chunk (max {MAX_CHUNK_LENGTH:,})")
     head = struct.pack(
         _HEAD_FORMAT,
         header.version[0],
@@ -214,8 +216,9 @@ def _validate_header(h: Header, offset: int, max_pixels: int | None) -> None:
         raise FormatError(f"palette size {h.k} is outside 1..{MAX_K}", offset + 14)
     if h.bits != bits_for(h.k):
         raise FormatError(f"bits per index is {h.bits}, but a palette of {h.k} needs {bits_for(h.k)}", offset + 11)
-    if h.coding != CODING_FIXED:
-        raise FormatError(f"unknown index coding {h.coding}", offset + 12)
+    if h.coding not in coding.CODINGS:
+        known = ", ".join(f"{c.code} ({c.name})" for c in coding.CODINGS.values())
+        raise FormatError(f"index coding {h.coding} is unknown to this reader, which knows {known}", offset + 12)
 
 
 def _read_chunk(data: memoryview, offset: int) -> tuple[bytes, memoryview, int]:
@@ -326,8 +329,9 @@ class _ChunkOrder:
         if kind == INDX:
             if self.palette is None:
                 raise FormatError("INDX chunk before PLTE", start)
-            if length != h.index_size:
-                raise FormatError(f"INDX holds {length:,} bytes, expected {h.index_size:,}", start)
+            problem = coding.check_length(h.coding, length, h.n_pixels, h.bits)
+            if problem:
+                raise FormatError(problem, start)
             return True
         if kind == HEAD:
             raise FormatError("second HEAD chunk", start)
@@ -394,7 +398,7 @@ def _read_at_most(fp: IO[bytes], size: int) -> bytes:
     return b"".join(pieces)
 
 
-def read_palette_from(fp: IO[bytes], header: Header) -> tuple[bytes, list[tuple[bytes, bytes]], int]:
+def read_palette_from(fp: IO[bytes], header: Header) -> tuple[bytes, list[tuple[bytes, bytes]], int, int]:
     """Read the chunks between the header and the index data of an open file.
 
     For lazy readers (the Pillow plugin), which need the palette at open time
@@ -417,7 +421,9 @@ def read_palette_from(fp: IO[bytes], header: Header) -> tuple[bytes, list[tuple[
         Ancillary chunks before INDX, in file order.
     index_offset : int
         File offset of the first index byte; the file is
-        ``index_offset + header.index_size + 4`` bytes long.
+        ``index_offset + index_length + 4`` bytes long.
+    index_length : int
+        Bytes of INDX data, as its chunk declares.
 
     Raises
     ------
@@ -434,7 +440,7 @@ def read_palette_from(fp: IO[bytes], header: Header) -> tuple[bytes, list[tuple[
         kind = head[4:]
         if kind.isascii() and kind.isalpha() and order.check(kind, length, start):
             assert order.palette is not None
-            return order.palette, order.ancillary, start + 8
+            return order.palette, order.ancillary, start + 8, length
         # A file object cannot be sliced like parse()'s buffer: read this one
         # chunk whole and let _read_chunk check it with the same rules.
         chunk = memoryview(head + _read_at_most(fp, length + 4))

@@ -155,7 +155,7 @@ class KvqImageFile(ImageFile.ImageFile):
             # No pixel limit here: Image.open applies MAX_IMAGE_PIXELS to
             # self.size right after _open, with Pillow's warning and error.
             header = container.read_header_from(self.fp, max_pixels=None)
-            palette, _, index_offset = container.read_palette_from(self.fp, header)
+            palette, _, index_offset, index_length = container.read_palette_from(self.fp, header)
         except NotKvqError as exc:
             raise SyntaxError(str(exc)) from exc
         except TruncatedError as exc:
@@ -172,7 +172,7 @@ class KvqImageFile(ImageFile.ImageFile):
             self.palette.mode = palette_mode
             if palette_mode == "RGBA":
                 self.info["transparency"] = entries[3::4]
-        file_size = index_offset + header.index_size + 4
+        file_size = index_offset + index_length + 4
         # Offset 0: the decoder hands the whole file to kvq's codec, which
         # checks every chunk again rather than trusting what was read here.
         self.tile = [ImageFile._Tile("kvq", (0, 0, *self._size), 0, (header, file_size))]
@@ -260,8 +260,11 @@ def _palette_of(im: Image.Image) -> np.ndarray:
 
 def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     options = {name: im.encoderinfo[name] for name in OPTION_NAMES if name in im.encoderinfo}
-    if im.mode == "P" and not options:
-        data = codec.encode_indexed(palette=_palette_of(im), indices=np.asarray(im))
+    # The coding says how to store, not how to quantize: a P image saved with
+    # coding= alone is still kept as it is.
+    store = {name: value for name, value in options.items() if name != "coding"}
+    if im.mode == "P" and not store:
+        data = codec.encode_indexed(palette=_palette_of(im), indices=np.asarray(im), coding=options.get("coding", "entropy"))
     else:
         data = codec.encode_image(im, EncoderOptions.from_kwargs(**options)).data
     fp.write(data)
