@@ -21,8 +21,12 @@ CHANNELS = (1, 3, 4)
 KS = (1, 2, 5, 9)
 
 
-def tiny_file(channels: int, k: int) -> bytes:
-    """A 5x3 image with exactly ``k`` distinct colours."""
+def tiny_file(channels: int, k: int, coding: int = 0) -> bytes:
+    """A 5x3 image with exactly ``k`` distinct colours, its indices in ``coding``.
+
+    Coding 1 is forced (kvq's encoder stores such tiny images in fixed width,
+    which is smaller), so that the entropy decoder meets every corruption too.
+    """
     rng = np.random.default_rng(1000 * channels + k)
     palette = np.zeros((k, channels), dtype=np.uint8)
     palette[:, 0] = np.arange(k) * 17 + 3  # distinct, so compact() keeps all k
@@ -30,15 +34,22 @@ def tiny_file(channels: int, k: int) -> bytes:
         palette[:, 1:] = rng.integers(0, 256, (k, channels - 1))
     indices = np.concatenate([np.arange(k), rng.integers(0, k, 15 - k)])
     indices = rng.permutation(indices).reshape(3, 5)
-    data = kvq.encode_indexed(palette=palette, indices=indices)
+    if coding == 1:
+        from kvq import entropy
+
+        header = container.Header(5, 3, channels, k, container.bits_for(k), 1, (1, 1))
+        stream = entropy.encode(indices.astype(np.uint8), k)
+        assert stream is not None
+        return container.write(header, palette.tobytes(), stream)
+    data = kvq.encode_indexed(palette=palette, indices=indices, coding="fixed")
     h = kvq.read_header(data)
     assert (h.width, h.height, h.channels, h.k) == (5, 3, channels, k)
-    assert len(data) == h.file_size
+    assert len(data) == h.fixed_file_size
     return data
 
 
-CASES = [(c, k) for c in CHANNELS for k in KS]
-IDS = [f"c{c}-k{k}" for c, k in CASES]
+CASES = [(c, k, coding) for coding in (0, 1) for c in CHANNELS for k in KS]
+IDS = [f"coding{coding}-c{c}-k{k}" for c, k, coding in CASES]
 
 
 @pytest.fixture(scope="module", params=CASES, ids=IDS)

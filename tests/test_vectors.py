@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import kvq
+import spec_coding1
 
 VECTORS = Path(__file__).resolve().parent.parent / "spec" / "vectors"
 MANIFEST = json.loads((VECTORS / "manifest.json").read_text())
@@ -38,7 +39,8 @@ def test_valid_vector_decodes_to_its_pixels(entry):
     assert (header.width, header.height, header.channels, header.k, header.bits) == (
         entry["width"], entry["height"], entry["channels"], entry["k"], entry["bits"],
     )
-    if "ancillary" not in entry["file"]:  # the one vector with chunks beyond the fixed overhead
+    assert header.coding == entry["coding"]
+    if "ancillary" not in entry["file"] and header.coding == 0:  # coding 0 sizes follow from the header alone
         assert len(data) == 62 + entry["channels"] * entry["k"] + -(-entry["width"] * entry["height"] * entry["bits"] // 8)
 
 
@@ -47,7 +49,8 @@ def test_encoder_output_vectors_are_what_the_encoder_writes(entry):
     # Re-encoding the decoded palette and indices must give the same bytes: kvq's writer is canonical.
     data = (VECTORS / entry["file"]).read_bytes()
     decoded = kvq.decode_indexed(data)
-    assert kvq.encode_indexed(palette=decoded.palette, indices=decoded.indices) == data
+    name = {0: "fixed", 1: "entropy"}[decoded.header.coding]
+    assert kvq.encode_indexed(palette=decoded.palette, indices=decoded.indices, coding=name) == data
 
 
 @pytest.mark.parametrize("entry", MANIFEST["invalid"], ids=_id)
@@ -64,7 +67,7 @@ def test_invalid_vector_is_refused(entry):
 
 
 def test_every_rejection_rule_has_a_vector():
-    assert sorted({e["rule"] for e in MANIFEST["invalid"]}) == list(range(1, 23))
+    assert sorted({e["rule"] for e in MANIFEST["invalid"]}) == list(range(1, 26))
 
 
 # --- the pseudo-code decoder of spec section 12, transcribed, as an independent implementation ----
@@ -114,7 +117,7 @@ def spec_decode(f: bytes, max_pixels: int = 178_956_970):
         reject(10)
     if bits != (k - 1).bit_length():
         reject(11)
-    if coding != 0:
+    if coding not in (0, 1):
         reject(12)
     pos, palette = 38, None
     while True:
@@ -140,7 +143,7 @@ def spec_decode(f: bytes, max_pixels: int = 178_956_970):
         elif kind == b"INDX":
             if palette is None:
                 reject(16)
-            if length != -(-w * h * bits // 8):
+            if coding == 0 and length != -(-w * h * bits // 8):
                 reject(18)
             if pos != len(f):
                 reject(22)
@@ -149,6 +152,12 @@ def spec_decode(f: bytes, max_pixels: int = 178_956_970):
             reject(15)
         else:
             reject(14)
+    if coding == 1:
+        try:
+            indices = spec_coding1.decode_coding_1(bytes(data), w, h, k, bits)
+        except spec_coding1.Rejected as exc:
+            reject(exc.rule)
+        return w, h, c, b"".join(palette[i] for i in indices)
     stream = int.from_bytes(data, "big")
     pad = len(data) * 8 - w * h * bits
     if stream & ((1 << pad) - 1):

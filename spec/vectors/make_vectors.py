@@ -104,6 +104,33 @@ def file_of(chunks: list[bytes]) -> bytes:
 # --- the vectors ---------------------------------------------------------------------------------
 
 
+ENTROPY_EXAMPLE = np.array([[0, 0, 1, 1], [0, 2, 2, 1]], dtype=np.uint8)
+
+
+def smooth_indices(width: int, height: int, k: int) -> np.ndarray:
+    """A quantized diagonal ramp with a wave: runs, edges and new values, as photos have."""
+    y, x = np.mgrid[0:height, 0:width]
+    field = (x + 2 * y + 3 * np.sin(x / 3.0) * np.cos(y / 4.0)) / max(1, width + 2 * height) * k
+    return np.clip(field.astype(np.int64), 0, k - 1).astype(np.uint8 if k <= 256 else np.uint16)
+
+
+def entropy_file(palette: np.ndarray, indices: np.ndarray, *, k: int | None = None, extra: bytes = b"") -> bytes:
+    """A coding-1 file, whatever fixed width would take (the encoder would pick the smaller)."""
+    from kvq import entropy
+
+    k = len(palette) if k is None else k
+    stream = entropy.encode(indices, len(palette))
+    assert stream is not None
+    height, width = indices.shape
+    return file_of(
+        [
+            chunk(b"HEAD", head(width, height, palette.shape[1], k, minor=1, coding=1)),
+            chunk(b"PLTE", palette[:k].tobytes()),
+            chunk(b"INDX", stream + extra),
+        ]
+    )
+
+
 def valid_vectors() -> list[tuple[str, bytes, np.ndarray, str, bool]]:
     """(name, file, expected pixels (H, W, C), note, written by kvq's encoder)."""
     out = []
@@ -111,7 +138,7 @@ def valid_vectors() -> list[tuple[str, bytes, np.ndarray, str, bool]]:
     def encoded(name, width, height, channels, k, note):
         palette = palette_for(k, channels)
         indices = indices_for(width, height, k)
-        out.append((name, kvq.encode_indexed(palette=palette, indices=indices), palette[indices], note, True))
+        out.append((name, kvq.encode_indexed(palette=palette, indices=indices, coding="fixed"), palette[indices], note, True))
 
     encoded("grey_1x1_k1", 1, 1, 1, 1, "smallest file: K = 1, bits 0, empty INDX")
     encoded("rgb_5x3_k1", 5, 3, 3, 1, "one colour: bits 0, INDX holds 0 bytes")
@@ -119,7 +146,7 @@ def valid_vectors() -> list[tuple[str, bytes, np.ndarray, str, bool]]:
     out.append(
         (
             "rgb_3x2_k3",
-            kvq.encode_indexed(palette=EXAMPLE_PALETTE, indices=EXAMPLE_INDICES),
+            kvq.encode_indexed(palette=EXAMPLE_PALETTE, indices=EXAMPLE_INDICES, coding="fixed"),
             EXAMPLE_PALETTE[EXAMPLE_INDICES],
             "the worked example of the spec, byte for byte",
             True,
@@ -133,6 +160,24 @@ def valid_vectors() -> list[tuple[str, bytes, np.ndarray, str, bool]]:
     encoded("rgb_16x16_k256", 16, 16, 3, 256, "bits 8, every index value used")
     encoded("rgb_19x17_k257", 19, 17, 3, 257, "bits 9: indices straddle byte boundaries")
     encoded("rgba_40x20_k600", 40, 20, 4, 600, "bits 10, straight alpha")
+
+    # Index coding 1 (kvq-coding-1.md). kvq's encoder writes coding 1 where it is
+    # smaller than fixed width; the small ones are forced, so decoders see
+    # every path of the coding (literals, the implied last candidate, nodes >= 256).
+    def entropy(name, palette, indices, note):
+        data = entropy_file(palette, indices)
+        by_encoder = kvq.encode_indexed(palette=palette, indices=indices) == data
+        out.append((name, data, palette[indices], note, by_encoder))
+
+    entropy("entropy_4x2_k3", EXAMPLE_PALETTE, ENTROPY_EXAMPLE, "coding 1: the worked example of kvq-coding-1.md section E8")
+    entropy("entropy_1x1_k1", palette_for(1, 3), np.zeros((1, 1), np.uint8), "coding 1, K = 1: no decision, only the 4 flush bytes")
+    entropy("entropy_rgb_64x48_k16", palette_for(16, 3), smooth_indices(64, 48, 16), "coding 1, bits 4, a smooth field")
+    entropy("entropy_grey_1x50_k5", palette_for(5, 1), smooth_indices(1, 50, 5), "coding 1, one column: UR is U")
+    entropy("entropy_rgba_40x30_k300", palette_for(300, 4), smooth_indices(40, 30, 300), "coding 1, bits 9: literal nodes >= 256 are hashed")
+    entropy("entropy_grey_7x5_k65536", (np.arange(65536) & 0xFF).astype(np.uint8).reshape(65536, 1),
+            (np.arange(35, dtype=np.int64).reshape(5, 7) * 1871 % 65536).astype(np.uint16), "coding 1, K = 65536, bits 16")
+    entropy("entropy_rgb_2x2_k4_implied", palette_for(4, 3), np.array([[0, 1], [2, 3]], np.uint8),
+            "coding 1: at (1,1) the four candidates are all K entries, the last is implied")
 
     # Decoder-only cases: files kvq's encoder never writes but every decoder must accept.
     chunks = example_chunks()
@@ -247,7 +292,8 @@ def invalid_vectors() -> list[tuple[str, bytes, int, str, str, int | None, str]]
     add("bits_too_many", with_head(bits=8), 11, "FormatError", "bits per index is 8", 27, "K = 3 needs 2")
     add("bits_too_few", with_head(bits=1), 11, "FormatError", "bits per index is 1", 27, "K = 3 needs 2")
     add("bits_k1", with_head(k=1, bits=1), 11, "FormatError", "bits per index is 1", 27, "K = 1 needs 0")
-    add("coding_1", with_head(coding=1), 12, "FormatError", "unknown index coding 1", 28, "")
+    add("coding_2", with_head(coding=2), 12, "FormatError", "index coding 2 is unknown", 28, "")
+    add("coding_255", with_head(coding=255), 12, "FormatError", "index coding 255 is unknown", 28, "")
     add("chunk_type_digit", file_of([hd, chunk(b"te5t", b""), pl, ix]), 13, "FormatError",
         "invalid chunk type", 42, "a digit in a chunk type")
     add("chunk_type_space", file_of([hd, pl, chunk(b"IND ", b""), ix]), 13, "FormatError",
@@ -287,6 +333,20 @@ def invalid_vectors() -> list[tuple[str, bytes, int, str, str, int | None, str]]
     add("index_ge_k_bits9", file_of([chunk(b"HEAD", head(19, 17, 3, 257)), chunk(b"PLTE", palette.tobytes()),
         chunk(b"INDX", pack_indices(indices, 9))]), 21, "FormatError", "index 511 of pixel 300 is >= palette size 257",
         38 + 12 + 771 + 8 + 300 * 9 // 8, "bits 9, K = 257")
+    # Index coding 1 (kvq-coding-1.md section E7).
+    photo = entropy_file(palette_for(16, 3), smooth_indices(64, 48, 16))
+    indx_at = photo.rindex(b"INDX") - 4  # INDX chunk start
+    stream = photo[indx_at + 8 : -4]
+    add("entropy_indx_3_bytes", file_of([chunk(b"HEAD", head(3, 2, 3, 3, minor=1, coding=1)), pl, chunk(b"INDX", b"\0\0\0")]),
+        23, "TruncatedError", "entropy-coded indices end early", 70, "fewer than the 4 bytes the coder starts with")
+    add("entropy_indx_empty", file_of([chunk(b"HEAD", head(3, 2, 3, 3, minor=1, coding=1)), pl, chunk(b"INDX", b"")]),
+        23, "TruncatedError", "entropy-coded indices end early", 67, "an empty coding-1 INDX")
+    add("entropy_truncated_stream", photo[:indx_at] + chunk(b"INDX", stream[: len(stream) // 2]), 23, "TruncatedError",
+        "entropy-coded indices end early", indx_at + 8 + len(stream) // 2, "half the stream: the decoder runs out")
+    add("entropy_literal_ge_k", entropy_file(palette_for(4, 3), np.array([[0, 3]], np.uint8), k=3), 24, "FormatError",
+        "is not below K = 3", 71, "a one-row image coded with K = 4, declared K = 3: the literal 3 is >= K")
+    add("entropy_trailing_in_indx", entropy_file(palette_for(16, 3), smooth_indices(64, 48, 16), extra=b"\0"), 25,
+        "FormatError", "bytes after the last entropy-coded index", indx_at + 8 + len(stream), "one byte more than the decoder reads")
     add("trailing_byte", good + b"\0", 22, "FormatError", "1 bytes after the INDX chunk", 73, "")
     add("chunk_after_indx", good + chunk(b"teXt", b""), 22, "FormatError", "12 bytes after the INDX chunk", 73,
         "even an ancillary chunk")
@@ -317,6 +377,7 @@ def build() -> dict[str, bytes]:
                 "channels": channels,
                 "k": k,
                 "bits": (k - 1).bit_length(),
+                "coding": data[28],
                 "size": len(data),
                 "encoder_output": by_encoder,
                 "note": note,

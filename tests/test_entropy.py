@@ -1,0 +1,225 @@
+"""Index coding 1 (entropy coded): round trips, the choice against fixed width, the
+spec's reference decoder against kvq's kernel, hostile streams, and every door."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import spec_coding1
+from conftest import REPO, kvq_env, run_kvq
+from PIL import Image
+
+import kvq
+from kvq import coding, container, entropy
+
+KODAK = REPO.parent / "shared" / "kodak"
+
+
+def _forced(palette: np.ndarray, indices: np.ndarray) -> bytes:
+    """A coding-1 file whatever its size (the encoder alone would pick the smaller coding)."""
+    k = len(palette)
+    stream = entropy.encode(indices.astype(np.uint8 if k <= 256 else np.uint16), k)
+    assert stream is not None
+    header = container.Header(indices.shape[1], indices.shape[0], palette.shape[1], k, container.bits_for(k), 1, (1, 1))
+    return container.write(header, palette.tobytes(), stream)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 16, 64, 256, 257, 4096])
+def test_photo_round_trips_exactly_at_every_k(photo, k):
+    encoded = kvq.encode_image(photo, k=k)
+    assert np.array_equal(kvq.decode(encoded.data), encoded.pixels())
+    fixed = kvq.encode_image(photo, k=k, coding="fixed")
+    # Same palette and indices; only the index coding differs.
+    assert np.array_equal(fixed.indices, encoded.indices)
+    assert len(encoded.data) <= len(fixed.data)
+    if 2 <= k <= 257:
+        assert encoded.header.coding == coding.ENTROPY
+        assert encoded.header.version == (1, 1)
+    if k == 4096:  # 4,095 colours in 6,144 pixels: nearly every index new, fixed width is smaller
+        assert encoded.data == fixed.data
+    assert fixed.header.coding == coding.FIXED and fixed.header.version == (1, 0)
+
+
+def test_same_input_same_bytes(photo):
+    assert kvq.encode(photo, k=64) == kvq.encode(photo, k=64)
+    assert entropy.encode(np.arange(2000, dtype=np.uint16).reshape(40, 50) % 300, 300) == entropy.encode(
+        np.arange(2000, dtype=np.uint16).reshape(40, 50) % 300, 300
+    )
+
+
+def test_tiny_and_noise_images_fall_back_to_fixed_width(rng):
+    tiny = kvq.encode(np.array([[[0, 0, 0], [255, 255, 255]]], dtype=np.uint8), k=2)
+    assert kvq.read_header(tiny).coding == coding.FIXED  # 1 index byte against the coder's 4 flush bytes
+    noise = rng.integers(0, 256, (64, 64), dtype=np.uint8)
+    data = kvq.encode_indexed(palette=np.arange(256, dtype=np.uint8).reshape(256, 1), indices=noise)
+    header = kvq.read_header(data)
+    assert header.coding == coding.FIXED and len(data) == header.fixed_file_size
+    assert np.array_equal(kvq.decode(data), noise)
+
+
+@pytest.mark.parametrize(
+    ("shape", "k"),
+    [((1, 1), 1), ((1, 1), 2), ((1, 9), 3), ((9, 1), 5), ((6, 7), 4), ((12, 10), 16), ((5, 6), 300), ((3, 4), 65536)],
+)
+def test_reference_decoder_of_the_spec_agrees_with_kvq(shape, k, rng):
+    indices = rng.integers(0, k, shape)
+    indices[: shape[0] // 2] = indices[0, 0]  # runs as well as noise
+    palette = (np.arange(k)[:, None] * np.array([[1, 7, 13]]) % 256).astype(np.uint8)
+    data = _forced(palette, indices)
+    parsed = container.parse(data)
+    reference = spec_coding1.decode_coding_1(bytes(parsed.indices), shape[1], shape[0], k, container.bits_for(k))
+    assert reference == indices.reshape(-1).tolist()
+    assert np.array_equal(kvq.decode_indexed(data).indices, indices)
+
+
+def test_reference_decoder_agrees_on_a_photo_encode(photo):
+    small = photo[:32, :40]
+    for k in (2, 16, 64):
+        encoded = kvq.encode_image(small, k=k)
+        data = _forced(encoded.palette, encoded.indices)
+        h = kvq.read_header(data)
+        parsed = container.parse(data)
+        assert spec_coding1.decode_coding_1(bytes(parsed.indices), h.width, h.height, h.k, h.bits) == encoded.indices.reshape(-1).tolist()
+
+
+def test_hostile_streams_decode_or_raise_kvq_errors_in_linear_time(rng):
+    header = container.Header(64, 64, 3, 300, 9, 1, (1, 1))
+    palette = rng.integers(0, 256, (300, 3), dtype=np.uint8).tobytes()
+    outcomes = set()
+    for trial in range(60):
+        size = int(rng.integers(0, 4)) if trial % 4 == 1 else int(rng.integers(0, 3000))
+        stream = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+        if trial % 3 == 0:
+            stream = bytes(len(stream))  # all zeros: the coder's most skewed input
+        data = container.write(header, palette, stream)
+        try:
+            kvq.decode(data)
+            outcomes.add("decoded")
+        except kvq.FormatError as exc:
+            outcomes.add(type(exc).__name__)
+    # Random bytes run out (23), give literals >= K (24) or leave bytes over (25): all refused cleanly.
+    assert outcomes <= {"decoded", "TruncatedError", "FormatError"}
+    assert "TruncatedError" in outcomes and "FormatError" in outcomes
+
+
+def test_literal_ge_k_and_trailing_bytes_are_refused():
+    palette = np.array([[0, 0, 0], [9, 9, 9], [90, 90, 90], [200, 200, 200]], dtype=np.uint8)
+    data = _forced(palette, np.array([[0, 3]]))
+    parsed = container.parse(data)
+    head3 = container.Header(2, 1, 3, 3, 2, 1, (1, 1))
+    with pytest.raises(kvq.FormatError, match="not below K = 3"):
+        kvq.decode(container.write(head3, palette[:3].tobytes(), bytes(parsed.indices)))
+    with pytest.raises(kvq.FormatError, match="1 bytes after the last entropy-coded index") as info:
+        kvq.decode(container.write(parsed.header, parsed.palette, bytes(parsed.indices) + b"\0"))
+    assert info.value.offset == parsed.index_offset + len(parsed.indices)
+
+
+def test_a_1_0_reader_refuses_coding_1_saying_what_it_lacks(photo, monkeypatch):
+    data = kvq.encode(photo, k=16)
+    monkeypatch.setattr(coding, "CODINGS", {0: coding.CODINGS[0]})
+    with pytest.raises(kvq.FormatError, match="index coding 1 is unknown to this reader") as info:
+        kvq.decode(data)
+    assert info.value.offset == 28
+
+
+def test_fixed_width_files_are_still_version_1_0_byte_for_byte():
+    palette = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255]], dtype=np.uint8)
+    data = kvq.encode_indexed(palette=palette, indices=np.array([[0, 1, 2], [2, 0, 1]]), coding="fixed")
+    # The spec's section 9 worked example, unchanged by version 1.1.
+    assert data == (REPO / "spec" / "vectors" / "valid" / "rgb_3x2_k3.kvq").read_bytes()
+
+
+def test_breakdown_accounts_for_both_codings(photo):
+    encoded = kvq.encode_image(photo, k=64)
+    fixed = kvq.encode_image(photo, k=64, coding="fixed")
+    s, f = encoded.sizes, fixed.sizes
+    assert f.matches_theory and f.accounted and not s.matches_theory and s.accounted
+    assert s.fixed_file_bits == f.file_bits
+    assert s.theory_bits == f.theory_bits == photo.shape[0] * photo.shape[1] * 6 + 24 * 64
+    assert s.side_bits == 32 and s.padding_bits == 0
+    assert s.file_bits == 8 * len(encoded.data) < f.file_bits
+    report = kvq.accounting.describe(encoded.data)
+    assert report.as_dict()["bytes"]["indices_fixed_width"] == fixed.header.fixed_index_size
+    assert "fixed-width file" in report.text() and "coder flush" in report.text()
+
+
+def test_quality_picks_the_k_with_the_fewest_bytes(photo):
+    encoded = kvq.encode_image(photo, k=256, quality=30.0)
+    assert encoded.psnr >= 30.0
+    fewest_colours = kvq.encode_image(photo, k=256, quality=30.0, coding="fixed")
+    assert len(encoded.data) <= len(kvq.encode_image(photo, k=fewest_colours.header.k).data)
+
+
+def test_pillow_saves_both_codings_and_opens_lazily(photo, tmp_path):
+    im = Image.fromarray(photo)
+    for name in ("entropy", "fixed"):
+        path = tmp_path / f"{name}.kvq"
+        im.save(path, k=32, coding=name)
+        assert kvq.read_header(path).coding == coding.BY_NAME[name]
+        with Image.open(path) as opened:
+            assert opened.mode == "P" and opened.size == im.size
+            opened.load()
+            assert np.array_equal(np.asarray(opened.convert("RGB")), kvq.load(path))
+    # A P image saved with only coding= is stored as it is, not quantized again.
+    p = im.quantize(16)
+    buf = io.BytesIO()
+    p.save(buf, "KVQ", coding="fixed")
+    assert np.array_equal(kvq.decode_indexed(buf.getvalue()).indices, np.asarray(p))
+
+
+def test_pillow_open_reads_only_header_and_palette(photo, tmp_path):
+    path = tmp_path / "x.kvq"
+    path.write_bytes(kvq.encode(photo, k=64))
+    parsed = container.parse(path.read_bytes())
+
+    class Counting(io.BytesIO):
+        high = 0
+
+        def read(self, *args):
+            out = super().read(*args)
+            Counting.high = max(Counting.high, self.tell())
+            return out
+
+    with Image.open(Counting(path.read_bytes())) as im:
+        assert im.size == (photo.shape[1], photo.shape[0])
+    assert Counting.high <= parsed.index_offset
+
+
+def test_cli_coding_option_and_info(photo_png, tmp_path):
+    for name in ("fixed", "entropy"):
+        out = tmp_path / f"{name}.kvq"
+        result = run_kvq("encode", photo_png, "-o", out, "-k", "16", "--coding", name, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert kvq.read_header(out).coding == coding.BY_NAME[name]
+    info = run_kvq("info", tmp_path / "entropy.kvq", cwd=tmp_path)
+    assert info.returncode == 0
+    text = info.stdout.decode()
+    assert "index coding 1 (entropy coded)" in text and "vs fixed" in text
+    bad = run_kvq("encode", photo_png, "-o", tmp_path / "x.kvq", "--coding", "huffman", cwd=tmp_path)
+    assert bad.returncode == 2
+
+
+def test_import_kvq_and_fixed_width_decoding_never_import_numba(example_rgb):
+    code = (
+        "import sys, kvq, numpy as np\n"
+        "data = kvq.encode_indexed(palette=np.eye(3, dtype=np.uint8) * 255, indices=np.array([[0, 1, 2]]), coding='fixed')\n"
+        "kvq.decode(data)\n"
+        "assert 'numba' not in sys.modules and 'sklearn' not in sys.modules, sorted(m for m in sys.modules if 'numba' in m)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env=kvq_env(), timeout=120)
+
+
+@pytest.mark.skipif(not KODAK.is_dir(), reason="../shared/kodak not present")
+def test_kodak_photo_entropy_file_is_smaller_than_png8_of_the_same_pixels():
+    photo = np.asarray(Image.open(KODAK / "kodim03.png").convert("RGB"))
+    encoded = kvq.encode_image(photo, k=64)
+    png = io.BytesIO()
+    p = Image.fromarray(encoded.indices.astype(np.uint8), "P")
+    p.putpalette(encoded.palette.reshape(-1).tolist())
+    p.save(png, "PNG", optimize=True, compress_level=9)
+    assert len(encoded.data) < 0.8 * len(png.getvalue())
+    assert len(encoded.data) < 0.3 * encoded.sizes.fixed_file_bits / 8
