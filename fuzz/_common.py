@@ -67,10 +67,10 @@ def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
 
 
 def generated_seeds() -> dict[str, bytes]:
-    """Small valid files: every channel count, index widths 0..10, ancillary chunks."""
+    """Small valid files: every channel count, index widths 0..10, both index codings, ancillary chunks."""
     import numpy as np
 
-    from kvq import container
+    from kvq import container, entropy
     from kvq.codec import encode_indexed
 
     rng = np.random.default_rng(0)
@@ -89,7 +89,12 @@ def generated_seeds() -> dict[str, bytes]:
                 palette[:, -2] = np.arange(k) >> 8
             indices = np.concatenate([np.arange(k), rng.integers(0, k, width * height - k)])
             indices = rng.permutation(indices).reshape(height, width)
-            seeds[f"c{channels}_k{k}_{width}x{height}.kvq"] = encode_indexed(palette=palette, indices=indices)
+            seeds[f"c{channels}_k{k}_{width}x{height}.kvq"] = encode_indexed(palette=palette, indices=indices, coding="fixed")
+            # The same image in index coding 1, forced (fixed width is smaller at this size),
+            # so that the fuzzer starts inside the entropy decoder too.
+            stream = entropy.encode(indices.astype(np.uint16), k)
+            head = container.Header(width, height, channels, k, container.bits_for(k), 1, (1, 1))
+            seeds[f"entropy_c{channels}_k{k}_{width}x{height}.kvq"] = container.write(head, palette.tobytes(), stream or b"")
     # Ancillary chunks (one empty), and a 1x1 image.
     header = container.Header(3, 2, 3, 2, 1)
     seeds["ancillary.kvq"] = container.write(
