@@ -13,12 +13,23 @@ works. scikit-learn is imported only when encoding.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from .accounting import SizeBreakdown, breakdown
-from .codec import Decoded, Encoded, decode, decode_indexed, encode, encode_image, encode_indexed, read_header
+from .codec import (
+    Decoded,
+    Encoded,
+    Validated,
+    decode,
+    decode_indexed,
+    encode,
+    encode_image,
+    encode_indexed,
+    read_header,
+    validate,
+)
 from .container import DEFAULT_MAX_PIXELS, OVERHEAD, Header
 from .errors import (
     ChecksumError,
@@ -55,6 +66,7 @@ __all__ = [
     "SizeBreakdown",
     "TruncatedError",
     "UnsupportedImageError",
+    "Validated",
     "breakdown",
     "decode",
     "decode_indexed",
@@ -66,6 +78,7 @@ __all__ = [
     "read_header",
     "register_pillow",
     "save",
+    "validate",
 ]
 
 
@@ -101,25 +114,22 @@ def save(image: Any, path: str | os.PathLike, k: int = 256, *, force: bool = Fal
     return encoded.header
 
 
-def load(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def load(path: str | os.PathLike | BinaryIO, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read and decode a ``.kvq`` file.
 
     Parameters
     ----------
-    path : str or path-like
+    path : str, path-like or binary file object
+        A decompression bomb is refused from its first 38 bytes, before the
+        rest of the file is read.
     max_pixels : int or None, default=178,956,970
 
     Returns
     -------
     ndarray of uint8
-        See :func:`decode`.
+        See :func:`decode`, which accepts the same sources (and bytes).
     """
-    with open(path, "rb") as fp:
-        # Refuse a decompression bomb from its first 38 bytes, before the
-        # rest of the file is read.
-        read_header(fp, max_pixels)
-        fp.seek(0)
-        return decode(fp.read(), max_pixels)
+    return decode(path, max_pixels)
 
 
 def register_pillow() -> None:
