@@ -12,11 +12,6 @@ works. scikit-learn is imported only when encoding.
 
 from __future__ import annotations
 
-import os
-from typing import Any, BinaryIO
-
-import numpy as np
-
 from .accounting import SizeBreakdown, breakdown
 from .codec import (
     Decoded,
@@ -42,7 +37,7 @@ from .errors import (
     TruncatedError,
     UnsupportedImageError,
 )
-from .fileio import OutputExistsError, atomic_write, check_output
+from .fileio import OutputExistsError, atomic_write, check_output, load, save
 from .options import EncoderOptions
 from .pixels import open_image
 
@@ -80,56 +75,6 @@ __all__ = [
     "save",
     "validate",
 ]
-
-
-def save(image: Any, path: str | os.PathLike, k: int = 256, *, force: bool = False, **options: Any) -> Header:
-    """Encode an image and write it to ``path`` atomically.
-
-    Parameters
-    ----------
-    image : PIL.Image.Image, numpy.ndarray, str or path-like
-        An image, or the path of a file Pillow can open.
-    path : str or path-like
-        Destination ``.kvq`` file.
-    k : int, default=256
-    force : bool, default=False
-        Replace an existing file.
-    **options
-        See :class:`EncoderOptions`.
-
-    Returns
-    -------
-    Header
-        The header of the written file.
-    """
-    inputs: tuple = ()
-    if isinstance(image, (str, os.PathLike)):
-        inputs = (image,)
-        check_output(path, force=force, inputs=inputs)
-        image = open_image(image)
-    else:
-        check_output(path, force=force)
-    encoded = encode_image(image, k=k, **options)
-    atomic_write(path, encoded.data, force=force)
-    return encoded.header
-
-
-def load(path: str | os.PathLike | BinaryIO, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Read and decode a ``.kvq`` file.
-
-    Parameters
-    ----------
-    path : str, path-like or binary file object
-        A decompression bomb is refused from its first 38 bytes, before the
-        rest of the file is read.
-    max_pixels : int or None, default=178,956,970
-
-    Returns
-    -------
-    ndarray of uint8
-        See :func:`decode`, which accepts the same sources (and bytes).
-    """
-    return decode(path, max_pixels)
 
 
 def register_pillow() -> None:
