@@ -127,7 +127,8 @@ def write_image(decoded: codec.Decoded, fp: IO[bytes], format: str) -> None:
     """Write a decoded file in a format Pillow writes, losing nothing it need not.
 
     PNG keeps the palette (PNG-8, grey included: the smallest exact file
-    Pillow can write); WebP is written lossless; JPEG has no lossless mode.
+    Pillow can write), and so does GIF for opaque palettes; WebP is written
+    lossless; JPEG has no lossless mode.
 
     Parameters
     ----------
@@ -142,7 +143,10 @@ def write_image(decoded: codec.Decoded, fp: IO[bytes], format: str) -> None:
         Pillow cannot write the image in that format.
     """
     upper = format.upper()
-    image = to_pillow(decoded, indexed=upper == "PNG", grey_indexed=True)
+    # GIF has one transparent index, not an alpha per entry: an RGBA palette
+    # goes through Pillow's own conversion.
+    indexed = upper == "PNG" or (upper == "GIF" and decoded.header.channels != 4)
+    image = to_pillow(decoded, indexed=indexed, grey_indexed=True)
     try:
         # A decoder should not add loss the user did not choose.
         image.save(fp, format=format, **({"lossless": True} if upper == "WEBP" else {}))
