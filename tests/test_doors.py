@@ -211,7 +211,7 @@ def _corruptions() -> dict[str, bytes]:
     bad_crc[-1] ^= 1
     cases = {"indx-crc": bytes(bad_crc), "truncated-indx": bytes(data[:-10]), "trailing-bytes": bytes(data) + b"\x00"}
     # An index >= K and non-zero padding, with correct CRCs: rebuild the INDX chunk.
-    odd = kvq.encode_indexed(np.array([[0, 1, 2]]), np.array([[0, 0, 0], [9, 9, 9], [200, 1, 1]], np.uint8))
+    odd = kvq.encode_indexed(palette=np.array([[0, 0, 0], [9, 9, 9], [200, 1, 1]], np.uint8), indices=np.array([[0, 1, 2]]))
     body = bytearray(odd[-5:-4])  # 3 pixels x 2 bits = 6 bits, 2 padding bits
     assert len(odd) == 62 + 9 + 1
 
@@ -274,7 +274,7 @@ def test_validate_raises_what_decode_raises_for_every_invalid_vector() -> None:
 
 
 def test_skipped_ancillary_chunks_are_not_kept_in_memory() -> None:
-    valid = kvq.encode_indexed(np.array([[0, 1], [1, 0]]), np.array([[0, 0, 0], [9, 9, 9]], dtype=np.uint8))
+    valid = kvq.encode_indexed(palette=np.array([[0, 0, 0], [9, 9, 9]], np.uint8), indices=np.array([[0, 1], [1, 0]]))
     n = 20_000
     data = valid[:38] + container._chunk(b"aaAa", b"") * n + valid[38:]  # 240 kB of empty chunks
     for reader in (
