@@ -120,6 +120,8 @@ def lookup(palette: np.ndarray, indices: np.ndarray) -> np.ndarray:
     channels = palette.shape[1]
     flat = indices.reshape(-1)
     out = np.empty((flat.size, channels), dtype=np.uint8)
+    table: np.ndarray
+    target: np.ndarray
     if channels == 4:
         # One 32-bit gather per pixel is several times faster than gathering
         # four separate bytes (benchmarks/pillow_open.py).
