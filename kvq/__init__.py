@@ -16,7 +16,18 @@ import contextlib
 
 from ._version import __version__ as __version__
 from .accounting import SizeBreakdown, breakdown
-from .codec import Decoded, Encoded, decode, decode_indexed, encode, encode_image, encode_indexed, read_header
+from .codec import (
+    Decoded,
+    Encoded,
+    Validated,
+    decode,
+    decode_indexed,
+    encode,
+    encode_image,
+    encode_indexed,
+    read_header,
+    validate,
+)
 from .container import DEFAULT_MAX_PIXELS, OVERHEAD, Header
 from .errors import (
     ChecksumError,
@@ -53,6 +64,7 @@ __all__ = [
     "SizeBreakdown",
     "TruncatedError",
     "UnsupportedImageError",
+    "Validated",
     "breakdown",
     "decode",
     "decode_indexed",
@@ -64,6 +76,7 @@ __all__ = [
     "read_header",
     "register_pillow",
     "save",
+    "validate",
 ]
 
 

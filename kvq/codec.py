@@ -6,6 +6,7 @@ functions here; none of them parses or builds a file on its own.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from dataclasses import dataclass
@@ -17,9 +18,12 @@ import numpy as np
 from . import bitpack, coding, container
 from .accounting import SizeBreakdown, breakdown
 from .container import DEFAULT_MAX_PIXELS, MAX_K, Header
-from .errors import FormatError, ImageTooLargeError, OptionError, UnsupportedImageError
+from .errors import FormatError, ImageTooLargeError, KvqError, OptionError, UnsupportedImageError
 from .metrics import psnr
 from .options import EncoderOptions
+
+#: What every decoding function accepts as a file: its bytes, a path or a binary file object.
+Source = bytes | bytearray | memoryview | str | os.PathLike | IO[bytes]
 
 #: Pixels looked up per block: take() converts its indices to intp (8 bytes
 #: each), and blocks keep that copy small.
@@ -349,13 +353,156 @@ def encode_indexed(
     return _assemble(original, palette, indices.astype(bitpack.index_dtype(len(palette))), coding_name).data
 
 
-def decode_indexed(data: bytes | bytearray | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:
+def read_file(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes | memoryview:
+    """The bytes of a ``.kvq`` file given as bytes, a path or a binary file object.
+
+    A file is read only after its 38-byte header passed, so that a
+    decompression bomb is refused before the rest of it is read.
+
+    Parameters
+    ----------
+    source : bytes-like, str, path-like or binary file object
+        A file object is read from its current position to its end.
+    max_pixels : int or None, default=178,956,970
+
+    Returns
+    -------
+    bytes-like
+
+    Raises
+    ------
+    KvqError
+        ``source`` is none of the accepted kinds (a text-mode file, say).
+    FormatError, ImageTooLargeError
+        From the header. A missing file raises FileNotFoundError.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as fp:
+            return _read_fp(fp, max_pixels)
+    if callable(getattr(source, "read", None)):
+        return _read_fp(source, max_pixels)  # type: ignore[arg-type]
+    try:
+        return memoryview(source)  # type: ignore[arg-type]
+    except TypeError:
+        raise KvqError(
+            f"expected a .kvq file as bytes, a path or a binary file object, not {type(source).__name__}"
+        ) from None
+
+
+def _read_head(fp: IO[bytes]) -> bytes:
+    if isinstance(fp, io.TextIOBase):
+        # Checked first: reading would fail to decode the signature's 0x89.
+        raise KvqError("expected a binary file object (open(path, 'rb')), not a text-mode file")
+    head = fp.read(container.HEADER_SIZE)
+    if not isinstance(head, (bytes, bytearray)):
+        raise KvqError(f"expected a binary file object, not one whose read() gives {type(head).__name__}")
+    return bytes(head)
+
+
+def _read_fp(fp: IO[bytes], max_pixels: int | None) -> bytes:
+    head = _read_head(fp)
+    container.parse_header(head, max_pixels)
+    return head + fp.read()
+
+
+def validate_indices(header: Header, body: bytes | memoryview) -> np.ndarray:
+    """Check a file's index data exactly as decoding does, without building the image.
+
+    The one place that knows how each index coding is checked: the header's
+    coding byte picks the check.
+
+    Parameters
+    ----------
+    header : Header
+    body : bytes-like
+        The data of the INDX chunk.
+
+    Returns
+    -------
+    ndarray of int64, shape (K,)
+        How many pixels use each palette entry.
+
+    Raises
+    ------
+    FormatError
+        The error decoding raises; its offset is relative to ``body``.
+    """
+    if header.coding == container.CODING_FIXED:
+        return bitpack.tally(body, header.bits, header.n_pixels, header.k)
+    # Coding 1 has no cheaper check than decoding the stream: its indices
+    # (1 or 2 bytes a pixel, not the pixels' C) are the only memory it takes.
+    indices = coding.decode(header.coding, body, header.width, header.height, header.k, header.bits)
+    return np.bincount(indices, minlength=header.k).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Validated:
+    """A file that passed every check decoding makes, and how its palette is used.
+
+    Attributes
+    ----------
+    parsed : kvq.container.Container
+        Header, palette and index bytes (a view of the file), kept ancillary chunks.
+    counts : ndarray of int64, shape (K,)
+        Pixels per palette entry.
+    size : int
+        The file's size in bytes.
+    """
+
+    parsed: container.Container
+    counts: np.ndarray
+    size: int
+
+    @property
+    def header(self) -> Header:
+        """Header: the file's header."""
+        return self.parsed.header
+
+    @property
+    def palette(self) -> np.ndarray:
+        """ndarray of uint8, shape (K, C): the palette."""
+        h = self.parsed.header
+        return np.frombuffer(self.parsed.palette, dtype=np.uint8).reshape(h.k, h.channels)
+
+
+def validate(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Validated:
+    """Check a whole ``.kvq`` file as :func:`decode` does, without decoding its pixels.
+
+    Memory use does not grow with the image: the indices are checked and
+    counted in blocks.
+
+    Parameters
+    ----------
+    source : bytes-like, str, path-like or binary file object
+    max_pixels : int or None, default=178,956,970
+
+    Returns
+    -------
+    Validated
+
+    Raises
+    ------
+    FormatError (and subclasses), ImageTooLargeError
+        The same error, with the same message and offset, that :func:`decode`
+        raises for the same file.
+    """
+    data = read_file(source, max_pixels)
+    parsed = container.parse(data, max_pixels)
+    try:
+        counts = validate_indices(parsed.header, parsed.indices)
+    except FormatError as exc:
+        # Report the offset in the file, not in the index chunk.
+        raise exc.rebased(parsed.index_offset) from None
+    return Validated(parsed, counts, memoryview(data).nbytes)
+
+
+def decode_indexed(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:
     """Decode a ``.kvq`` file to its header, palette and indices.
 
     Parameters
     ----------
-    data : bytes-like
-        The whole file.
+    source : bytes-like, str, path-like or binary file object
+        The whole file, or where to read it.
     max_pixels : int or None, default=178,956,970
         Refuse larger images before allocating pixel memory; None for no limit.
 
@@ -367,7 +514,7 @@ def decode_indexed(data: bytes | bytearray | memoryview, max_pixels: int | None 
     ------
     FormatError (and subclasses), ImageTooLargeError
     """
-    parsed = container.parse(data, max_pixels)
+    parsed = container.parse(read_file(source, max_pixels), max_pixels)
     h = parsed.header
     palette = np.frombuffer(parsed.palette, dtype=np.uint8).reshape(h.k, h.channels)
     try:
@@ -378,13 +525,13 @@ def decode_indexed(data: bytes | bytearray | memoryview, max_pixels: int | None 
     return Decoded(h, palette, indices.reshape(h.height, h.width))
 
 
-def decode(data: bytes | bytearray | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode a ``.kvq`` file to pixels.
 
     Parameters
     ----------
-    data : bytes-like
-        The whole file.
+    source : bytes-like, str, path-like or binary file object
+        The whole file, or where to read it.
     max_pixels : int or None, default=178,956,970
         Refuse larger images before allocating pixel memory; None for no limit.
 
@@ -397,18 +544,18 @@ def decode(data: bytes | bytearray | memoryview, max_pixels: int | None = DEFAUL
     Raises
     ------
     FormatError (and subclasses), ImageTooLargeError
+    KvqError
+        ``source`` is none of the accepted kinds.
     """
-    return decode_indexed(data, max_pixels).pixels()
+    return decode_indexed(source, max_pixels).pixels()
 
 
-def read_header(
-    source: bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes], max_pixels: int | None = DEFAULT_MAX_PIXELS
-) -> Header:
+def read_header(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
     """Read a file's header without decoding pixels.
 
     Parameters
     ----------
-    source : bytes-like, path or binary file object
+    source : bytes-like, str, path-like or binary file object
         Only the first 38 bytes are read.
     max_pixels : int or None
 
@@ -416,9 +563,9 @@ def read_header(
     -------
     Header
     """
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return container.parse_header(source, max_pixels)
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as fp:
-            return container.read_header_from(fp, max_pixels)
-    return container.read_header_from(source, max_pixels)
+            return container.parse_header(_read_head(fp), max_pixels)
+    if callable(getattr(source, "read", None)):
+        return container.parse_header(_read_head(source), max_pixels)  # type: ignore[arg-type]
+    return container.parse_header(read_file(source, max_pixels), max_pixels)

@@ -37,6 +37,11 @@ CHANNELS = (1, 3, 4)
 MAX_K = 65536
 MAX_CHUNK_LENGTH = 2**32 - 1
 
+#: Ancillary chunk types whose data readers keep and return. Every other
+#: ancillary chunk is checked (CRC, framing) and skipped without keeping a
+#: byte of it, so a file of millions of tiny chunks costs no memory.
+KEPT_ANCILLARY: frozenset[bytes] = frozenset()
+
 #: Largest piece a lazy reader asks of a file object at once.
 _READ_PIECE = 1 << 20
 
@@ -135,6 +140,8 @@ class Header:
 class Container:
     """A parsed file: its header, raw palette and index bytes, and ancillary chunks.
 
+    ``ancillary`` holds the chunks of the types the reader was asked to keep,
+    in file order; ``skipped`` counts the other ancillary chunks.
     ``index_offset`` is the file offset of the first index byte.
     """
 
@@ -143,6 +150,7 @@ class Container:
     indices: memoryview
     ancillary: list[tuple[bytes, bytes]] = field(default_factory=list)
     index_offset: int = 0
+    skipped: int = 0
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -303,10 +311,12 @@ class _ChunkOrder:
     exactly the same rules.
     """
 
-    def __init__(self, header: Header) -> None:
+    def __init__(self, header: Header, keep: frozenset[bytes] | set[bytes]) -> None:
         self.header = header
+        self.keep_types = keep
         self.palette: bytes | None = None
         self.ancillary: list[tuple[bytes, bytes]] = []
+        self.skipped = 0
 
     def check(self, kind: bytes, length: int, start: int) -> bool:
         """Check a chunk's type and length at its position; True when it is INDX.
@@ -338,18 +348,25 @@ class _ChunkOrder:
         raise FormatError(f"unknown critical chunk {kind.decode()}", start)
 
     def keep(self, kind: bytes, body: memoryview) -> None:
-        """Keep the data of a checked PLTE or ancillary chunk."""
+        """Keep the data of a checked PLTE or wanted ancillary chunk; count the others."""
         if kind == PLTE:
             self.palette = bytes(body)
-        else:
+        elif kind in self.keep_types:
             self.ancillary.append((kind, bytes(body)))
+        else:
+            self.skipped += 1
 
 
-def parse(data: bytes | bytearray | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Container:
-    """Validate a whole ``.kvq`` file and split it into its parts.
+def parse(
+    data: bytes | bytearray | memoryview,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    keep: frozenset[bytes] | set[bytes] = KEPT_ANCILLARY,
+) -> Container:
+    """Validate a whole ``.kvq`` file's chunks and split it into its parts.
 
-    Nothing here allocates memory proportional to the image: the returned
-    indices are a view of ``data``.
+    Nothing here allocates memory proportional to the image or to the number
+    of chunks: the returned indices are a view of ``data``. The index data
+    itself is checked by :func:`kvq.codec.validate_indices`.
 
     Parameters
     ----------
@@ -357,6 +374,8 @@ def parse(data: bytes | bytearray | memoryview, max_pixels: int | None = DEFAULT
         The complete file.
     max_pixels : int or None
         Refuse images with more pixels; None for no limit.
+    keep : set of bytes, default=KEPT_ANCILLARY
+        Ancillary chunk types whose data to return; the others are skipped.
 
     Returns
     -------
@@ -368,7 +387,7 @@ def parse(data: bytes | bytearray | memoryview, max_pixels: int | None = DEFAULT
     """
     data = memoryview(data).cast("B")
     header = parse_header(data, max_pixels)
-    order = _ChunkOrder(header)
+    order = _ChunkOrder(header, keep)
     offset = HEADER_SIZE
     while True:
         start = offset
@@ -379,7 +398,7 @@ def parse(data: bytes | bytearray | memoryview, max_pixels: int | None = DEFAULT
         if offset != len(data):
             raise FormatError(f"{len(data) - offset:,} bytes after the INDX chunk, which must be last", offset)
         assert order.palette is not None  # check() refuses INDX before PLTE
-        return Container(header, order.palette, body, order.ancillary, start + 8)
+        return Container(header, order.palette, body, order.ancillary, start + 8, order.skipped)
 
 
 def _read_at_most(fp: IO[bytes], size: int) -> bytes:
@@ -398,7 +417,9 @@ def _read_at_most(fp: IO[bytes], size: int) -> bytes:
     return b"".join(pieces)
 
 
-def read_palette_from(fp: IO[bytes], header: Header) -> tuple[bytes, list[tuple[bytes, bytes]], int, int]:
+def read_palette_from(
+    fp: IO[bytes], header: Header, keep: frozenset[bytes] | set[bytes] = KEPT_ANCILLARY
+) -> tuple[bytes, list[tuple[bytes, bytes]], int, int]:
     """Read the chunks between the header and the index data of an open file.
 
     For lazy readers (the Pillow plugin), which need the palette at open time
@@ -412,13 +433,15 @@ def read_palette_from(fp: IO[bytes], header: Header) -> tuple[bytes, list[tuple[
         Positioned just after the header (at byte :data:`HEADER_SIZE`).
     header : Header
         As returned by :func:`read_header_from` for the same file.
+    keep : set of bytes, default=KEPT_ANCILLARY
+        Ancillary chunk types whose data to return; the others are skipped.
 
     Returns
     -------
     palette : bytes
         ``header.palette_size`` bytes.
     ancillary : list of (bytes, bytes)
-        Ancillary chunks before INDX, in file order.
+        Ancillary chunks of the kept types before INDX, in file order.
     index_offset : int
         File offset of the first index byte; the file is
         ``index_offset + index_length + 4`` bytes long.
@@ -429,7 +452,7 @@ def read_palette_from(fp: IO[bytes], header: Header) -> tuple[bytes, list[tuple[
     ------
     TruncatedError, ChecksumError, FormatError
     """
-    order = _ChunkOrder(header)
+    order = _ChunkOrder(header, keep)
     offset = HEADER_SIZE
     while True:
         start = offset

@@ -22,10 +22,15 @@ not exposed.
 
 Saving takes the encoder options of :class:`kvq.EncoderOptions` (``k``,
 ``seed``, ``quality``, ``color_space``, ``dither``, ``speed``) as keyword
-arguments of ``Image.save``. A ``P`` image saved without any of them is stored
-with its own palette and indices, not quantized again (``transparency`` makes
-the stored palette RGBA); naming an option asks for quantization as for any
-other mode.
+arguments of ``Image.save``; any other keyword but ``transparency`` raises
+:class:`kvq.OptionError`, as :func:`kvq.encode` does, rather than being
+silently ignored. A ``P`` image saved without any option is stored with its
+own palette and indices, not quantized again (``transparency`` makes the
+stored palette RGBA); naming an option asks for quantization as for any other
+mode. Either way the EXIF orientation is applied first.
+
+``Image.verify()`` checks the whole file (every CRC, the chunk order, the
+padding and every index) as loading does, without decoding the pixels.
 """
 
 from __future__ import annotations
@@ -40,14 +45,16 @@ from . import codec, container
 from .container import Header
 from .errors import KvqError, NotKvqError, TruncatedError
 from .options import EncoderOptions
-from .pixels import pillow_mode
+from .pixels import oriented, pillow_mode
 
 FORMAT = "KVQ"
 MIME = "image/x-kvq"
 EXTENSION = ".kvq"
 
-#: Save keywords passed to the encoder; other ``Image.save`` keywords are ignored, as every Pillow plugin does.
+#: Save keywords passed to the encoder.
 OPTION_NAMES = tuple(f.name for f in fields(EncoderOptions))
+#: Other save keywords the plugin understands: ``transparency``, a ``P`` image's alpha (an index or per-entry bytes).
+OTHER_NAMES = ("transparency",)
 
 
 def _accept(prefix: bytes) -> bool:
@@ -120,7 +127,8 @@ def write_image(decoded: codec.Decoded, fp: IO[bytes], format: str) -> None:
     """Write a decoded file in a format Pillow writes, losing nothing it need not.
 
     PNG keeps the palette (PNG-8, grey included: the smallest exact file
-    Pillow can write); WebP is written lossless; JPEG has no lossless mode.
+    Pillow can write), and so does GIF for opaque palettes; WebP is written
+    lossless; JPEG has no lossless mode.
 
     Parameters
     ----------
@@ -135,7 +143,10 @@ def write_image(decoded: codec.Decoded, fp: IO[bytes], format: str) -> None:
         Pillow cannot write the image in that format.
     """
     upper = format.upper()
-    image = to_pillow(decoded, indexed=upper == "PNG", grey_indexed=True)
+    # GIF has one transparent index, not an alpha per entry: an RGBA palette
+    # goes through Pillow's own conversion.
+    indexed = upper == "PNG" or (upper == "GIF" and decoded.header.channels != 4)
+    image = to_pillow(decoded, indexed=indexed, grey_indexed=True)
     try:
         # A decoder should not add loss the user did not choose.
         image.save(fp, format=format, **({"lossless": True} if upper == "WEBP" else {}))
@@ -177,6 +188,24 @@ class KvqImageFile(ImageFile.ImageFile):
         # checks every chunk again rather than trusting what was read here.
         self.tile = [ImageFile._Tile("kvq", (0, 0, *self._size), 0, (header, file_size))]
 
+    def verify(self) -> None:
+        """Check the whole file as ``load()`` does, without decoding its pixels.
+
+        As with every Pillow image, call it directly after ``Image.open``; the
+        image cannot be loaded afterwards.
+
+        Raises
+        ------
+        kvq.FormatError
+            The error ``load()`` would raise (a CRC mismatch, a truncated
+            chunk, non-zero padding, an index >= K, bytes after INDX).
+        """
+        if self.fp is None:
+            raise RuntimeError("verify must be called directly after open")
+        self.fp.seek(0)
+        codec.validate(self.fp, max_pixels=None)
+        super().verify()
+
 
 class KvqDecoder(ImageFile.PyDecoder):
     """Decode a whole ``.kvq`` file with :func:`kvq.decode_indexed`.
@@ -212,10 +241,14 @@ class KvqDecoder(ImageFile.PyDecoder):
             data = self.fd.read()
         else:
             self._pieces += buffer
-            if buffer and len(self._pieces) < self._file_size:
+            # Wait for Parser.close's empty feed even once the declared size
+            # is reached: a piece ending exactly there may be followed by more
+            # bytes, which the codec must see (and refuse). Decode at once
+            # only when there are already too many bytes.
+            if buffer and len(self._pieces) <= self._file_size:
                 return len(buffer), 0
-            # Complete, or fed b"" at the end (Parser.close): a short file
-            # then raises kvq's TruncatedError from the codec.
+            # Fed b"" at the end (Parser.close), or past the declared end: a
+            # short file raises kvq's TruncatedError, a long one FormatError.
             data = self._pieces
         decoded = codec.decode_indexed(data, max_pixels=None)
         if decoded.header != self._header:
@@ -228,21 +261,22 @@ class KvqDecoder(ImageFile.PyDecoder):
         return -1, 0
 
 
-def _palette_of(im: Image.Image) -> np.ndarray:
+def _palette_of(im: Image.Image, transparency: Any) -> np.ndarray:
     """The (K, 3) or (K, 4) uint8 palette of a ``P`` image.
 
     Parameters
     ----------
     im : PIL.Image.Image
-        Mode ``P``. Alpha comes from ``transparency`` (save keyword or
-        ``im.info``; an index or per-entry bytes) or from an RGBA palette.
+        Mode ``P``. Alpha comes from ``transparency`` or from an RGBA palette.
+    transparency : int, bytes or None
+        The save keyword or ``im.info`` entry: one transparent index, or one
+        alpha byte per entry.
 
     Returns
     -------
     ndarray of uint8
     """
     rgb = np.frombuffer(bytes(im.getpalette("RGB") or ()), dtype=np.uint8).reshape(-1, 3)
-    transparency = im.encoderinfo.get("transparency", im.info.get("transparency"))
     if transparency is None:
         if im.palette is None or im.palette.mode != "RGBA":
             return rgb
@@ -259,12 +293,21 @@ def _palette_of(im: Image.Image) -> np.ndarray:
 
 
 def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
-    options = {name: im.encoderinfo[name] for name in OPTION_NAMES if name in im.encoderinfo}
+    # Every keyword but the plugin's own goes to EncoderOptions, which refuses
+    # unknown names exactly as kvq.encode does (a misspelled "colors=16" must
+    # not silently give K = 256).
+    options = {name: value for name, value in im.encoderinfo.items() if name not in OTHER_NAMES}
     # The coding says how to store, not how to quantize: a P image saved with
     # coding= alone is still kept as it is.
     store = {name: value for name, value in options.items() if name != "coding"}
     if im.mode == "P" and not store:
-        data = codec.encode_indexed(palette=_palette_of(im), indices=np.asarray(im), coding=options.get("coding", "entropy"))
+        EncoderOptions.from_kwargs(**options)  # the same OptionError for a bad coding
+        transparency = im.encoderinfo.get("transparency", im.info.get("transparency"))
+        # Turned as kvq.encode turns any image (transpose keeps the palette).
+        upright = oriented(im)
+        data = codec.encode_indexed(
+            palette=_palette_of(upright, transparency), indices=np.asarray(upright), coding=options.get("coding", "entropy")
+        )
     else:
         data = codec.encode_image(im, EncoderOptions.from_kwargs(**options)).data
     fp.write(data)
