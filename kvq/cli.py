@@ -1,4 +1,4 @@
-"""The ``kvq`` command: encode, decode, info, demo and bench.
+"""The ``kvq`` command: encode, decode, info, demo, bench and explore.
 
 Exit status: 0 success, 1 error (bad input, corrupt file, I/O), 2 usage
 error, 99 when ``--quality`` cannot be reached (as pngquant does).
@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--image", default="china.jpg", choices=("china.jpg", "flower.jpg"), help="scikit-learn sample image (default china.jpg)")
     demo.add_argument("-k", "--colors", dest="ks", type=int, nargs="+", default=list(DEMO_KS), metavar="K", help="palette sizes (default 2 16 64 256)")
     demo.add_argument("-o", "--output-dir", help="also write the .kvq files and decoded PNGs here")
+
+    from .explore import add_arguments as explore_arguments
+
+    explore_arguments(sub.add_parser("explore", help="write a web page that shows an image at several K, decoded in the browser"))
 
     bench = sub.add_parser("bench", help="benchmark suite (needs: pip install 'kvq[bench]'); kvq bench --help", add_help=False)
     bench.add_argument("rest", nargs=argparse.REMAINDER)
@@ -331,7 +335,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return bench.main(args.rest, prog="kvq bench")
 
 
-_COMMANDS = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "demo": _cmd_demo, "bench": _cmd_bench}
+def _cmd_explore(args: argparse.Namespace) -> int:
+    from .explore import main as explore
+
+    return explore(args)
+
+
+_COMMANDS = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "demo": _cmd_demo, "bench": _cmd_bench, "explore": _cmd_explore}
 
 
 if __name__ == "__main__":  # pragma: no cover
