@@ -5,6 +5,9 @@
 // Nothing here touches the network. Names from the data or from dropped files only ever reach the page as text.
 
 const MAX_SCALE = 64; // one image pixel as 64 x 64 screen pixels
+// Zoom steps: whole numbers of screen pixels per image pixel from 1 up, so that every zoomed pixel is the same size.
+const LEVELS = [1 / 8, 1 / 6, 1 / 4, 1 / 3, 1 / 2, 2 / 3, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64];
+const WHEEL_STEP = 60; // wheel delta (pixels) per zoom step
 const MAX_SWATCHES = 256;
 const HIGHLIGHT_FADE = 0.86; // how far the pixels of other entries fade towards the background on a swatch hover
 
@@ -59,7 +62,8 @@ export async function start(kvqModule, data) {
   for (let i = 0; i < state.entries.length; i++) {
     await new Promise((resolve) => setTimeout(resolve, 0));
     try {
-      load(i);
+      const entry = load(i);
+      if (!entry.swatches) entry.swatches = buildSwatches(entry);
     } catch (err) {
       // Shown when the entry is selected; a bad entry must not stop the others.
     }
@@ -318,7 +322,7 @@ function show(i) {
   $("m-bpp").textContent = fixed(a.file / a.n, a.file / a.n < 10 ? 3 : 2);
   $("m-bpp-note").textContent = `of ${a.entryBits} uncompressed`;
   $("m-ratio").textContent = `${fixed(a.raw / a.file, a.raw / a.file < 100 ? 2 : 0)}×`;
-  $("m-ratio-note").textContent = `than ${a.entryBits}·N: ${fixed((100 * a.file) / a.raw, 2)} % of it`;
+  $("m-ratio-note").textContent = `${fixed((100 * a.file) / a.raw, 2)} % of the ${a.entryBits}·N bits`;
 
   drawBars(entry, a);
   drawPalette(entry);
@@ -381,33 +385,49 @@ function drawBars(entry, a) {
 }
 
 function drawPalette(entry) {
-  const { image, counts, table } = entry;
-  const order = Array.from({ length: image.k }, (_, e) => e).sort((x, y) => counts[y] - counts[x] || x - y);
-  const shown = order.slice(0, MAX_SWATCHES);
+  const { image, counts } = entry;
   const n = image.width * image.height;
-  const big = image.k <= 16;
-  const box = $("swatches");
-  box.style.setProperty("--sw", big ? "54px" : image.k <= 64 ? "38px" : "22px");
-  box.replaceChildren();
-  for (const e of shown) {
+  if (!entry.swatches) entry.swatches = buildSwatches(entry);
+  const current = $("swatches");
+  if (current !== entry.swatches) {
+    current.removeAttribute("id");
+    entry.swatches.id = "swatches";
+    current.replaceWith(entry.swatches);
+  }
+  const rest = entry.order.length - MAX_SWATCHES;
+  const restPixels = entry.order.slice(MAX_SWATCHES).reduce((sum, e) => sum + counts[e], 0);
+  $("palette-aside").textContent = `${int(image.k)} entr${image.k === 1 ? "y" : "ies"}, most used first`;
+  $("palette-caption").textContent =
+    rest > 0
+      ? `and ${int(rest)} more entries, used by ${fixed((100 * restPixels) / n, 1)} % of the pixels. Hover a colour to see where it is used.`
+      : "Hover a colour to see where it is used.";
+}
+
+/** The swatch grid of an entry, built once: most used entries first, at most MAX_SWATCHES. */
+function buildSwatches(entry) {
+  const { image, counts, table } = entry;
+  entry.order = Array.from({ length: image.k }, (_, e) => e).sort((x, y) => counts[y] - counts[x] || x - y);
+  const box = el("div", { class: "swatches" });
+  box.style.setProperty("--sw", image.k <= 16 ? "54px" : image.k <= 64 ? "38px" : "22px");
+  for (const e of entry.order.slice(0, MAX_SWATCHES)) {
     const [r, g, b, alpha] = table.bytes.subarray(e * 4, e * 4 + 4);
     const light = (0.2126 * r + 0.7152 * g + 0.0722 * b) * (alpha / 255) + 255 * (1 - alpha / 255) > 150;
-    const swatch = el(
-      "div",
-      { class: "swatch", "data-entry": String(e), title: `entry ${e} · ${hex(image.palette, e * image.channels, image.channels)} · ${int(counts[e])} pixels` },
-      el("i", { style: { background: `rgba(${r}, ${g}, ${b}, ${alpha / 255})` } }),
-      image.k <= 64 ? el("em", { class: "count num", style: { color: light ? "rgba(0,0,0,.72)" : "rgba(255,255,255,.9)" } }, compact(counts[e])) : null,
+    box.append(
+      el(
+        "div",
+        { class: "swatch", "data-entry": String(e), title: `entry ${e} · ${hex(image.palette, e * image.channels, image.channels)} · ${int(counts[e])} pixels` },
+        el("i", { style: { background: `rgba(${r}, ${g}, ${b}, ${alpha / 255})` } }),
+        image.k <= 64 ? el("em", { class: "count num", style: { color: light ? "rgba(0,0,0,.72)" : "rgba(255,255,255,.9)" } }, compact(counts[e])) : null,
+      ),
     );
-    swatch.addEventListener("mouseenter", () => highlight(e));
-    swatch.addEventListener("mouseleave", () => highlight(-1));
-    box.append(swatch);
   }
-  const rest = order.length - shown.length;
-  const restPixels = order.slice(MAX_SWATCHES).reduce((sum, e) => sum + counts[e], 0);
-  $("palette-aside").textContent = `${int(image.k)} entr${image.k === 1 ? "y" : "ies"}, most used first`;
-  $("palette-caption").textContent = rest
-    ? `and ${int(rest)} more entries, used by ${fixed((100 * restPixels) / n, 1)} % of the pixels. Hover a colour to see where it is used.`
-    : "Hover a colour to see where it is used.";
+  // One listener for the whole grid rather than one per swatch: the grid of 256 is built in a few milliseconds.
+  box.addEventListener("mouseover", (ev) => {
+    const swatch = ev.target.closest(".swatch");
+    if (swatch) highlight(Number(swatch.dataset.entry));
+  });
+  box.addEventListener("mouseleave", () => highlight(-1));
+  return box;
 }
 
 /** Show only the pixels of palette entry e in the decoded view (e = -1: all). */
@@ -557,6 +577,13 @@ function zoomAt(scale, cx, cy) {
   applyView();
 }
 
+/** The next zoom level above (direction 1) or below (-1) the current scale. */
+function level(direction) {
+  const s = state.view.scale;
+  if (direction > 0) return LEVELS.find((l) => l > s * 1.001) ?? MAX_SCALE;
+  return [...LEVELS].reverse().find((l) => l < s * 0.999) ?? s / 2;
+}
+
 function applyView() {
   const v = state.view;
   const { w, h } = viewSize();
@@ -608,6 +635,7 @@ function inspect(ev) {
 // ---------------------------------------------------------------- controls
 
 function wireControls() {
+  let wheel = 0;
   $("k-slider").addEventListener("input", (ev) => step(Number(ev.target.value)));
   for (const id of ["view-original", "view-decoded"]) {
     const box = $(id);
@@ -616,8 +644,11 @@ function wireControls() {
       (ev) => {
         ev.preventDefault();
         const rect = box.getBoundingClientRect();
-        const delta = ev.deltaMode === 1 ? ev.deltaY * 16 : ev.deltaY;
-        zoomAt(state.view.scale * Math.exp(-delta * 0.0015), ev.clientX - rect.left, ev.clientY - rect.top);
+        // Trackpads send many small deltas, mouse wheels a few large ones: one zoom step per WHEEL_STEP of either.
+        wheel += ev.deltaMode === 1 ? ev.deltaY * 16 : ev.deltaY;
+        if (Math.abs(wheel) < WHEEL_STEP) return;
+        zoomAt(level(wheel < 0 ? 1 : -1), ev.clientX - rect.left, ev.clientY - rect.top);
+        wheel = 0;
       },
       { passive: false },
     );
@@ -645,21 +676,21 @@ function wireControls() {
     box.addEventListener("pointerleave", () => $("inspector").replaceChildren());
     box.addEventListener("dblclick", (ev) => {
       const rect = box.getBoundingClientRect();
-      zoomAt(state.view.scale * 2, ev.clientX - rect.left, ev.clientY - rect.top);
+      zoomAt(level(1), ev.clientX - rect.left, ev.clientY - rect.top);
     });
   }
-  const centre = (factor) => {
+  const centre = (direction) => {
     const { w, h } = viewSize();
-    zoomAt(factor === null ? 1 : state.view.scale * factor, w / 2, h / 2);
+    zoomAt(direction === 0 ? 1 : level(direction), w / 2, h / 2);
   };
   $("zoom-fit").addEventListener("click", fit);
-  $("zoom-1").addEventListener("click", () => centre(null));
-  $("zoom-in").addEventListener("click", () => centre(2));
-  $("zoom-out").addEventListener("click", () => centre(0.5));
+  $("zoom-1").addEventListener("click", () => centre(0));
+  $("zoom-in").addEventListener("click", () => centre(1));
+  $("zoom-out").addEventListener("click", () => centre(-1));
   window.addEventListener("resize", () => (state.view.fitted ? fit() : applyView()));
   window.addEventListener("keydown", (ev) => {
     if (ev.target instanceof HTMLInputElement || ev.metaKey || ev.ctrlKey || ev.altKey) return;
-    const keys = { "+": () => centre(2), "=": () => centre(2), "-": () => centre(0.5), 0: fit, 1: () => centre(null) };
+    const keys = { "+": () => centre(1), "=": () => centre(1), "-": () => centre(-1), 0: fit, 1: () => centre(0) };
     if (ev.key === "ArrowRight" || ev.key === "ArrowLeft") {
       const next = state.current + (ev.key === "ArrowRight" ? 1 : -1);
       if (next >= 0 && next < state.entries.length) step(next);
