@@ -286,3 +286,10 @@ def test_wheel_holds_the_web_files(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         for name in WEB_FILES:
             assert archive.read(f"kvq/web/{name}") == (REPO / "kvq" / "web" / name).read_bytes()
+
+
+def test_docstring_example_runs():
+    import doctest
+
+    result = doctest.testmod(explore, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
