@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from .codec import Encoded, encode_image
-from .errors import KvqError, OptionError
-from .options import COLOR_SPACES, DITHER_MODES, MAX_K, SPEED_RANGE, EncoderOptions
+from .errors import OptionError
+from .options import MAX_K, EncoderOptions
 
 #: Palette sizes a page shows when none are given.
 DEFAULT_KS = (2, 4, 8, 16, 32, 64, 128, 256)
@@ -120,7 +120,7 @@ def entropy_file(encoded: Encoded, options: EncoderOptions | None = None) -> byt
     # the page shows its size as soon as the encoder can write it.
     if "coding" in inspect.signature(codec.encode_indexed).parameters:
         try:
-            return bytes(codec.encode_indexed(encoded.indices, encoded.palette, coding=ENTROPY_CODING))  # type: ignore[call-arg]
+            return bytes(codec.encode_indexed(palette=encoded.palette, indices=encoded.indices, coding=ENTROPY_CODING))  # type: ignore[call-arg]
         except OptionError:
             return None
     if "coding" in {f.name for f in dataclasses.fields(EncoderOptions)}:
@@ -282,21 +282,6 @@ def viewer_page(files: Sequence[tuple[str, bytes]]) -> str:
     return _render({"name": title, "options": "", "original": None, "entries": entries}, f"{title} · kvq explore")
 
 
-def default_output(source: str) -> str:
-    """``photo.jpg`` -> ``photo.explore.html``, beside the input.
-
-    Parameters
-    ----------
-    source : str
-
-    Returns
-    -------
-    str
-    """
-    path = Path(source)
-    return str(path.with_name(f"{path.stem}.explore.html"))
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``kvq explore`` to ``parser``.
 
@@ -304,19 +289,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ----------
     parser : argparse.ArgumentParser
     """
+    from .options import add_arguments as encoder_arguments
+
     parser.add_argument("input", help="image file (anything Pillow reads) or .kvq file; - for standard input")
     parser.add_argument("-o", "--output", help="output page (default: INPUT with suffix .explore.html; - for standard output)")
     parser.add_argument(
         "-k", "--colors", dest="ks", default=None, metavar="K,K,...",
         help=f"palette sizes, comma-separated (default {','.join(map(str, DEFAULT_KS))})",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes (default 0)")
-    parser.add_argument("--color-space", choices=COLOR_SPACES, default="rgb", help="space to cluster in")
-    parser.add_argument("--dither", choices=DITHER_MODES, default="none", help="error diffusion (default none)")
-    parser.add_argument("--speed", type=int, default=None, metavar=f"{SPEED_RANGE[0]}-{SPEED_RANGE[1]}", help="1 slowest/best .. 10 fastest")
+    )  # fmt: skip
     parser.add_argument("--max-pixels", type=int, default=PAGE_MAX_PIXELS, help=f"refuse larger images (default {PAGE_MAX_PIXELS:,})")
     parser.add_argument("--no-open", action="store_true", help="do not open the page in the default browser")
     parser.add_argument("-f", "--force", action="store_true", help="replace an existing output")
+    # The options kvq bench offers: every encoder option but k (swept here) and quality (which picks K itself).
+    encoder_arguments(parser.add_argument_group("encoder options (as kvq encode)"), bench=True)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -332,43 +317,34 @@ def main(args: argparse.Namespace) -> int:
     int
         0.
     """
-    from .fileio import atomic_write, check_output
+    from .fileio import check_output, default_output, read_input, write_output
+    from .options import from_arguments
     from .pixels import open_image
 
-    if args.input == "-" and not args.output:
-        raise KvqError("reading standard input: name the page with -o")
-    output = args.output or default_output(args.input)
+    output = args.output or default_output(args.input, ".explore.html")
     if output != "-":
+        # Refuse before the encodes, and again at the rename.
         check_output(output, force=args.force, inputs=(args.input,) if args.input != "-" else ())
     name = "stdin" if args.input == "-" else Path(args.input).name
-    source: str | bytes = args.input
-    if args.input == "-":
-        source = sys.stdin.buffer.read()
-    else:
-        if os.path.isdir(args.input):
-            raise IsADirectoryError(21, "is a directory", args.input)
-        with open(args.input, "rb") as fp:
+    source: str | bytes = read_input(sys.stdin.buffer) if args.input == "-" else args.input
+    if isinstance(source, str) and not os.path.isdir(source):
+        with open(source, "rb") as fp:
             if fp.read(len(_SIGNATURE)) == _SIGNATURE:
-                fp.seek(0)
-                source = fp.read()
+                source = read_input(source)
     if isinstance(source, bytes) and source[: len(_SIGNATURE)] == _SIGNATURE:
         if args.ks is not None:
             raise OptionError(f"{name} is already a .kvq file: -k applies to images")
         page = viewer_page([(name, source)])
     else:
-        extra = {} if args.speed is None else {"speed": args.speed}
-        options = EncoderOptions(seed=args.seed, color_space=args.color_space, dither=args.dither, **extra)
+        options = from_arguments(args)
         ks = DEFAULT_KS if args.ks is None else parse_ks(args.ks)
         page = build_page(open_image(source, name=name), ks, options, name=name, max_pixels=args.max_pixels)
     data = page.encode("utf-8")
-    if output == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return 0
-    atomic_write(output, data, force=args.force)
-    print(f"{output}: {len(data):,} bytes")
-    if not args.no_open:
-        open_in_browser(output)
+    write_output(sys.stdout.buffer if output == "-" else output, data, force=args.force, inputs=(args.input,))
+    if output != "-":
+        print(f"{output}: {len(data):,} bytes")
+        if not args.no_open:
+            open_in_browser(output)
     return 0
 
 
