@@ -25,7 +25,7 @@ from kvq import explore
 from kvq.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
-WEB_FILES = ("kvq.js", "explore.js", "explore.html")
+WEB_FILES = ("kvq.js", "explore.js", "explore.html", "package.json")
 
 
 @pytest.fixture(scope="module")
@@ -263,7 +263,7 @@ def test_cli_subprocess_stdin_to_stdout(photo_file, tmp_path):
 
 def test_web_files_are_package_data():
     pyproject = (REPO / "pyproject.toml").read_text()
-    assert re.search(r'\[tool\.setuptools\.package-data\][^\[]*kvq\s*=\s*\[[^\]]*"web/\*\.js"[^\]]*"web/\*\.html"', pyproject, re.S)
+    assert re.search(r'\[tool\.setuptools\.package-data\][^\[]*kvq\s*=\s*\[[^\]]*"web/\*\.js"[^\]]*"web/\*\.html"[^\]]*"web/package\.json"', pyproject, re.S)
     for name in WEB_FILES:
         assert (REPO / "kvq" / "web" / name).is_file()
 
