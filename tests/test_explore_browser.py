@@ -295,3 +295,19 @@ def test_entropy_coded_size_gets_its_own_bar(driver, tmp_path, photo, monkeypatc
     can = explore.entropy_file(kvq.encode_image(photo, k=4)) is not None
     assert ("entropy-coded" in text(driver, "bars")) == can
     assert console_problems(driver) == []
+
+
+def test_viewer_page_of_a_kvq_file(driver, tmp_path, photo):
+    file = tmp_path / "china.kvq"
+    file.write_bytes(kvq.encode(photo, k=300))
+    out = tmp_path / "viewer.html"
+    assert main(["explore", str(file), "-o", str(out), "--no-open"]) == 0
+    open_page(driver, out)
+    assert text(driver, "decoded-title") == "china.kvq"
+    assert np.array_equal(canvas_rgba(driver, "canvas-decoded"), as_rgba(kvq.decode(file.read_bytes())))
+    # No original: one view, no PSNR.
+    assert driver.execute_script("return getComputedStyle(document.querySelector('.pane.original')).display") == "none"
+    assert text(driver, "m-psnr") == "–"
+    assert len(driver.find_elements("css selector", "#swatches .swatch")) == 256  # the 256 most used of K
+    assert "more entries" in text(driver, "palette-caption")
+    assert console_problems(driver) == []
