@@ -72,6 +72,11 @@ def save_screenshot(png: bytes, path: Path) -> None:
     image.save(path, optimize=True)
 
 
+def spread(values: list[float]) -> str:
+    """Median, 95th percentile and maximum, as Markdown table cells."""
+    return f"{statistics.median(values):.1f} ms | {percentile(values, 0.95):.1f} ms | {max(values):.1f} ms"
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -165,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "| per step | median | 95th percentile | max |",
         "| --- | ---: | ---: | ---: |",
-        f"| work (JavaScript: canvas, numbers, chart, palette, table) | {statistics.median(work):.1f} ms | {percentile(work, 0.95):.1f} ms | {max(work):.1f} ms |",
-        f"| until the next frame is produced | {statistics.median(frame):.1f} ms | {percentile(frame, 0.95):.1f} ms | {max(frame):.1f} ms |",
+        f"| work (JavaScript: canvas, numbers, chart, palette, table) | {spread(work)} |",
+        f"| until the next frame is produced | {spread(frame)} |",
         "",
         "Each K's first decode, kvq.js in the page (once, while the page loads) against `kvq.decode` in Python",
         "(median of 5) on the same file:",

@@ -16,7 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .demo import DEMO_KS, SAMPLES
 from .options import add_arguments
@@ -56,7 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     dec = sub.add_parser("decode", help="decode a .kvq to an image file")
     dec.add_argument("input", help=".kvq file, or - for standard input")
-    dec.add_argument("-o", "--output", help="output image; its extension picks the format (default: INPUT with suffix .png; - for PNG on standard output)")
+    dec.add_argument(
+        "-o", "--output",
+        help="output image; its extension picks the format (default: INPUT with suffix .png; - for PNG on standard output)",
+    )  # fmt: skip
     dec.add_argument("--format", help="output format name for Pillow (overrides the extension)")
     dec.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (default 178,956,970, as Pillow)")
     dec.add_argument("-f", "--force", action="store_true", help="replace an existing output")
@@ -67,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="encode a bundled sample photo at several K and print the size table")
     demo.add_argument("--image", default=SAMPLES[0], choices=SAMPLES, help=f"scikit-learn sample image (default {SAMPLES[0]})")
-    demo.add_argument("-k", "--colors", dest="ks", type=int, nargs="+", default=list(DEMO_KS), metavar="K", help="palette sizes (default 2 16 64 256)")
+    demo.add_argument(
+        "-k", "--colors", dest="ks", type=int, nargs="+", default=list(DEMO_KS), metavar="K", help="palette sizes (default 2 16 64 256)"
+    )
     demo.add_argument("-o", "--output-dir", help="also write the .kvq files and decoded PNGs here")
 
     from .explore import add_arguments as explore_arguments
@@ -145,7 +151,9 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     return explore(args)
 
 
-_COMMANDS = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "demo": _cmd_demo, "bench": _cmd_bench, "explore": _cmd_explore}
+_COMMANDS = {
+    "encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "demo": _cmd_demo, "bench": _cmd_bench, "explore": _cmd_explore,
+}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -187,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PermissionError as exc:
         return _fail(f"{exc.filename}: permission denied")
     except OSError as exc:
-        return _fail(exc.strerror and f"{exc.filename or ''}: {exc.strerror}".lstrip(": ") or str(exc))
+        return _fail((exc.strerror and f"{exc.filename or ''}: {exc.strerror}".lstrip(": ")) or str(exc))
     except MemoryError:
         return _fail("out of memory")
     except KeyboardInterrupt:

@@ -63,7 +63,7 @@ def web_asset(name: str) -> str:
     -------
     str
     """
-    return resources.files("kvq").joinpath("web", name).read_text(encoding="utf-8")
+    return resources.files("kvq").joinpath("web").joinpath(name).read_text(encoding="utf-8")
 
 
 def parse_ks(text: str) -> tuple[int, ...]:
@@ -117,16 +117,18 @@ def entropy_file(encoded: Encoded, options: EncoderOptions | None = None) -> byt
     from . import codec
 
     # Feature-detected: the entropy coding is being added to the encoder, and
-    # the page shows its size as soon as the encoder can write it.
+    # the page shows its size as soon as the encoder can write it. (Passed as
+    # **coding, so that type checks hold before and after it lands.)
+    coding: dict[str, Any] = {"coding": ENTROPY_CODING}
     if "coding" in inspect.signature(codec.encode_indexed).parameters:
         try:
-            return bytes(codec.encode_indexed(palette=encoded.palette, indices=encoded.indices, coding=ENTROPY_CODING))  # type: ignore[call-arg]
+            return bytes(codec.encode_indexed(palette=encoded.palette, indices=encoded.indices, **coding))
         except OptionError:
             return None
     if "coding" in {f.name for f in dataclasses.fields(EncoderOptions)}:
         base = options or EncoderOptions(k=encoded.header.k)
         try:
-            chosen = dataclasses.replace(base, coding=ENTROPY_CODING)  # type: ignore[call-arg]
+            chosen = dataclasses.replace(base, **coding)
         except OptionError:
             return None
         return encode_image(encoded.original, chosen).data
