@@ -1,9 +1,9 @@
-"""The ``kvq`` command: encode, decode, info, demo and bench.
+"""The ``kvq`` command: encode, decode, info, demo, bench and explore.
 
 A door, not a codec: this module parses arguments, maps ``-`` to standard
 input and output, and turns errors into exit codes. The work is done by
 :mod:`kvq.fileio` (encode and decode files), :mod:`kvq.accounting` (the info
-report), :mod:`kvq.demo` and :mod:`kvq.bench`; encoder options come from
+report), :mod:`kvq.demo`, :mod:`kvq.bench` and :mod:`kvq.explore`; encoder options come from
 :class:`kvq.EncoderOptions`' own metadata (:func:`kvq.options.add_arguments`).
 
 Exit status: 0 success, 1 error (bad input, corrupt file, bad option value,
@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="palette sizes, comma- or space-separated (default 2,16,64,256)",
     )  # fmt: skip
     demo.add_argument("-o", "--output-dir", help="also write the .kvq files and decoded PNGs here")
+
+    from .explore import add_arguments as explore_arguments
+
+    explore_arguments(sub.add_parser("explore", help="write a web page that shows an image at several K, decoded in the browser"))
 
     bench = sub.add_parser("bench", help="benchmark suite (needs: pip install 'kvq[bench]'); kvq bench --help", add_help=False)
     bench.add_argument("rest", nargs=argparse.REMAINDER)
@@ -260,7 +264,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return bench.main(args.rest, prog="kvq bench")
 
 
-_COMMANDS = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "demo": _cmd_demo, "bench": _cmd_bench}
+def _cmd_explore(args: argparse.Namespace) -> int:
+    from .explore import main as explore
+
+    return explore(args)
+
+
+_COMMANDS = {
+    "encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "demo": _cmd_demo, "bench": _cmd_bench, "explore": _cmd_explore,
+}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

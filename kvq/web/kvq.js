@@ -1,0 +1,311 @@
+// kvq.js: a decoder for the .kvq image format, version 1 (spec/kvq-v1.md).
+//
+// Written from the spec alone, as a second implementation that proves it: it
+// shares no code with the Python package. An ES module with no dependencies;
+// it runs in every current browser and in Node.
+//
+//   import { decode } from "./kvq.js";
+//   const image = decode(bytes);   // bytes: a Uint8Array holding the whole file
+//   image.width, image.height, image.channels, image.k, image.palette,
+//   image.indices, image.pixels    // pixels: width * height * channels bytes
+//
+// A file that breaks the spec throws a KvqError whose `rule` is the number of
+// the rule it breaks (section 10 of the spec) and whose `offset` is the byte
+// the spec's table names (null for rule 8), as kvq's Python decoder reports.
+
+/** The 8 bytes every .kvq file starts with (section 2). */
+export const SIGNATURE = Uint8Array.of(0x89, 0x4b, 0x56, 0x51, 0x0d, 0x0a, 0x1a, 0x0a);
+
+/** Signature and the framing of HEAD, PLTE and INDX: bytes in every file beyond palette and indices (section 8). */
+export const OVERHEAD = 62;
+
+/** Bytes a reader needs to know an image's size, channels and palette size (section 4). */
+export const HEADER_SIZE = 38;
+
+/** The default pixel limit (section 11): where Pillow refuses a decompression bomb. */
+export const DEFAULT_MAX_PIXELS = 178956970;
+
+/** Largest palette the format holds. */
+export const MAX_K = 65536;
+
+/** A file the decoder refuses: `rule` is the spec's rule number (section 10), `offset` the byte it names or null. */
+export class KvqError extends Error {
+  constructor(rule, message, offset = null) {
+    super(`${message}${offset === null ? "" : ` (at byte ${offset})`} [kvq spec rule ${rule}]`);
+    this.name = "KvqError";
+    this.rule = rule;
+    this.offset = offset;
+  }
+}
+
+function reject(rule, message, offset = null) {
+  throw new KvqError(rule, message, offset);
+}
+
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let i = 0; i < 8; i++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+/**
+ * CRC-32 of ISO-HDLC (zlib's, PNG's) over bytes[start, end).
+ * @param {Uint8Array} bytes
+ * @param {number} [start]
+ * @param {number} [end]
+ * @returns {number} unsigned 32-bit
+ */
+export function crc32(bytes, start = 0, end = bytes.length) {
+  let c = 0xffffffff;
+  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function u32(bytes, offset) {
+  return ((bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) | bytes[offset + 3]) >>> 0;
+}
+
+/** ceil(log2 k): bits per index for a palette of k entries, 0 for k = 1. */
+export function bitsFor(k) {
+  return k <= 1 ? 0 : 32 - Math.clz32(k - 1);
+}
+
+function isLetter(b) {
+  return (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
+}
+
+function typeName(bytes, offset) {
+  let s = "";
+  for (let i = 0; i < 4; i++) {
+    const b = bytes[offset + i];
+    s += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`;
+  }
+  return s;
+}
+
+function asBytes(bytes) {
+  if (bytes instanceof Uint8Array) return bytes;
+  if (bytes instanceof ArrayBuffer) return new Uint8Array(bytes);
+  if (ArrayBuffer.isView(bytes)) return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  throw new TypeError("decode() takes a Uint8Array or an ArrayBuffer");
+}
+
+// ---------------------------------------------------------------------------
+// Index codings, keyed by HEAD's coding byte (offset 28). Each one is
+//   name:         what `kvq info` and the page call it
+//   indexLength:  (header) => the INDX length the header implies, as a BigInt,
+//                 or null when the coding's output size is not fixed by the
+//                 header (checked by its decode instead)
+//   lengthRule:   the spec rule broken when indexLength does not match
+//   decode:       (data, header, dataOffset) => indices, one per pixel:
+//                 Uint8Array when K <= 256, else Uint16Array. data is INDX's
+//                 data, dataOffset its offset in the file (for error offsets).
+// A coding byte missing from this table is refused by rule 12.
+// ---------------------------------------------------------------------------
+
+/** Coding 0, fixed-width packing (section 6): the INDX length implied by the header. */
+function fixedWidthLength(header) {
+  const bitCount = BigInt(header.width) * BigInt(header.height) * BigInt(header.bits);
+  return (bitCount + 7n) / 8n;
+}
+
+/** Coding 0, fixed-width packing (section 6): `bits` bits per index, MSB first, no row padding. */
+function decodeFixedWidth(data, header, dataOffset) {
+  const { bits, k } = header;
+  const n = header.width * header.height;
+  const indices = k <= 256 ? new Uint8Array(n) : new Uint16Array(n);
+  if (bits === 0) return indices; // K = 1: every pixel is entry 0, INDX is empty
+  const pad = data.length * 8 - n * bits; // 0..7 once the length has been checked
+  if (pad > 0 && (data[data.length - 1] & ((1 << pad) - 1)) !== 0) {
+    reject(20, "padding bit after the last index is 1", dataOffset + data.length - 1);
+  }
+  if (bits === 8) {
+    indices.set(data.subarray(0, n));
+  } else if (bits === 16) {
+    for (let p = 0, i = 0; p < n; p++, i += 2) indices[p] = (data[i] << 8) | data[i + 1];
+  } else {
+    // A bit accumulator: at most bits - 1 + 8 <= 23 bits are held at once.
+    const mask = (1 << bits) - 1;
+    let acc = 0;
+    let held = 0;
+    let p = 0;
+    for (let i = 0; p < n; i++) {
+      acc = (acc << 8) | data[i];
+      held += 8;
+      while (held >= bits && p < n) {
+        held -= bits;
+        indices[p++] = (acc >>> held) & mask;
+      }
+      acc &= (1 << held) - 1;
+    }
+  }
+  if (k < 1 << bits) {
+    // Only a palette whose size is not a power of 2 leaves room for a bad index.
+    for (let p = 0; p < n; p++) {
+      if (indices[p] >= k) {
+        reject(21, `index ${indices[p]} of pixel ${p} is not less than K = ${k}`, dataOffset + Math.floor((p * bits) / 8));
+      }
+    }
+  }
+  return indices;
+}
+
+/** The index codings this decoder knows, keyed by HEAD's coding byte. */
+export const INDEX_CODINGS = new Map([
+  [0, { name: "fixed-width", indexLength: fixedWidthLength, lengthRule: 18, decode: decodeFixedWidth }],
+]);
+
+/**
+ * Read and check HEAD: the first 38 bytes (rules 1 to 12 of section 10).
+ * @param {Uint8Array|ArrayBuffer} bytes  the file, or at least its first 38 bytes
+ * @param {{maxPixels?: number|null}} [options]  maxPixels: refuse larger images (rule 8); null for no limit
+ * @returns {{major:number, minor:number, width:number, height:number, channels:number, bits:number,
+ *            coding:number, codingName:string, flags:number, k:number}}
+ */
+export function readHeader(bytes, { maxPixels = DEFAULT_MAX_PIXELS } = {}) {
+  const f = asBytes(bytes);
+  const head = Math.min(f.length, 8);
+  for (let i = 0; i < head; i++) if (f[i] !== SIGNATURE[i]) reject(1, "not a .kvq file: bad signature", 0);
+  if (f.length === 0) reject(1, "not a .kvq file: empty", 0);
+  if (f.length < 8) reject(2, `file ends inside the signature, after ${f.length} bytes`, f.length);
+  if (f.length >= 16 && typeName(f, 12) !== "HEAD") reject(3, `first chunk is "${typeName(f, 12)}", not HEAD`, 12);
+  if (f.length < HEADER_SIZE) reject(2, `file ends inside HEAD, after ${f.length} bytes`, f.length);
+  if (u32(f, 8) !== 18) reject(4, `HEAD length is ${u32(f, 8)}, not 18`, 8);
+  if (u32(f, 34) !== crc32(f, 8, 34)) reject(19, "HEAD CRC mismatch", 34);
+  const header = {
+    major: f[16],
+    minor: f[17],
+    width: u32(f, 18),
+    height: u32(f, 22),
+    channels: f[26],
+    bits: f[27],
+    coding: f[28],
+    flags: f[29],
+    k: u32(f, 30),
+  };
+  if (header.major !== 1) reject(5, `major version ${header.major} is not 1`, 16);
+  if (header.flags !== 0) reject(6, `flags are ${header.flags}, not 0`, 29);
+  if (header.width === 0) reject(7, "width is 0", 18);
+  if (header.height === 0) reject(7, "height is 0", 22);
+  // By division, as the spec asks, so that no product is formed (section 11).
+  if (maxPixels !== null && maxPixels !== undefined && header.width > Math.floor(maxPixels / header.height)) {
+    reject(8, `${header.width} x ${header.height} image exceeds the limit of ${maxPixels} pixels`);
+  }
+  if (header.channels !== 1 && header.channels !== 3 && header.channels !== 4) {
+    reject(9, `channels is ${header.channels}, not 1, 3 or 4`, 26);
+  }
+  if (header.k < 1 || header.k > MAX_K) reject(10, `K is ${header.k}, not 1 to 65536`, 30);
+  if (header.bits !== bitsFor(header.k)) reject(11, `bits is ${header.bits}; K = ${header.k} needs ${bitsFor(header.k)}`, 27);
+  const coding = INDEX_CODINGS.get(header.coding);
+  if (coding === undefined) reject(12, `unknown index coding ${header.coding}`, 28);
+  header.codingName = coding.name;
+  return header;
+}
+
+/**
+ * Decode a whole .kvq file.
+ * @param {Uint8Array|ArrayBuffer} bytes  the whole file
+ * @param {{maxPixels?: number|null}} [options]  maxPixels: refuse larger images (rule 8); null for no limit
+ * @returns {{width:number, height:number, channels:number, k:number, bits:number, coding:number,
+ *            codingName:string, major:number, minor:number, size:number,
+ *            palette:Uint8Array, indices:Uint8Array|Uint16Array, pixels:Uint8Array,
+ *            ancillary:Array<{type:string, offset:number, length:number}>}}
+ *   palette: K * channels bytes; indices: one per pixel, row-major; pixels: width * height * channels bytes,
+ *   row-major, channels interleaved (section 7).
+ * @throws {KvqError} with the rule the file breaks
+ */
+export function decode(bytes, { maxPixels = DEFAULT_MAX_PIXELS } = {}) {
+  const f = asBytes(bytes);
+  const header = readHeader(f, { maxPixels });
+  const { width, height, channels, k } = header;
+  const coding = INDEX_CODINGS.get(header.coding);
+  const ancillary = [];
+  let palette = null;
+  let index = null;
+  let pos = HEADER_SIZE;
+  for (;;) {
+    const start = pos;
+    if (f.length - start < 12) {
+      reject(2, palette === null ? "file ends before PLTE and INDX" : "file ends before INDX", start);
+    }
+    const length = u32(f, start);
+    for (let i = 4; i < 8; i++) {
+      if (!isLetter(f[start + i])) reject(13, `chunk type "${typeName(f, start + 4)}" is not 4 ASCII letters`, start + 4);
+    }
+    const type = typeName(f, start + 4);
+    if (length > f.length - start - 12) reject(2, `file ends inside chunk ${type} of ${length} bytes`, start);
+    const crcAt = start + 8 + length;
+    if (u32(f, crcAt) !== crc32(f, start, crcAt)) reject(19, `chunk ${type} CRC mismatch`, crcAt);
+    pos = crcAt + 4;
+    const data = f.subarray(start + 8, crcAt);
+    if (f[start + 4] >= 0x61) {
+      ancillary.push({ type, offset: start, length }); // ancillary: skipped once its CRC is checked
+      continue;
+    }
+    if (type === "PLTE") {
+      if (palette !== null) reject(15, "second PLTE chunk", start);
+      if (length !== k * channels) reject(17, `PLTE length ${length} is not K x channels = ${k * channels}`, start);
+      palette = data.slice(); // a copy, aligned for 32-bit reads
+    } else if (type === "INDX") {
+      if (palette === null) reject(16, "INDX before PLTE", start);
+      const expected = coding.indexLength(header);
+      if (expected !== null && BigInt(length) !== expected) {
+        reject(coding.lengthRule, `INDX length ${length} is not the ${expected} bytes the header implies`, start);
+      }
+      if (pos !== f.length) reject(22, `${f.length - pos} bytes after INDX`, pos);
+      index = { data, offset: start + 8 };
+      break;
+    } else if (type === "HEAD") {
+      reject(15, "second HEAD chunk", start);
+    } else {
+      reject(14, `unknown critical chunk ${type}`, start);
+    }
+  }
+  const n = width * height;
+  // Only now is anything proportional to the image allocated (section 11); a
+  // K = 1 file of 65 bytes may still claim more pixels than memory holds.
+  if (!Number.isSafeInteger(n * channels)) reject(8, `${width} x ${height} image is too large for this decoder`);
+  let indices;
+  let pixels;
+  try {
+    indices = coding.decode(index.data, header, index.offset);
+    pixels = new Uint8Array(n * channels);
+  } catch (err) {
+    if (err instanceof RangeError) reject(8, `${width} x ${height} image is too large for this decoder's memory`);
+    throw err;
+  }
+  lookup(palette, channels, indices, pixels);
+  return { ...header, size: f.length, palette, indices, pixels, ancillary };
+}
+
+function lookup(palette, channels, indices, pixels) {
+  const n = indices.length;
+  if (channels === 4) {
+    // One 32-bit copy per pixel; both views share the platform's byte order.
+    const table = new Uint32Array(palette.buffer, palette.byteOffset, palette.length / 4);
+    const out = new Uint32Array(pixels.buffer, pixels.byteOffset, n);
+    for (let p = 0; p < n; p++) out[p] = table[indices[p]];
+  } else if (channels === 3) {
+    for (let p = 0, o = 0; p < n; p++, o += 3) {
+      const e = indices[p] * 3;
+      pixels[o] = palette[e];
+      pixels[o + 1] = palette[e + 1];
+      pixels[o + 2] = palette[e + 2];
+    }
+  } else {
+    for (let p = 0; p < n; p++) pixels[p] = palette[indices[p]];
+  }
+}
+
+/**
+ * The file size the spec gives for an image with this header and coding 0 and no ancillary chunks (section 8).
+ * @param {{width:number, height:number, channels:number, k:number, bits:number}} header
+ * @returns {number} bytes
+ */
+export function fixedWidthSize(header) {
+  return OVERHEAD + header.channels * header.k + Number(fixedWidthLength(header));
+}

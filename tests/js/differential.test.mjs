@@ -1,0 +1,37 @@
+// The JavaScript decoder against kvq's Python decoder on encoder output: photos, grey, RGBA, K from 1 to 65,536,
+// every index coding the Python encoder can write. tests/test_js.py writes the files (with kvq.encode) and the pixels
+// and indices kvq.decode returns for them into a folder named by KVQ_DIFF_DIR, then runs this file.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+
+import * as kvq from "../../kvq/web/kvq.js";
+
+const DIR = process.env.KVQ_DIFF_DIR;
+const cases = DIR ? JSON.parse(readFileSync(join(DIR, "manifest.json"), "utf8")).cases : [];
+const read = (name) => new Uint8Array(readFileSync(join(DIR, name)));
+
+test("differential cases were written", { skip: DIR ? false : "KVQ_DIFF_DIR is not set: run pytest tests/test_js.py" }, () => {
+  assert.ok(cases.length > 0);
+});
+
+for (const c of cases) {
+  test(`${c.name}: the same pixels and indices as kvq.decode`, () => {
+    const data = read(c.file);
+    const image = kvq.decode(data);
+    assert.deepEqual(
+      [image.width, image.height, image.channels, image.k, image.bits, image.coding, image.size],
+      [c.width, c.height, c.channels, c.k, c.bits, c.coding, data.length],
+    );
+    assert.ok(Buffer.from(image.pixels).equals(Buffer.from(read(c.pixels))), "pixels differ from kvq.decode");
+    // Indices as little-endian u16, whatever K: compare value by value.
+    const raw = read(c.indices);
+    assert.equal(image.indices.length * 2, raw.length);
+    for (let p = 0; p < image.indices.length; p++) {
+      const expected = raw[2 * p] | (raw[2 * p + 1] << 8);
+      if (image.indices[p] !== expected) assert.fail(`index of pixel ${p}: ${image.indices[p]}, kvq.decode: ${expected}`);
+    }
+    if (c.coding === 0) assert.equal(kvq.fixedWidthSize(image), data.length);
+  });
+}

@@ -1,0 +1,173 @@
+// The JavaScript decoder (kvq/web/kvq.js) against every vector of spec/vectors/: valid ones decode to exactly their
+// .raw pixels, invalid ones are refused with the manifest's rule and offset. Run: node --test tests/js/
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+import * as kvq from "../../kvq/web/kvq.js";
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const VECTORS = join(REPO, "spec", "vectors");
+const MANIFEST = JSON.parse(readFileSync(join(VECTORS, "manifest.json"), "utf8"));
+const read = (name) => new Uint8Array(readFileSync(join(VECTORS, name)));
+const stem = (entry) => entry.file.split("/").pop().replace(/\.kvq$/, "");
+
+function refusal(fn) {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof kvq.KvqError, `expected a KvqError, got ${err && err.name}: ${err && err.message}`);
+    return err;
+  }
+  assert.fail("decoded without error");
+}
+
+for (const entry of MANIFEST.valid) {
+  test(`valid vector ${stem(entry)} decodes to its .raw pixels`, () => {
+    const data = read(entry.file);
+    const expected = read(entry.pixels);
+    assert.equal(data.length, entry.size);
+    const image = kvq.decode(data);
+    assert.deepEqual(
+      [image.width, image.height, image.channels, image.k, image.bits, image.coding, image.size],
+      [entry.width, entry.height, entry.channels, entry.k, entry.bits, 0, entry.size],
+    );
+    assert.ok(image.pixels instanceof Uint8Array);
+    assert.equal(image.pixels.length, entry.width * entry.height * entry.channels);
+    assert.ok(Buffer.from(image.pixels).equals(Buffer.from(expected)), "pixels differ from the .raw file");
+    assert.equal(image.palette.length, entry.k * entry.channels);
+    assert.equal(image.indices.length, entry.width * entry.height);
+    assert.ok(entry.k <= 256 ? image.indices instanceof Uint8Array : image.indices instanceof Uint16Array);
+    // The pixels are the palette looked up at the indices (section 7).
+    for (let p = 0; p < image.indices.length; p++) {
+      for (let c = 0; c < image.channels; c++) {
+        if (image.pixels[p * image.channels + c] !== image.palette[image.indices[p] * image.channels + c]) {
+          assert.fail(`pixel ${p} channel ${c} is not its palette entry`);
+        }
+      }
+    }
+    if (image.ancillary.length === 0) assert.equal(kvq.fixedWidthSize(image), data.length);
+  });
+}
+
+for (const entry of MANIFEST.invalid) {
+  test(`invalid vector ${stem(entry)} is refused by rule ${entry.rule}`, () => {
+    const err = refusal(() => kvq.decode(read(entry.file)));
+    assert.equal(err.rule, entry.rule, err.message);
+    assert.equal(err.offset, entry.offset, err.message);
+    assert.match(err.message, new RegExp(`rule ${entry.rule}\\]$`));
+  });
+}
+
+test("every rejection rule of section 10 has a vector", () => {
+  const rules = [...new Set(MANIFEST.invalid.map((e) => e.rule))].sort((a, b) => a - b);
+  assert.deepEqual(rules, Array.from({ length: 22 }, (_, i) => i + 1));
+});
+
+test("the worked example of section 9: header, palette and indices", () => {
+  const image = kvq.decode(read("valid/rgb_3x2_k3.kvq"));
+  assert.deepEqual([...image.palette], [255, 0, 0, 0, 255, 0, 0, 0, 255]);
+  assert.deepEqual([...image.indices], [0, 1, 2, 2, 0, 1]);
+  assert.equal(image.codingName, "fixed-width");
+  assert.equal(kvq.crc32(new TextEncoder().encode("123456789")), 0xcbf43926);
+});
+
+test("readHeader needs only the first 38 bytes", () => {
+  const data = read("valid/rgba_40x20_k600.kvq");
+  const header = kvq.readHeader(data.subarray(0, kvq.HEADER_SIZE));
+  assert.deepEqual([header.width, header.height, header.channels, header.k, header.bits], [40, 20, 4, 600, 10]);
+  assert.equal(refusal(() => kvq.readHeader(data.subarray(0, 37))).rule, 2);
+});
+
+test("the pixel limit is checked from the header (rule 8) and can be turned off", () => {
+  const data = read("valid/rgb_31x29_k16.kvq");
+  const err = refusal(() => kvq.decode(data, { maxPixels: 31 * 29 - 1 }));
+  assert.equal(err.rule, 8);
+  assert.equal(err.offset, null);
+  assert.equal(kvq.decode(data, { maxPixels: 31 * 29 }).width, 31);
+  // With no limit, a 73-byte file claiming 65535 x 65535 pixels is refused by its INDX length, not allocated.
+  assert.equal(refusal(() => kvq.decode(read("invalid/too_large.kvq"), { maxPixels: null })).rule, 18);
+});
+
+test("a K = 1 header claiming more pixels than memory holds is refused, not allocated", () => {
+  // 65535 x 65535 RGBA at K = 1 is a valid 66-byte file with an empty INDX; with no pixel limit it needs 16 GiB.
+  const file = kvqFile({ width: 65535, height: 65535, channels: 4, k: 1, palette: [1, 2, 3, 4], indx: [] });
+  assert.equal(refusal(() => kvq.decode(file, { maxPixels: null })).rule, 8);
+});
+
+test("index codings come from the table keyed by the coding byte; an unknown one is rule 12", () => {
+  const data = read("invalid/coding_1.kvq");
+  assert.equal(refusal(() => kvq.decode(data)).rule, 12);
+  // coding_1.kvq holds fixed-width indices under coding byte 1: a decoder registered under 1 is the one used.
+  const fixed = kvq.INDEX_CODINGS.get(0);
+  kvq.INDEX_CODINGS.set(1, { ...fixed, name: "registered" });
+  try {
+    const image = kvq.decode(data);
+    assert.equal(image.coding, 1);
+    assert.equal(image.codingName, "registered");
+  } finally {
+    kvq.INDEX_CODINGS.delete(1);
+  }
+});
+
+test("every single-byte change and every truncation of a small file is refused", () => {
+  for (const name of ["valid/rgb_3x2_k3.kvq", "valid/rgba_13x7_k2.kvq", "valid/grey_1x37_k5.kvq"]) {
+    const data = read(name);
+    for (let i = 0; i < data.length; i++) {
+      for (const delta of [1, 0x80, 0xff]) {
+        const bad = data.slice();
+        bad[i] ^= delta;
+        refusal(() => kvq.decode(bad));
+      }
+    }
+    for (let n = 0; n < data.length; n++) {
+      const rule = refusal(() => kvq.decode(data.subarray(0, n))).rule;
+      assert.ok(rule === 1 || rule === 2, `prefix of ${n} bytes: rule ${rule}`);
+    }
+  }
+});
+
+test("decode accepts an ArrayBuffer and a DataView", () => {
+  const data = read("valid/rgb_3x2_k3.kvq");
+  const copy = data.slice().buffer;
+  assert.equal(kvq.decode(copy).width, 3);
+  assert.equal(kvq.decode(new DataView(copy)).height, 2);
+  assert.throws(() => kvq.decode("not bytes"), TypeError);
+});
+
+test("bitsFor is ceil(log2 K)", () => {
+  const cases = [[1, 0], [2, 1], [3, 2], [4, 2], [5, 3], [129, 8], [256, 8], [257, 9], [32768, 15], [32769, 16], [65536, 16]];
+  for (const [k, bits] of cases) assert.equal(kvq.bitsFor(k), bits, `K = ${k}`);
+});
+
+// A minimal writer for hand-made files, following sections 3 to 6.
+function kvqFile({ width, height, channels, k, palette, indx, coding = 0 }) {
+  const chunk = (type, data) => {
+    const out = new Uint8Array(12 + data.length);
+    const view = new DataView(out.buffer);
+    view.setUint32(0, data.length);
+    out.set(new TextEncoder().encode(type), 4);
+    out.set(data, 8);
+    view.setUint32(8 + data.length, kvq.crc32(out, 0, 8 + data.length));
+    return out;
+  };
+  const head = new Uint8Array(18);
+  const view = new DataView(head.buffer);
+  head[0] = 1;
+  view.setUint32(2, width);
+  view.setUint32(6, height);
+  head[10] = channels;
+  head[11] = kvq.bitsFor(k);
+  head[12] = coding;
+  view.setUint32(14, k);
+  const parts = [kvq.SIGNATURE, chunk("HEAD", head), chunk("PLTE", Uint8Array.from(palette)), chunk("INDX", Uint8Array.from(indx))];
+  const file = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    file.set(part, at);
+    at += part.length;
+  }
+  return file;
+}
