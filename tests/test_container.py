@@ -181,8 +181,8 @@ def test_bits_for(k, bits):
 
 def test_header_sizes():
     h = Header(1001, 3, 4, 300, 9)
-    assert (h.n_pixels, h.palette_size, h.index_size) == (3003, 1200, (3003 * 9 + 7) // 8)
-    assert h.file_size == 62 + 1200 + 3379
+    assert (h.n_pixels, h.palette_size, h.fixed_index_size) == (3003, 1200, (3003 * 9 + 7) // 8)
+    assert h.fixed_file_size == 62 + 1200 + 3379
     with pytest.warns(DeprecationWarning):  # Pillow modes live in kvq.pixels now
         assert h.mode == "RGBA" and Header(1, 1, 1, 1, 0).mode == "L"
 

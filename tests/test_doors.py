@@ -242,7 +242,7 @@ def test_verify_passes_a_valid_file_without_decoding_its_pixels(tmp_path: Path) 
     # 4000 x 4000 at 1 bit: 2 MB of indices, which decoding would turn into 16 MB.
     header = container.Header(4000, 4000, 3, 2, 1)
     rng = np.random.default_rng(0)
-    data = container.write(header, bytes([0, 0, 0, 255, 255, 255]), rng.integers(0, 256, header.index_size, np.uint8).tobytes())
+    data = container.write(header, bytes([0, 0, 0, 255, 255, 255]), rng.integers(0, 256, header.fixed_index_size, np.uint8).tobytes())
     path = tmp_path / "big.kvq"
     path.write_bytes(data)
     with Image.open(path) as im:
@@ -258,7 +258,7 @@ def test_verify_passes_a_valid_file_without_decoding_its_pixels(tmp_path: Path) 
         im.verify()  # as Pillow's own plugins: only directly after open
     counts = kvq.validate(path).counts
     assert counts.sum() == 16_000_000 and counts.tolist() == np.bincount(
-        np.unpackbits(np.frombuffer(data[-4 - header.index_size : -4], np.uint8)), minlength=2
+        np.unpackbits(np.frombuffer(data[-4 - header.fixed_index_size : -4], np.uint8)), minlength=2
     ).tolist()
 
 
