@@ -32,6 +32,7 @@ from .errors import (
     UnsupportedImageError,
 )
 from .fileio import OutputExistsError, atomic_write, check_output
+from .metadata import Metadata
 from .options import EncoderOptions
 from .pixels import open_image
 
@@ -47,6 +48,7 @@ __all__ = [
     "Header",
     "ImageTooLargeError",
     "KvqError",
+    "Metadata",
     "NotKvqError",
     "OVERHEAD",
     "OptionError",
@@ -69,7 +71,16 @@ __all__ = [
 ]
 
 
-def save(image: Any, path: str | os.PathLike, k: int = 256, *, force: bool = False, **options: Any) -> Header:
+def save(
+    image: Any,
+    path: str | os.PathLike,
+    k: int = 256,
+    *,
+    force: bool = False,
+    metadata: Metadata | None = None,
+    strip: bool = False,
+    **options: Any,
+) -> Header:
     """Encode an image and write it to ``path`` atomically.
 
     Parameters
@@ -81,6 +92,10 @@ def save(image: Any, path: str | os.PathLike, k: int = 256, *, force: bool = Fal
     k : int, default=256
     force : bool, default=False
         Replace an existing file.
+    metadata : Metadata, optional
+        ICC profile, EXIF and resolution to store; by default the image's own.
+    strip : bool, default=False
+        Store no metadata.
     **options
         See :class:`EncoderOptions`.
 
@@ -96,7 +111,7 @@ def save(image: Any, path: str | os.PathLike, k: int = 256, *, force: bool = Fal
         image = open_image(image)
     else:
         check_output(path, force=force)
-    encoded = encode_image(image, k=k, **options)
+    encoded = encode_image(image, k=k, metadata=metadata, strip=strip, **options)
     atomic_write(path, encoded.data, force=force)
     return encoded.header
 

@@ -7,14 +7,17 @@ functions here; none of them parses or builds a file on its own.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any, BinaryIO
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 
 from . import bitpack, container
 from .container import DEFAULT_MAX_PIXELS, Header
 from .errors import FormatError, ImageTooLargeError, OptionError, UnsupportedImageError
+from .metadata import Metadata
 from .options import EncoderOptions
 
 
@@ -28,11 +31,14 @@ class Decoded:
     palette : ndarray of uint8, shape (K, C)
     indices : ndarray, shape (H, W)
         uint8 when K <= 256, else uint16.
+    metadata : Metadata
+        ICC profile, EXIF and resolution, when the file holds them.
     """
 
     header: Header
     palette: np.ndarray
     indices: np.ndarray
+    metadata: Metadata = field(default_factory=Metadata)
 
     def pixels(self) -> np.ndarray:
         """Look every index up in the palette.
@@ -41,8 +47,14 @@ class Decoded:
         -------
         ndarray of uint8
             (H, W) for grey images, (H, W, C) otherwise.
+
+        Raises
+        ------
+        ImageTooLargeError
+            The pixels do not fit in memory.
         """
-        pixels = lookup(self.palette, self.indices)
+        with _allocating(self.header, self.header.n_pixels * self.header.channels):
+            pixels = lookup(self.palette, self.indices)
         # Grey decodes to (H, W), as Pillow's "L" images do.
         return pixels.reshape(pixels.shape[:2]) if self.header.channels == 1 else pixels
 
@@ -60,6 +72,8 @@ class Encoded:
         The input after mode conversion (what the quantizer saw).
     palette : ndarray of uint8, shape (K, C)
     indices : ndarray, shape (H, W)
+    metadata : Metadata
+        What the file keeps beside the pixels.
     """
 
     data: bytes
@@ -67,6 +81,7 @@ class Encoded:
     original: np.ndarray
     palette: np.ndarray
     indices: np.ndarray
+    metadata: Metadata = field(default_factory=Metadata)
 
     def pixels(self) -> np.ndarray:
         """ndarray of uint8, shape (H, W, C): what a decoder will rebuild."""
@@ -106,6 +121,35 @@ def lookup(palette: np.ndarray, indices: np.ndarray) -> np.ndarray:
 
 _LOOKUP_BLOCK = 1 << 20
 
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):  # not POSIX, or not reported
+        return None
+
+
+@contextmanager
+def _allocating(header: Header, size: int) -> Iterator[None]:
+    """Refuse, as ImageTooLargeError, an allocation of ``size`` bytes that cannot succeed.
+
+    ``max_pixels`` is the decoder's real guard; this one holds when it is off
+    (``None``) or set high: then a K = 1 file of a few dozen bytes may claim
+    up to 2^64 pixels. More than the machine's physical memory is refused
+    before allocating; a smaller request that still fails (an address-space
+    limit, other processes) is reported the same way, not as MemoryError.
+    """
+    what = f"{header.width}x{header.height} image"
+    memory = _physical_memory()
+    if size > (memory if memory is not None else sys.maxsize):
+        limit = "" if memory is None else f", more than this machine's {memory:,} bytes of memory"
+        raise ImageTooLargeError(f"decoding the {what} needs {size:,} bytes{limit}")
+    try:
+        yield
+    except MemoryError:
+        raise ImageTooLargeError(f"not enough memory to decode the {what} ({size:,} bytes)") from None
+
+
 def compact(palette: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Drop unused and duplicate palette entries and renumber the indices.
 
@@ -142,18 +186,58 @@ def compact(palette: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.nd
     return palette[order], new_indices
 
 
-def _assemble(original: np.ndarray, palette: np.ndarray, indices: np.ndarray) -> Encoded:
+def _assemble(original: np.ndarray, palette: np.ndarray, indices: np.ndarray, metadata: Metadata) -> Encoded:
     palette, indices = compact(palette, indices)
     height, width, channels = original.shape
     k = palette.shape[0]
     header = Header(width, height, channels, k, container.bits_for(k))
     if header.index_size > container.MAX_CHUNK_LENGTH:
         raise ImageTooLargeError(f"{width}x{height} image at {header.bits} bits per index exceeds the format's 4 GiB index limit")
-    data = container.write(header, palette.tobytes(), bitpack.pack(indices, header.bits))
-    return Encoded(data, header, original, palette, indices)
+    data = container.write(header, palette.tobytes(), bitpack.pack(indices, header.bits), metadata.chunks())
+    return Encoded(data, header, original, palette, indices, metadata)
 
 
-def encode_image(image: Any, options: EncoderOptions | None = None, **kwargs: Any) -> Encoded:
+def metadata_for(image: Any, metadata: Metadata | None = None, strip: bool = False) -> Metadata:
+    """What the encoder stores beside the pixels of ``image``.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image, numpy.ndarray or None
+        An image :func:`kvq.pixels.to_array` accepts.
+    metadata : Metadata, optional
+        Stored as given. When omitted: a Pillow image's own ICC profile, EXIF
+        and resolution (:meth:`Metadata.from_image`); nothing for an array.
+    strip : bool, default=False
+        Store nothing.
+
+    Returns
+    -------
+    Metadata
+
+    Raises
+    ------
+    OptionError
+        Both ``metadata`` and ``strip=True``, or ``metadata`` of the wrong type.
+    """
+    if metadata is not None:
+        if strip:
+            raise OptionError("give metadata or strip=True, not both")
+        if not isinstance(metadata, Metadata):
+            raise OptionError(f"metadata must be a kvq.Metadata, not {type(metadata).__name__}")
+        return metadata
+    if strip or image is None or isinstance(image, np.ndarray):
+        return Metadata()
+    return Metadata.from_image(image)
+
+
+def encode_image(
+    image: Any,
+    options: EncoderOptions | None = None,
+    *,
+    metadata: Metadata | None = None,
+    strip: bool = False,
+    **kwargs: Any,
+) -> Encoded:
     """Encode an image and keep what the CLI and benchmarks measure.
 
     Parameters
@@ -162,6 +246,11 @@ def encode_image(image: Any, options: EncoderOptions | None = None, **kwargs: An
         See :func:`kvq.pixels.to_array`.
     options : EncoderOptions, optional
         When omitted, built from ``kwargs``.
+    metadata : Metadata, optional
+        ICC profile, EXIF and resolution to store; by default a Pillow
+        image's own (see :func:`metadata_for`).
+    strip : bool, default=False
+        Store no metadata.
     **kwargs
         Encoder options (``k``, ``seed``, ``quality``, ``color_space``,
         ``dither``, ``speed``).
@@ -178,11 +267,12 @@ def encode_image(image: Any, options: EncoderOptions | None = None, **kwargs: An
     elif kwargs:
         raise OptionError("give either options or keyword options, not both")
     pixels = to_array(image)
+    kept = metadata_for(image, metadata, strip)
     palette, indices = quantize(pixels, options)
-    return _assemble(pixels, palette, indices)
+    return _assemble(pixels, palette, indices, kept)
 
 
-def encode(image: Any, k: int = 256, **options: Any) -> bytes:
+def encode(image: Any, k: int = 256, *, metadata: Metadata | None = None, strip: bool = False, **options: Any) -> bytes:
     """Encode an image as a ``.kvq`` file in memory.
 
     Parameters
@@ -192,6 +282,12 @@ def encode(image: Any, k: int = 256, **options: Any) -> bytes:
         (H, W, 1), (H, W, 3) or (H, W, 4).
     k : int, default=256
         Largest palette size, 1 to 65,536.
+    metadata : Metadata, optional
+        ICC profile, EXIF and resolution to store. By default a Pillow
+        image's own are kept (its EXIF Orientation reset to 1, as the pixels
+        are stored turned); an array has none.
+    strip : bool, default=False
+        Store no metadata, as ``kvq encode --strip``.
     **options
         ``seed``, ``quality``, ``color_space``, ``dither``, ``speed``: see
         :class:`kvq.EncoderOptions`.
@@ -214,10 +310,10 @@ def encode(image: Any, k: int = 256, **options: Any) -> bytes:
     >>> kvq.decode(data).shape
     (2, 3, 3)
     """
-    return encode_image(image, k=k, **options).data
+    return encode_image(image, k=k, metadata=metadata, strip=strip, **options).data
 
 
-def encode_indexed(indices: np.ndarray, palette: np.ndarray) -> bytes:
+def encode_indexed(indices: np.ndarray, palette: np.ndarray, *, metadata: Metadata | None = None) -> bytes:
     """Store an already-indexed image as it is, without quantizing again.
 
     Parameters
@@ -226,6 +322,8 @@ def encode_indexed(indices: np.ndarray, palette: np.ndarray) -> bytes:
         Palette index of every pixel.
     palette : ndarray of uint8, shape (K, C)
         C is 1, 3 or 4; K at most 65,536.
+    metadata : Metadata, optional
+        ICC profile, EXIF and resolution to store beside them.
 
     Returns
     -------
@@ -240,8 +338,9 @@ def encode_indexed(indices: np.ndarray, palette: np.ndarray) -> bytes:
         raise UnsupportedImageError("indices must be a non-empty (H, W) integer array")
     if indices.min() < 0 or indices.max() >= len(palette):
         raise UnsupportedImageError(f"indices must be in 0..{len(palette) - 1}")
+    kept = metadata_for(None, metadata)
     original = lookup(palette, indices)
-    return _assemble(original, palette, indices.astype(bitpack.index_dtype(len(palette)))).data
+    return _assemble(original, palette, indices.astype(bitpack.index_dtype(len(palette))), kept).data
 
 
 def decode_indexed(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:
@@ -261,16 +360,19 @@ def decode_indexed(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MA
     Raises
     ------
     FormatError (and subclasses), ImageTooLargeError
+        ImageTooLargeError also when the indices do not fit in memory,
+        whatever ``max_pixels``.
     """
     parsed = container.parse(data, max_pixels)
     h = parsed.header
     palette = np.frombuffer(parsed.palette, dtype=np.uint8).reshape(h.k, h.channels)
     try:
-        indices = bitpack.unpack(parsed.indices, h.bits, h.n_pixels, h.k)
+        with _allocating(h, h.n_pixels * bitpack.index_dtype(h.k).itemsize):
+            indices = bitpack.unpack(parsed.indices, h.bits, h.n_pixels, h.k)
     except FormatError as exc:
         # Report the offset in the file, not in the index chunk.
         raise FormatError(str(exc).rsplit(" (at byte", 1)[0], (exc.offset or 0) + parsed.index_offset) from None
-    return Decoded(h, palette, indices.reshape(h.height, h.width))
+    return Decoded(h, palette, indices.reshape(h.height, h.width), Metadata.from_chunks(parsed.ancillary))
 
 
 def decode(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -292,6 +394,8 @@ def decode(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS
     Raises
     ------
     FormatError (and subclasses), ImageTooLargeError
+        ImageTooLargeError also when the pixels do not fit in memory,
+        whatever ``max_pixels``: never MemoryError.
     """
     return decode_indexed(data, max_pixels).pixels()
 

@@ -27,6 +27,10 @@ HEAD = b"HEAD"
 PLTE = b"PLTE"
 INDX = b"INDX"
 
+#: The ancillary types a reader keeps (section 14 of the spec: ICC profile,
+#: EXIF, resolution); every other ancillary chunk is checked and dropped.
+METADATA_TYPES = (b"iccp", b"exif", b"reso")
+
 #: Index coding 0: fixed-width big-endian bit packing. No other value is defined in v1.
 CODING_FIXED = 0
 
@@ -117,9 +121,11 @@ class Header:
 
 @dataclass
 class Container:
-    """A parsed file: its header, raw palette and index bytes, and ancillary chunks.
+    """A parsed file: its header, raw palette and index bytes, and metadata chunks.
 
-    ``index_offset`` is the file offset of the first index byte.
+    ``ancillary`` holds the first chunk of each type of :data:`METADATA_TYPES`,
+    in file order; other ancillary chunks are not kept. ``index_offset`` is
+    the file offset of the first index byte.
     """
 
     header: Header
@@ -320,10 +326,12 @@ class _ChunkOrder:
         raise FormatError(f"unknown critical chunk {kind.decode()}", start)
 
     def keep(self, kind: bytes, body: memoryview) -> None:
-        """Keep the data of a checked PLTE or ancillary chunk."""
+        """Keep the data of a checked PLTE or metadata chunk; drop other ancillary chunks."""
         if kind == PLTE:
             self.palette = bytes(body)
-        else:
+        elif kind in METADATA_TYPES and all(kind != kept for kept, _ in self.ancillary):
+            # Only the first of each type counts (spec section 14); keeping
+            # nothing else bounds memory whatever the number of chunks.
             self.ancillary.append((kind, bytes(body)))
 
 
@@ -403,7 +411,7 @@ def read_palette_from(fp: BinaryIO, header: Header) -> tuple[bytes, list[tuple[b
     palette : bytes
         ``header.palette_size`` bytes.
     ancillary : list of (bytes, bytes)
-        Ancillary chunks before INDX, in file order.
+        Metadata chunks before INDX (the first of each type), in file order.
     index_offset : int
         File offset of the first index byte; the file is
         ``index_offset + header.index_size + 4`` bytes long.

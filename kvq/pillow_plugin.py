@@ -20,6 +20,12 @@ Grey opens as ``L`` rather than ``P`` so that ``numpy.asarray(im)`` is the
 grey image users expect and equals ``kvq.decode``; the grey palette itself is
 not exposed.
 
+Metadata (spec section 14) is in ``info["icc_profile"]``, ``info["exif"]``
+(with JPEG's ``Exif\0\0`` identifier first, as Pillow's JPEG and PNG plugins
+give it) and ``info["dpi"]``. Saving keeps an image's own; the ``icc_profile``,
+``exif`` and ``dpi`` keywords of ``Image.save`` replace them and ``strip=True``
+drops them, as with Pillow's PNG and JPEG.
+
 Saving takes the encoder options of :class:`kvq.EncoderOptions` (``k``,
 ``seed``, ``quality``, ``color_space``, ``dither``, ``speed``) as keyword
 arguments of ``Image.save``. A ``P`` image saved without any of them is stored
@@ -38,6 +44,7 @@ from PIL import Image, ImageFile, ImagePalette
 
 from . import codec, container
 from .errors import NotKvqError, TruncatedError
+from .metadata import Metadata
 from .options import EncoderOptions
 
 FORMAT = "KVQ"
@@ -46,6 +53,8 @@ EXTENSION = ".kvq"
 
 #: Save keywords passed to the encoder; other ``Image.save`` keywords are ignored, as every Pillow plugin does.
 OPTION_NAMES = tuple(f.name for f in fields(EncoderOptions))
+#: Save keywords about metadata rather than pixels: they never ask for quantization.
+METADATA_NAMES = ("icc_profile", "exif", "dpi", "strip")
 
 
 def _accept(prefix: bytes) -> bool:
@@ -64,7 +73,7 @@ class KvqImageFile(ImageFile.ImageFile):
             # No pixel limit here: Image.open applies MAX_IMAGE_PIXELS to
             # self.size right after _open, with Pillow's warning and error.
             header = container.read_header_from(self.fp, max_pixels=None)
-            palette, _, index_offset = container.read_palette_from(self.fp, header)
+            palette, ancillary, index_offset = container.read_palette_from(self.fp, header)
         except NotKvqError as exc:
             raise SyntaxError(str(exc)) from exc
         except TruncatedError as exc:
@@ -85,6 +94,7 @@ class KvqImageFile(ImageFile.ImageFile):
                 self.info["transparency"] = palette[3::4]
         else:
             self._mode = header.mode
+        self.info.update(Metadata.from_chunks(ancillary).pillow_info())
         file_size = index_offset + header.index_size + 4
         # Offset 0: the decoder hands the whole file to kvq's codec, which
         # checks every chunk again rather than trusting what was read here.
@@ -171,10 +181,11 @@ def _palette_of(im: Image.Image) -> np.ndarray:
 
 def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     options = {name: im.encoderinfo[name] for name in OPTION_NAMES if name in im.encoderinfo}
+    metadata = Metadata() if im.encoderinfo.get("strip") else Metadata.from_image(im, im.encoderinfo)
     if im.mode == "P" and not options:
-        data = codec.encode_indexed(np.asarray(im), _palette_of(im))
+        data = codec.encode_indexed(np.asarray(im), _palette_of(im), metadata=metadata)
     else:
-        data = codec.encode_image(im, EncoderOptions.from_kwargs(**options)).data
+        data = codec.encode_image(im, EncoderOptions.from_kwargs(**options), metadata=metadata).data
     fp.write(data)
 
 

@@ -38,8 +38,11 @@ def test_valid_vector_decodes_to_its_pixels(entry):
     assert (header.width, header.height, header.channels, header.k, header.bits) == (
         entry["width"], entry["height"], entry["channels"], entry["k"], entry["bits"],
     )
-    if "ancillary" not in entry["file"]:  # the one vector with chunks beyond the fixed overhead
-        assert len(data) == 62 + entry["channels"] * entry["k"] + -(-entry["width"] * entry["height"] * entry["bits"] // 8)
+    if entry["encoder_output"]:  # kvq writes no chunk beyond the fixed overhead but the metadata it is given
+        metadata = entry["metadata"]
+        extra = sum(12 + len(bytes.fromhex(metadata[key])) for key in ("icc_profile", "exif") if key in metadata)
+        extra += 12 + 8 if "dpi" in metadata else 0
+        assert len(data) == 62 + entry["channels"] * entry["k"] + -(-entry["width"] * entry["height"] * entry["bits"] // 8) + extra
 
 
 @pytest.mark.parametrize("entry", [e for e in MANIFEST["valid"] if e["encoder_output"]], ids=_id)
@@ -47,7 +50,33 @@ def test_encoder_output_vectors_are_what_the_encoder_writes(entry):
     # Re-encoding the decoded palette and indices must give the same bytes: kvq's writer is canonical.
     data = (VECTORS / entry["file"]).read_bytes()
     decoded = kvq.decode_indexed(data)
-    assert kvq.encode_indexed(decoded.indices, decoded.palette) == data
+    assert kvq.encode_indexed(decoded.indices, decoded.palette, metadata=decoded.metadata) == data
+
+
+def _manifest_metadata(metadata: kvq.Metadata) -> dict:
+    out: dict = {}
+    if metadata.icc_profile is not None:
+        out["icc_profile"] = metadata.icc_profile.hex()
+    if metadata.exif is not None:
+        out["exif"] = metadata.exif.hex()
+    if metadata.dpi is not None:
+        out["dpi"] = list(metadata.dpi)
+    return out
+
+
+@pytest.mark.parametrize("entry", MANIFEST["valid"], ids=_id)
+def test_valid_vector_metadata(entry):
+    data = (VECTORS / entry["file"]).read_bytes()
+    assert _manifest_metadata(kvq.decode_indexed(data).metadata) == entry["metadata"]
+    assert spec_metadata(data) == entry["metadata"]
+
+
+def test_metadata_vectors_are_there():
+    with_metadata = {_id(e): sorted(e["metadata"]) for e in MANIFEST["valid"] if e["metadata"]}
+    assert with_metadata == {
+        "rgb_3x2_k3_metadata": ["dpi", "exif", "icc_profile"],
+        "rgb_3x2_k3_metadata_ignored": ["icc_profile"],
+    }
 
 
 @pytest.mark.parametrize("entry", MANIFEST["invalid"], ids=_id)
@@ -160,6 +189,24 @@ def spec_decode(f: bytes, max_pixels: int = 178_956_970):
             reject(21)
         pixels += palette[index]
     return w, h, c, bytes(pixels)
+
+
+def spec_metadata(f: bytes) -> dict:
+    """Section 14, transcribed: the first chunk of each type counts, and one that breaks its layout is ignored."""
+    pos, first = 38, {}
+    while pos < len(f):
+        length, kind = _u32(f, pos), f[pos + 4 : pos + 8]
+        first.setdefault(kind, f[pos + 8 : pos + 8 + length])
+        pos += 12 + length
+    out: dict = {}
+    icc, exif, reso = first.get(b"iccp"), first.get(b"exif"), first.get(b"reso")
+    if icc is not None and len(icc) >= 132 and icc[36:40] == b"acsp":
+        out["icc_profile"] = icc.hex()
+    if exif is not None and exif[:4] in (b"II*\x00", b"MM\x00*"):
+        out["exif"] = exif.hex()
+    if reso is not None and len(reso) == 8 and _u32(reso, 0) and _u32(reso, 4):
+        out["dpi"] = [_u32(reso, 0) / 1000, _u32(reso, 4) / 1000]
+    return out
 
 
 @pytest.mark.parametrize("entry", MANIFEST["valid"], ids=_id)
