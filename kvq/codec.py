@@ -10,14 +10,17 @@ import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 
 from . import bitpack, container
+from .accounting import SizeBreakdown, breakdown
 from .container import DEFAULT_MAX_PIXELS, Header
 from .errors import FormatError, ImageTooLargeError, OptionError, UnsupportedImageError
 from .metadata import Metadata
+from .metrics import psnr
 from .options import EncoderOptions
 
 
@@ -61,7 +64,7 @@ class Decoded:
 
 @dataclass(frozen=True)
 class Encoded:
-    """What the encoder produced, with the quantized pixels for measuring.
+    """What the encoder produced, with what the ``kvq`` command reports about it.
 
     Attributes
     ----------
@@ -86,6 +89,16 @@ class Encoded:
     def pixels(self) -> np.ndarray:
         """ndarray of uint8, shape (H, W, C): what a decoder will rebuild."""
         return lookup(self.palette, self.indices)
+
+    @property
+    def sizes(self) -> SizeBreakdown:
+        """SizeBreakdown: where the file's bits go (see :func:`kvq.breakdown`)."""
+        return breakdown(self.header, len(self.data))
+
+    @cached_property
+    def psnr(self) -> float:
+        """float: PSNR in dB of the decoded pixels against :attr:`original`; computed on first use."""
+        return psnr(self.original, self.pixels())
 
 
 def lookup(palette: np.ndarray, indices: np.ndarray) -> np.ndarray:
