@@ -133,7 +133,8 @@ def write_image(decoded: codec.Decoded, fp: IO[bytes], format: str, *, strip: bo
     PNG keeps the palette (PNG-8, grey included: the smallest exact file
     Pillow can write); WebP is written lossless; JPEG has no lossless mode.
     The ICC profile, EXIF and resolution go wherever the format has room
-    for them (PNG, JPEG, WebP and TIFF keep all three).
+    for them: PNG, JPEG and TIFF keep all three, WebP the profile and EXIF,
+    BMP the resolution.
 
     Parameters
     ----------
