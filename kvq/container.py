@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -140,7 +141,7 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return length + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind, zlib.crc32(length))))
 
 
-def write(header: Header, palette: bytes, indices: bytes, ancillary: list[tuple[bytes, bytes]] = ()) -> bytes:
+def write(header: Header, palette: bytes, indices: bytes, ancillary: Sequence[tuple[bytes, bytes]] = ()) -> bytes:
     """Assemble a ``.kvq`` file.
 
     Parameters
@@ -150,7 +151,7 @@ def write(header: Header, palette: bytes, indices: bytes, ancillary: list[tuple[
         ``header.palette_size`` bytes.
     indices : bytes
         ``header.index_size`` bytes.
-    ancillary : list of (bytes, bytes)
+    ancillary : sequence of (bytes, bytes)
         Optional chunks (type with a lower-case first letter, data) written
         between the header and the palette.
 

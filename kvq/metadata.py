@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 import struct
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .errors import OptionError
 
@@ -183,7 +184,8 @@ class Metadata:
             An override that cannot be stored.
         """
         info = dict(image.info)
-        given = {key: overrides[key] for key in ("icc_profile", "exif", "dpi") if overrides and overrides.get(key) is not None}
+        names = ("icc_profile", "exif", "dpi")
+        given = {key: overrides[key] for key in names if overrides and overrides.get(key) is not None}
         info.update(given)
         icc = info.get("icc_profile")
         icc = bytes(icc) if isinstance(icc, (bytes, bytearray)) and _valid_icc(icc) else None

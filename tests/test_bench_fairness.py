@@ -72,11 +72,8 @@ def _rows() -> list:
     base = measure(rgb, 4, EncoderOptions(), want_peers=())
     rows = []
     for name, factor, peer_bytes in (("a", 2.0, 100), ("b", 2.0, 100), ("c", 200.0, 1)):
-        rows.append(
-            dataclasses.replace(
-                base, image=name, factor_vs_raw=factor, file_bytes=100, peers={"png8": {"bytes": peer_bytes, "bpp": 1.0, "psnr": 30.0, "ssim": 0.9}}
-            )
-        )
+        peer = {"bytes": peer_bytes, "bpp": 1.0, "psnr": 30.0, "ssim": 0.9}
+        rows.append(dataclasses.replace(base, image=name, factor_vs_raw=factor, file_bytes=100, peers={"png8": peer}))
     return rows
 
 
@@ -86,7 +83,10 @@ def test_ratios_are_summarised_by_geometric_means():
     assert summary.factor == pytest.approx((2 * 2 * 200) ** (1 / 3))
     assert summary.ratio["png8"] == (pytest.approx(100 ** (1 / 3)), 3)
     # kvq ÷ peer summarises as the inverse of peer ÷ kvq.
-    flipped = [dataclasses.replace(r, file_bytes=r.peers["png8"]["bytes"], peers={"png8": {**r.peers["png8"], "bytes": 100}}) for r in _rows()]
+    flipped = [
+        dataclasses.replace(r, file_bytes=r.peers["png8"]["bytes"], peers={"png8": {**r.peers["png8"], "bytes": 100}})
+        for r in _rows()
+    ]
     assert report.summarise(flipped)[0].ratio["png8"][0] == pytest.approx(1 / summary.ratio["png8"][0])
 
 
@@ -103,8 +103,10 @@ def _legend(rows, tmp_path, monkeypatch) -> list[str]:
 
 def test_bits_chart_names_its_reference(tmp_path, monkeypatch):
     rng = np.random.default_rng(3)
-    rgb = measure(InputImage("rgb", rng.integers(0, 256, (16, 16, 3), dtype=np.uint8), "t"), 4, EncoderOptions(), want_peers=())
-    rgba = measure(InputImage("rgba", rng.integers(0, 256, (16, 16, 4), dtype=np.uint8), "t"), 4, EncoderOptions(), want_peers=())
+    rgb, rgba = (
+        measure(InputImage(name, rng.integers(0, 256, (16, 16, c), dtype=np.uint8), "t"), 4, EncoderOptions(), ())
+        for name, c in (("rgb", 3), ("rgba", 4))
+    )
     assert "uncompressed (24·N)" in _legend([rgb], tmp_path, monkeypatch)
     only_rgba = _legend([rgba], tmp_path, monkeypatch)
     assert "uncompressed (32·N)" in only_rgba and ".kvq palette (32·K)" in only_rgba

@@ -4,6 +4,7 @@ and each floor covers what kvq uses."""
 from __future__ import annotations
 
 import importlib.util
+import re
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def _floors_module():
 def test_every_dependency_is_pinned_at_its_floor():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     requirements = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
-    names = {r.split(";")[0].split("[")[0].split(">")[0].split("=")[0].split("~")[0].strip().lower() for r in requirements}
+    names = {re.split(r"[\s;\[<>=~]", r, maxsplit=1)[0].lower() for r in requirements}
     names.discard("kvq")
     pinned = _floors_module().floors()
     assert set(pinned) == names
@@ -51,7 +52,9 @@ def test_a_dependency_without_a_floor_is_refused(tmp_path):
     pyproject.write_text('[project]\nname = "x"\ndependencies = ["numpy>=1.24", "pillow"]\n')
     with pytest.raises(ValueError, match="'pillow' has no floor"):
         _floors_module().floors(pyproject)
-    pyproject.write_text('[project]\nname = "x"\ndependencies = ["scipy>=1.9.2"]\n[project.optional-dependencies]\nb = ["scipy>=1.10"]\n')
+    pyproject.write_text(
+        '[project]\nname = "x"\ndependencies = ["scipy>=1.9.2"]\n[project.optional-dependencies]\nb = ["scipy>=1.10"]\n'
+    )
     with pytest.raises(ValueError, match="two floors"):
         _floors_module().floors(pyproject)
 

@@ -79,7 +79,7 @@ def test_library_keeps_profile_exif_and_dpi(tmp_path):
     assert _orientation(stored) == 1
     original = original_exif.removeprefix(b"Exif\x00\x00")
     assert len(stored) == len(original)
-    assert sum(a != b for a, b in zip(stored, original)) == 1  # the low byte of the SHORT: 6 -> 1
+    assert sum(a != b for a, b in zip(stored, original, strict=True)) == 1  # the low byte of the SHORT: 6 -> 1
     parsed = Image.Exif()
     parsed.load(stored)
     assert parsed[MAKE] == "kvq-test"
@@ -134,7 +134,8 @@ def test_metadata_chunks_follow_the_spec_layout():
     chunks = Metadata(icc_profile=ICC, exif=b"Exif\x00\x00" + exif, dpi=(300, 72.0004)).chunks()
     assert chunks == [(b"iccp", ICC), (b"exif", exif), (b"reso", struct.pack(">II", 300_000, 72_000))]
     # Written between HEAD and PLTE, in that order.
-    data = kvq.encode_indexed(np.zeros((2, 2), np.uint8), np.zeros((1, 3), np.uint8), metadata=Metadata.from_chunks(chunks))
+    metadata = Metadata.from_chunks(chunks)
+    data = kvq.encode_indexed(np.zeros((2, 2), np.uint8), np.zeros((1, 3), np.uint8), metadata=metadata)
     kinds, pos = [], 8
     while pos < len(data):
         (length,) = struct.unpack_from(">I", data, pos)
@@ -149,7 +150,8 @@ def test_reader_keeps_only_the_first_metadata_chunk_of_each_type_and_no_other_an
     def chunk(kind: bytes, body: bytes) -> bytes:
         return container._chunk(kind, body)
 
-    extra = chunk(b"reso", struct.pack(">II", 1000, 2000)) + chunk(b"teXt", b"x" * 100) * 50 + chunk(b"reso", struct.pack(">II", 7, 7))
+    first, second = chunk(b"reso", struct.pack(">II", 1000, 2000)), chunk(b"reso", struct.pack(">II", 7, 7))
+    extra = first + chunk(b"teXt", b"x" * 100) * 50 + second
     data = base[:38] + extra + base[38:]
     parsed = container.parse(data)
     assert parsed.ancillary == [(b"reso", struct.pack(">II", 1000, 2000))]
@@ -174,7 +176,7 @@ def test_reset_orientation_patches_short_and_long_in_place(order, kind):
     tiff = mark + struct.pack(order + "IH", 8, 1) + struct.pack(order + "HHI", ORIENTATION, kind, 1) + value + bytes(4)
     patched = reset_orientation(tiff)
     assert len(patched) == len(tiff) and _orientation(patched) == 1
-    assert sum(a != b for a, b in zip(patched, tiff)) == 1
+    assert sum(a != b for a, b in zip(patched, tiff, strict=True)) == 1
 
 
 def test_reset_orientation_without_the_tag_or_with_unreadable_exif():
@@ -185,7 +187,8 @@ def test_reset_orientation_without_the_tag_or_with_unreadable_exif():
     without = parsed.tobytes().removeprefix(b"Exif\x00\x00")
     assert reset_orientation(without) == without
     # Orientation stored as three SHORTs (not a single value): rewritten by Pillow, still 1.
-    odd = b"MM\x00*" + struct.pack(">IH", 8, 1) + struct.pack(">HHI", ORIENTATION, 3, 2) + struct.pack(">I", 26) + bytes(4) + struct.pack(">HH", 6, 6)
+    entry = struct.pack(">HHII", ORIENTATION, 3, 2, 26)  # two SHORTs, stored at offset 26
+    odd = b"MM\x00*" + struct.pack(">IH", 8, 1) + entry + bytes(4) + struct.pack(">HH", 6, 6)
     assert _orientation(reset_orientation(odd)) == 1
 
 

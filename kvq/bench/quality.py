@@ -61,7 +61,8 @@ def psnr(original: np.ndarray, decoded: np.ndarray) -> float:
     total = 0.0
     # Blocks keep the float64 buffers small for 100-megapixel images.
     for start in range(0, len(flat_a), _BLOCK_PIXELS):
-        diff = premultiplied(flat_a[start : start + _BLOCK_PIXELS]) - premultiplied(flat_b[start : start + _BLOCK_PIXELS])
+        stop = start + _BLOCK_PIXELS
+        diff = premultiplied(flat_a[start:stop]) - premultiplied(flat_b[start:stop])
         total += float(np.einsum("ij,ij->", diff, diff))
     error = total / flat_a.size
     return math.inf if error == 0 else 10 * math.log10(255.0**2 / error)
@@ -89,7 +90,8 @@ def ssim(original: np.ndarray, decoded: np.ndarray) -> float:
     if original.shape[2] == 1:
         return float(structural_similarity(original[:, :, 0], decoded[:, :, 0], data_range=255))
     if original.shape[2] == 4:
-        return float(structural_similarity(premultiplied(original), premultiplied(decoded), channel_axis=2, data_range=255))
+        a, b = premultiplied(original), premultiplied(decoded)
+        return float(structural_similarity(a, b, channel_axis=2, data_range=255))
     return float(structural_similarity(original, decoded, channel_axis=2, data_range=255))
 
 
