@@ -13,7 +13,18 @@ works. scikit-learn is imported only when encoding.
 from __future__ import annotations
 
 from .accounting import SizeBreakdown, breakdown
-from .codec import Decoded, Encoded, decode, decode_indexed, encode, encode_image, encode_indexed, read_header
+from .codec import (
+    Decoded,
+    Encoded,
+    Validated,
+    decode,
+    decode_indexed,
+    encode,
+    encode_image,
+    encode_indexed,
+    read_header,
+    validate,
+)
 from .container import DEFAULT_MAX_PIXELS, OVERHEAD, Header
 from .errors import (
     ChecksumError,
@@ -52,6 +63,7 @@ __all__ = [
     "SizeBreakdown",
     "TruncatedError",
     "UnsupportedImageError",
+    "Validated",
     "breakdown",
     "decode",
     "decode_indexed",
@@ -63,6 +75,7 @@ __all__ = [
     "read_header",
     "register_pillow",
     "save",
+    "validate",
 ]
 
 

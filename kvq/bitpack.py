@@ -165,3 +165,55 @@ def unpack(data: bytes | memoryview, bits: int, count: int, k: int, *, fast: boo
             first = int(bad[0])
             raise FormatError(f"index {int(out[first])} of pixel {first:,} is >= palette size {k}", first * bits // 8)
     return out
+
+
+def tally(data: bytes | memoryview, bits: int, count: int, k: int) -> np.ndarray:
+    """Check packed indices as :func:`unpack` does and count each value, block by block.
+
+    Memory stays bounded whatever the image size: no array of ``count``
+    indices is ever built, so a whole file can be validated (and its palette
+    use counted) without the memory of decoding it.
+
+    Parameters
+    ----------
+    data : bytes-like
+        Exactly ceil(count * bits / 8) bytes.
+    bits : int
+        0 to 16.
+    count : int
+        Number of indices.
+    k : int
+        Palette size; every index must be below it.
+
+    Returns
+    -------
+    ndarray of int64, shape (k,)
+        How many indices take each value.
+
+    Raises
+    ------
+    FormatError
+        Exactly the error :func:`unpack` raises for the same data: the padding
+        first, then the first index >= k in stream order. The offset is
+        relative to the start of ``data``.
+    """
+    if bits == 0:
+        return np.array([count], dtype=np.int64)
+    raw = memoryview(data).cast("B")
+    padding = 8 * len(raw) - count * bits
+    if padding and raw[-1] & ((1 << padding) - 1):
+        raise FormatError("padding bits after the last index are not zero", len(raw) - 1)
+    width = 1 << bits
+    counts = np.zeros(width, dtype=np.int64)
+    # _BLOCK is a multiple of 8, so every block starts on a byte boundary.
+    for start in range(0, count, _BLOCK):
+        n = min(_BLOCK, count - start)
+        first = start * bits // 8
+        block = unpack(raw[first : first + (n * bits + 7) // 8], bits, n, width)
+        seen = np.bincount(block, minlength=width)
+        if k < width and seen[k:].any():
+            bad = int(np.flatnonzero(block >= k)[0])
+            pixel = start + bad
+            raise FormatError(f"index {int(block[bad])} of pixel {pixel:,} is >= palette size {k}", pixel * bits // 8)
+        counts += seen
+    return counts[:k]

@@ -6,22 +6,26 @@ functions here; none of them parses or builds a file on its own.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, BinaryIO, Iterator
+from typing import IO, Any, Iterator
 
 import numpy as np
 
 from . import bitpack, container
 from .accounting import SizeBreakdown, breakdown
 from .container import DEFAULT_MAX_PIXELS, Header
-from .errors import FormatError, ImageTooLargeError, OptionError, UnsupportedImageError
+from .errors import FormatError, ImageTooLargeError, KvqError, OptionError, UnsupportedImageError
 from .metadata import Metadata
 from .metrics import psnr
 from .options import EncoderOptions
+
+#: What every decoding function accepts as a file: its bytes, a path or a binary file object.
+Source = bytes | bytearray | memoryview | str | os.PathLike | IO[bytes]
 
 
 @dataclass(frozen=True)
@@ -356,13 +360,157 @@ def encode_indexed(indices: np.ndarray, palette: np.ndarray, *, metadata: Metada
     return _assemble(original, palette, indices.astype(bitpack.index_dtype(len(palette))), kept).data
 
 
-def decode_indexed(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:
+def read_file(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes | memoryview:
+    """The bytes of a ``.kvq`` file given as bytes, a path or a binary file object.
+
+    A file is read only after its 38-byte header passed, so that a
+    decompression bomb is refused before the rest of it is read.
+
+    Parameters
+    ----------
+    source : bytes-like, str, path-like or binary file object
+        A file object is read from its current position to its end.
+    max_pixels : int or None, default=178,956,970
+
+    Returns
+    -------
+    bytes-like
+
+    Raises
+    ------
+    KvqError
+        ``source`` is none of the accepted kinds (a text-mode file, say).
+    FormatError, ImageTooLargeError
+        From the header. A missing file raises FileNotFoundError.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as fp:
+            return _read_fp(fp, max_pixels)
+    if callable(getattr(source, "read", None)):
+        return _read_fp(source, max_pixels)  # type: ignore[arg-type]
+    try:
+        return memoryview(source)  # type: ignore[arg-type]
+    except TypeError:
+        raise KvqError(
+            f"expected a .kvq file as bytes, a path or a binary file object, not {type(source).__name__}"
+        ) from None
+
+
+def _read_head(fp: IO[bytes]) -> bytes:
+    if isinstance(fp, io.TextIOBase):
+        # Checked first: reading would fail to decode the signature's 0x89.
+        raise KvqError("expected a binary file object (open(path, 'rb')), not a text-mode file")
+    head = fp.read(container.HEADER_SIZE)
+    if not isinstance(head, (bytes, bytearray)):
+        raise KvqError(f"expected a binary file object, not one whose read() gives {type(head).__name__}")
+    return bytes(head)
+
+
+def _read_fp(fp: IO[bytes], max_pixels: int | None) -> bytes:
+    head = _read_head(fp)
+    container.parse_header(head, max_pixels)
+    return head + fp.read()
+
+
+def validate_indices(header: Header, body: bytes | memoryview) -> np.ndarray:
+    """Check a file's index data exactly as decoding does, without building the image.
+
+    The one place that knows how each index coding is checked: the header's
+    coding byte picks the check.
+
+    Parameters
+    ----------
+    header : Header
+    body : bytes-like
+        The data of the INDX chunk.
+
+    Returns
+    -------
+    ndarray of int64, shape (K,)
+        How many pixels use each palette entry.
+
+    Raises
+    ------
+    FormatError
+        The error decoding raises; its offset is relative to ``body``.
+    """
+    if header.coding == container.CODING_FIXED:
+        return bitpack.tally(body, header.bits, header.n_pixels, header.k)
+    raise FormatError(f"unknown index coding {header.coding}")
+
+
+@dataclass(frozen=True)
+class Validated:
+    """A file that passed every check decoding makes, and how its palette is used.
+
+    Attributes
+    ----------
+    parsed : kvq.container.Container
+        Header, palette and index bytes (a view of the file), kept ancillary chunks.
+    counts : ndarray of int64, shape (K,)
+        Pixels per palette entry.
+    size : int
+        The file's size in bytes.
+    """
+
+    parsed: container.Container
+    counts: np.ndarray
+    size: int
+
+    @property
+    def header(self) -> Header:
+        """Header: the file's header."""
+        return self.parsed.header
+
+    @property
+    def palette(self) -> np.ndarray:
+        """ndarray of uint8, shape (K, C): the palette."""
+        h = self.parsed.header
+        return np.frombuffer(self.parsed.palette, dtype=np.uint8).reshape(h.k, h.channels)
+
+
+def validate(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Validated:
+    """Check a whole ``.kvq`` file as :func:`decode` does, without decoding its pixels.
+
+    Memory use does not grow with the image: the indices are checked and
+    counted in blocks.
+
+    Parameters
+    ----------
+    source : bytes-like, str, path-like or binary file object
+    max_pixels : int or None, default=178,956,970
+
+    Returns
+    -------
+    Validated
+
+    Raises
+    ------
+    FormatError (and subclasses), ImageTooLargeError
+        The same error, with the same message and offset, that :func:`decode`
+        raises for the same file.
+    """
+    data = read_file(source, max_pixels)
+    parsed = container.parse(data, max_pixels)
+    try:
+        counts = validate_indices(parsed.header, parsed.indices)
+    except FormatError as exc:
+        raise _at_file_offset(exc, parsed.index_offset) from None
+    return Validated(parsed, counts, memoryview(data).nbytes)
+
+
+def _at_file_offset(exc: FormatError, base: int) -> FormatError:
+    # Report the offset in the file, not in the index chunk.
+    return FormatError(str(exc).rsplit(" (at byte", 1)[0], (exc.offset or 0) + base)
+
+
+def decode_indexed(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:
     """Decode a ``.kvq`` file to its header, palette and indices.
 
     Parameters
     ----------
-    data : bytes-like
-        The whole file.
+    source : bytes-like, str, path-like or binary file object
+        The whole file, or where to read it.
     max_pixels : int or None, default=178,956,970
         Refuse larger images before allocating pixel memory; None for no limit.
 
@@ -376,25 +524,24 @@ def decode_indexed(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MA
         ImageTooLargeError also when the indices do not fit in memory,
         whatever ``max_pixels``.
     """
-    parsed = container.parse(data, max_pixels)
+    parsed = container.parse(read_file(source, max_pixels), max_pixels)
     h = parsed.header
     palette = np.frombuffer(parsed.palette, dtype=np.uint8).reshape(h.k, h.channels)
     try:
         with _allocating(h, h.n_pixels * bitpack.index_dtype(h.k).itemsize):
             indices = bitpack.unpack(parsed.indices, h.bits, h.n_pixels, h.k)
     except FormatError as exc:
-        # Report the offset in the file, not in the index chunk.
-        raise FormatError(str(exc).rsplit(" (at byte", 1)[0], (exc.offset or 0) + parsed.index_offset) from None
+        raise _at_file_offset(exc, parsed.index_offset) from None
     return Decoded(h, palette, indices.reshape(h.height, h.width), Metadata.from_chunks(parsed.ancillary))
 
 
-def decode(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode a ``.kvq`` file to pixels.
 
     Parameters
     ----------
-    data : bytes-like
-        The whole file.
+    source : bytes-like, str, path-like or binary file object
+        The whole file, or where to read it.
     max_pixels : int or None, default=178,956,970
         Refuse larger images before allocating pixel memory; None for no limit.
 
@@ -409,16 +556,18 @@ def decode(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS
     FormatError (and subclasses), ImageTooLargeError
         ImageTooLargeError also when the pixels do not fit in memory,
         whatever ``max_pixels``: never MemoryError.
+    KvqError
+        ``source`` is none of the accepted kinds.
     """
-    return decode_indexed(data, max_pixels).pixels()
+    return decode_indexed(source, max_pixels).pixels()
 
 
-def read_header(source: bytes | memoryview | str | os.PathLike | BinaryIO, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
+def read_header(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
     """Read a file's header without decoding pixels.
 
     Parameters
     ----------
-    source : bytes-like, path or binary file object
+    source : bytes-like, str, path-like or binary file object
         Only the first 38 bytes are read.
     max_pixels : int or None
 
@@ -426,9 +575,9 @@ def read_header(source: bytes | memoryview | str | os.PathLike | BinaryIO, max_p
     -------
     Header
     """
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return container.parse_header(source, max_pixels)
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as fp:
-            return container.read_header_from(fp, max_pixels)
-    return container.read_header_from(source, max_pixels)
+            return container.parse_header(_read_head(fp), max_pixels)
+    if callable(getattr(source, "read", None)):
+        return container.parse_header(_read_head(source), max_pixels)  # type: ignore[arg-type]
+    return container.parse_header(read_file(source, max_pixels), max_pixels)

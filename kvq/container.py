@@ -28,8 +28,7 @@ HEAD = b"HEAD"
 PLTE = b"PLTE"
 INDX = b"INDX"
 
-#: The ancillary types a reader keeps (section 14 of the spec: ICC profile,
-#: EXIF, resolution); every other ancillary chunk is checked and dropped.
+#: The metadata chunk types of spec section 14: ICC profile, EXIF, resolution.
 METADATA_TYPES = (b"iccp", b"exif", b"reso")
 
 #: Index coding 0: fixed-width big-endian bit packing. No other value is defined in v1.
@@ -38,6 +37,11 @@ CODING_FIXED = 0
 CHANNELS = (1, 3, 4)
 MAX_K = 65536
 MAX_CHUNK_LENGTH = 2**32 - 1
+
+#: Ancillary chunk types whose data readers keep and return. Every other
+#: ancillary chunk is checked (CRC, framing) and skipped without keeping a
+#: byte of it, so a file of millions of tiny chunks costs no memory.
+KEPT_ANCILLARY: frozenset[bytes] = frozenset(METADATA_TYPES)
 
 #: Default pixel limit of the decoder: the size at which Pillow refuses an
 #: image as a decompression bomb (2 x ``PIL.Image.MAX_IMAGE_PIXELS``).
@@ -124,9 +128,10 @@ class Header:
 class Container:
     """A parsed file: its header, raw palette and index bytes, and metadata chunks.
 
-    ``ancillary`` holds the first chunk of each type of :data:`METADATA_TYPES`,
-    in file order; other ancillary chunks are not kept. ``index_offset`` is
-    the file offset of the first index byte.
+    ``ancillary`` holds the first chunk of each type the reader was asked to
+    keep (by default the metadata types), in file order; ``skipped`` counts
+    the other ancillary chunks. ``index_offset`` is the file offset of the
+    first index byte.
     """
 
     header: Header
@@ -134,6 +139,7 @@ class Container:
     indices: memoryview
     ancillary: list[tuple[bytes, bytes]] = field(default_factory=list)
     index_offset: int = 0
+    skipped: int = 0
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -293,10 +299,12 @@ class _ChunkOrder:
     exactly the same rules.
     """
 
-    def __init__(self, header: Header) -> None:
+    def __init__(self, header: Header, keep: frozenset[bytes] | set[bytes]) -> None:
         self.header = header
+        self.keep_types = keep
         self.palette: bytes | None = None
         self.ancillary: list[tuple[bytes, bytes]] = []
+        self.skipped = 0
 
     def check(self, kind: bytes, length: int, start: int) -> bool:
         """Check a chunk's type and length at its position; True when it is INDX.
@@ -327,20 +335,27 @@ class _ChunkOrder:
         raise FormatError(f"unknown critical chunk {kind.decode()}", start)
 
     def keep(self, kind: bytes, body: memoryview) -> None:
-        """Keep the data of a checked PLTE or metadata chunk; drop other ancillary chunks."""
+        """Keep the data of a checked PLTE or wanted ancillary chunk; count the others."""
         if kind == PLTE:
             self.palette = bytes(body)
-        elif kind in METADATA_TYPES and all(kind != kept for kept, _ in self.ancillary):
-            # Only the first of each type counts (spec section 14); keeping
-            # nothing else bounds memory whatever the number of chunks.
+        elif kind in self.keep_types and all(kind != kept for kept, _ in self.ancillary):
+            # Only the first of each type counts (spec section 14), which also
+            # bounds memory whatever the number of chunks.
             self.ancillary.append((kind, bytes(body)))
+        else:
+            self.skipped += 1
 
 
-def parse(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Container:
-    """Validate a whole ``.kvq`` file and split it into its parts.
+def parse(
+    data: bytes | memoryview,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    keep: frozenset[bytes] | set[bytes] = KEPT_ANCILLARY,
+) -> Container:
+    """Validate a whole ``.kvq`` file's chunks and split it into its parts.
 
-    Nothing here allocates memory proportional to the image: the returned
-    indices are a view of ``data``.
+    Nothing here allocates memory proportional to the image or to the number
+    of chunks: the returned indices are a view of ``data``. The index data
+    itself is checked by :func:`kvq.codec.validate_indices`.
 
     Parameters
     ----------
@@ -348,6 +363,8 @@ def parse(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS)
         The complete file.
     max_pixels : int or None
         Refuse images with more pixels; None for no limit.
+    keep : set of bytes, default=KEPT_ANCILLARY
+        Ancillary chunk types whose data to return; the others are skipped.
 
     Returns
     -------
@@ -359,7 +376,7 @@ def parse(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS)
     """
     data = memoryview(data).cast("B")
     header = parse_header(data, max_pixels)
-    order = _ChunkOrder(header)
+    order = _ChunkOrder(header, keep)
     offset = HEADER_SIZE
     while True:
         start = offset
@@ -370,7 +387,7 @@ def parse(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS)
         if offset != len(data):
             raise FormatError(f"{len(data) - offset:,} bytes after the INDX chunk, which must be last", offset)
         assert order.palette is not None  # check() refuses INDX before PLTE
-        return Container(header, order.palette, body, order.ancillary, start + 8)
+        return Container(header, order.palette, body, order.ancillary, start + 8, order.skipped)
 
 
 def _read_at_most(fp: BinaryIO, size: int) -> bytes:
@@ -392,7 +409,9 @@ def _read_at_most(fp: BinaryIO, size: int) -> bytes:
 _READ_PIECE = 1 << 20
 
 
-def read_palette_from(fp: BinaryIO, header: Header) -> tuple[bytes, list[tuple[bytes, bytes]], int]:
+def read_palette_from(
+    fp: BinaryIO, header: Header, keep: frozenset[bytes] | set[bytes] = KEPT_ANCILLARY
+) -> tuple[bytes, list[tuple[bytes, bytes]], int]:
     """Read the chunks between the header and the index data of an open file.
 
     For lazy readers (the Pillow plugin), which need the palette at open time
@@ -406,13 +425,15 @@ def read_palette_from(fp: BinaryIO, header: Header) -> tuple[bytes, list[tuple[b
         Positioned just after the header (at byte :data:`HEADER_SIZE`).
     header : Header
         As returned by :func:`read_header_from` for the same file.
+    keep : set of bytes, default=KEPT_ANCILLARY
+        Ancillary chunk types whose data to return; the others are skipped.
 
     Returns
     -------
     palette : bytes
         ``header.palette_size`` bytes.
     ancillary : list of (bytes, bytes)
-        Metadata chunks before INDX (the first of each type), in file order.
+        The first chunk of each kept type before INDX, in file order.
     index_offset : int
         File offset of the first index byte; the file is
         ``index_offset + header.index_size + 4`` bytes long.
@@ -421,7 +442,7 @@ def read_palette_from(fp: BinaryIO, header: Header) -> tuple[bytes, list[tuple[b
     ------
     TruncatedError, ChecksumError, FormatError
     """
-    order = _ChunkOrder(header)
+    order = _ChunkOrder(header, keep)
     offset = HEADER_SIZE
     while True:
         start = offset

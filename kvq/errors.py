@@ -43,7 +43,12 @@ class ChecksumError(FormatError):
 
 
 class ImageTooLargeError(KvqError):
-    """An image has more pixels than the caller's ``max_pixels`` limit allows."""
+    """An image has more pixels than the caller's ``max_pixels`` limit allows.
+
+    Also raised for an input image that Pillow refuses as a decompression bomb
+    (``PIL.Image.MAX_IMAGE_PIXELS``), whether at open or, for formats that
+    learn a frame's size late, at load.
+    """
 
 
 class UnsupportedImageError(KvqError):

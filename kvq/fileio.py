@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Union
 
-from .codec import Decoded, Encoded, decode, decode_indexed, encode_image, read_header
+from .codec import Decoded, Encoded, decode, decode_indexed, encode_image
 from .container import DEFAULT_MAX_PIXELS, Header
 from .errors import KvqError
 from .options import EncoderOptions
@@ -336,22 +336,19 @@ def save(image: Any, path: PathLike, k: int = 256, *, force: bool = False, **opt
     return encode_file(image, path, force=force, k=k, **options).header
 
 
-def load(path: PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def load(path: PathLike | IO[bytes], max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read and decode a ``.kvq`` file.
 
     Parameters
     ----------
-    path : str or path-like
+    path : str, path-like or binary file object
+        A decompression bomb is refused from its first 38 bytes, before the
+        rest of the file is read.
     max_pixels : int or None, default=178,956,970
 
     Returns
     -------
     ndarray of uint8
-        See :func:`kvq.decode`.
+        See :func:`kvq.decode`, which accepts the same sources (and bytes).
     """
-    with open(path, "rb") as fp:
-        # Refuse a decompression bomb from its first 38 bytes, before the
-        # rest of the file is read.
-        read_header(fp, max_pixels)
-        fp.seek(0)
-        return decode(fp.read(), max_pixels)
+    return decode(path, max_pixels)

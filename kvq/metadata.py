@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import OptionError
+from .pixels import orientation
 
 if TYPE_CHECKING:  # Pillow is imported lazily: the numpy path does not need it.
     from PIL import Image
@@ -195,7 +196,8 @@ class Metadata:
             if key in given and value is None:
                 # What the caller asked for explicitly is stored or refused, never dropped.
                 raise OptionError(_UNSTORABLE[key])
-        if exif is not None and applied_orientation(image) != 1:
+        if exif is not None and orientation(image) != 1:
+            # kvq.pixels turns the pixels by this same orientation.
             exif = reset_orientation(exif)
         dpi = None if reso is None else (reso[0] / _RESO_SCALE, reso[1] / _RESO_SCALE)
         return cls(icc_profile=icc, exif=exif, dpi=dpi)
@@ -259,29 +261,6 @@ def _reso_of(dpi: Any) -> tuple[int, int] | None:
         return None
     out = (round(x * _RESO_SCALE), round(y * _RESO_SCALE))
     return out if all(1 <= v <= _RESO_MAX for v in out) else None
-
-
-def applied_orientation(image: Image.Image) -> int:
-    """The EXIF Orientation that :func:`PIL.ImageOps.exif_transpose` applies to ``image``.
-
-    Parameters
-    ----------
-    image : PIL.Image.Image
-
-    Returns
-    -------
-    int
-        2 to 8 when the pixels are flipped or turned on encoding, else 1
-        (no tag, the value 1, or EXIF that Pillow cannot read).
-    """
-    try:
-        with warnings.catch_warnings():
-            # Pillow warns about corrupt EXIF; here that only means no orientation.
-            warnings.simplefilter("ignore")
-            orientation = image.getexif().get(_ORIENTATION, 1)
-    except Exception:  # noqa: BLE001 - corrupt EXIF raises anything; its orientation is not applied
-        return 1
-    return orientation if isinstance(orientation, int) and 2 <= orientation <= 8 else 1
 
 
 def reset_orientation(tiff: bytes) -> bytes | None:

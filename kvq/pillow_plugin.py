@@ -28,10 +28,15 @@ drops them, as with Pillow's PNG and JPEG.
 
 Saving takes the encoder options of :class:`kvq.EncoderOptions` (``k``,
 ``seed``, ``quality``, ``color_space``, ``dither``, ``speed``) as keyword
-arguments of ``Image.save``. A ``P`` image saved without any of them is stored
-with its own palette and indices, not quantized again (``transparency`` makes
-the stored palette RGBA); naming an option asks for quantization as for any
-other mode.
+arguments of ``Image.save``; any other keyword but ``transparency`` raises
+:class:`kvq.OptionError`, as :func:`kvq.encode` does, rather than being
+silently ignored. A ``P`` image saved without any option is stored with its
+own palette and indices, not quantized again (``transparency`` makes the
+stored palette RGBA); naming an option asks for quantization as for any other
+mode. Either way the EXIF orientation is applied first.
+
+``Image.verify()`` checks the whole file (every CRC, the chunk order, the
+padding and every index) as loading does, without decoding the pixels.
 """
 
 from __future__ import annotations
@@ -47,16 +52,19 @@ from .container import Header
 from .errors import KvqError, NotKvqError, TruncatedError
 from .metadata import Metadata
 from .options import EncoderOptions
-from .pixels import pillow_mode
+from .pixels import oriented, pillow_mode
 
 FORMAT = "KVQ"
 MIME = "image/x-kvq"
 EXTENSION = ".kvq"
 
-#: Save keywords passed to the encoder; other ``Image.save`` keywords are ignored, as every Pillow plugin does.
+#: Save keywords passed to the encoder.
 OPTION_NAMES = tuple(f.name for f in fields(EncoderOptions))
 #: Save keywords about metadata rather than pixels: they never ask for quantization.
 METADATA_NAMES = ("icc_profile", "exif", "dpi", "strip")
+#: Other save keywords the plugin understands: ``transparency``, a ``P`` image's alpha (an index or per-entry bytes),
+#: and the metadata ones.
+OTHER_NAMES = ("transparency", *METADATA_NAMES)
 
 
 def _accept(prefix: bytes) -> bool:
@@ -200,6 +208,24 @@ class KvqImageFile(ImageFile.ImageFile):
         # checks every chunk again rather than trusting what was read here.
         self.tile = [ImageFile._Tile("kvq", (0, 0, *self._size), 0, (header, file_size))]
 
+    def verify(self) -> None:
+        """Check the whole file as ``load()`` does, without decoding its pixels.
+
+        As with every Pillow image, call it directly after ``Image.open``; the
+        image cannot be loaded afterwards.
+
+        Raises
+        ------
+        kvq.FormatError
+            The error ``load()`` would raise (a CRC mismatch, a truncated
+            chunk, non-zero padding, an index >= K, bytes after INDX).
+        """
+        if self.fp is None:
+            raise RuntimeError("verify must be called directly after open")
+        self.fp.seek(0)
+        codec.validate(self.fp, max_pixels=None)
+        super().verify()
+
 
 class KvqDecoder(ImageFile.PyDecoder):
     """Decode a whole ``.kvq`` file with :func:`kvq.decode_indexed`.
@@ -234,10 +260,14 @@ class KvqDecoder(ImageFile.PyDecoder):
             data = self.fd.read()
         else:
             self._pieces += buffer
-            if buffer and len(self._pieces) < self._file_size:
+            # Wait for Parser.close's empty feed even once the declared size
+            # is reached: a piece ending exactly there may be followed by more
+            # bytes, which the codec must see (and refuse). Decode at once
+            # only when there are already too many bytes.
+            if buffer and len(self._pieces) <= self._file_size:
                 return len(buffer), 0
-            # Complete, or fed b"" at the end (Parser.close): a short file
-            # then raises kvq's TruncatedError from the codec.
+            # Fed b"" at the end (Parser.close), or past the declared end: a
+            # short file raises kvq's TruncatedError, a long one FormatError.
             data = self._pieces
         decoded = codec.decode_indexed(data, max_pixels=None)
         if decoded.header != self._header:
@@ -249,21 +279,22 @@ class KvqDecoder(ImageFile.PyDecoder):
         return -1, 0
 
 
-def _palette_of(im: Image.Image) -> np.ndarray:
+def _palette_of(im: Image.Image, transparency: Any) -> np.ndarray:
     """The (K, 3) or (K, 4) uint8 palette of a ``P`` image.
 
     Parameters
     ----------
     im : PIL.Image.Image
-        Mode ``P``. Alpha comes from ``transparency`` (save keyword or
-        ``im.info``; an index or per-entry bytes) or from an RGBA palette.
+        Mode ``P``. Alpha comes from ``transparency`` or from an RGBA palette.
+    transparency : int, bytes or None
+        The save keyword or ``im.info`` entry: one transparent index, or one
+        alpha byte per entry.
 
     Returns
     -------
     ndarray of uint8
     """
     rgb = np.frombuffer(bytes(im.getpalette("RGB")), dtype=np.uint8).reshape(-1, 3)
-    transparency = im.encoderinfo.get("transparency", im.info.get("transparency"))
     if transparency is None:
         if im.palette is None or im.palette.mode != "RGBA":
             return rgb
@@ -280,10 +311,16 @@ def _palette_of(im: Image.Image) -> np.ndarray:
 
 
 def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
-    options = {name: im.encoderinfo[name] for name in OPTION_NAMES if name in im.encoderinfo}
+    # Every keyword but the plugin's own goes to EncoderOptions, which refuses
+    # unknown names exactly as kvq.encode does (a misspelled "colors=16" must
+    # not silently give K = 256).
+    options = {name: value for name, value in im.encoderinfo.items() if name not in OTHER_NAMES}
     metadata = Metadata() if im.encoderinfo.get("strip") else Metadata.from_image(im, im.encoderinfo)
     if im.mode == "P" and not options:
-        data = codec.encode_indexed(np.asarray(im), _palette_of(im), metadata=metadata)
+        transparency = im.encoderinfo.get("transparency", im.info.get("transparency"))
+        # Turned as kvq.encode turns any image (transpose keeps the palette).
+        upright = oriented(im)
+        data = codec.encode_indexed(np.asarray(upright), _palette_of(upright, transparency), metadata=metadata)
     else:
         data = codec.encode_image(im, EncoderOptions.from_kwargs(**options), metadata=metadata).data
     fp.write(data)

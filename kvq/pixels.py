@@ -2,19 +2,21 @@
 
 Accepted: numpy uint8 arrays of shape (H, W), (H, W, 1), (H, W, 3) or
 (H, W, 4), and any image Pillow opens. Pillow modes are mapped as the README
-describes; EXIF orientation is applied so that the stored pixels look the way
-every viewer shows the photo.
+describes; transparency is kept wherever Pillow keeps it (an alpha channel, an
+RGBA palette, a PNG ``tRNS`` colour); EXIF orientation is applied so that the
+stored pixels look the way every viewer shows the photo.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import struct
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import UnsupportedImageError
+from .errors import ImageTooLargeError, UnsupportedImageError
 
 if TYPE_CHECKING:  # Pillow is imported lazily: the numpy path does not need it.
     from PIL import Image
@@ -85,39 +87,126 @@ def _from_numpy(array: np.ndarray) -> np.ndarray:
     raise UnsupportedImageError(f"array shape must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), not {array.shape}")
 
 
-def _from_pillow(image: "Image.Image") -> np.ndarray:
-    from PIL import ImageOps
+def _from_pillow(image: Image.Image) -> np.ndarray:
+    from PIL import Image
 
     try:
-        image = ImageOps.exif_transpose(image)
+        image = oriented(image)
         mode = image.mode
-        if mode in ("1", "L"):
-            image = image.convert("L")
-        elif mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-            # 16-bit grey: Pillow's convert("L") clips at 255 instead of
-            # scaling, so scale 0..65535 to 0..255 with rounding here.
-            wide = np.asarray(image).astype(np.int64)
-            grey = np.clip((np.clip(wide, 0, 65535) * 255 + 32767) // 65535, 0, 255).astype(np.uint8)
-            return grey[:, :, None]
-        elif mode == "F":
-            image = image.convert("L")
-        elif mode in ("LA", "La", "PA", "RGBa") or (mode == "P" and "transparency" in image.info):
+        if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+            return _from_wide_grey(image)
+        if has_alpha(image):
             image = image.convert("RGBA")
-        elif mode == "RGBA":
-            pass
+        elif mode in ("1", "L", "F"):
+            image = image.convert("L")
         elif mode != "RGB":
             # P without transparency, CMYK, YCbCr, LAB, HSV, and 48-bit RGB
             # (which Pillow already reduces to 8 bits per channel).
             image = image.convert("RGB")
         array = np.asarray(image)
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise UnsupportedImageError(f"cannot read image: {exc}") from exc
+    except Image.DecompressionBombError as exc:
+        # Some formats (ICO, ICNS) only learn a frame's real size on load.
+        raise ImageTooLargeError(f"cannot read image: {exc}") from None
+    except (OSError, ValueError, SyntaxError, EOFError, NotImplementedError) as exc:
+        # NotImplementedError: formats Pillow identifies but cannot decode
+        # (unusual DDS pixel formats, some BLP encodings).
+        raise UnsupportedImageError(f"cannot read image: {exc}") from None
     if array.ndim == 2:
         array = array[:, :, None]
     return array
 
 
-def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> "Image.Image":
+def has_alpha(image: Image.Image) -> bool:
+    """Whether a Pillow image carries transparency in any of the ways Pillow stores it.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+
+    Returns
+    -------
+    bool
+        True for modes with an alpha band, for a ``P`` image with an RGBA
+        palette (what ``Image.quantize`` gives an RGBA image) and for any image
+        with ``info["transparency"]`` (a PNG ``tRNS`` index, grey level or colour).
+    """
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        return True
+    if "transparency" in image.info:
+        return True
+    return image.mode == "P" and image.palette is not None and image.palette.mode == "RGBA"
+
+
+def _from_wide_grey(image: Image.Image) -> np.ndarray:
+    # 16-bit grey: Pillow's convert("L") clips at 255 instead of scaling, so
+    # scale 0..65535 to 0..255 with rounding here.
+    wide = np.asarray(image).astype(np.int64)
+    grey = np.clip((np.clip(wide, 0, 65535) * 255 + 32767) // 65535, 0, 255).astype(np.uint8)
+    transparent = image.info.get("transparency")
+    if not isinstance(transparent, int):
+        return grey[:, :, None]
+    # A tRNS grey level in 16 bits names one exact value: match it before scaling.
+    alpha = np.where(wide == transparent, 0, 255).astype(np.uint8)
+    return np.stack([grey, grey, grey, alpha], axis=2)
+
+
+#: EXIF orientation -> the Pillow transpose that undoes it (as ImageOps.exif_transpose).
+_ORIENTATION = {
+    2: "FLIP_LEFT_RIGHT",
+    3: "ROTATE_180",
+    4: "FLIP_TOP_BOTTOM",
+    5: "TRANSPOSE",
+    6: "ROTATE_270",
+    7: "TRANSVERSE",
+    8: "ROTATE_90",
+}
+
+
+def orientation(image: Image.Image) -> int:
+    """The image's EXIF orientation, 1 (as stored) when absent or unreadable.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+
+    Returns
+    -------
+    int
+        1 to 8.
+
+    Notes
+    -----
+    Cameras and phones write EXIF blocks that Pillow cannot parse (a bad TIFF
+    header, a truncated directory); the picture is still good, so an
+    unreadable orientation counts as none rather than refusing the image.
+    """
+    try:
+        value = image.getexif().get(0x0112, 1)
+    except (SyntaxError, ValueError, TypeError, KeyError, IndexError, EOFError, struct.error):
+        return 1
+    return int(value) if isinstance(value, int) and value in _ORIENTATION else 1
+
+
+def oriented(image: Image.Image) -> Image.Image:
+    """Turn an image the way its EXIF orientation says viewers show it.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+
+    Returns
+    -------
+    PIL.Image.Image
+        ``image`` itself when no turn is needed; otherwise a new image with the
+        same mode, palette and ``info``.
+    """
+    from PIL import Image
+
+    turn = _ORIENTATION.get(orientation(image))
+    return image if turn is None else image.transpose(Image.Transpose[turn])
+
+
+def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Image.Image:
     """Open and fully load an image with Pillow, raising kvq's errors for bad input.
 
     Parameters
@@ -134,8 +223,11 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> "I
     Raises
     ------
     UnsupportedImageError
-        Not an image Pillow reads, a corrupt or truncated one, a directory, or
-        a decompression bomb. A missing file raises FileNotFoundError.
+        Not an image Pillow reads, a format it identifies but cannot decode, a
+        corrupt or truncated file, or a directory.
+    ImageTooLargeError
+        A decompression bomb (more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``
+        allows). A missing file raises FileNotFoundError.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -156,5 +248,7 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> "I
         raise UnsupportedImageError(f"{label}: not an image Pillow can read") from None
     except FileNotFoundError:
         raise
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"{label}: cannot read image: {exc}") from None
+    except (OSError, ValueError, SyntaxError, EOFError, NotImplementedError) as exc:
         raise UnsupportedImageError(f"{label}: cannot read image: {exc}") from None

@@ -139,10 +139,13 @@ def test_unknown_major_version_is_refused_even_with_nonzero_flags():
         container.parse_header(build(chunk(b"HEAD", head(major=2, flags=7))))
 
 
-def test_ancillary_chunks_are_skipped_and_kept():
+def test_ancillary_chunks_are_skipped_or_kept_as_asked():
     data = build(HD, chunk(b"teXt", b"hello"), chunk(b"zzzz", b""), PL, chunk(b"aBCD", b"\x00\xff"), IX)
     c = container.parse(data)
-    assert c.ancillary == [(b"teXt", b"hello"), (b"zzzz", b""), (b"aBCD", b"\x00\xff")]
+    # By default no unknown chunk is kept, only counted.
+    assert (c.ancillary, c.skipped) == ([], 3)
+    kept = container.parse(data, keep={b"teXt", b"aBCD"})
+    assert (kept.ancillary, kept.skipped) == ([(b"teXt", b"hello"), (b"aBCD", b"\x00\xff")], 1)
     assert (c.header, c.palette, bytes(c.indices)) == (EXAMPLE, PALETTE, INDICES)
     assert c.index_offset == len(data) - 4 - len(INDICES)
     assert data[c.index_offset : c.index_offset + 2] == INDICES
@@ -152,7 +155,7 @@ def test_write_parse_round_trip_with_ancillary():
     ancillary = [(b"meTa", b"\x01\x02"), (b"xxxx", b"")]
     data = container.write(EXAMPLE, PALETTE, INDICES, ancillary)
     assert len(data) == EXAMPLE.file_size + 12 + 2 + 12
-    c = container.parse(data)
+    c = container.parse(data, keep={b"meTa", b"xxxx"})
     assert (c.header, c.palette, bytes(c.indices), c.ancillary) == (EXAMPLE, PALETTE, INDICES, ancillary)
     assert isinstance(c.indices, memoryview)  # a view of the file, not a copy
 

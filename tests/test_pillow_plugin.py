@@ -243,8 +243,8 @@ def test_save_with_options_matches_kvq_encode(tmp_path: Path) -> None:
     buf = io.BytesIO()
     Image.fromarray(photo).save(buf, format="KVQ", k=16, seed=3, speed=8, dither=True)
     assert buf.getvalue() == kvq.encode(photo, k=16, seed=3, speed=8, dither=True)
-    # The extension picks the format; keywords Pillow passes along are ignored.
-    Image.fromarray(photo).save(tmp_path / "x.kvq", k=8, optimize=True)
+    # The extension picks the format.
+    Image.fromarray(photo).save(tmp_path / "x.kvq", k=8)
     assert (tmp_path / "x.kvq").read_bytes() == kvq.encode(photo, k=8)
     with pytest.raises(kvq.OptionError):
         Image.fromarray(photo).save(io.BytesIO(), format="KVQ", k=0)
