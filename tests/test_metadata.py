@@ -12,7 +12,6 @@ from PIL import Image, ImageOps
 import kvq
 from kvq import container
 from kvq.cli import main
-from kvq.metadata import Metadata, reset_orientation
 
 MAKE, ORIENTATION = 0x010F, 0x0112
 
@@ -94,7 +93,7 @@ def test_save_from_a_path_keeps_metadata_and_strip_drops_it(tmp_path):
     header = kvq.save(source, tmp_path / "stripped.kvq", k=16, strip=True)
     stripped = (tmp_path / "stripped.kvq").read_bytes()
     assert len(stripped) == header.file_size  # nothing beyond palette, indices and the fixed overhead
-    assert kvq.decode_indexed(stripped).metadata == Metadata()
+    assert kvq.decode_indexed(stripped).metadata == kvq.Metadata()
     assert np.array_equal(kvq.decode(stripped), kvq.decode(data))
 
 
@@ -106,21 +105,21 @@ def test_strip_gives_the_bytes_of_an_image_without_metadata(tmp_path):
 
 def test_metadata_beside_an_array_and_its_errors():
     pixels = _pixels()
-    data = kvq.encode(pixels, k=16, metadata=Metadata(icc_profile=ICC, dpi=(72, 96.5)))
-    assert kvq.decode_indexed(data).metadata == Metadata(icc_profile=ICC, dpi=(72.0, 96.5))
+    data = kvq.encode(pixels, k=16, metadata=kvq.Metadata(icc_profile=ICC, dpi=(72, 96.5)))
+    assert kvq.decode_indexed(data).metadata == kvq.Metadata(icc_profile=ICC, dpi=(72.0, 96.5))
     assert np.array_equal(kvq.decode(data), pixels)
     with pytest.raises(kvq.OptionError, match="not both"):
-        kvq.encode(pixels, metadata=Metadata(dpi=(72, 72)), strip=True)
+        kvq.encode(pixels, metadata=kvq.Metadata(dpi=(72, 72)), strip=True)
     with pytest.raises(kvq.OptionError, match="kvq.Metadata"):
         kvq.encode(pixels, metadata={"dpi": (72, 72)})
     with pytest.raises(kvq.OptionError, match="ICC profile"):
-        Metadata(icc_profile=b"not a profile")
+        kvq.Metadata(icc_profile=b"not a profile")
     with pytest.raises(kvq.OptionError, match="TIFF structure"):
-        Metadata(exif=b"Exif\x00\x00JUNK")
+        kvq.Metadata(exif=b"Exif\x00\x00JUNK")
     with pytest.raises(kvq.OptionError, match="dpi"):
-        Metadata(dpi=(0, 72))
+        kvq.Metadata(dpi=(0, 72))
     with pytest.raises(kvq.OptionError, match="dpi"):
-        Metadata(dpi=(float("nan"), 72))
+        kvq.Metadata(dpi=(float("nan"), 72))
 
 
 def test_same_input_same_bytes(tmp_path):
@@ -131,10 +130,10 @@ def test_same_input_same_bytes(tmp_path):
 
 def test_metadata_chunks_follow_the_spec_layout():
     exif = _exif(1).removeprefix(b"Exif\x00\x00")
-    chunks = Metadata(icc_profile=ICC, exif=b"Exif\x00\x00" + exif, dpi=(300, 72.0004)).chunks()
+    chunks = kvq.Metadata(icc_profile=ICC, exif=b"Exif\x00\x00" + exif, dpi=(300, 72.0004)).chunks()
     assert chunks == [(b"iccp", ICC), (b"exif", exif), (b"reso", struct.pack(">II", 300_000, 72_000))]
     # Written between HEAD and PLTE, in that order.
-    metadata = Metadata.from_chunks(chunks)
+    metadata = kvq.Metadata.from_chunks(chunks)
     data = kvq.encode_indexed(np.zeros((2, 2), np.uint8), np.zeros((1, 3), np.uint8), metadata=metadata)
     kinds, pos = [], 8
     while pos < len(data):
@@ -155,7 +154,7 @@ def test_reader_keeps_only_the_first_metadata_chunk_of_each_type_and_no_other_an
     data = base[:38] + extra + base[38:]
     parsed = container.parse(data)
     assert parsed.ancillary == [(b"reso", struct.pack(">II", 1000, 2000))]
-    assert kvq.decode_indexed(data).metadata == Metadata(dpi=(1.0, 2.0))
+    assert kvq.decode_indexed(data).metadata == kvq.Metadata(dpi=(1.0, 2.0))
 
 
 def test_corrupt_exif_is_kept_as_it_is_and_not_applied(tmp_path):
@@ -171,6 +170,8 @@ def test_corrupt_exif_is_kept_as_it_is_and_not_applied(tmp_path):
 @pytest.mark.parametrize("order", ["<", ">"])
 @pytest.mark.parametrize("kind", [3, 4])
 def test_reset_orientation_patches_short_and_long_in_place(order, kind):
+    from kvq.metadata import reset_orientation
+
     mark = b"II*\x00" if order == "<" else b"MM\x00*"
     value = struct.pack(order + ("HH" if kind == 3 else "I"), *((8, 0) if kind == 3 else (8,)))
     tiff = mark + struct.pack(order + "IH", 8, 1) + struct.pack(order + "HHI", ORIENTATION, kind, 1) + value + bytes(4)
@@ -180,6 +181,8 @@ def test_reset_orientation_patches_short_and_long_in_place(order, kind):
 
 
 def test_reset_orientation_without_the_tag_or_with_unreadable_exif():
+    from kvq.metadata import reset_orientation
+
     no_tag = _exif(1).removeprefix(b"Exif\x00\x00")
     parsed = Image.Exif()
     parsed.load(no_tag)
@@ -268,3 +271,14 @@ def test_cli_strip(tmp_path, capsys):
         assert not {"icc_profile", "exif", "dpi"} & set(out.info)
     # The pixels stay turned: stripping drops the EXIF, not the orientation already applied.
     assert np.array_equal(kvq.decode(data), _turned())
+
+
+def test_pillow_save_of_a_turned_p_image_resets_the_orientation():
+    image = Image.fromarray(_pixels()).quantize(12)
+    image.info["exif"] = _exif(6)
+    buf = io.BytesIO()
+    image.save(buf, "KVQ")
+    with Image.open(io.BytesIO(buf.getvalue())) as kv:
+        assert kv.mode == "P" and kv.size == (24, 40)
+        assert kv.getexif()[ORIENTATION] == 1 and kv.getexif()[MAKE] == "kvq-test"
+        assert np.array_equal(np.asarray(kv.convert("RGB")), _turned())
