@@ -77,60 +77,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``kvq`` command.
-
-    Parameters
-    ----------
-    argv : sequence of str, optional
-        Arguments without the program name; defaults to ``sys.argv[1:]``.
-
-    Returns
-    -------
-    int
-        The exit status.
-    """
-    from .errors import KvqError, QualityError
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    try:
-        if argv[:1] == ["bench"]:
-            # The suite parses its own options; argparse's REMAINDER would
-            # refuse the ones that come before the first path.
-            args = argparse.Namespace(command="bench", rest=argv[1:])
-        else:
-            args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    try:
-        return _COMMANDS[args.command](args)
-    except QualityError as exc:
-        return _fail(str(exc), EXIT_QUALITY)
-    except KvqError as exc:
-        return _fail(str(exc))
-    except FileNotFoundError as exc:
-        return _fail(f"{exc.filename}: no such file")
-    except IsADirectoryError as exc:
-        return _fail(f"{exc.filename}: is a directory")
-    except PermissionError as exc:
-        return _fail(f"{exc.filename}: permission denied")
-    except OSError as exc:
-        return _fail(exc.strerror and f"{exc.filename or ''}: {exc.strerror}".lstrip(": ") or str(exc))
-    except MemoryError:
-        return _fail("out of memory")
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130)
-    except Exception as exc:  # noqa: BLE001 - a user must never see a traceback
-        return _fail(f"internal error ({type(exc).__name__}: {exc}); please report it")
-
-
-def _fail(message: str, status: int = EXIT_ERROR) -> int:
-    message = " ".join(str(message).split())  # always exactly one line
-    print(f"kvq: error: {message}", file=sys.stderr)
-    return status
-
-
 def _stream(name: str, direction: str) -> Any:
     """A path as given, or standard input or output for ``-``."""
     if name != "-":
@@ -196,6 +142,60 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "demo": _cmd_demo, "bench": _cmd_bench}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``kvq`` command.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name; defaults to ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status.
+    """
+    from .errors import KvqError, QualityError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        if argv[:1] == ["bench"]:
+            # The suite parses its own options; argparse's REMAINDER would
+            # refuse the ones that come before the first path.
+            args = argparse.Namespace(command="bench", rest=argv[1:])
+        else:
+            args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        return _COMMANDS[args.command](args)
+    except QualityError as exc:
+        return _fail(str(exc), EXIT_QUALITY)
+    except KvqError as exc:
+        return _fail(str(exc))
+    except FileNotFoundError as exc:
+        return _fail(f"{exc.filename}: no such file")
+    except IsADirectoryError as exc:
+        return _fail(f"{exc.filename}: is a directory")
+    except PermissionError as exc:
+        return _fail(f"{exc.filename}: permission denied")
+    except OSError as exc:
+        return _fail(exc.strerror and f"{exc.filename or ''}: {exc.strerror}".lstrip(": ") or str(exc))
+    except MemoryError:
+        return _fail("out of memory")
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except Exception as exc:  # noqa: BLE001 - a user must never see a traceback
+        return _fail(f"internal error ({type(exc).__name__}: {exc}); please report it")
+
+
+def _fail(message: str, status: int = EXIT_ERROR) -> int:
+    message = " ".join(str(message).split())  # always exactly one line
+    print(f"kvq: error: {message}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -320,7 +320,8 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
         transparency = im.encoderinfo.get("transparency", im.info.get("transparency"))
         # Turned as kvq.encode turns any image (transpose keeps the palette).
         upright = oriented(im)
-        data = codec.encode_indexed(np.asarray(upright), _palette_of(upright, transparency), metadata=metadata)
+        palette = _palette_of(upright, transparency)
+        data = codec.encode_indexed(palette=palette, indices=np.asarray(upright), metadata=metadata)
     else:
         data = codec.encode_image(im, EncoderOptions.from_kwargs(**options), metadata=metadata).data
     fp.write(data)

@@ -134,7 +134,7 @@ def test_metadata_chunks_follow_the_spec_layout():
     assert chunks == [(b"iccp", ICC), (b"exif", exif), (b"reso", struct.pack(">II", 300_000, 72_000))]
     # Written between HEAD and PLTE, in that order.
     metadata = kvq.Metadata.from_chunks(chunks)
-    data = kvq.encode_indexed(np.zeros((2, 2), np.uint8), np.zeros((1, 3), np.uint8), metadata=metadata)
+    data = kvq.encode_indexed(palette=np.zeros((1, 3), np.uint8), indices=np.zeros((2, 2), np.uint8), metadata=metadata)
     kinds, pos = [], 8
     while pos < len(data):
         (length,) = struct.unpack_from(">I", data, pos)
@@ -144,7 +144,7 @@ def test_metadata_chunks_follow_the_spec_layout():
 
 
 def test_reader_keeps_only_the_first_metadata_chunk_of_each_type_and_no_other_ancillary():
-    base = kvq.encode_indexed(np.zeros((2, 2), np.uint8), np.zeros((1, 3), np.uint8))
+    base = kvq.encode_indexed(palette=np.zeros((1, 3), np.uint8), indices=np.zeros((2, 2), np.uint8))
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return container._chunk(kind, body)

@@ -136,7 +136,7 @@ def valid_vectors() -> list[tuple[str, bytes, np.ndarray, str, bool]]:
     def encoded(name, width, height, channels, k, note):
         palette = palette_for(k, channels)
         indices = indices_for(width, height, k)
-        out.append((name, kvq.encode_indexed(indices, palette), palette[indices], note, True))
+        out.append((name, kvq.encode_indexed(palette=palette, indices=indices), palette[indices], note, True))
 
     encoded("grey_1x1_k1", 1, 1, 1, 1, "smallest file: K = 1, bits 0, empty INDX")
     encoded("rgb_5x3_k1", 5, 3, 3, 1, "one colour: bits 0, INDX holds 0 bytes")
@@ -144,7 +144,7 @@ def valid_vectors() -> list[tuple[str, bytes, np.ndarray, str, bool]]:
     out.append(
         (
             "rgb_3x2_k3",
-            kvq.encode_indexed(EXAMPLE_INDICES, EXAMPLE_PALETTE),
+            kvq.encode_indexed(palette=EXAMPLE_PALETTE, indices=EXAMPLE_INDICES),
             EXAMPLE_PALETTE[EXAMPLE_INDICES],
             "the worked example of the spec, byte for byte",
             True,
@@ -163,8 +163,8 @@ def valid_vectors() -> list[tuple[str, bytes, np.ndarray, str, bool]]:
         (
             "rgb_3x2_k3_metadata",
             kvq.encode_indexed(
-                EXAMPLE_INDICES,
-                EXAMPLE_PALETTE,
+                palette=EXAMPLE_PALETTE,
+                indices=EXAMPLE_INDICES,
                 metadata=kvq.Metadata(icc_profile=ICC_PROFILE, exif=EXIF_TIFF, dpi=(300, 150.5)),
             ),
             EXAMPLE_PALETTE[EXAMPLE_INDICES],
