@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .container import OVERHEAD, Header, parse
+import numpy as np
+
+from .container import OVERHEAD, Header
 
 #: What each index coding byte means, for reports.
 CODING_NAMES = {0: "fixed width"}
@@ -114,7 +116,13 @@ class FileReport:
     file_size : int
         Bytes.
     ancillary : list of (str, int)
-        Type and length in bytes of each ancillary chunk, in file order.
+        Type and length in bytes of each ancillary chunk this reader keeps,
+        in file order.
+    palette : ndarray of uint8, shape (K, C)
+    counts : ndarray of int64, shape (K,)
+        Pixels that use each palette entry.
+    skipped : int
+        Ancillary chunks this reader does not know, checked and skipped.
     """
 
     name: str
@@ -122,6 +130,9 @@ class FileReport:
     sizes: SizeBreakdown
     file_size: int
     ancillary: list[tuple[str, int]]
+    palette: np.ndarray
+    counts: np.ndarray
+    skipped: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """The report as plain data, for ``kvq info --json``.
@@ -132,8 +143,10 @@ class FileReport:
             ``file``, ``header`` (every header field), ``bytes`` (file,
             overhead, palette, indices, ancillary), ``bits`` (every field of
             :class:`SizeBreakdown` with padding and ancillary bits),
-            ``bits_per_pixel``, ``factor``, ``matches_theory`` and
-            ``ancillary`` (list of ``{"type", "bytes"}``).
+            ``bits_per_pixel``, ``factor``, ``matches_theory``,
+            ``ancillary`` (list of ``{"type", "bytes"}``), ``skipped_chunks``
+            and ``palette`` (list of ``{"index", "color", "hex", "pixels"}``,
+            ``color`` holding one value per channel).
         """
         h, s = self.header, self.sizes
         return {
@@ -151,10 +164,27 @@ class FileReport:
             "factor": s.factor,
             "matches_theory": s.matches_theory,
             "ancillary": [{"type": kind, "bytes": length} for kind, length in self.ancillary],
+            "skipped_chunks": self.skipped,
+            "palette": [
+                {"index": i, "color": entry.tolist(), "hex": _hex(entry), "pixels": int(n)}
+                for i, (entry, n) in enumerate(zip(self.palette, self.counts, strict=True))
+            ],
         }
 
-    def text(self) -> str:
-        """str: the report as ``kvq info`` prints it, one fact per line."""
+    def text(self, color: bool = False, max_entries: int = 256) -> str:
+        """The report as ``kvq info`` prints it, one fact per line.
+
+        Parameters
+        ----------
+        color : bool, default=False
+            Show each palette entry as a swatch too (24-bit terminal colours).
+        max_entries : int, default=256
+            Palette entries listed; :meth:`as_dict` has them all.
+
+        Returns
+        -------
+        str
+        """
         h, s = self.header, self.sizes
         entry = 8 * h.channels
         lines = [
@@ -170,11 +200,41 @@ class FileReport:
             f" + {s.padding_bits} padding" + (f" + {s.ancillary_bits:,} ancillary" if s.ancillary_bits else "") + " bits",
         ]
         lines += [f"ancillary   {kind} ({length:,} bytes)" for kind, length in self.ancillary]
+        if self.skipped:
+            plural = "s" if self.skipped != 1 else ""
+            lines.append(f"ancillary   {self.skipped:,} chunk{plural} unknown to this reader, skipped")
+        lines += self._palette_lines(color, max_entries)
         return "\n".join(lines)
+
+    def _palette_lines(self, color: bool, max_entries: int) -> list[str]:
+        n = max(self.header.n_pixels, 1)
+        index_width, count_width = len(f"{self.header.k - 1}"), len(f"{n:,}")
+        lines = []
+        for i, (entry, count) in enumerate(zip(self.palette[:max_entries], self.counts[:max_entries], strict=True)):
+            swatch = _swatch(entry) + " " if color else ""
+            share = f"({100 * count / n:.2f} %)"
+            lines.append(f"entry       {i:>{index_width}}  {swatch}{_hex(entry):<9}  {int(count):>{count_width},} pixels {share}")
+        if self.header.k > max_entries:
+            lines.append(f"entry       ... {self.header.k - max_entries:,} more (kvq info --json lists every entry)")
+        return lines
+
+
+def _hex(entry: np.ndarray) -> str:
+    """#rrggbb (#rrggbbaa with alpha) of a palette entry; grey as #vvvvvv."""
+    values = [int(entry[0])] * 3 if len(entry) == 1 else [int(v) for v in entry]
+    return "#" + "".join(f"{v:02x}" for v in values)
+
+
+def _swatch(entry: np.ndarray) -> str:
+    """Two cells of the entry's colour (alpha shown over black), as a 24-bit terminal background."""
+    rgb = [int(entry[0])] * 3 if len(entry) == 1 else [int(v) for v in entry[:3]]
+    if len(entry) == 4:
+        rgb = [v * int(entry[3]) // 255 for v in rgb]
+    return f"\x1b[48;2;{rgb[0]};{rgb[1]};{rgb[2]}m  \x1b[0m"
 
 
 def describe(data: bytes | memoryview, name: str = "-") -> FileReport:
-    """Check a whole ``.kvq`` file and account for its bits.
+    """Check a whole ``.kvq`` file, as decoding does, and account for its bits.
 
     Parameters
     ----------
@@ -190,12 +250,17 @@ def describe(data: bytes | memoryview, name: str = "-") -> FileReport:
     Raises
     ------
     FormatError (and subclasses)
-        The file is not a valid ``.kvq`` file (any pixel count is accepted).
+        The file is not a valid ``.kvq`` file: any error decoding would
+        raise, from its chunks or its index data (any pixel count is accepted).
     """
-    parsed = parse(data, max_pixels=None)
-    size = len(memoryview(data).cast("B"))
+    from .codec import validate  # codec builds on this module
+
+    checked = validate(data, max_pixels=None)
+    parsed, size = checked.parsed, checked.size
     ancillary = [(kind.decode(), len(body)) for kind, body in parsed.ancillary]
-    return FileReport(name, parsed.header, breakdown(parsed.header, size), size, ancillary)
+    return FileReport(
+        name, parsed.header, breakdown(parsed.header, size), size, ancillary, checked.palette, checked.counts, parsed.skipped
+    )
 
 
 def summary(header: Header, sizes: SizeBreakdown, psnr: float, where: str) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Union
 
 from .codec import Decoded, Encoded, decode, decode_indexed, encode_image
-from .container import DEFAULT_MAX_PIXELS, Header
+from .container import DEFAULT_MAX_PIXELS, Header, parse_header
 from .errors import KvqError
 from .options import EncoderOptions
 from .pixels import open_image
@@ -56,6 +56,12 @@ def check_output(path: PathLike, *, force: bool = False, inputs: tuple[Any, ...]
         raise KvqError(f"output {target} is a directory")
     if target.exists() and not force:
         raise OutputExistsError(f"output {target} exists (use --force / force=True to replace it)")
+    # Name the folder that is missing: "no such file" about a file that is
+    # about to be created says nothing useful.
+    folder = target.parent
+    if not folder.is_dir():
+        problem = "is not a folder" if folder.exists() else "does not exist"
+        raise KvqError(f"output {target}: folder {folder} {problem}")
     return target
 
 
@@ -201,6 +207,42 @@ def write_output(
     atomic_write(destination, content, force=force)  # type: ignore[arg-type]
 
 
+#: The format name of ``.kvq`` files, as Pillow knows it.
+KVQ = "KVQ"
+
+
+def output_format(destination: PathLike | IO[bytes] | None) -> str:
+    """The format an encoded image is written in, from the destination's extension.
+
+    Parameters
+    ----------
+    destination : str, path-like, binary file object or None
+
+    Returns
+    -------
+    str
+        ``"KVQ"`` for ``.kvq``, for no extension and for a file object;
+        otherwise the Pillow format of the extension (``"PNG"``, ``"GIF"``,
+        ``"WEBP"``, ...), for a quantized image in that format.
+
+    Raises
+    ------
+    KvqError
+        An extension no format claims.
+    """
+    from PIL import Image
+
+    if not _is_path(destination):
+        return KVQ
+    suffix = Path(destination).suffix.lower()  # type: ignore[arg-type]
+    if not suffix:
+        return KVQ
+    format = Image.registered_extensions().get(suffix)
+    if format is None:
+        raise KvqError(f"{destination}: unknown extension {suffix}; use .kvq, or an image extension such as .png .gif .webp")
+    return format
+
+
 def encode_file(
     source: Any,
     destination: PathLike | IO[bytes] | None,
@@ -208,9 +250,10 @@ def encode_file(
     *,
     force: bool = False,
     name: str | None = None,
+    format: str | None = None,
     **kwargs: Any,
 ) -> Encoded:
-    """Encode an image to a ``.kvq`` file: the one file-level encode.
+    """Encode an image to a ``.kvq`` file, or the quantized image to another format: the one file-level encode.
 
     The output is checked before the (possibly long) encode and written
     atomically after it, so an existing file or the input itself is never
@@ -229,19 +272,26 @@ def encode_file(
         Replace an existing destination (never the input).
     name : str, optional
         What to call the input in error messages.
+    format : str, optional
+        ``"KVQ"``, or a Pillow format name to write the quantized image in
+        that format instead (``"PNG"``: an indexed PNG with the palette, and
+        the alpha in ``tRNS``, as pngquant writes). Default: from the
+        destination's extension, see :func:`output_format`.
     **kwargs
         Encoder options, and ``metadata`` or ``strip``, as for :func:`kvq.encode`.
 
     Returns
     -------
     Encoded
-        The file's bytes, header, sizes (``.sizes``) and quality (``.psnr``).
+        The ``.kvq`` file's bytes (whatever format was written), header,
+        sizes (``.sizes``) and quality (``.psnr``).
 
     Raises
     ------
     KvqError (and subclasses), FileNotFoundError, OSError
     """
     inputs = (source,) if _is_path(source) else ()
+    fmt = output_format(destination) if format is None else format
     if _is_path(destination):
         check_output(destination, force=force, inputs=inputs)  # type: ignore[arg-type]
     if _is_path(source) or isinstance(source, (bytes, bytearray, memoryview)):
@@ -252,8 +302,23 @@ def encode_file(
         image = source
     encoded = encode_image(image, options, **kwargs)
     if destination is not None:
-        write_output(destination, encoded.data, force=force, inputs=inputs)
+        write_output(destination, _content(encoded, fmt), force=force, inputs=inputs)
     return encoded
+
+
+def _content(encoded: Encoded, format: str) -> Callable[[IO[bytes]], None] | bytes:
+    if format.upper() == KVQ:
+        return encoded.data
+    from .pillow_plugin import write_image
+
+    # The quantized image is what a decoder of the .kvq file would rebuild,
+    # metadata included.
+    decoded = Decoded(encoded.header, encoded.palette, encoded.indices, encoded.metadata)
+
+    def write(fp: IO[bytes]) -> None:
+        write_image(decoded, fp, format)
+
+    return write
 
 
 def decode_file(
@@ -296,8 +361,6 @@ def decode_file(
     from .pillow_plugin import write_image
 
     inputs = (source,) if _is_path(source) else ()
-    if _is_path(destination):
-        check_output(destination, force=force, inputs=inputs)  # type: ignore[arg-type]
     if format is None:
         if not _is_path(destination):
             format = "PNG"
@@ -306,6 +369,11 @@ def decode_file(
             if format is None:
                 raise KvqError(f"{destination}: unknown image extension; use --format or one of .png .bmp .tif .webp .gif .jpg")
     data = source if isinstance(source, (bytes, bytearray, memoryview)) else read_input(source)
+    # The input's header first: "not a .kvq file" says more than that the
+    # default output of photo.png is photo.png, the input itself.
+    parse_header(data, max_pixels)
+    if _is_path(destination):
+        check_output(destination, force=force, inputs=inputs)  # type: ignore[arg-type]
     decoded = decode_indexed(data, max_pixels)
     fmt = format
     write_output(destination, lambda fp: write_image(decoded, fp, fmt, strip=strip), force=force, inputs=inputs)
@@ -333,7 +401,7 @@ def save(image: Any, path: PathLike, k: int = 256, *, force: bool = False, **opt
     Header
         The header of the written file.
     """
-    return encode_file(image, path, force=force, k=k, **options).header
+    return encode_file(image, path, force=force, format=KVQ, k=k, **options).header
 
 
 def load(path: PathLike | IO[bytes], max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -19,7 +19,18 @@ from typing import Any, Mapping, Union
 from .container import MAX_K
 from .errors import OptionError
 
-__all__ = ["MAX_K", "EncoderOptions", "Interval", "OptionSpec", "StrOptions", "add_arguments", "from_arguments", "option", "spec_of"]
+__all__ = [
+    "MAX_K",
+    "EncoderOptions",
+    "Interval",
+    "OptionSpec",
+    "StrOptions",
+    "add_arguments",
+    "from_arguments",
+    "k_list",
+    "option",
+    "spec_of",
+]
 
 COLOR_SPACES = ("rgb", "oklab")
 DITHER_MODES = ("none", "floyd-steinberg")
@@ -277,8 +288,11 @@ def add_arguments(
     """Add one command-line option per field of ``cls``.
 
     Absent options are left out of the parsed namespace, so the dataclass's
-    own defaults apply; values are checked by ``cls`` itself, with kvq's
-    messages, except that a choice outside its set is a usage error.
+    own defaults apply. argparse only checks that a value parses (a number
+    where a number is due: otherwise a usage error, exit 2); whether it is
+    allowed, a range or a choice alike, is checked by ``cls`` itself, with
+    kvq's messages (exit 1), so ``--speed 11`` and ``--dither atkinson`` fail
+    the same way.
 
     Parameters
     ----------
@@ -296,7 +310,7 @@ def add_arguments(
         constraint = spec.constraint
         if isinstance(constraint, StrOptions):
             kwargs["type"] = constraint.normalise
-            kwargs["choices"] = constraint.choices
+            kwargs["metavar"] = "{" + ",".join(constraint.choices) + "}"
         elif isinstance(constraint, Interval):
             kwargs["type"] = constraint.kind
             kwargs["metavar"] = constraint.metavar()
@@ -305,6 +319,29 @@ def add_arguments(
         if spec.metavar:
             kwargs["metavar"] = spec.metavar
         parser.add_argument(*flags_of(f), **kwargs)
+
+
+def k_list(text: str) -> list[int]:
+    """Parse a command line's list of palette sizes: ``2,16,64`` or ``2 16 64``.
+
+    An argparse ``type``: only the syntax is checked here (a usage error);
+    each command checks the range with its own message.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    list of int
+    """
+    try:
+        ks = [int(part) for part in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"K must be whole numbers, like 2,16,64,256, not {text!r}") from None
+    if not ks:
+        raise argparse.ArgumentTypeError("no K given")
+    return ks
 
 
 def from_arguments(args: argparse.Namespace, cls: type[EncoderOptions] = EncoderOptions, **fixed: Any) -> EncoderOptions:

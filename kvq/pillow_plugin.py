@@ -139,10 +139,10 @@ def write_image(decoded: codec.Decoded, fp: IO[bytes], format: str, *, strip: bo
     """Write a decoded file in a format Pillow writes, losing nothing it need not.
 
     PNG keeps the palette (PNG-8, grey included: the smallest exact file
-    Pillow can write); WebP is written lossless; JPEG has no lossless mode.
-    The ICC profile, EXIF and resolution go wherever the format has room
-    for them: PNG, JPEG and TIFF keep all three, WebP the profile and EXIF,
-    BMP the resolution.
+    Pillow can write), and so does GIF for opaque palettes; WebP is written
+    lossless; JPEG has no lossless mode. The ICC profile, EXIF and resolution
+    go wherever the format has room for them: PNG, JPEG and TIFF keep all
+    three, WebP the profile and EXIF, BMP the resolution.
 
     Parameters
     ----------
@@ -159,7 +159,10 @@ def write_image(decoded: codec.Decoded, fp: IO[bytes], format: str, *, strip: bo
         Pillow cannot write the image in that format.
     """
     upper = format.upper()
-    image = to_pillow(decoded, indexed=upper == "PNG", grey_indexed=True)
+    # GIF has one transparent index, not an alpha per entry: an RGBA palette
+    # goes through Pillow's own conversion.
+    indexed = upper == "PNG" or (upper == "GIF" and decoded.header.channels != 4)
+    image = to_pillow(decoded, indexed=indexed, grey_indexed=True)
     # Pillow's writers take metadata as save keywords (PNG reads only the ICC
     # profile from info); stripping must also clear what info holds.
     metadata = {} if strip else decoded.metadata.pillow_info()

@@ -282,3 +282,14 @@ def test_pillow_save_of_a_turned_p_image_resets_the_orientation():
         assert kv.mode == "P" and kv.size == (24, 40)
         assert kv.getexif()[ORIENTATION] == 1 and kv.getexif()[MAKE] == "kvq-test"
         assert np.array_equal(np.asarray(kv.convert("RGB")), _turned())
+
+
+def test_cli_encode_to_another_format_keeps_metadata_unless_stripped(tmp_path, capsys):
+    source = _image_file(tmp_path, "JPEG", suffix="jpg")
+    assert main(["encode", str(source), "-o", str(tmp_path / "q.png"), "-k", "16"]) == 0
+    with Image.open(tmp_path / "q.png") as out:
+        assert out.info["icc_profile"] == ICC and out.size == (24, 40)
+        assert out.getexif()[ORIENTATION] == 1 and out.getexif()[MAKE] == "kvq-test"
+    assert main(["encode", str(source), "-o", str(tmp_path / "s.png"), "-k", "16", "--strip"]) == 0
+    with Image.open(tmp_path / "s.png") as out:
+        assert not {"icc_profile", "exif", "dpi"} & set(out.info)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import KvqError
-from ..options import MAX_K, EncoderOptions, add_arguments, from_arguments, spec_of
+from ..options import MAX_K, EncoderOptions, add_arguments, from_arguments, k_list, spec_of
 from .peers import PEERS
 from .suite import DEFAULT_KS, load_images, run_suite
 
@@ -22,11 +22,8 @@ DEFAULT_GRIDS = 4
 
 
 def _k_list(text: str) -> list[int]:
-    try:
-        ks = [int(part) for part in text.replace(",", " ").split()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"K must be whole numbers, like 2,16,64,256, not {text!r}") from None
-    if not ks or any(not 1 <= k <= MAX_K for k in ks):
+    ks = k_list(text)
+    if any(not 1 <= k <= MAX_K for k in ks):
         raise argparse.ArgumentTypeError(f"each K must be between 1 and {MAX_K:,}")
     return ks
 
@@ -60,7 +57,7 @@ def build_parser(prog: str = "kvq bench") -> argparse.ArgumentParser:
         help=f"palette sizes, comma-separated or repeated (default: {','.join(map(str, DEFAULT_KS))})",
     )  # fmt: skip
     parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT, help=f"output folder (default: {DEFAULT_OUTPUT}/)")
-    parser.add_argument("--force", action="store_true", help="overwrite a report already in the output folder")
+    parser.add_argument("-f", "--force", action="store_true", help="overwrite a report already in the output folder")
     parser.add_argument(
         "--peers", type=_peer_list, default=list(PEERS), metavar="LIST",
         help=f"comma-separated peers to measure, or none (default: {','.join(PEERS)})",
@@ -71,6 +68,7 @@ def build_parser(prog: str = "kvq bench") -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--save-files", action="store_true", help="also keep every .kvq and peer file under OUTPUT/files/")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, and no summary line on success")
     add_arguments(parser.add_argument_group("encoder options (as kvq encode)"), bench=True)
     return parser
 
@@ -155,7 +153,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "kvq bench") -> int:
         if image.name in grid_names:
             decoded[image.name].append((k, result.palette, result.indices))
 
-    rows = run_suite(images, ks, options, args.peers, keep, progress=not args.no_progress, on_decoded=on_decoded)
+    rows = run_suite(images, ks, options, args.peers, keep, progress=not (args.no_progress or args.quiet), on_decoded=on_decoded)
 
     from . import figures, report
 
@@ -186,6 +184,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "kvq bench") -> int:
     for row in bad:
         print(f"{prog}: {row.image} at K={row.k_requested}: file is {row.file_bits} bits, theory + overhead + padding is "
               f"{row.theory_bits + row.overhead_bits + row.padding_bits}", file=sys.stderr)  # fmt: skip
-    print(f"wrote {out / 'report.md'}, {out / 'results.csv'} and {len(pictures)} picture(s) "
-          f"({len(rows)} rows, accounting matches theory: {'all yes' if not bad else f'{len(bad)} NO'})")  # fmt: skip
+    if not args.quiet:
+        print(f"wrote {out / 'report.md'}, {out / 'results.csv'} and {len(pictures)} picture(s) "
+              f"({len(rows)} rows, accounting matches theory: {'all yes' if not bad else f'{len(bad)} NO'})")  # fmt: skip
     return 1 if bad else 0
