@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*([^;]*)")
@@ -53,7 +54,7 @@ def floors(pyproject: Path = PYPROJECT) -> dict[str, str]:
             continue
         found = _FLOOR.findall(match.group(3))
         if not found:
-            raise ValueError(f"{requirement!r} has no floor (>=, ~= or ==): give the lowest version the suite passes with")
+            raise ValueError(f"{requirement!r} has no floor (>=, ~= or ==): give the lowest version that passes")
         version = found[0][1]
         if out.get(name, version) != version:
             raise ValueError(f"{name} has two floors, {out[name]} and {version}")
