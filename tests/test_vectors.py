@@ -42,7 +42,8 @@ def test_valid_vector_decodes_to_its_pixels(entry):
         metadata = entry["metadata"]
         extra = sum(12 + len(bytes.fromhex(metadata[key])) for key in ("icc_profile", "exif") if key in metadata)
         extra += 12 + 8 if "dpi" in metadata else 0
-        assert len(data) == 62 + entry["channels"] * entry["k"] + -(-entry["width"] * entry["height"] * entry["bits"] // 8) + extra
+        index_bytes = -(-entry["width"] * entry["height"] * entry["bits"] // 8)
+        assert len(data) == 62 + entry["channels"] * entry["k"] + index_bytes + extra
 
 
 @pytest.mark.parametrize("entry", [e for e in MANIFEST["valid"] if e["encoder_output"]], ids=_id)
