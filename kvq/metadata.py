@@ -42,7 +42,7 @@ _RESO_MAX = 2**32 - 1
 
 _UNSTORABLE = {
     "icc_profile": "icc_profile must be an ICC profile: bytes, at least 132 of them, 'acsp' at byte 36",
-    "exif": "exif must be a TIFF structure starting with II*\\0 or MM\\0* (after an optional Exif\\0\\0)",
+    "exif": "exif must be a TIFF structure: II*\\0 or MM\\0* (after an optional Exif\\0\\0), then the offset of IFD0",
     "dpi": f"dpi must be two numbers above 0 and at most {_RESO_MAX / _RESO_SCALE:,}",
 }
 
@@ -57,7 +57,8 @@ class Metadata:
         An ICC colour profile, byte for byte (at least 132 bytes, ``acsp`` at
         byte 36).
     exif : bytes, optional
-        EXIF as a TIFF structure (starting ``II*\\0`` or ``MM\\0*``). Pillow's
+        EXIF as a TIFF structure (``II*\\0`` or ``MM\\0*``, then the offset of
+        IFD0, at least 8 and leaving room for its entry count). Pillow's
         form, with JPEG's ``Exif\\0\\0`` identifier in front, is accepted and
         stored without it.
     dpi : (float, float), optional
@@ -152,7 +153,7 @@ class Metadata:
                 dpi = (x / _RESO_SCALE, y / _RESO_SCALE)
         return cls(
             icc_profile=icc if icc is not None and _valid_icc(icc) else None,
-            exif=exif if exif is not None and exif[:4] in _TIFF_HEADERS else None,
+            exif=exif if exif is not None and _valid_tiff(exif) else None,
             dpi=dpi,
         )
 
@@ -185,6 +186,8 @@ class Metadata:
             An override that cannot be stored.
         """
         info = dict(image.info)
+        if "dpi" in info and not _dpi_is_real(image):
+            del info["dpi"]
         names = ("icc_profile", "exif", "dpi")
         given = {key: overrides[key] for key in names if overrides and overrides.get(key) is not None}
         info.update(given)
@@ -222,8 +225,36 @@ class Metadata:
         return out
 
 
+def _dpi_is_real(image: Image.Image) -> bool:
+    """False for the 72 dpi Pillow's JPEG reader makes up when a file with EXIF states no resolution."""
+    info = image.info
+    # format is None once an image is copied (kvq.open_image copies), so a
+    # JPEG is also known by its EXIF, its lack of a JFIF density, and 72 dpi.
+    if (
+        image.format not in (None, "JPEG", "MPO")
+        or "exif" not in info
+        or info.get("jfif_unit") in (1, 2)
+        or tuple(info["dpi"]) != (72, 72)
+    ):
+        return True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return 0x011A in image.getexif()  # XResolution
+    except Exception:  # noqa: BLE001 - unreadable EXIF states nothing
+        return False
+
+
 def _valid_icc(data: bytes | bytearray) -> bool:
     return len(data) >= _ICC_MIN and bytes(data[36:40]) == _ICC_SIGNATURE
+
+
+def _valid_tiff(data: bytes) -> bool:
+    """Spec section 14: a TIFF header, and an IFD0 offset that leaves room for IFD0's entry count."""
+    if len(data) < 8 or data[:4] not in _TIFF_HEADERS:
+        return False
+    (ifd,) = struct.unpack_from("<I" if data[:2] == b"II" else ">I", data, 4)
+    return 8 <= ifd <= len(data) - 2
 
 
 def _tiff_of(data: Any) -> bytes | None:
@@ -233,7 +264,7 @@ def _tiff_of(data: Any) -> bytes | None:
     data = bytes(data)
     if data.startswith(EXIF_PREFIX):
         data = data[len(EXIF_PREFIX) :]
-    return data if data[:4] in _TIFF_HEADERS else None
+    return data if _valid_tiff(data) else None
 
 
 def _exif_bytes(value: Any) -> bytes | None:

@@ -158,13 +158,26 @@ def test_reader_keeps_only_the_first_metadata_chunk_of_each_type_and_no_other_an
 
 
 def test_corrupt_exif_is_kept_as_it_is_and_not_applied(tmp_path):
-    # A TIFF header whose IFD0 offset points past the end: Pillow cannot read an orientation from it.
-    corrupt = b"MM\x00*" + struct.pack(">I", 4000) + bytes(8)
+    # IFD0's one entry, an Orientation of 6, has a type (99) that no TIFF reader knows.
+    corrupt = b"MM\x00*" + struct.pack(">IH", 8, 1) + struct.pack(">HHIHH", ORIENTATION, 99, 1, 6, 0) + bytes(4)
     image = Image.fromarray(_pixels())
     image.info["exif"] = b"Exif\x00\x00" + corrupt
     data = kvq.encode(image, k=16)
     assert kvq.decode_indexed(data).metadata.exif == corrupt
     assert np.array_equal(kvq.decode(data), _pixels())
+
+
+@pytest.mark.parametrize(
+    "exif",
+    [b"II", b"II*\x00", b"MM\x00*" + struct.pack(">I", 4000) + bytes(8), b"II*\x00" + struct.pack("<I", 4) + bytes(4)],
+    ids=["cut-header", "no-ifd-offset", "ifd-past-the-end", "ifd-inside-the-header"],
+)
+def test_exif_without_a_reachable_ifd0_is_not_stored(exif):
+    image = Image.fromarray(_pixels())
+    image.info["exif"] = b"Exif\x00\x00" + exif
+    assert kvq.encode(image, k=16) == kvq.encode(_pixels(), k=16)
+    with pytest.raises(kvq.OptionError, match="TIFF structure"):
+        kvq.Metadata(exif=exif)
 
 
 @pytest.mark.parametrize("order", ["<", ">"])
@@ -293,3 +306,22 @@ def test_cli_encode_to_another_format_keeps_metadata_unless_stripped(tmp_path, c
     assert main(["encode", str(source), "-o", str(tmp_path / "s.png"), "-k", "16", "--strip"]) == 0
     with Image.open(tmp_path / "s.png") as out:
         assert not {"icc_profile", "exif", "dpi"} & set(out.info)
+
+
+def test_the_72_dpi_pillow_makes_up_for_a_jpeg_is_not_stored(tmp_path):
+    # A JPEG with EXIF but no resolution anywhere: Pillow's reader says dpi (72, 72) all the same.
+    path = tmp_path / "no-dpi.jpg"
+    Image.fromarray(_pixels()).save(path, "JPEG", exif=_exif(1))
+    with Image.open(path) as im:
+        assert im.info["dpi"] == (72, 72)
+        assert kvq.decode_indexed(kvq.encode(im, k=16)).metadata.dpi is None
+    # A resolution the file does state is kept: JFIF's density, or EXIF's XResolution.
+    Image.fromarray(_pixels()).save(path, "JPEG", exif=_exif(1), dpi=(150, 150))
+    with Image.open(path) as im:
+        assert kvq.decode_indexed(kvq.encode(im, k=16)).metadata.dpi == (150.0, 150.0)
+    exif = Image.Exif()
+    exif.load(_exif(1))
+    exif[0x011A], exif[0x011B], exif[0x0128] = 240.0, 240.0, 2
+    Image.fromarray(_pixels()).save(path, "JPEG", exif=exif.tobytes())
+    with Image.open(path) as im:
+        assert kvq.decode_indexed(kvq.encode(im, k=16)).metadata.dpi == (240.0, 240.0)

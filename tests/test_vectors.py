@@ -203,8 +203,10 @@ def spec_metadata(f: bytes) -> dict:
     icc, exif, reso = first.get(b"iccp"), first.get(b"exif"), first.get(b"reso")
     if icc is not None and len(icc) >= 132 and icc[36:40] == b"acsp":
         out["icc_profile"] = icc.hex()
-    if exif is not None and exif[:4] in (b"II*\x00", b"MM\x00*"):
-        out["exif"] = exif.hex()
+    if exif is not None and len(exif) >= 8 and exif[:4] in (b"II*\x00", b"MM\x00*"):
+        ifd = int.from_bytes(exif[4:8], "little" if exif[:2] == b"II" else "big")
+        if 8 <= ifd <= len(exif) - 2:
+            out["exif"] = exif.hex()
     if reso is not None and len(reso) == 8 and _u32(reso, 0) and _u32(reso, 4):
         out["dpi"] = [_u32(reso, 0) / 1000, _u32(reso, 4) / 1000]
     return out
