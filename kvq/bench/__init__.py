@@ -1,10 +1,11 @@
 """kvq's benchmark suite: every bit of a ``.kvq`` file, beside what users pick instead.
 
 For each image and palette size K the suite writes a row that accounts for
-the file bit by bit (N, 24·N, the textbook N·ceil(log2 K) + 24·K, and the
-file's overhead, palette and index bits), its quality (PSNR, SSIM, mean
-ΔE2000), and the same image at the same K as PNG-8, GIF, pngquant, kvq's own
-palette saved as PNG-8, and JPEG at the quality that matches kvq's PSNR.
+the file bit by bit (N, 24·N, the textbook N·ceil(log2 K) + 24·K, the same
+file with fixed-width indices, and the file's overhead, palette, index and
+side bits), its quality (PSNR, SSIM, mean ΔE2000), and the same image at the
+same K as PNG-8, GIF, pngquant and JPEG at the quality that matches kvq's
+PSNR, and kvq's own pixels as PNG-8, WebP-lossless and JPEG XL lossless.
 It writes ``report.md``, ``results.csv`` and pictures to a folder.
 
 Run it as ``kvq bench [IMAGES or FOLDERS] [-k 2,16,64,256] [-o DIR]`` or

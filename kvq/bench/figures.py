@@ -17,13 +17,21 @@ from .suite import Row
 
 _COLOURS = {
     "kvq": "#d62728",
+    "kvq_fixed": "#e377c2",
     "png8": "#1f77b4",
     "pngquant": "#2ca02c",
     "gif": "#9467bd",
     "kvq_png8": "#ff7f0e",
+    "webp": "#17becf",
+    "jxl": "#bcbd22",
     "jpeg": "#7f7f7f",
 }
-_MARKERS = {"kvq": "o", "png8": "s", "pngquant": "^", "gif": "v", "kvq_png8": "D", "jpeg": "x"}
+_MARKERS = {"kvq": "o", "kvq_fixed": "o", "png8": "s", "pngquant": "^", "gif": "v", "kvq_png8": "D", "webp": "P", "jxl": "*", "jpeg": "x"}
+_NAMES = {"kvq": "kvq (.kvq file)", "kvq_fixed": "kvq, fixed-width indices"}
+
+
+def _name(key: str) -> str:
+    return _NAMES.get(key) or PEERS[key]
 
 
 def _pyplot():
@@ -36,12 +44,20 @@ def _pyplot():
 
 
 def rd_curves(rows: Sequence[Row], path: Path) -> None:
-    """Mean bits per pixel against mean PSNR and SSIM, one line per codec across K."""
+    """Mean bits per pixel of the actual files against mean PSNR and SSIM, one line per codec across K.
+
+    Every point is a file's real size (bytes × 8 / N), kvq's included; when
+    kvq's files are entropy coded, the same files with fixed-width indices
+    are drawn too, dotted, at the same quality.
+    """
     plt = _pyplot()
     summaries = summarise(rows)
+    entropy = any(r.coding != "fixed" for r in rows)
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), constrained_layout=True)
     for ax, metric, label in ((axes[0], 1, "PSNR (dB)"), (axes[1], 2, "SSIM")):
         series = {"kvq": [(s.k, s.bpp, s.psnr if metric == 1 else s.ssim) for s in summaries]}
+        if entropy:
+            series["kvq_fixed"] = [(s.k, s.fixed_bpp, s.psnr if metric == 1 else s.ssim) for s in summaries]
         for key in PEERS:
             series[key] = [
                 (s.k, s.peer_quality[key][0], s.peer_quality[key][metric]) for s in summaries if key in s.peer_quality
@@ -53,24 +69,27 @@ def rd_curves(rows: Sequence[Row], path: Path) -> None:
             points.sort(key=lambda p: p[1])
             xs = [p[1] for p in points]
             ys = [p[2] for p in points]
-            name = "kvq (.kvq file)" if key == "kvq" else PEERS[key]
             ax.plot(
-                xs, ys, marker=_MARKERS[key], color=_COLOURS[key], label=name,
+                xs, ys, marker=_MARKERS[key], color=_COLOURS[key], label=_name(key),
                 linewidth=2.4 if key == "kvq" else 1.4, markersize=7 if key == "kvq" else 5,
-                linestyle="--" if key == "jpeg" else "-", zorder=3 if key == "kvq" else 2,
+                linestyle={"jpeg": "--", "kvq_fixed": ":"}.get(key, "-"), zorder=3 if key == "kvq" else 2,
             )  # fmt: skip
             if key == "kvq":
                 for k, x, y in points:
                     ax.annotate(f"K={k}", (x, y), textcoords="offset points", xytext=(6, -12), fontsize=9, color=_COLOURS[key])
         ax.set_xscale("log", base=2)
-        ax.set_xlabel("bits per pixel (file size × 8 / N, log scale)")
+        ax.set_xlabel("bits per pixel of the actual file (bytes × 8 / N, log scale)")
         ax.set_ylabel(f"mean {label}")
         ax.grid(True, which="both", alpha=0.3)
         ax.set_title(f"Rate–distortion: bits per pixel against {label.split()[0]}")
         ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
     axes[0].legend(loc="lower right", fontsize=9)
     images = len({r.image for r in rows})
-    fig.suptitle(f"Means over {images} image(s) at each K; JPEG is at the quality that matches kvq's PSNR", fontsize=10)
+    fig.suptitle(
+        f"Means over {images} image(s) at each K; JPEG is at the quality that matches kvq's PSNR;"
+        " kvq's palette as PNG-8, WebP and JPEG XL hold kvq's own pixels",
+        fontsize=10,
+    )
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -101,25 +120,33 @@ def bits_vs_raw(rows: Sequence[Row], path: Path) -> None:
     raw_bpp = float(np.mean([r.raw_bits / r.n_pixels for r in rows]))
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.6), constrained_layout=True)
 
-    # Left: raw, theory and the file's three parts, in bits per pixel.
+    # Left: raw, theory, the fixed-width file (when the files are entropy coded) and the file's three parts, in
+    # bits per pixel.
     x = np.arange(len(ks))
-    width = 0.27
+    entropy = any(r.coding != "fixed" for r in rows)
+    bars = 4 if entropy else 3
+    width = 0.8 / bars
     index = [np.mean([(r.index_bits) / r.n_pixels for r in groups[k]]) for k in ks]
     palette = [np.mean([r.palette_bits / r.n_pixels for r in groups[k]]) for k in ks]
     overhead = [np.mean([r.overhead_bits / r.n_pixels for r in groups[k]]) for k in ks]
     theory = [np.mean([r.theory_bits / r.n_pixels for r in groups[k]]) for k in ks]
+    fixed = [np.mean([r.fixed_file_bits / r.n_pixels for r in groups[k]]) for k in ks]
     mixed = "" if "C" not in raw_name else f", mean {raw_bpp:.3g} bpp"
-    left.bar(x - width, [raw_bpp] * len(ks), width, color="#bbbbbb", label=f"uncompressed ({raw_name}{mixed})")
-    left.bar(x, theory, width, color="#8c564b", label=f"theory N·ceil(log2 K) + {palette_name}")
-    left.bar(x + width, index, width, color="#d62728", label=".kvq indices (+ padding)")
-    left.bar(x + width, palette, width, bottom=index, color="#ff9896", label=f".kvq palette ({palette_name})")
-    left.bar(x + width, overhead, width, bottom=np.add(index, palette), color="black", label=".kvq overhead (62 bytes)")
+    at = [x + (j - (bars - 1) / 2) * width for j in range(bars)]
+    left.bar(at[0], [raw_bpp] * len(ks), width, color="#bbbbbb", label=f"uncompressed ({raw_name}{mixed})")
+    left.bar(at[1], theory, width, color="#8c564b", label=f"theory N·ceil(log2 K) + {palette_name}")
+    if entropy:
+        left.bar(at[2], fixed, width, color=_COLOURS["kvq_fixed"], label="the same .kvq, fixed-width indices")
+    indices_name = ".kvq indices (entropy coded)" if entropy else ".kvq indices (+ padding)"
+    left.bar(at[-1], index, width, color="#d62728", label=indices_name)
+    left.bar(at[-1], palette, width, bottom=index, color="#ff9896", label=f".kvq palette ({palette_name})")
+    left.bar(at[-1], overhead, width, bottom=np.add(index, palette), color="black", label=".kvq overhead (62 bytes)")
     for i, s in enumerate(summaries):
         total = index[i] + palette[i] + overhead[i]
         left.annotate(
             f"{100 * total / raw_bpp:.1f}% of raw, {s.factor:.2f}×\nindices {index[i]:.3f}"
             f"\n+ palette {palette[i]:.4f}\n+ overhead {overhead[i]:.4f}",
-            (x[i] + width, total), textcoords="offset points",
+            (at[-1][i], total), textcoords="offset points",
             xytext=(0, 4), ha="center", fontsize=7.5,
         )  # fmt: skip
     left.set_xticks(x, [f"K={k}" for k in ks])
@@ -135,14 +162,13 @@ def bits_vs_raw(rows: Sequence[Row], path: Path) -> None:
     for j, key in enumerate(codecs):
         values = [s.bpp if key == "kvq" else (s.peer_quality[key][0] if key in s.peer_quality else np.nan) for s in summaries]
         offset = (j - (len(codecs) - 1) / 2) * width
-        name = "kvq (.kvq file)" if key == "kvq" else PEERS[key]
-        right.bar(x + offset, values, width, color=_COLOURS[key], label=name)
+        right.bar(x + offset, values, width, color=_COLOURS[key], label=_name(key))
         for xi, value in zip(x + offset, values, strict=True):
             if np.isfinite(value):
                 right.annotate(
                     f"{value:.2f}", (xi, value), textcoords="offset points", xytext=(0, 2), ha="center", fontsize=6.5, rotation=90
                 )
-    top = max(s.bpp for s in summaries)
+    top = max([s.bpp for s in summaries] + [q[0] for s in summaries for q in s.peer_quality.values() if np.isfinite(q[0])])
     right.set_xticks(x, [f"K={k}" for k in ks])
     right.set_ylabel("mean bits per pixel")
     right.set_ylim(0, top * 1.45)

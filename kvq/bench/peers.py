@@ -12,8 +12,17 @@ it does not apply:
 - ``kvq_png8``: kvq's own palette and indices saved as PNG-8 (``optimize=True``):
   the same pixels as the ``.kvq`` file, with PNG's deflate instead of fixed-width
   bit packing.
+- ``webp``: kvq's decoded pixels saved as WebP-lossless (Pillow:
+  ``lossless=True, quality=100, method=6``, its smallest): the same pixels
+  in the best general-purpose lossless format browsers read.
+- ``jxl``: kvq's decoded pixels saved as JPEG XL lossless at effort 9
+  (``imagecodecs.jpegxl_encode``; core Pillow has no JPEG XL plugin).
 - ``jpeg``: Pillow JPEG at the lowest quality 1..95 whose PSNR reaches
   kvq's, found by bisection, with 4:2:0 or 4:4:4 chroma, whichever is smaller.
+
+``kvq_png8``, ``webp`` and ``jxl`` store exactly what the ``.kvq`` file
+stores (WebP drops the colour of fully transparent pixels, which no viewer
+shows), so they compare the index coding alone, not the palette.
 """
 
 from __future__ import annotations
@@ -35,12 +44,21 @@ PEERS = {
     "pngquant": "pngquant",
     "gif": "GIF (Pillow)",
     "kvq_png8": "kvq palette as PNG-8",
+    "webp": "WebP-lossless of kvq's pixels",
+    "jxl": "JPEG XL lossless of kvq's pixels",
     "jpeg": "JPEG at kvq's PSNR",
 }
+#: Peers that store the ``.kvq`` file's own decoded pixels, losslessly.
+SAME_PIXELS = ("kvq_png8", "webp", "jxl")
 
 JPEG_QUALITIES = (1, 95)
 PNGQUANT_TIMEOUT_S = 300
-
+#: Pillow's WebP settings for its smallest lossless file.
+WEBP_LOSSLESS = {"lossless": True, "quality": 100, "method": 6}
+#: The longest side a WebP image may have.
+WEBP_MAX_SIDE = 16383
+#: JPEG XL effort: 9, libjxl's slowest setting without its expert options.
+JXL_EFFORT = 9
 
 
 @dataclass(frozen=True)
@@ -183,6 +201,63 @@ def kvq_png8(palette: np.ndarray, indices: np.ndarray) -> PeerResult:
         image.putpalette(palette.tobytes(), "RGBA")
     data = _save(image, "PNG", optimize=True)
     return PeerResult(data, read_back(data, channels))
+
+
+def webp_lossless(pixels: np.ndarray) -> PeerResult:
+    """WebP-lossless of exactly ``pixels`` (Pillow, ``lossless=True, quality=100, method=6``).
+
+    Parameters
+    ----------
+    pixels : ndarray of uint8, shape (H, W, C)
+        kvq's decoded pixels.
+
+    Returns
+    -------
+    PeerResult
+        Skipped when Pillow was built without WebP, or the image is larger
+        than WebP's 16,383 pixels a side.
+    """
+    from PIL import features
+
+    if not features.check("webp"):
+        return skipped("Pillow was built without WebP")
+    if max(pixels.shape[:2]) > WEBP_MAX_SIDE:
+        return skipped(f"WebP holds at most {WEBP_MAX_SIDE:,} pixels a side")
+    data = _save(to_pil(pixels), "WEBP", **WEBP_LOSSLESS)
+    return PeerResult(data, read_back(data, pixels.shape[2]))
+
+
+def jxl_lossless(pixels: np.ndarray) -> PeerResult:
+    """JPEG XL lossless of exactly ``pixels`` at effort 9 (``imagecodecs.jpegxl_encode``).
+
+    Parameters
+    ----------
+    pixels : ndarray of uint8, shape (H, W, C)
+        kvq's decoded pixels.
+
+    Returns
+    -------
+    PeerResult
+        Skipped with a note when imagecodecs (or its JPEG XL codec) is missing.
+    """
+    try:
+        import imagecodecs
+    except ImportError:
+        return skipped("imagecodecs not installed")
+    codec = getattr(imagecodecs, "JPEGXL", None)
+    if codec is None or not getattr(codec, "available", True):
+        return skipped("imagecodecs was built without JPEG XL")
+    channels = pixels.shape[2]
+    data = bytes(imagecodecs.jpegxl_encode(pixels[:, :, 0] if channels == 1 else pixels, lossless=True, effort=JXL_EFFORT))
+    return PeerResult(data, jxl_read_back(data, channels))
+
+
+def jxl_read_back(data: bytes, channels: int) -> np.ndarray:
+    """Decode a JPEG XL file with imagecodecs to an (H, W, C) uint8 array."""
+    import imagecodecs
+
+    array = np.asarray(imagecodecs.jpegxl_decode(data))
+    return array.reshape(*array.shape[:2], channels)
 
 
 def jpeg_matched(pixels: np.ndarray, target_psnr: float) -> PeerResult:

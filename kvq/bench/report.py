@@ -14,8 +14,8 @@ from ..container import OVERHEAD
 from .peers import PEERS, pngquant_version
 from .suite import Row, csv_columns
 
-#: Peers whose size ratio is in the summary table, in order.
-SUMMARY_PEERS = ("png8", "pngquant", "gif", "kvq_png8", "jpeg")
+#: Peers whose size ratio is in the summary, in order.
+SUMMARY_PEERS = ("png8", "pngquant", "gif", "kvq_png8", "webp", "jxl", "jpeg")
 
 
 def write_csv(rows: Sequence[Row], path: Path) -> None:
@@ -56,8 +56,13 @@ class Summary:
     psnr: float
     ssim: float
     delta_e2000: float
-    matches: int
+    #: rows whose accounting holds (:attr:`kvq.bench.suite.Row.accounting_holds`)
+    held: int
     lossless: int
+    #: mean bits per pixel of the same files with fixed-width indices
+    fixed_bpp: float = math.nan
+    #: rows whose file is entropy coded
+    entropy: int = 0
     #: peer -> (geometric mean of kvq bytes / peer bytes, images with the peer)
     ratio: dict[str, tuple[float, int]] = field(default_factory=dict)
     #: peer -> (mean bpp, mean PSNR, mean SSIM, images with the peer)
@@ -96,8 +101,10 @@ def summarise(rows: Sequence[Row]) -> list[Summary]:
             psnr=_mean([r.psnr for r in group if math.isfinite(r.psnr)]),
             ssim=_mean([r.ssim for r in group]),
             delta_e2000=_mean([r.delta_e2000 for r in group]),
-            matches=sum(r.matches_theory for r in group),
+            held=sum(r.accounting_holds for r in group),
             lossless=sum(not math.isfinite(r.psnr) for r in group),
+            fixed_bpp=_mean([r.fixed_file_bits / r.n_pixels for r in group]),
+            entropy=sum(r.coding != "fixed" for r in group),
         )
         for key in PEERS:
             have = [r for r in group if r.peers.get(key, {}).get("bytes")]
@@ -134,21 +141,40 @@ def _notes(rows: Sequence[Row], key: str) -> str:
     )
 
 
+def _coding_cell(entropy: int, images: int) -> str:
+    if entropy == images:
+        return "entropy"
+    if entropy == 0:
+        return "fixed"
+    return f"entropy ({entropy} of {images})"
+
+
 def summary_table(summaries: Sequence[Summary]) -> list[str]:
-    """The Markdown summary table (one line per K)."""
-    head = ["K", "images", "factor vs raw", "bpp", "PSNR dB", "SSIM", "ΔE2000"]
-    head += [f"kvq ÷ {PEERS[key]}" for key in SUMMARY_PEERS]
-    head += ["accounting matches theory"]
+    """The Markdown summary table (one line per K): size, quality and the accounting check."""
+    head = ["K", "images", "coding", "bpp", "bpp fixed width", "factor vs raw", "PSNR dB", "SSIM", "ΔE2000", "accounting"]
+    lines = ["| " + " | ".join(head) + " |", "|---:|---:|---|" + "|".join("---:" for _ in head[3:]) + "|"]
+    for s in summaries:
+        cells = [
+            str(s.k), str(s.images), _coding_cell(s.entropy, s.images), _f(s.bpp, 3), _f(s.fixed_bpp, 3),
+            _f(s.factor, 2, "×"), _f(s.psnr), _f(s.ssim, 4), _f(s.delta_e2000),
+        ]  # fmt: skip
+        cells.append(f"all {s.images} hold" if s.held == s.images else f"**{s.held} of {s.images} hold**")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def ratio_table(summaries: Sequence[Summary]) -> list[str]:
+    """The Markdown table of kvq's file size divided by each peer's (geometric means, one line per K)."""
+    head = ["K"] + [PEERS[key] for key in SUMMARY_PEERS]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---:" for _ in head) + "|"]
     for s in summaries:
-        cells = [str(s.k), str(s.images), _f(s.factor, 2, "×"), _f(s.bpp, 3), _f(s.psnr), _f(s.ssim, 4), _f(s.delta_e2000)]
+        cells = [str(s.k)]
         for key in SUMMARY_PEERS:
             if key not in s.ratio:
                 cells.append("n/a")
             else:
                 ratio, count = s.ratio[key]
                 cells.append(_f(ratio, 3) + ("" if count == s.images else f" ({count} of {s.images})"))
-        cells.append(f"all {s.images} yes" if s.matches == s.images else f"**{s.matches} of {s.images} yes**")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -178,21 +204,38 @@ def _peer_cell(row: Row, key: str) -> str:
     return cell
 
 
-def image_table(rows: Sequence[Row]) -> list[str]:
-    """One Markdown line per image and K: every bit of the file, quality, and the peers."""
+def _stored(r: Row) -> str:
+    return f"{r.k_requested}" if r.k == r.k_requested else f"{r.k_requested} ({r.k})"
+
+
+def accounting_table(rows: Sequence[Row]) -> list[str]:
+    """One Markdown line per image and K: every bit of the ``.kvq`` file against 24·N, the theory and fixed width."""
     head = [
-        "image", "K (stored)", "N", "raw bits", "theory bits", "overhead", "palette", "indices+pad",
-        "file bits", "= theory + overhead + pad", "factor", "bpp", "PSNR", "SSIM", "ΔE2000",
-    ] + [PEERS[key] for key in SUMMARY_PEERS]  # fmt: skip
+        "image", "K (stored)", "coding", "N", "raw bits", "theory bits", "fixed-width file bits", "file bits",
+        "overhead", "palette", "indices", "side bits", "factor", "bpp", "accounting",
+    ]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|---|---:|---|" + "|".join("---:" for _ in head[3:]) + "|"]
+    for r in rows:
+        if r.coding == "fixed":
+            check = f"{'yes' if r.matches_theory else '**NO**'}: theory + {r.overhead_bits} + {r.padding_bits}"
+        else:
+            check = f"{'yes' if r.accounted else '**NO**'}: {r.file_bits / r.fixed_file_bits:.3f} of fixed width"
+        cells = [
+            r.image, _stored(r), r.coding, f"{r.n_pixels:,}", f"{r.raw_bits:,}", f"{r.theory_bits:,}",
+            f"{r.fixed_file_bits:,}", f"{r.file_bits:,}", f"{r.overhead_bits:,}", f"{r.palette_bits:,}",
+            f"{r.index_bits:,}", f"{r.side_bits:,}", _f(r.factor_vs_raw, 2, "×"), _f(r.bpp, 3), check,
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def image_table(rows: Sequence[Row]) -> list[str]:
+    """One Markdown line per image and K: the file's size and quality, and every peer's size and PSNR."""
+    head = ["image", "K (stored)", "bytes", "PSNR", "SSIM", "ΔE2000"] + [PEERS[key] for key in SUMMARY_PEERS]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "|".join("---:" for _ in head[1:]) + "|"]
     for r in rows:
-        stored = f"{r.k_requested}" if r.k == r.k_requested else f"{r.k_requested} ({r.k})"
-        identity = f"{'yes' if r.matches_theory else '**NO**'} (+{r.overhead_bits}+{r.padding_bits})"
-        cells = [
-            r.image, stored, f"{r.n_pixels:,}", f"{r.raw_bits:,}", f"{r.theory_bits:,}", f"{r.overhead_bits:,}",
-            f"{r.palette_bits:,}", f"{r.index_bits:,}", f"{r.file_bits:,}", identity, _f(r.factor_vs_raw, 2, "×"),
-            _f(r.bpp, 3), _f(r.psnr), _f(r.ssim, 4), _f(r.delta_e2000),
-        ] + [_peer_cell(r, key) for key in SUMMARY_PEERS]  # fmt: skip
+        cells = [r.image, _stored(r), f"{r.file_bytes:,}", _f(r.psnr), _f(r.ssim, 4), _f(r.delta_e2000)]
+        cells += [_peer_cell(r, key) for key in SUMMARY_PEERS]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -205,13 +248,26 @@ def versions() -> dict[str, str]:
     import kvq
 
     out["kvq"] = kvq.__version__
-    for dist in ("numpy", "pillow", "scikit-learn", "scikit-image", "matplotlib"):
+    for dist in ("numpy", "numba", "pillow", "scikit-learn", "scikit-image", "matplotlib", "imagecodecs"):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:
             out[dist] = "not installed"
+    from PIL import features
+
+    out["libwebp"] = features.version("webp") or "not built in"
+    out["libjxl"] = _libjxl_version()
     out["pngquant"] = pngquant_version() or "not installed"
     return out
+
+
+def _libjxl_version() -> str:
+    try:
+        import imagecodecs
+    except ImportError:
+        return "not installed"
+    # imagecodecs says "libjxl 0.11.2".
+    return str(imagecodecs.jpegxl_version()).removeprefix("libjxl ")
 
 
 def write_markdown(
@@ -241,7 +297,7 @@ def write_markdown(
         Wall time of the run.
     """
     summaries = summarise(rows)
-    all_match = all(r.matches_theory for r in rows)
+    held = sum(r.accounting_holds for r in rows)
     v = versions()
     out = [
         "# kvq benchmark report",
@@ -258,18 +314,28 @@ def write_markdown(
         "",
         "## Summary",
         "",
-        "Means over the images at each K; ratios are geometric means, so that no single image outweighs the others."
-        " *factor vs raw* is 24·N bits (8·N grey, 32·N with alpha) over the `.kvq` file's bits; *bpp* is the file's"
-        " bits per pixel (arithmetic mean); *kvq ÷ peer* is the geometric mean of kvq's file size divided by the"
-        " peer's at the same K (below 1: kvq is smaller). PSNR, SSIM and ΔE2000 of RGBA images are measured on"
-        " premultiplied colour (see the end of this report).",
+        "Means over the images at each K. *coding* is the index coding of the files (the encoder stores fixed width"
+        " where that is smaller); *bpp* is the file's bits per pixel, *bpp fixed width* the same file's with"
+        " fixed-width indices (N·ceil(log2 K) bits and the padding of their last byte); *factor vs raw* is 24·N bits"
+        " (8·N grey, 32·N with alpha) over the file's bits, a geometric mean. PSNR, SSIM and ΔE2000 of RGBA images are"
+        " measured on premultiplied colour (see the end of this report).",
         "",
         *summary_table(summaries),
         "",
-        f"Accounting matches theory: {'all ' + str(len(rows)) + ' rows yes' if all_match else '**NOT all rows**'}"
-        f" — every file is exactly N·ceil(log2 K) + 8·C·K bits (C channels: 24·K for RGB) plus the spec's fixed"
-        f" overhead of {OVERHEAD} bytes"
-        f" ({8 * OVERHEAD} bits) plus 0–7 padding bits after the last index.",
+        f"Accounting: {'all ' + str(len(rows)) + ' rows hold' if held == len(rows) else f'**{held} of {len(rows)} rows hold**'}."
+        f" A fixed-width file must be exactly N·ceil(log2 K) + 8·C·K bits (C channels: 24·K for RGB) plus the spec's"
+        f" fixed overhead of {OVERHEAD} bytes ({8 * OVERHEAD} bits) plus 0–7 padding bits after the last index. An"
+        " entropy-coded file must be exactly its overhead, palette and INDX bits, and its fixed-width figure exactly"
+        " the theory's N·ceil(log2 K) plus the padding.",
+        "",
+        "### kvq's file size divided by each peer's",
+        "",
+        "Geometric means over the images, so that no single image outweighs the others and a ÷ b summarises as the"
+        " inverse of b ÷ a; below 1: the `.kvq` file is smaller. PNG-8, pngquant and GIF quantize with their own"
+        " palettes; kvq's palette as PNG-8, WebP-lossless and JPEG XL lossless store exactly the `.kvq` file's"
+        " pixels, so they measure the index coding alone.",
+        "",
+        *ratio_table(summaries),
         "",
     ]
     lossless = sum(s.lossless for s in summaries)
@@ -295,16 +361,26 @@ def write_markdown(
     out += [
         "## Every image",
         "",
-        "Bits of each `.kvq` file: overhead (signature, chunk framing, header: 8·62 bits), palette (8·C·K), and"
-        " indices with the padding of their last byte (8·ceil(N·b/8)); *theory* is N·ceil(log2 K) + 8·C·K."
-        " Peer cells: file size and PSNR; JPEG with its quality setting.",
+        "### Where the bits of each `.kvq` file go",
+        "",
+        "*raw* is 8·C·N (24·N for RGB); *theory* N·ceil(log2 K) + 8·C·K; *fixed-width file* the same file with"
+        " fixed-width indices (8·62 + 8·C·K + 8·ceil(N·b/8)); *file* the actual size, which is overhead (signature,"
+        " chunk framing, header: 8·62 bits) + palette (8·C·K) + indices (the INDX data); *side bits* are the index"
+        " bits that carry no index: the padding of the last byte (fixed width) or the entropy coder's 32-bit flush"
+        " (its adaptive model sends nothing else).",
+        "",
+        *accounting_table(rows),
+        "",
+        "### Size and quality beside the peers",
+        "",
+        "Peer cells: file size and PSNR; JPEG with its quality setting.",
         "",
         *image_table(rows),
         "",
         "## How each number is made",
         "",
         "- kvq: `kvq.encode_image` with the options above; every number is measured on the decoded file"
-        " (`kvq.decode_indexed`), and the bits come from `kvq.breakdown(header, len(file))`.",
+        " (`kvq.decode_indexed`), and the bits come from `kvq.breakdown(header, len(file), len(INDX data))`.",
         "- PSNR over all channels, peak 255 (`kvq.bench.quality.psnr`); SSIM: `skimage.metrics.structural_similarity`"
         " (7×7 window, data range 255, mean over channels); ΔE2000: mean `skimage.color.deltaE_ciede2000` of"
         " `rgb2lab` colours, every pixel at full resolution.",
@@ -315,7 +391,11 @@ def write_markdown(
         " saved with `optimize=True`. GIF (Pillow): the same quantized image saved as GIF, `optimize=True`.",
         "- pngquant: `pngquant --nofs --speed 1 K -` (no dithering, slowest and best), when it is installed.",
         "- kvq palette as PNG-8: the `.kvq` file's own palette and indices written by Pillow as PNG-8 with"
-        " `optimize=True` — the same pixels, deflate instead of fixed-width packing.",
+        " `optimize=True` — the same pixels, deflate instead of kvq's index coding.",
+        "- WebP-lossless of kvq's pixels: the decoded `.kvq` pixels saved by Pillow with `lossless=True, quality=100,"
+        " method=6` (grey as RGB: WebP has no grey mode; it does not keep the colour of fully transparent pixels).",
+        "- JPEG XL lossless of kvq's pixels: the decoded `.kvq` pixels through"
+        " `imagecodecs.jpegxl_encode(pixels, lossless=True, effort=9)` (core Pillow has no JPEG XL plugin).",
         "- JPEG at kvq's PSNR: Pillow JPEG at the lowest quality 1–95 whose PSNR reaches kvq's at that K, by"
         " bisection, with 4:2:0 or 4:4:4 chroma, whichever file is smaller; n/a when even 95 falls short or kvq"
         " is lossless. The means of a column with n/a rows are over fewer images (the count is given).",

@@ -3,6 +3,12 @@
 One :class:`Row` per image and K holds the bit accounting of the ``.kvq``
 file (recomputed from the file itself, through :func:`kvq.breakdown`), its
 quality, and every peer's size and quality.
+
+A file's accounting holds when every bit is overhead, palette, indices or
+ancillary and, for fixed-width files, the file is exactly the theory plus the
+fixed overhead plus the last byte's padding; an entropy-coded file cannot
+equal the theory, so for it the fixed-width figure it is measured against
+must be exactly theory + padding instead (``SizeBreakdown.accounted``).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import Decoded, decode_indexed, open_image
+from ..coding import CODINGS, FIXED
 from ..fileio import encode_file
 from ..options import EncoderOptions
 from ..paths import IMAGE_SUFFIXES as IMAGE_SUFFIXES  # where it lived before kvq.paths
@@ -50,7 +57,11 @@ class Row:
     ``<peer>_bpp``, ``<peer>_psnr``, ``<peer>_ssim``, ``<peer>_note``, and
     ``jpeg_quality``). Bits are of the ``.kvq`` file; ``k`` is the palette
     size stored (at most ``k_requested``: kvq drops unused and duplicate
-    colours), and the theory uses it.
+    colours), and the theory uses it. ``coding`` is the index coding the
+    file holds (``"fixed"`` or ``"entropy"``: the encoder stores fixed width
+    where that is smaller); ``fixed_file_bits`` is the same file with
+    fixed-width indices, and ``side_bits`` the index bits that carry no
+    index (the padding, or the entropy coder's flush).
     """
 
     image: str
@@ -61,16 +72,20 @@ class Row:
     k_requested: int
     k: int
     bits_per_index: int
+    coding: str
     raw_bits: int
     theory_bits: int
+    fixed_file_bits: int
     file_bytes: int
     file_bits: int
     overhead_bits: int
     palette_bits: int
     index_bits: int
     padding_bits: int
+    side_bits: int
     ancillary_bits: int
     matches_theory: bool
+    accounted: bool
     factor_vs_raw: float
     factor_vs_theory_index: float
     bpp: float
@@ -79,6 +94,12 @@ class Row:
     delta_e2000: float
     encode_seconds: float
     peers: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def accounting_holds(self) -> bool:
+        """bool: the check ``kvq bench`` exits on: ``matches_theory`` for a
+        fixed-width file, ``accounted`` for an entropy-coded one."""
+        return self.matches_theory if self.coding == CODINGS[FIXED].name else self.accounted
 
     def csv_dict(self) -> dict[str, object]:
         """The row as CSV columns, peers flattened."""
@@ -186,16 +207,20 @@ def measure(
         k_requested=k,
         k=header.k,
         bits_per_index=header.bits,
+        coding=CODINGS[header.coding].name,
         raw_bits=sizes.raw_bits,
         theory_bits=sizes.theory_bits,
+        fixed_file_bits=sizes.fixed_file_bits,
         file_bytes=len(data),
         file_bits=sizes.file_bits,
         overhead_bits=sizes.overhead_bits,
         palette_bits=sizes.palette_bits,
         index_bits=sizes.index_bits,
         padding_bits=sizes.padding_bits,
+        side_bits=sizes.side_bits,
         ancillary_bits=sizes.ancillary_bits,
         matches_theory=sizes.matches_theory,
+        accounted=sizes.accounted,
         factor_vs_raw=sizes.factor,
         factor_vs_theory_index=(sizes.raw_bits / theory_index_bits) if theory_index_bits else math.inf,
         bpp=sizes.bits_per_pixel,
@@ -225,16 +250,20 @@ def measure(
             result = peer_codecs.pngquant(original, k)
         elif key == "kvq_png8":
             result = peer_codecs.kvq_png8(decoded.palette, decoded.indices)
+        elif key == "webp":
+            result = peer_codecs.webp_lossless(pixels)
+        elif key == "jxl":
+            result = peer_codecs.jxl_lossless(pixels)
         else:
             result = peer_codecs.jpeg_matched(original, row.psnr)
         # Peers that decode to pixels already measured (kvq's own as PNG-8,
-        # GIF of Pillow's PNG-8 palette) reuse those numbers.
+        # WebP and JPEG XL, GIF of Pillow's PNG-8 palette) reuse those numbers.
         known = [(pixels, row.psnr, row.ssim)] + [(p, m["psnr"], m["ssim"]) for p, m in measured]
         row.peers[key] = _peer_row(result, original, header.n_pixels, known)
         if result.pixels is not None:
             measured.append((result.pixels, row.peers[key]))
         if keep is not None and result.data is not None:
-            suffix = {"gif": "gif", "jpeg": "jpg"}.get(key, "png")
+            suffix = {"gif": "gif", "jpeg": "jpg", "webp": "webp", "jxl": "jxl"}.get(key, "png")
             keep(f"{image.name}_k{k}_{key}.{suffix}", result.data)
     return row
 
