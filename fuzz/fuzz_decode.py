@@ -20,8 +20,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-import _common  # noqa: E402
-from _common import MAX_PIXELS, GuardedFile  # noqa: E402
+import _common
+from _common import MAX_PIXELS, GuardedFile
 
 
 def check(data: bytes) -> None:
@@ -51,6 +51,24 @@ def check(data: bytes) -> None:
         pixels = None
     if (decoded is None) != (pixels is None):
         raise AssertionError("decode and decode_indexed disagree on whether the file is valid")
+    # validate() makes every check decode makes, without the pixels: the same
+    # verdict, the same error (issue 11), and pixel counts that add up.
+    try:
+        checked = kvq.validate(data, MAX_PIXELS)
+        verdict = None
+    except kvq.KvqError as exc:
+        checked, verdict = None, (type(exc), str(exc))
+    try:
+        kvq.decode_indexed(data, MAX_PIXELS)
+        expected_verdict = None
+    except kvq.KvqError as exc:
+        expected_verdict = (type(exc), str(exc))
+    if verdict != expected_verdict:
+        raise AssertionError(f"validate says {verdict}, decode {expected_verdict}")
+    if checked is not None and decoded is not None:
+        counts = np.bincount(decoded.indices.reshape(-1), minlength=decoded.header.k)
+        if not np.array_equal(checked.counts, counts):
+            raise AssertionError("validate counts pixels per entry differently from the decoded indices")
     # The lazy reader of the Pillow plugin (header, then chunks up to INDX from
     # a file object) must accept what the decoder accepts, read the same
     # palette, and never request more than READ_LIMIT bytes at once.
@@ -82,9 +100,9 @@ def main() -> None:
     import atheris
 
     with atheris.instrument_imports(include=["kvq"]):
-        import kvq  # noqa: F401
-        import kvq.bitpack  # noqa: F401
-        import kvq.codec  # noqa: F401
+        import kvq
+        import kvq.bitpack
+        import kvq.codec
         import kvq.container  # noqa: F401
     atheris.Setup(sys.argv, test_one_input, custom_mutator=_common.custom_mutator)
     atheris.Fuzz()

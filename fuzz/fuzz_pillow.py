@@ -9,12 +9,11 @@ exceptions Pillow documents for broken files (OSError, including
 UnidentifiedImageError, ValueError, or DecompressionBombError for sizes over
 Pillow's limit). Only the kvq plugin is tried, so other formats' plugins are
 not fuzzed here. A loaded image must match what kvq.decode makes of the same
-bytes.
+bytes, and verify() must refuse exactly what load() refuses (issue 11).
 """
 
 from __future__ import annotations
 
-import io
 import sys
 import warnings
 from pathlib import Path
@@ -23,10 +22,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-import _common  # noqa: E402
-from _common import MAX_PIXELS  # noqa: E402
-
-from _common import GuardedFile  # noqa: E402
+import _common
+from _common import (
+    MAX_PIXELS,
+    GuardedFile,
+)
 
 _FORMATS: list[str] = []
 
@@ -61,12 +61,24 @@ def check(data: bytes) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(GuardedFile(data), formats=_FORMATS) as im:
-                im.load()
-                size, mode = im.size, im.mode
-                converted = np.asarray(im.convert("RGBA" if mode in ("RGBA", "PA", "LA") else "RGB"))
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return
+            # verify() checks what load() checks, without the pixels (issue 11).
+            try:
+                with Image.open(GuardedFile(data), formats=_FORMATS) as im:
+                    im.verify()
+                verified = True
+            except (OSError, ValueError, Image.DecompressionBombError):
+                verified = False
+            try:
+                with Image.open(GuardedFile(data), formats=_FORMATS) as im:
+                    im.load()
+                    size, mode = im.size, im.mode
+                    converted = np.asarray(im.convert("RGBA" if mode in ("RGBA", "PA", "LA") else "RGB"))
+            except (OSError, ValueError, Image.DecompressionBombError):
+                if verified:
+                    raise AssertionError("verify() passed a file that load() refuses") from None
+                return
+            if not verified:
+                raise AssertionError("verify() refused a file that load() accepts")
     finally:
         Image.MAX_IMAGE_PIXELS = saved_limit
     # Loaded: the library must agree.
@@ -92,10 +104,10 @@ def main() -> None:
     import atheris
 
     with atheris.instrument_imports(include=["kvq"]):
-        import kvq  # noqa: F401
-        import kvq.bitpack  # noqa: F401
-        import kvq.codec  # noqa: F401
-        import kvq.container  # noqa: F401
+        import kvq
+        import kvq.bitpack
+        import kvq.codec
+        import kvq.container
         try:
             import kvq.pillow_plugin  # noqa: F401
         except ImportError:

@@ -78,7 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     dec = sub.add_parser("decode", help="decode a .kvq to an image file")
     dec.add_argument("input", help=".kvq file, or - for standard input")
-    dec.add_argument("-o", "--output", help="output image; its extension picks the format (default: INPUT with suffix .png; - for PNG on standard output)")
+    dec.add_argument(
+        "-o", "--output",
+        help="output image; its extension picks the format (default: INPUT with suffix .png; - for PNG on standard output)",
+    )  # fmt: skip
     dec.add_argument("--format", help="output format name for Pillow (overrides the extension)")
     dec.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (default 178,956,970, as Pillow)")
     dec.add_argument("--strip", action="store_true", help="write no ICC profile, EXIF or resolution (kept by default)")
@@ -304,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PermissionError as exc:
         return _fail(f"{exc.filename}: permission denied")
     except OSError as exc:
-        return _fail(exc.strerror and f"{exc.filename or ''}: {exc.strerror}".lstrip(": ") or str(exc))
+        return _fail((exc.strerror and f"{exc.filename or ''}: {exc.strerror}".lstrip(": ")) or str(exc))
     except MemoryError:
         return _fail("out of memory")
     except KeyboardInterrupt:

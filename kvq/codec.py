@@ -10,10 +10,11 @@ import io
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 import numpy as np
 
@@ -135,6 +136,8 @@ def lookup(palette: np.ndarray, indices: np.ndarray) -> np.ndarray:
     channels = palette.shape[1]
     flat = indices.reshape(-1)
     out = np.empty((flat.size, channels), dtype=np.uint8)
+    table: np.ndarray
+    target: np.ndarray
     if channels == 4:
         # One 32-bit gather per pixel is several times faster than gathering
         # four separate bytes (benchmarks/pillow_open.py).
@@ -537,6 +540,7 @@ def validate(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Val
     try:
         counts = validate_indices(parsed.header, parsed.indices)
     except FormatError as exc:
+        # Report the offset in the file, not in the index chunk.
         raise exc.rebased(parsed.index_offset) from None
     return Validated(parsed, counts, memoryview(data).nbytes)
 

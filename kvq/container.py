@@ -10,7 +10,7 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import IO
 
 from .errors import (
     ChecksumError,
@@ -249,7 +249,7 @@ def _read_chunk(data: memoryview, offset: int) -> tuple[bytes, memoryview, int]:
     return kind, body, offset + CHUNK_OVERHEAD + length
 
 
-def parse_header(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
+def parse_header(data: bytes | bytearray | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
     """Validate the signature and HEAD chunk at the start of ``data``.
 
     Parameters
@@ -288,7 +288,7 @@ def parse_header(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_
     return header
 
 
-def read_header_from(fp: BinaryIO, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
+def read_header_from(fp: IO[bytes], max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
     """Read and validate only the first :data:`HEADER_SIZE` bytes of an open file.
 
     Parameters
@@ -360,7 +360,7 @@ class _ChunkOrder:
 
 
 def parse(
-    data: bytes | memoryview,
+    data: bytes | bytearray | memoryview,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     keep: frozenset[bytes] | set[bytes] = KEPT_ANCILLARY,
 ) -> Container:
@@ -403,7 +403,7 @@ def parse(
         return Container(header, order.palette, body, order.ancillary, start + 8, order.skipped)
 
 
-def _read_at_most(fp: BinaryIO, size: int) -> bytes:
+def _read_at_most(fp: IO[bytes], size: int) -> bytes:
     """Read up to ``size`` bytes, allocating no more than the file actually holds.
 
     ``BufferedReader.read(n)`` allocates ``n`` bytes before reading, so a
@@ -420,7 +420,7 @@ def _read_at_most(fp: BinaryIO, size: int) -> bytes:
 
 
 def read_palette_from(
-    fp: BinaryIO, header: Header, keep: frozenset[bytes] | set[bytes] = KEPT_ANCILLARY
+    fp: IO[bytes], header: Header, keep: frozenset[bytes] | set[bytes] = KEPT_ANCILLARY
 ) -> tuple[bytes, list[tuple[bytes, bytes]], int]:
     """Read the chunks between the header and the index data of an open file.
 

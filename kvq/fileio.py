@@ -12,10 +12,12 @@ file or the new one, never half of one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable, Union
+from typing import IO, TYPE_CHECKING, Any, TypeGuard, Union
 
 from .codec import Decoded, Encoded, decode, decode_indexed, encode_image
 from .container import DEFAULT_MAX_PIXELS, Header, parse_header
@@ -124,15 +126,21 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None] | bytes, *, 
             else:
                 os.unlink(tmp_name)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
         raise
 
 
-def _is_path(obj: object) -> bool:
+def _is_path(obj: object) -> TypeGuard[str | os.PathLike[str]]:
     return isinstance(obj, (str, os.PathLike))
+
+
+def _check_before_work(source: object, destination: object, force: bool) -> tuple[Any, ...]:
+    """Refuse the output before a long encode or decode; return the inputs it must never replace."""
+    inputs = (source,) if _is_path(source) else ()
+    if _is_path(destination):
+        check_output(destination, force=force, inputs=inputs)
+    return inputs
 
 
 def read_input(source: PathLike | IO[bytes]) -> bytes:
@@ -153,9 +161,9 @@ def read_input(source: PathLike | IO[bytes]) -> bytes:
     """
     if not _is_path(source):
         return source.read()  # type: ignore[union-attr]
-    if os.path.isdir(source):  # type: ignore[arg-type]
+    if os.path.isdir(source):
         raise IsADirectoryError(21, "is a directory", str(source))
-    with open(source, "rb") as fp:  # type: ignore[arg-type]
+    with open(source, "rb") as fp:
         return fp.read()
 
 
@@ -203,8 +211,8 @@ def write_output(
             content(out)
         out.flush()
         return
-    check_output(destination, force=force, inputs=tuple(i for i in inputs if _is_path(i)))  # type: ignore[arg-type]
-    atomic_write(destination, content, force=force)  # type: ignore[arg-type]
+    check_output(destination, force=force, inputs=tuple(i for i in inputs if _is_path(i)))
+    atomic_write(destination, content, force=force)
 
 
 #: The format name of ``.kvq`` files, as Pillow knows it.
@@ -234,7 +242,7 @@ def output_format(destination: PathLike | IO[bytes] | None) -> str:
 
     if not _is_path(destination):
         return KVQ
-    suffix = Path(destination).suffix.lower()  # type: ignore[arg-type]
+    suffix = Path(destination).suffix.lower()
     if not suffix:
         return KVQ
     format = Image.registered_extensions().get(suffix)
@@ -290,10 +298,8 @@ def encode_file(
     ------
     KvqError (and subclasses), FileNotFoundError, OSError
     """
-    inputs = (source,) if _is_path(source) else ()
     fmt = output_format(destination) if format is None else format
-    if _is_path(destination):
-        check_output(destination, force=force, inputs=inputs)  # type: ignore[arg-type]
+    inputs = _check_before_work(source, destination, force)
     if _is_path(source) or isinstance(source, (bytes, bytearray, memoryview)):
         image = open_image(source, name=name)
     elif hasattr(source, "read"):
@@ -360,20 +366,18 @@ def decode_file(
 
     from .pillow_plugin import write_image
 
-    inputs = (source,) if _is_path(source) else ()
     if format is None:
         if not _is_path(destination):
             format = "PNG"
         else:
-            format = Image.registered_extensions().get(Path(destination).suffix.lower())  # type: ignore[arg-type]
+            format = Image.registered_extensions().get(Path(destination).suffix.lower())
             if format is None:
                 raise KvqError(f"{destination}: unknown image extension; use --format or one of .png .bmp .tif .webp .gif .jpg")
     data = source if isinstance(source, (bytes, bytearray, memoryview)) else read_input(source)
-    # The input's header first: "not a .kvq file" says more than that the
-    # default output of photo.png is photo.png, the input itself.
+    # The input's header before the output: "not a .kvq file" says more than
+    # that the default output of photo.png is photo.png, the input itself.
     parse_header(data, max_pixels)
-    if _is_path(destination):
-        check_output(destination, force=force, inputs=inputs)  # type: ignore[arg-type]
+    inputs = _check_before_work(source, destination, force)
     decoded = decode_indexed(data, max_pixels)
     fmt = format
     write_output(destination, lambda fp: write_image(decoded, fp, fmt, strip=strip), force=force, inputs=inputs)

@@ -246,12 +246,12 @@ class KvqDecoder(ImageFile.PyDecoder):
         self._header, self._file_size = args
         self._pieces = bytearray()
 
-    def decode(self, buffer: bytes) -> tuple[int, int]:
+    def decode(self, buffer: Any) -> tuple[int, int]:
         """Decode once the whole file is available.
 
         Parameters
         ----------
-        buffer : bytes
+        buffer : bytes-like
             Ignored when pulling from ``self.fd``; otherwise the next piece.
 
         Returns
@@ -259,6 +259,7 @@ class KvqDecoder(ImageFile.PyDecoder):
         (int, int)
             ``(len(buffer), 0)`` while waiting for more, ``(-1, 0)`` when done.
         """
+        data: bytes | bytearray
         if self.fd is not None:
             data = self.fd.read()
         else:
@@ -277,8 +278,9 @@ class KvqDecoder(ImageFile.PyDecoder):
             raise OSError("the .kvq file changed between open and load")
         # The palette of a P image was set at open.
         array = _raw_pixels(decoded, self.mode)
-        # A flat view, not tobytes(): saves a copy of the whole image.
-        self.set_as_raw(memoryview(np.ascontiguousarray(array)).cast("B"), self.mode)
+        # A flat view, not tobytes(): saves a copy of the whole image (Pillow
+        # takes any buffer, though its stubs say bytes).
+        self.set_as_raw(np.ascontiguousarray(array).data.cast("B"), self.mode)  # type: ignore[arg-type]
         return -1, 0
 
 
@@ -297,11 +299,11 @@ def _palette_of(im: Image.Image, transparency: Any) -> np.ndarray:
     -------
     ndarray of uint8
     """
-    rgb = np.frombuffer(bytes(im.getpalette("RGB")), dtype=np.uint8).reshape(-1, 3)
+    rgb = np.frombuffer(bytes(im.getpalette("RGB") or ()), dtype=np.uint8).reshape(-1, 3)
     if transparency is None:
         if im.palette is None or im.palette.mode != "RGBA":
             return rgb
-        alpha = np.frombuffer(bytes(im.getpalette("RGBA")), dtype=np.uint8)[3::4]
+        alpha = np.frombuffer(bytes(im.getpalette("RGBA") or ()), dtype=np.uint8)[3::4]
     else:
         alpha = np.full(len(rgb), 255, dtype=np.uint8)
         if isinstance(transparency, int):

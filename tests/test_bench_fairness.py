@@ -13,9 +13,9 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("skimage")
 pytest.importorskip("tqdm")
 
-from kvq.bench import figures, quality, report  # noqa: E402
-from kvq.bench.suite import InputImage, measure  # noqa: E402
-from kvq.options import EncoderOptions  # noqa: E402
+from kvq.bench import figures, quality, report
+from kvq.bench.suite import InputImage, measure
+from kvq.options import EncoderOptions
 
 
 def _logo() -> np.ndarray:

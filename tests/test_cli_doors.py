@@ -139,7 +139,7 @@ def test_library_messages_are_held_back_on_error(tmp_path: Path) -> None:
     assert result.returncode == 1 and "truncated" in one_line(result.stderr.decode())
 
 
-def test_warnings_are_silent_on_success_unless_verbose(tmp_path: Path) -> None:
+def test_warnings_are_silent_on_success_unless_verbose(tmp_path: Path, capsys) -> None:
     # A truncated EXIF directory: Pillow warns "Corrupt EXIF data", the photo is fine.
     exif = _exif_rotated()
     (tmp_path / "camera.jpg").write_bytes(jpeg_with_app1(exif[:-6]))
@@ -148,8 +148,8 @@ def test_warnings_are_silent_on_success_unless_verbose(tmp_path: Path) -> None:
     assert result.stdout.decode().startswith("camera.kvq: ")
     verbose = run("encode", "camera.jpg", "-k", "4", "-o", "v.kvq", "-v", cwd=tmp_path)
     assert verbose.returncode == 0 and "kvq: warning: Corrupt EXIF data" in verbose.stderr.decode()
-    quiet = run("encode", "camera.jpg", "-k", "4", "-o", "q.kvq", "-q", cwd=tmp_path)
-    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, b"", b"")
+    status, out, err = cli(capsys, "encode", str(tmp_path / "camera.jpg"), "-k", "4", "-o", str(tmp_path / "q.kvq"), "-q")
+    assert (status, out, err) == (0, "", "")
     assert (tmp_path / "q.kvq").read_bytes() == (tmp_path / "camera.kvq").read_bytes()
 
 
@@ -157,7 +157,7 @@ def test_warnings_are_silent_on_success_unless_verbose(tmp_path: Path) -> None:
 
 
 def _bad_indices() -> dict[str, bytes]:
-    odd = kvq.encode_indexed(np.array([[0, 1, 2]]), np.array([[0, 0, 0], [9, 9, 9], [200, 1, 1]], np.uint8))
+    odd = kvq.encode_indexed(palette=np.array([[0, 0, 0], [9, 9, 9], [200, 1, 1]], np.uint8), indices=np.array([[0, 1, 2]]))
     return {
         "padding": odd[:-13] + container._chunk(container.INDX, bytes([0b00011001])),
         "index-ge-k": odd[:-13] + container._chunk(container.INDX, bytes([0b00011100])),
@@ -202,14 +202,14 @@ def test_info_shows_the_palette_with_pixel_counts(tmp_path: Path, capsys) -> Non
 def test_info_palette_of_grey_rgba_and_large_k() -> None:
     from kvq.accounting import describe
 
-    grey = kvq.encode_indexed(np.array([[0, 1, 1]]), np.array([[0], [200]], np.uint8))
+    grey = kvq.encode_indexed(palette=np.array([[0], [200]], np.uint8), indices=np.array([[0, 1, 1]]))
     assert "#c8c8c8" in describe(grey).text()
     assert describe(grey).as_dict()["palette"][1] == {"index": 1, "color": [200], "hex": "#c8c8c8", "pixels": 2}
-    rgba = kvq.encode_indexed(np.array([[0, 1]]), np.array([[255, 0, 0, 0], [0, 0, 255, 128]], np.uint8))
+    rgba = kvq.encode_indexed(palette=np.array([[255, 0, 0, 0], [0, 0, 255, 128]], np.uint8), indices=np.array([[0, 1]]))
     text = describe(rgba).text(color=True)
     assert "#ff000000" in text and "\x1b[48;2;0;0;128m" in text  # half-transparent blue over black
     entries = np.stack([np.arange(300) % 256, np.arange(300) // 256, np.zeros(300)], axis=1).astype(np.uint8)
-    big = kvq.encode_indexed(np.arange(300).reshape(10, 30), entries)
+    big = kvq.encode_indexed(palette=entries, indices=np.arange(300).reshape(10, 30))
     text = describe(big).text()
     assert sum(line.startswith("entry ") for line in text.splitlines()) == 257 and "44 more" in text
     assert len(describe(big).as_dict()["palette"]) == 300
@@ -238,7 +238,8 @@ def _pty_run(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None
 
 
 def test_info_shows_swatches_on_a_colour_terminal(tmp_path: Path) -> None:
-    (tmp_path / "p.kvq").write_bytes(kvq.encode_indexed(np.array([[0, 1]]), np.array([[255, 0, 0], [0, 128, 0]], np.uint8)))
+    two = kvq.encode_indexed(palette=np.array([[255, 0, 0], [0, 128, 0]], np.uint8), indices=np.array([[0, 1]]))
+    (tmp_path / "p.kvq").write_bytes(two)
     status, seen, _ = _pty_run(["info", "p.kvq"], tmp_path, {"TERM": "xterm-256color"})
     assert status == 0 and b"\x1b[48;2;255;0;0m" in seen and b"\x1b[48;2;0;128;0m" in seen
     status, seen, _ = _pty_run(["info", "p.kvq"], tmp_path, {"TERM": "xterm-256color", "NO_COLOR": "1"})

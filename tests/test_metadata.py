@@ -110,7 +110,7 @@ def test_metadata_beside_an_array_and_its_errors():
     assert np.array_equal(kvq.decode(data), pixels)
     with pytest.raises(kvq.OptionError, match="not both"):
         kvq.encode(pixels, metadata=kvq.Metadata(dpi=(72, 72)), strip=True)
-    with pytest.raises(kvq.OptionError, match="kvq.Metadata"):
+    with pytest.raises(kvq.OptionError, match=r"kvq\.Metadata"):
         kvq.encode(pixels, metadata={"dpi": (72, 72)})
     with pytest.raises(kvq.OptionError, match="ICC profile"):
         kvq.Metadata(icc_profile=b"not a profile")
