@@ -7,8 +7,8 @@ scikit-image's (uniform 7×7 window, data range 255), averaged over channels.
 RGBA images are measured on **premultiplied** colour: R, G and B each times
 A / 255, beside A itself. A pixel counts as much as it shows: the colour of a
 fully transparent pixel, which no viewer shows and which codecs are free to
-change, counts for nothing, while a change of alpha always counts. (Comparing
-straight RGBA instead scores pngquant's logo 15.9 dB where its visible pixels
+change, counts for nothing, while a change of alpha always counts. (Straight
+RGBA was reported to score pngquant's logo 15.9 dB where its visible pixels
 are at 60.6 dB.) Grey and RGB images are compared as they are.
 """
 
