@@ -195,7 +195,9 @@ def measure(
         index_bits=sizes.index_bits,
         padding_bits=sizes.padding_bits,
         ancillary_bits=sizes.ancillary_bits,
-        matches_theory=sizes.matches_theory,
+        # Fixed width: file = theory + overhead + padding exactly; entropy coding: every
+        # bit is overhead, palette, indices or ancillary and the fixed-width part is theory + padding.
+        matches_theory=sizes.matches_theory or (sizes.coding != 0 and sizes.accounted),
         factor_vs_raw=sizes.factor,
         factor_vs_theory_index=(sizes.raw_bits / theory_index_bits) if theory_index_bits else math.inf,
         bpp=sizes.bits_per_pixel,
