@@ -59,7 +59,8 @@ def run_demo(image_name: str = SAMPLES[0], ks: Sequence[int] = DEMO_KS, output_d
         encoded = encode_file(image, None if stem is None else f"{stem}.kvq", force=True, k=k)
         s = encoded.sizes
         print(
-            f"{k:>6} {encoded.header.bits:>8} {len(encoded.data):>11,} {s.fixed_file_bits // 8:>11,} {s.file_bits:>11,} {s.theory_bits:>12,} "
+            f"{k:>6} {encoded.header.bits:>8} {len(encoded.data):>11,} {s.fixed_file_bits // 8:>11,} "
+            f"{s.file_bits:>11,} {s.theory_bits:>12,} "
             f"{s.bits_per_pixel:>7.3f} {s.factor:>7.2f}x {encoded.psnr:>8.2f}",
             file=out,
         )

@@ -128,7 +128,7 @@ def _kernel() -> Any:
     # only files that use this coding pay for it.
     from ._entropy_kernel import run
 
-    return run  # type: ignore[no-any-return]
+    return run
 
 
 def encode(indices: np.ndarray, k: int, limit: int | None = None) -> bytes | None:

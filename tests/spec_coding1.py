@@ -39,19 +39,19 @@ def reject(rule: int):
     raise Rejected(rule)
 
 
-def decode_coding_1(data: bytes, W: int, H: int, K: int, bits: int, trace: list | None = None) -> list[int]:  # noqa: C901, N803
-    N = W * H  # noqa: N806
-    hb = min(18, max(12, N.bit_length() + 1)); SIZE = 1 << hb; M = 0xFFFFFFFF  # noqa: E702, N806
+def decode_coding_1(data: bytes, W: int, H: int, K: int, bits: int, trace: list | None = None) -> list[int]:
+    N = W * H
+    hb = min(18, max(12, N.bit_length() + 1)); SIZE = 1 << hb; M = 0xFFFFFFFF  # noqa: E702
     if len(data) < 4: reject(23)  # noqa: E701
     x1, x2, x, pos = 0, M, int.from_bytes(data[:4], "big"), 4
-    T = [32768 << 5] * (3 * SIZE)  # noqa: N806
-    Wt = [[22000, 22000, 22000, 0] for _ in range(20)]  # noqa: N806
+    T = [32768 << 5] * (3 * SIZE)
+    Wt = [[22000, 22000, 22000, 0] for _ in range(20)]
     steps: list = []
 
     def decide(s, c0, c1, c2):
         nonlocal x1, x2, x, pos
         st = [STRETCH[T[c] >> 9] for c in (c0, c1, c2)] + [256]
-        dot = sum(w * v for w, v in zip(Wt[s], st)) >> 16
+        dot = sum(w * v for w, v in zip(Wt[s], st, strict=True)) >> 16
         p = min(max(squash(min(max(dot, -2047), 2047)), 1), 4095)
         xmid = x1 + ((x2 - x1) >> 12) * p
         bit = 1 if x <= xmid else 0
@@ -62,7 +62,7 @@ def decode_coding_1(data: bytes, W: int, H: int, K: int, bits: int, trace: list 
             x1, x2 = (x1 << 8) & M, ((x2 << 8) & M) | 255
             x = ((x << 8) & M) | data[pos]; pos += 1  # noqa: E702
         err = ((bit << 12) - p) * 6
-        Wt[s] = [min(max(w + ((v * err + 0x8000) >> 16), -(1 << 24)), 1 << 24) for w, v in zip(Wt[s], st)]
+        Wt[s] = [min(max(w + ((v * err + 0x8000) >> 16), -(1 << 24)), 1 << 24) for w, v in zip(Wt[s], st, strict=True)]
         for c in (c0, c1, c2):
             prob, n = T[c] >> 5, T[c] & 31
             prob = prob + (((65536 - prob) * RATE[n]) >> 16) if bit else prob - ((prob * RATE[n]) >> 16)
@@ -75,11 +75,11 @@ def decode_coding_1(data: bytes, W: int, H: int, K: int, bits: int, trace: list 
         for xx in range(W):
             p = y * W + xx
             if y == 0:
-                L = U = UL = UR = idx[p - 1] if xx else 0  # noqa: N806
+                L = U = UL = UR = idx[p - 1] if xx else 0
             else:
-                U = idx[p - W]  # noqa: N806
-                L, UL = (idx[p - 1], idx[p - W - 1]) if xx else (U, U)  # noqa: N806
-                UR = idx[p - W + 1] if xx + 1 < W else U  # noqa: N806
+                U = idx[p - W]
+                L, UL = (idx[p - 1], idx[p - W - 1]) if xx else (U, U)
+                UR = idx[p - W + 1] if xx + 1 < W else U
             pattern = (L == U) | (L == UL) << 1 | (L == UR) << 2 | (U == UL) << 3 | (U == UR) << 4 | (UL == UR) << 5
             cand: list[int] = []
             for c in (L, U, UR, UL):
@@ -93,12 +93,12 @@ def decode_coding_1(data: bytes, W: int, H: int, K: int, bits: int, trace: list 
             steps.clear()
             outcome = 4
             for i in range(len(cand)):
-                if i == len(cand) - 1 and len(cand) == K or decide(i, b[0] + i, b[1] + i, b[2] + i):
+                if (i == len(cand) - 1 and len(cand) == K) or decide(i, b[0] + i, b[1] + i, b[2] + i):
                     outcome = i; break  # noqa: E702
             if outcome < 4:
                 value = cand[outcome]
             else:
-                B = min(bits, 8)  # noqa: N806
+                B = min(bits, 8)
                 g0 = ((0xBB67AE85 ^ U) * 0x9E3779B1) & M
                 g1 = ((g0 ^ L) * 0x9E3779B1) & M
                 g2 = ((g1 ^ UR) * 0x9E3779B1) & M

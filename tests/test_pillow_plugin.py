@@ -229,7 +229,7 @@ def test_incremental_parser_reports_truncation(files: dict[str, Path]) -> None:
     for start in range(0, len(data), 4096):
         parser.feed(data[start : start + 4096])
     # Pillow's own words for a short image, or kvq's for a short chunk.
-    with pytest.raises((OSError, ValueError), match="file ends first|image was incomplete"):
+    with pytest.raises((OSError, ValueError), match=r"file ends first|image was incomplete"):
         parser.close()
 
 
