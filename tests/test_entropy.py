@@ -10,11 +10,12 @@ import sys
 import numpy as np
 import pytest
 import spec_coding1
-from conftest import REPO, kvq_env, run_kvq
 from PIL import Image
 
 import kvq
 from kvq import coding, container, entropy
+
+from conftest import REPO, kvq_env, run_kvq
 
 KODAK = REPO.parent / "shared" / "kodak"
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import spec_coding1
 
 import kvq
-import spec_coding1
 
 VECTORS = Path(__file__).resolve().parent.parent / "spec" / "vectors"
 MANIFEST = json.loads((VECTORS / "manifest.json").read_text())
