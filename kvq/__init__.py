@@ -43,6 +43,7 @@ from .errors import (
 from .fileio import OutputExistsError, load, save
 from .fileio import atomic_write as atomic_write  # not in __all__, kept importable
 from .fileio import check_output as check_output
+from .metadata import Metadata
 from .options import EncoderOptions
 from .pixels import open_image
 
@@ -57,6 +58,7 @@ __all__ = [
     "Header",
     "ImageTooLargeError",
     "KvqError",
+    "Metadata",
     "NotKvqError",
     "OptionError",
     "OutputExistsError",

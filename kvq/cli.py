@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         "image in that format (default: INPUT with suffix .kvq; - for kvq on standard output)",
     )  # fmt: skip
     add_arguments(enc)
+    enc.add_argument("--strip", action="store_true", help="store no ICC profile, EXIF or resolution (kept by default)")
     enc.add_argument("-f", "--force", action="store_true", help=FORCE_HELP)
     _talk_arguments(enc)
 
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     dec.add_argument("--format", help="output format name for Pillow (overrides the extension)")
     dec.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (default 178,956,970, as Pillow)")
+    dec.add_argument("--strip", action="store_true", help="write no ICC profile, EXIF or resolution (kept by default)")
     dec.add_argument("-f", "--force", action="store_true", help=FORCE_HELP)
     _talk_arguments(dec)
 
@@ -207,7 +209,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     output = args.output or default_output(args.input, ".kvq")
     destination = _stream(output, "out", force=args.force)
     source = _stream(args.input, "in")
-    encoded = encode_file(source, destination, options, force=args.force, name=args.input)
+    encoded = encode_file(source, destination, options, force=args.force, name=args.input, strip=args.strip)
     if args.quiet:
         return EXIT_OK
     where = "stdout" if output == "-" else output
@@ -224,7 +226,9 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     output = args.output or default_output(args.input, ".png")
     max_pixels = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels
     destination = _stream(output, "out", force=args.force)
-    decode_file(_stream(args.input, "in"), destination, args.format, max_pixels=max_pixels, force=args.force)
+    decode_file(
+        _stream(args.input, "in"), destination, args.format, max_pixels=max_pixels, force=args.force, strip=args.strip
+    )
     return EXIT_OK
 
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import IO, Any
 
@@ -19,6 +22,7 @@ from . import bitpack, coding, container
 from .accounting import SizeBreakdown, breakdown
 from .container import DEFAULT_MAX_PIXELS, MAX_K, Header
 from .errors import FormatError, ImageTooLargeError, KvqError, OptionError, UnsupportedImageError
+from .metadata import Metadata
 from .metrics import psnr
 from .options import EncoderOptions
 
@@ -45,11 +49,14 @@ class Decoded:
     palette : ndarray of uint8, shape (K, C)
     indices : ndarray, shape (H, W)
         uint8 when K <= 256, else uint16.
+    metadata : Metadata
+        ICC profile, EXIF and resolution, when the file holds them.
     """
 
     header: Header
     palette: np.ndarray
     indices: np.ndarray
+    metadata: Metadata = field(default_factory=Metadata)
 
     def pixels(self) -> np.ndarray:
         """Look every index up in the palette.
@@ -58,8 +65,14 @@ class Decoded:
         -------
         ndarray of uint8
             (H, W) for grey images, (H, W, C) otherwise.
+
+        Raises
+        ------
+        ImageTooLargeError
+            The pixels do not fit in memory.
         """
-        return _grey_as_2d(lookup(self.palette, self.indices))
+        with _allocating(self.header, self.header.n_pixels * self.header.channels):
+            return _grey_as_2d(lookup(self.palette, self.indices))
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,8 @@ class Encoded:
         grey images, (H, W, C) otherwise, as :meth:`pixels`.
     palette : ndarray of uint8, shape (K, C)
     indices : ndarray, shape (H, W)
+    metadata : Metadata
+        What the file keeps beside the pixels.
     """
 
     data: bytes
@@ -83,6 +98,7 @@ class Encoded:
     original: np.ndarray
     palette: np.ndarray
     indices: np.ndarray
+    metadata: Metadata = field(default_factory=Metadata)
 
     def pixels(self) -> np.ndarray:
         """What a decoder will rebuild, exactly :func:`decode`'s array.
@@ -138,6 +154,35 @@ def lookup(palette: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return out.reshape(*indices.shape, channels)
 
 
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):  # not POSIX, or not reported
+        return None
+
+
+@contextmanager
+def _allocating(header: Header, size: int) -> Iterator[None]:
+    """Refuse, as ImageTooLargeError, an allocation of ``size`` bytes that cannot succeed.
+
+    ``max_pixels`` is the decoder's real guard; this one holds when it is off
+    (``None``) or set high: then a K = 1 file of a few dozen bytes may claim
+    up to 2^64 pixels. More than the machine's physical memory is refused
+    before allocating; a smaller request that still fails (an address-space
+    limit, other processes) is reported the same way, not as MemoryError.
+    """
+    what = f"{header.width}x{header.height} image"
+    memory = _physical_memory()
+    limit = sys.maxsize if memory is None else memory
+    if size > limit:
+        where = "" if memory is None else f", more than this machine's {memory:,} bytes of memory"
+        raise ImageTooLargeError(f"decoding the {what} needs {size:,} bytes{where}")
+    try:
+        yield
+    except MemoryError:
+        raise ImageTooLargeError(f"not enough memory to decode the {what} ({size:,} bytes)") from None
+
+
 def compact(palette: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Drop unused and duplicate palette entries and renumber the indices.
 
@@ -174,7 +219,9 @@ def compact(palette: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.nd
     return palette[order], new_indices
 
 
-def _assemble(original: np.ndarray, palette: np.ndarray, indices: np.ndarray, coding_name: str = "entropy") -> Encoded:
+def _assemble(
+    original: np.ndarray, palette: np.ndarray, indices: np.ndarray, metadata: Metadata, coding_name: str = "entropy"
+) -> Encoded:
     palette, indices = compact(palette, indices)
     height, width, channels = original.shape
     k = palette.shape[0]
@@ -191,11 +238,13 @@ def _assemble(original: np.ndarray, palette: np.ndarray, indices: np.ndarray, co
         raise ImageTooLargeError(f"{width}x{height} image at {bits} bits per index exceeds the format's 4 GiB index limit")
     version = (container.VERSION_MAJOR, coding.CODINGS[code].minor)
     header = Header(width, height, channels, k, bits, code, version)
-    data = container.write(header, palette.tobytes(), body)
-    return Encoded(data, header, _grey_as_2d(original), palette, indices)
+    data = container.write(header, palette.tobytes(), body, metadata.chunks())
+    return Encoded(data, header, _grey_as_2d(original), palette, indices, metadata)
 
 
-def _smallest_reaching_quality(pixels: np.ndarray, options: EncoderOptions) -> tuple[np.ndarray, np.ndarray, Encoded]:
+def _smallest_reaching_quality(
+    pixels: np.ndarray, options: EncoderOptions, metadata: Metadata
+) -> tuple[np.ndarray, np.ndarray, Encoded]:
     """--quality with entropy coding: the K with the fewest bytes, not the fewest colours.
 
     Bytes no longer follow K: a few more colours can make smoother index
@@ -208,7 +257,7 @@ def _smallest_reaching_quality(pixels: np.ndarray, options: EncoderOptions) -> t
     from .quantize import quantize
 
     palette, indices = quantize(pixels, options)
-    best = _assemble(pixels, palette, indices, options.coding)
+    best = _assemble(pixels, palette, indices, metadata, options.coding)
     k = best.header.k
     tried = {k}
     candidate = k
@@ -218,7 +267,7 @@ def _smallest_reaching_quality(pixels: np.ndarray, options: EncoderOptions) -> t
             break
         tried.add(candidate)
         palette, indices = quantize(pixels, replace(options, k=candidate, quality=None))
-        encoded = _assemble(pixels, palette, indices, options.coding)
+        encoded = _assemble(pixels, palette, indices, metadata, options.coding)
         if encoded.psnr >= options.quality and len(encoded.data) < len(best.data):  # type: ignore[operator]
             best = encoded
         elif len(encoded.data) >= len(best.data) * 1.05:
@@ -227,7 +276,47 @@ def _smallest_reaching_quality(pixels: np.ndarray, options: EncoderOptions) -> t
     return best.palette, best.indices, best
 
 
-def encode_image(image: Any, options: EncoderOptions | None = None, **kwargs: Any) -> Encoded:
+def metadata_for(image: Any, metadata: Metadata | None = None, strip: bool = False) -> Metadata:
+    """What the encoder stores beside the pixels of ``image``.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image, numpy.ndarray or None
+        An image :func:`kvq.pixels.to_array` accepts.
+    metadata : Metadata, optional
+        Stored as given. When omitted: a Pillow image's own ICC profile, EXIF
+        and resolution (:meth:`Metadata.from_image`); nothing for an array.
+    strip : bool, default=False
+        Store nothing.
+
+    Returns
+    -------
+    Metadata
+
+    Raises
+    ------
+    OptionError
+        Both ``metadata`` and ``strip=True``, or ``metadata`` of the wrong type.
+    """
+    if metadata is not None:
+        if strip:
+            raise OptionError("give metadata or strip=True, not both")
+        if not isinstance(metadata, Metadata):
+            raise OptionError(f"metadata must be a kvq.Metadata, not {type(metadata).__name__}")
+        return metadata
+    if strip or image is None or isinstance(image, np.ndarray):
+        return Metadata()
+    return Metadata.from_image(image)
+
+
+def encode_image(
+    image: Any,
+    options: EncoderOptions | None = None,
+    *,
+    metadata: Metadata | None = None,
+    strip: bool = False,
+    **kwargs: Any,
+) -> Encoded:
     """Encode an image and keep what the CLI and benchmarks measure.
 
     Parameters
@@ -236,6 +325,11 @@ def encode_image(image: Any, options: EncoderOptions | None = None, **kwargs: An
         See :func:`kvq.pixels.to_array`.
     options : EncoderOptions, optional
         When omitted, built from ``kwargs``.
+    metadata : Metadata, optional
+        ICC profile, EXIF and resolution to store; by default a Pillow
+        image's own (see :func:`metadata_for`).
+    strip : bool, default=False
+        Store no metadata.
     **kwargs
         Encoder options (``k``, ``seed``, ``quality``, ``color_space``,
         ``dither``, ``speed``).
@@ -252,13 +346,14 @@ def encode_image(image: Any, options: EncoderOptions | None = None, **kwargs: An
     elif kwargs:
         raise OptionError("give either options or keyword options, not both")
     pixels = to_array(image)
+    kept = metadata_for(image, metadata, strip)
     if options.quality is not None and options.coding != "fixed":
-        return _smallest_reaching_quality(pixels, options)[2]
+        return _smallest_reaching_quality(pixels, options, kept)[2]
     palette, indices = quantize(pixels, options)
-    return _assemble(pixels, palette, indices, options.coding)
+    return _assemble(pixels, palette, indices, kept, options.coding)
 
 
-def encode(image: Any, k: int = 256, **options: Any) -> bytes:
+def encode(image: Any, k: int = 256, *, metadata: Metadata | None = None, strip: bool = False, **options: Any) -> bytes:
     """Encode an image as a ``.kvq`` file in memory.
 
     Parameters
@@ -268,6 +363,12 @@ def encode(image: Any, k: int = 256, **options: Any) -> bytes:
         (H, W, 1), (H, W, 3) or (H, W, 4).
     k : int, default=256
         Largest palette size, 1 to 65,536.
+    metadata : Metadata, optional
+        ICC profile, EXIF and resolution to store. By default a Pillow
+        image's own are kept (its EXIF Orientation reset to 1, as the pixels
+        are stored turned); an array has none.
+    strip : bool, default=False
+        Store no metadata, as ``kvq encode --strip``.
     **options
         ``seed``, ``quality``, ``color_space``, ``dither``, ``speed``: see
         :class:`kvq.EncoderOptions`.
@@ -290,11 +391,15 @@ def encode(image: Any, k: int = 256, **options: Any) -> bytes:
     >>> kvq.decode(data).shape
     (2, 3, 3)
     """
-    return encode_image(image, k=k, **options).data
+    return encode_image(image, k=k, metadata=metadata, strip=strip, **options).data
 
 
 def encode_indexed(
-    *args: np.ndarray, palette: np.ndarray | None = None, indices: np.ndarray | None = None, coding: str = "entropy"
+    *args: np.ndarray,
+    palette: np.ndarray | None = None,
+    indices: np.ndarray | None = None,
+    metadata: Metadata | None = None,
+    coding: str = "entropy",
 ) -> bytes:
     """Store an already-indexed image as it is, without quantizing again.
 
@@ -309,6 +414,8 @@ def encode_indexed(
         C is 1, 3 or 4; K at most 65,536.
     indices : ndarray of unsigned int, shape (H, W)
         Palette index of every pixel.
+    metadata : Metadata, optional
+        ICC profile, EXIF and resolution to store beside them.
     coding : {"entropy", "fixed"}, default="entropy"
         Index coding, as :class:`kvq.EncoderOptions`' ``coding``.
 
@@ -349,8 +456,9 @@ def encode_indexed(
     from .options import spec_of
 
     coding_name = spec_of(EncoderOptions.__dataclass_fields__["coding"]).validate("coding", coding)
+    kept = metadata_for(None, metadata)
     original = lookup(palette, indices)
-    return _assemble(original, palette, indices.astype(bitpack.index_dtype(len(palette))), coding_name).data
+    return _assemble(original, palette, indices.astype(bitpack.index_dtype(len(palette))), kept, coding_name).data
 
 
 def read_file(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes | memoryview:
@@ -513,16 +621,19 @@ def decode_indexed(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) 
     Raises
     ------
     FormatError (and subclasses), ImageTooLargeError
+        ImageTooLargeError also when the indices do not fit in memory,
+        whatever ``max_pixels``.
     """
     parsed = container.parse(read_file(source, max_pixels), max_pixels)
     h = parsed.header
     palette = np.frombuffer(parsed.palette, dtype=np.uint8).reshape(h.k, h.channels)
     try:
-        indices = coding.decode(h.coding, parsed.indices, h.width, h.height, h.k, h.bits)
+        with _allocating(h, h.n_pixels * bitpack.index_dtype(h.k).itemsize):
+            indices = coding.decode(h.coding, parsed.indices, h.width, h.height, h.k, h.bits)
     except FormatError as exc:
         # Report the offset in the file, not in the index chunk.
         raise exc.rebased(parsed.index_offset) from None
-    return Decoded(h, palette, indices.reshape(h.height, h.width))
+    return Decoded(h, palette, indices.reshape(h.height, h.width), Metadata.from_chunks(parsed.ancillary))
 
 
 def decode(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -544,6 +655,8 @@ def decode(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.nd
     Raises
     ------
     FormatError (and subclasses), ImageTooLargeError
+        ImageTooLargeError also when the pixels do not fit in memory,
+        whatever ``max_pixels``: never MemoryError.
     KvqError
         ``source`` is none of the accepted kinds.
     """

@@ -29,6 +29,9 @@ HEAD = b"HEAD"
 PLTE = b"PLTE"
 INDX = b"INDX"
 
+#: The metadata chunk types of spec section 14: ICC profile, EXIF, resolution.
+METADATA_TYPES = (b"iccp", b"exif", b"reso")
+
 #: Index coding 0: fixed-width big-endian bit packing; 1: entropy coded (v1.1). See kvq.coding.
 CODING_FIXED = coding.FIXED
 CODING_ENTROPY = coding.ENTROPY
@@ -40,7 +43,7 @@ MAX_CHUNK_LENGTH = 2**32 - 1
 #: Ancillary chunk types whose data readers keep and return. Every other
 #: ancillary chunk is checked (CRC, framing) and skipped without keeping a
 #: byte of it, so a file of millions of tiny chunks costs no memory.
-KEPT_ANCILLARY: frozenset[bytes] = frozenset()
+KEPT_ANCILLARY: frozenset[bytes] = frozenset(METADATA_TYPES)
 
 #: Largest piece a lazy reader asks of a file object at once.
 _READ_PIECE = 1 << 20
@@ -138,11 +141,12 @@ class Header:
 
 @dataclass
 class Container:
-    """A parsed file: its header, raw palette and index bytes, and ancillary chunks.
+    """A parsed file: its header, raw palette and index bytes, and metadata chunks.
 
-    ``ancillary`` holds the chunks of the types the reader was asked to keep,
-    in file order; ``skipped`` counts the other ancillary chunks.
-    ``index_offset`` is the file offset of the first index byte.
+    ``ancillary`` holds the first chunk of each type the reader was asked to
+    keep (by default the metadata types), in file order; ``skipped`` counts
+    the other ancillary chunks. ``index_offset`` is the file offset of the
+    first index byte.
     """
 
     header: Header
@@ -351,7 +355,9 @@ class _ChunkOrder:
         """Keep the data of a checked PLTE or wanted ancillary chunk; count the others."""
         if kind == PLTE:
             self.palette = bytes(body)
-        elif kind in self.keep_types:
+        elif kind in self.keep_types and all(kind != kept for kept, _ in self.ancillary):
+            # Only the first of each type counts (spec section 14), which also
+            # bounds memory whatever the number of chunks.
             self.ancillary.append((kind, bytes(body)))
         else:
             self.skipped += 1
@@ -441,7 +447,7 @@ def read_palette_from(
     palette : bytes
         ``header.palette_size`` bytes.
     ancillary : list of (bytes, bytes)
-        Ancillary chunks of the kept types before INDX, in file order.
+        The first chunk of each kept type before INDX, in file order.
     index_offset : int
         File offset of the first index byte; the file is
         ``index_offset + index_length + 4`` bytes long.

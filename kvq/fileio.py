@@ -286,7 +286,7 @@ def encode_file(
         the alpha in ``tRNS``, as pngquant writes). Default: from the
         destination's extension, see :func:`output_format`.
     **kwargs
-        Encoder options, as for :func:`kvq.encode`.
+        Encoder options, and ``metadata`` or ``strip``, as for :func:`kvq.encode`.
 
     Returns
     -------
@@ -317,8 +317,9 @@ def _content(encoded: Encoded, format: str) -> Callable[[IO[bytes]], None] | byt
         return encoded.data
     from .pillow_plugin import write_image
 
-    # The quantized image is what a decoder of the .kvq file would rebuild.
-    decoded = Decoded(encoded.header, encoded.palette, encoded.indices)
+    # The quantized image is what a decoder of the .kvq file would rebuild,
+    # metadata included.
+    decoded = Decoded(encoded.header, encoded.palette, encoded.indices, encoded.metadata)
 
     def write(fp: IO[bytes]) -> None:
         write_image(decoded, fp, format)
@@ -333,6 +334,7 @@ def decode_file(
     *,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     force: bool = False,
+    strip: bool = False,
 ) -> Decoded:
     """Decode a ``.kvq`` file to an image file in any format Pillow writes.
 
@@ -349,6 +351,8 @@ def decode_file(
         Refuse larger images before allocating pixel memory.
     force : bool, default=False
         Replace an existing destination (never the input).
+    strip : bool, default=False
+        Leave the file's ICC profile, EXIF and resolution out of the image.
 
     Returns
     -------
@@ -376,7 +380,7 @@ def decode_file(
     inputs = _check_before_work(source, destination, force)
     decoded = decode_indexed(data, max_pixels)
     fmt = format
-    write_output(destination, lambda fp: write_image(decoded, fp, fmt), force=force, inputs=inputs)
+    write_output(destination, lambda fp: write_image(decoded, fp, fmt, strip=strip), force=force, inputs=inputs)
     return decoded
 
 
@@ -393,7 +397,8 @@ def save(image: Any, path: PathLike, k: int = 256, *, force: bool = False, **opt
     force : bool, default=False
         Replace an existing file.
     **options
-        See :class:`EncoderOptions`.
+        See :class:`EncoderOptions`; also ``metadata`` (a :class:`kvq.Metadata`
+        to store instead of the image's own) and ``strip=True`` (store none).
 
     Returns
     -------

@@ -20,6 +20,12 @@ Grey opens as ``L`` rather than ``P`` so that ``numpy.asarray(im)`` is the
 grey image users expect and equals ``kvq.decode``; the grey palette itself is
 not exposed.
 
+Metadata (spec section 14) is in ``info["icc_profile"]``, ``info["exif"]``
+(with JPEG's ``Exif\0\0`` identifier first, as Pillow's JPEG and PNG plugins
+give it) and ``info["dpi"]``. Saving keeps an image's own; the ``icc_profile``,
+``exif`` and ``dpi`` keywords of ``Image.save`` replace them and ``strip=True``
+drops them, as with Pillow's PNG and JPEG.
+
 Saving takes the encoder options of :class:`kvq.EncoderOptions` (``k``,
 ``seed``, ``quality``, ``color_space``, ``dither``, ``speed``) as keyword
 arguments of ``Image.save``; any other keyword but ``transparency`` raises
@@ -44,6 +50,7 @@ from PIL import Image, ImageFile, ImagePalette
 from . import codec, container
 from .container import Header
 from .errors import KvqError, NotKvqError, TruncatedError
+from .metadata import Metadata
 from .options import EncoderOptions
 from .pixels import oriented, pillow_mode
 
@@ -53,8 +60,11 @@ EXTENSION = ".kvq"
 
 #: Save keywords passed to the encoder.
 OPTION_NAMES = tuple(f.name for f in fields(EncoderOptions))
-#: Other save keywords the plugin understands: ``transparency``, a ``P`` image's alpha (an index or per-entry bytes).
-OTHER_NAMES = ("transparency",)
+#: Save keywords about metadata rather than pixels: they never ask for quantization.
+METADATA_NAMES = ("icc_profile", "exif", "dpi", "strip")
+#: Other save keywords the plugin understands: ``transparency``, a ``P`` image's alpha (an index or per-entry bytes),
+#: and the metadata ones.
+OTHER_NAMES = ("transparency", *METADATA_NAMES)
 
 
 def _accept(prefix: bytes) -> bool:
@@ -111,6 +121,7 @@ def to_pillow(decoded: codec.Decoded, *, indexed: bool = True, grey_indexed: boo
     Returns
     -------
     PIL.Image.Image
+        With the file's metadata in ``info``, as the plugin opens it.
     """
     mode, palette_mode, palette = layout(
         decoded.header, decoded.palette.tobytes(), indexed=indexed, grey_indexed=grey_indexed
@@ -120,15 +131,18 @@ def to_pillow(decoded: codec.Decoded, *, indexed: bool = True, grey_indexed: boo
         image.putpalette(palette, rawmode=palette_mode)  # turns the L image into P
         if palette_mode == "RGBA":
             image.info["transparency"] = palette[3::4]
+    image.info.update(decoded.metadata.pillow_info())
     return image
 
 
-def write_image(decoded: codec.Decoded, fp: IO[bytes], format: str) -> None:
+def write_image(decoded: codec.Decoded, fp: IO[bytes], format: str, *, strip: bool = False) -> None:
     """Write a decoded file in a format Pillow writes, losing nothing it need not.
 
     PNG keeps the palette (PNG-8, grey included: the smallest exact file
     Pillow can write), and so does GIF for opaque palettes; WebP is written
-    lossless; JPEG has no lossless mode.
+    lossless; JPEG has no lossless mode. The ICC profile, EXIF and resolution
+    go wherever the format has room for them: PNG, JPEG and TIFF keep all
+    three, WebP the profile and EXIF, BMP the resolution.
 
     Parameters
     ----------
@@ -136,6 +150,8 @@ def write_image(decoded: codec.Decoded, fp: IO[bytes], format: str) -> None:
     fp : binary file object
     format : str
         Pillow format name.
+    strip : bool, default=False
+        Write no metadata.
 
     Raises
     ------
@@ -147,9 +163,15 @@ def write_image(decoded: codec.Decoded, fp: IO[bytes], format: str) -> None:
     # goes through Pillow's own conversion.
     indexed = upper == "PNG" or (upper == "GIF" and decoded.header.channels != 4)
     image = to_pillow(decoded, indexed=indexed, grey_indexed=True)
+    # Pillow's writers take metadata as save keywords (PNG reads only the ICC
+    # profile from info); stripping must also clear what info holds.
+    metadata = {} if strip else decoded.metadata.pillow_info()
+    if strip:
+        for key in ("icc_profile", "exif", "dpi"):
+            image.info.pop(key, None)
     try:
         # A decoder should not add loss the user did not choose.
-        image.save(fp, format=format, **({"lossless": True} if upper == "WEBP" else {}))
+        image.save(fp, format=format, **metadata, **({"lossless": True} if upper == "WEBP" else {}))
     except (OSError, ValueError, KeyError) as exc:
         raise KvqError(f"cannot write {format}: {exc}") from None
 
@@ -166,7 +188,7 @@ class KvqImageFile(ImageFile.ImageFile):
             # No pixel limit here: Image.open applies MAX_IMAGE_PIXELS to
             # self.size right after _open, with Pillow's warning and error.
             header = container.read_header_from(self.fp, max_pixels=None)
-            palette, _, index_offset, index_length = container.read_palette_from(self.fp, header)
+            palette, ancillary, index_offset, index_length = container.read_palette_from(self.fp, header)
         except NotKvqError as exc:
             raise SyntaxError(str(exc)) from exc
         except TruncatedError as exc:
@@ -183,6 +205,7 @@ class KvqImageFile(ImageFile.ImageFile):
             self.palette.mode = palette_mode
             if palette_mode == "RGBA":
                 self.info["transparency"] = entries[3::4]
+        self.info.update(Metadata.from_chunks(ancillary).pillow_info())
         file_size = index_offset + index_length + 4
         # Offset 0: the decoder hands the whole file to kvq's codec, which
         # checks every chunk again rather than trusting what was read here.
@@ -297,6 +320,7 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     # unknown names exactly as kvq.encode does (a misspelled "colors=16" must
     # not silently give K = 256).
     options = {name: value for name, value in im.encoderinfo.items() if name not in OTHER_NAMES}
+    metadata = Metadata() if im.encoderinfo.get("strip") else Metadata.from_image(im, im.encoderinfo)
     # The coding says how to store, not how to quantize: a P image saved with
     # coding= alone is still kept as it is.
     store = {name: value for name, value in options.items() if name != "coding"}
@@ -305,11 +329,12 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
         transparency = im.encoderinfo.get("transparency", im.info.get("transparency"))
         # Turned as kvq.encode turns any image (transpose keeps the palette).
         upright = oriented(im)
+        palette = _palette_of(upright, transparency)
         data = codec.encode_indexed(
-            palette=_palette_of(upright, transparency), indices=np.asarray(upright), coding=options.get("coding", "entropy")
+            palette=palette, indices=np.asarray(upright), metadata=metadata, coding=options.get("coding", "entropy")
         )
     else:
-        data = codec.encode_image(im, EncoderOptions.from_kwargs(**options)).data
+        data = codec.encode_image(im, EncoderOptions.from_kwargs(**options), metadata=metadata).data
     fp.write(data)
 
 

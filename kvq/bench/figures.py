@@ -75,10 +75,27 @@ def rd_curves(rows: Sequence[Row], path: Path) -> None:
     plt.close(fig)
 
 
+def raw_reference(rows: Sequence[Row]) -> tuple[str, str]:
+    """How to name the uncompressed size and the palette's bits for the images in ``rows``.
+
+    Returns
+    -------
+    (str, str)
+        ("24·N", "24·K") when every image is RGB, "8·N" / "32·N" for grey or
+        RGBA alone, and ("8·C·N", "8·C·K") with C the channels when they mix.
+    """
+    channels = {r.channels for r in rows}
+    if len(channels) == 1:
+        bits = 8 * channels.pop()
+        return f"{bits}·N", f"{bits}·K"
+    return "8·C·N", "8·C·K"
+
+
 def bits_vs_raw(rows: Sequence[Row], path: Path) -> None:
-    """Where a ``.kvq`` file's bits go against 24·N, and its size beside the peers', per K."""
+    """Where a ``.kvq`` file's bits go against the raw size (24·N for RGB), and its size beside the peers', per K."""
     plt = _pyplot()
     summaries = summarise(rows)
+    raw_name, palette_name = raw_reference(rows)
     ks = [s.k for s in summaries]
     groups = {k: [r for r in rows if r.k_requested == k] for k in ks}
     raw_bpp = float(np.mean([r.raw_bits / r.n_pixels for r in rows]))
@@ -91,10 +108,11 @@ def bits_vs_raw(rows: Sequence[Row], path: Path) -> None:
     palette = [np.mean([r.palette_bits / r.n_pixels for r in groups[k]]) for k in ks]
     overhead = [np.mean([r.overhead_bits / r.n_pixels for r in groups[k]]) for k in ks]
     theory = [np.mean([r.theory_bits / r.n_pixels for r in groups[k]]) for k in ks]
-    left.bar(x - width, [raw_bpp] * len(ks), width, color="#bbbbbb", label="uncompressed (24·N)")
-    left.bar(x, theory, width, color="#8c564b", label="theory N·ceil(log2 K) + 24·K")
+    mixed = "" if "C" not in raw_name else f", mean {raw_bpp:.3g} bpp"
+    left.bar(x - width, [raw_bpp] * len(ks), width, color="#bbbbbb", label=f"uncompressed ({raw_name}{mixed})")
+    left.bar(x, theory, width, color="#8c564b", label=f"theory N·ceil(log2 K) + {palette_name}")
     left.bar(x + width, index, width, color="#d62728", label=".kvq indices (+ padding)")
-    left.bar(x + width, palette, width, bottom=index, color="#ff9896", label=".kvq palette (24·K)")
+    left.bar(x + width, palette, width, bottom=index, color="#ff9896", label=f".kvq palette ({palette_name})")
     left.bar(x + width, overhead, width, bottom=np.add(index, palette), color="black", label=".kvq overhead (62 bytes)")
     for i, s in enumerate(summaries):
         total = index[i] + palette[i] + overhead[i]
@@ -107,7 +125,7 @@ def bits_vs_raw(rows: Sequence[Row], path: Path) -> None:
     left.set_xticks(x, [f"K={k}" for k in ks])
     left.set_ylabel("mean bits per pixel")
     left.set_ylim(0, raw_bpp * 1.4)
-    left.set_title("Bits of a .kvq file against 24·N and the theory")
+    left.set_title(f"Bits of a .kvq file against {raw_name} and the theory")
     left.legend(loc="upper center", ncol=2, fontsize=8.5)
     left.grid(True, axis="y", alpha=0.3)
 

@@ -41,7 +41,13 @@ def _csv_value(value: object) -> object:
 
 @dataclass
 class Summary:
-    """Means over the images at one requested K."""
+    """Means over the images at one requested K.
+
+    Ratios (``factor``, ``ratio``) are geometric means, so that one extreme
+    image cannot outweigh all the others and ``a ÷ b`` summarises as the
+    inverse of ``b ÷ a``; bits per pixel, PSNR (already a logarithm), SSIM and
+    ΔE2000 are arithmetic means.
+    """
 
     k: int
     images: int
@@ -52,7 +58,7 @@ class Summary:
     delta_e2000: float
     matches: int
     lossless: int
-    #: peer -> (mean of kvq bytes / peer bytes, images with the peer)
+    #: peer -> (geometric mean of kvq bytes / peer bytes, images with the peer)
     ratio: dict[str, tuple[float, int]] = field(default_factory=dict)
     #: peer -> (mean bpp, mean PSNR, mean SSIM, images with the peer)
     peer_quality: dict[str, tuple[float, float, float, int]] = field(default_factory=dict)
@@ -63,8 +69,14 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
+def _geomean(values: Sequence[float]) -> float:
+    """Geometric mean of the positive finite values; NaN when there are none."""
+    values = [v for v in values if v > 0 and math.isfinite(v)]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else math.nan
+
+
 def summarise(rows: Sequence[Row]) -> list[Summary]:
-    """Means per requested K, in the order the Ks were given.
+    """Means per requested K, in the order the Ks were given (ratios: geometric means).
 
     PSNR means are over the images whose kvq PSNR is finite; ``lossless``
     counts the others (images with at most K colours).
@@ -79,7 +91,7 @@ def summarise(rows: Sequence[Row]) -> list[Summary]:
         summary = Summary(
             k=k,
             images=len(group),
-            factor=_mean([r.factor_vs_raw for r in group]),
+            factor=_geomean([r.factor_vs_raw for r in group]),
             bpp=_mean([r.bpp for r in group]),
             psnr=_mean([r.psnr for r in group if math.isfinite(r.psnr)]),
             ssim=_mean([r.ssim for r in group]),
@@ -91,7 +103,7 @@ def summarise(rows: Sequence[Row]) -> list[Summary]:
             have = [r for r in group if r.peers.get(key, {}).get("bytes")]
             if not have:
                 continue
-            summary.ratio[key] = (_mean([r.file_bytes / r.peers[key]["bytes"] for r in have]), len(have))
+            summary.ratio[key] = (_geomean([r.file_bytes / r.peers[key]["bytes"] for r in have]), len(have))
             finite = [r.peers[key]["psnr"] for r in have if math.isfinite(r.peers[key]["psnr"])]
             summary.peer_quality[key] = (
                 _mean([r.peers[key]["bpp"] for r in have]),
@@ -246,14 +258,17 @@ def write_markdown(
         "",
         "## Summary",
         "",
-        "Means over the images at each K. *factor vs raw* is 24·N bits (8·N grey, 32·N with alpha) over the"
-        " `.kvq` file's bits; *bpp* is the file's bits per pixel; *kvq ÷ peer* is the mean of kvq's file size"
-        " divided by the peer's at the same K (below 1: kvq is smaller).",
+        "Means over the images at each K; ratios are geometric means, so that no single image outweighs the others."
+        " *factor vs raw* is 24·N bits (8·N grey, 32·N with alpha) over the `.kvq` file's bits; *bpp* is the file's"
+        " bits per pixel (arithmetic mean); *kvq ÷ peer* is the geometric mean of kvq's file size divided by the"
+        " peer's at the same K (below 1: kvq is smaller). PSNR, SSIM and ΔE2000 of RGBA images are measured on"
+        " premultiplied colour (see the end of this report).",
         "",
         *summary_table(summaries),
         "",
         f"Accounting matches theory: {'all ' + str(len(rows)) + ' rows yes' if all_match else '**NOT all rows**'}"
-        f" — every file is exactly N·ceil(log2 K) + 24·K bits plus the spec's fixed overhead of {OVERHEAD} bytes"
+        f" — every file is exactly N·ceil(log2 K) + 8·C·K bits (C channels: 24·K for RGB) plus the spec's fixed"
+        f" overhead of {OVERHEAD} bytes"
         f" ({8 * OVERHEAD} bits) plus 0–7 padding bits after the last index.",
         "",
     ]
@@ -290,9 +305,12 @@ def write_markdown(
         "",
         "- kvq: `kvq.encode_image` with the options above; every number is measured on the decoded file"
         " (`kvq.decode_indexed`), and the bits come from `kvq.breakdown(header, len(file))`.",
-        "- PSNR over all channels, peak 255 (`kvq.metrics.psnr`); SSIM: `skimage.metrics.structural_similarity`"
+        "- PSNR over all channels, peak 255 (`kvq.bench.quality.psnr`); SSIM: `skimage.metrics.structural_similarity`"
         " (7×7 window, data range 255, mean over channels); ΔE2000: mean `skimage.color.deltaE_ciede2000` of"
-        " `rgb2lab` colours, every pixel at full resolution (alpha ignored).",
+        " `rgb2lab` colours, every pixel at full resolution.",
+        "- RGBA images: all three on premultiplied colour (R, G, B each × A / 255, beside A), so a pixel counts as"
+        " much as it shows: the colour of a fully transparent pixel counts for nothing, a change of alpha always"
+        " counts; ΔE2000 compares the colours shown over black. Grey and RGB images are compared as they are.",
         "- PNG-8 (Pillow): `Image.quantize(K, method=MEDIANCUT, dither=NONE)` (FASTOCTREE for RGBA),"
         " saved with `optimize=True`. GIF (Pillow): the same quantized image saved as GIF, `optimize=True`.",
         "- pngquant: `pngquant --nofs --speed 1 K -` (no dithering, slowest and best), when it is installed.",

@@ -201,7 +201,8 @@ def measure(
         factor_vs_raw=sizes.factor,
         factor_vs_theory_index=(sizes.raw_bits / theory_index_bits) if theory_index_bits else math.inf,
         bpp=sizes.bits_per_pixel,
-        psnr=encoded.psnr,
+        # The suite's own PSNR, not encoded.psnr: RGBA is measured on premultiplied colour (kvq.bench.quality).
+        psnr=psnr(original, pixels),
         ssim=ssim(original, pixels),
         delta_e2000=delta_e2000(original, pixels),
         encode_seconds=seconds,

@@ -101,6 +101,31 @@ def file_of(chunks: list[bytes]) -> bytes:
     return SIGNATURE + b"".join(chunks)
 
 
+# Metadata (spec section 14), built byte by byte. The profile is a bare 132-byte ICC header with no tags: a reader
+# returns the bytes, it does not interpret them.
+ICC_PROFILE = (
+    struct.pack(">I4sI4s4s4s", 132, b"kvq ", 0x04300000, b"mntr", b"RGB ", b"XYZ ")
+    + bytes(12)  # creation date and time: none
+    + b"acsp"
+    + bytes(88)
+    + struct.pack(">I", 0)  # tag count
+)
+# Big-endian TIFF, IFD0 with Make = "kvq" and Orientation = 1 (SHORT).
+EXIF_TIFF = (
+    b"MM\x00*" + struct.pack(">I", 8) + struct.pack(">H", 2)
+    + struct.pack(">HHI4s", 0x010F, 2, 4, b"kvq\x00")
+    + struct.pack(">HHIHH", 0x0112, 3, 1, 1, 0)
+    + struct.pack(">I", 0)
+)  # fmt: skip
+RESO_300_150 = struct.pack(">II", 300_000, 150_500)
+
+#: What a reader of spec section 14 returns for each vector that has metadata (others: nothing).
+METADATA = {
+    "rgb_3x2_k3_metadata": {"icc_profile": ICC_PROFILE.hex(), "exif": EXIF_TIFF.hex(), "dpi": [300.0, 150.5]},
+    "rgb_3x2_k3_metadata_ignored": {"icc_profile": ICC_PROFILE.hex()},
+}
+
+
 # --- the vectors ---------------------------------------------------------------------------------
 
 
@@ -179,6 +204,21 @@ def valid_vectors() -> list[tuple[str, bytes, np.ndarray, str, bool]]:
     entropy("entropy_rgb_2x2_k4_implied", palette_for(4, 3), np.array([[0, 1], [2, 3]], np.uint8),
             "coding 1: at (1,1) the four candidates are all K entries, the last is implied")
 
+    out.append(
+        (
+            "rgb_3x2_k3_metadata",
+            kvq.encode_indexed(
+                palette=EXAMPLE_PALETTE,
+                indices=EXAMPLE_INDICES,
+                metadata=kvq.Metadata(icc_profile=ICC_PROFILE, exif=EXIF_TIFF, dpi=(300, 150.5)),
+                coding="fixed",
+            ),
+            EXAMPLE_PALETTE[EXAMPLE_INDICES],
+            "the worked example with an ICC profile, EXIF and 300 x 150.5 dpi (section 14)",
+            True,
+        )
+    )
+
     # Decoder-only cases: files kvq's encoder never writes but every decoder must accept.
     chunks = example_chunks()
     out.append(
@@ -202,6 +242,27 @@ def valid_vectors() -> list[tuple[str, bytes, np.ndarray, str, bool]]:
             ),
             EXAMPLE_PALETTE[EXAMPLE_INDICES],
             "three unknown ancillary chunks (one empty, one between PLTE and INDX), all skipped",
+            False,
+        )
+    )
+    out.append(
+        (
+            "rgb_3x2_k3_metadata_ignored",
+            file_of(
+                chunks[:1]
+                + [
+                    chunk(b"iccp", ICC_PROFILE),
+                    chunk(b"exif", b"Exif\x00\x00" + EXIF_TIFF),
+                    chunk(b"reso", RESO_300_150[:6]),
+                    chunk(b"iCCP", b"not one of kvq's types"),
+                ]
+                + chunks[1:2]
+                + [chunk(b"iccp", ICC_PROFILE[:-4] + b"\x00\x00\x00\x01"), chunk(b"reso", RESO_300_150)]
+                + chunks[2:]
+            ),
+            EXAMPLE_PALETTE[EXAMPLE_INDICES],
+            "metadata a reader ignores: EXIF with JPEG's Exif\\0\\0 first, a 6-byte reso (the first reso counts,"
+            " so the valid one after PLTE is ignored too), a second iccp, and iCCP (unknown type)",
             False,
         )
     )
@@ -380,6 +441,7 @@ def build() -> dict[str, bytes]:
                 "coding": data[28],
                 "size": len(data),
                 "encoder_output": by_encoder,
+                "metadata": METADATA.get(name, {}),
                 "note": note,
             }
         )

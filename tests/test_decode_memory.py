@@ -1,0 +1,89 @@
+"""kvq.decode raises kvq's own error, never MemoryError, whatever a file claims (spec sections 10 and 11).
+
+A K = 1 file has no index data, so 66 bytes can claim (2^32 - 1)^2 RGBA pixels; only the pixel limit bounds it.
+With the limit off, kvq still refuses what cannot fit in memory, as ImageTooLargeError.
+"""
+
+from __future__ import annotations
+
+import resource
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+import kvq
+from kvq import codec
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    length = struct.pack(">I", len(data))
+    return length + kind + data + struct.pack(">I", zlib.crc32(length + kind + data))
+
+
+def k1_file(width: int, height: int, channels: int = 4) -> bytes:
+    """A valid K = 1 file: header, one palette entry, empty INDX."""
+    head = struct.pack(">BBIIBBBBI", 1, 0, width, height, channels, 0, 0, 0, 1)
+    return b"\x89KVQ\r\n\x1a\n" + _chunk(b"HEAD", head) + _chunk(b"PLTE", bytes(range(channels))) + _chunk(b"INDX", b"")
+
+
+def test_a_k1_file_is_bounded_by_the_pixel_limit():
+    data = k1_file(65535, 65535)
+    assert len(data) == 66
+    with pytest.raises(kvq.ImageTooLargeError, match="exceeds the limit"):
+        kvq.decode(data)
+
+
+@pytest.mark.parametrize("width, height", [(2**32 - 1, 2**32 - 1), (2**32 - 1, 2**20)])
+def test_with_the_limit_off_more_than_memory_is_refused_before_allocating(width, height):
+    # (2^32 - 1)^2 x 4 bytes is beyond any machine and beyond numpy (which raised a bare ValueError).
+    with pytest.raises(kvq.ImageTooLargeError, match=f"{width}x{height} image"):
+        kvq.decode(k1_file(width, height), max_pixels=None)
+    with pytest.raises(kvq.ImageTooLargeError):
+        kvq.decode_indexed(k1_file(width, height), max_pixels=None)
+
+
+def test_the_bound_is_the_machines_memory(monkeypatch):
+    monkeypatch.setattr(codec, "_physical_memory", lambda: 30_000)
+    # 100 x 100 RGBA: 10,000 bytes of indices fit, 40,000 bytes of pixels do not.
+    decoded = kvq.decode_indexed(k1_file(100, 100), max_pixels=None)
+    with pytest.raises(kvq.ImageTooLargeError, match="needs 40,000 bytes, more than this machine's 30,000 bytes"):
+        decoded.pixels()
+    monkeypatch.setattr(codec, "_physical_memory", lambda: None)  # not reported: numpy's own bound
+    assert kvq.decode(k1_file(100, 100), max_pixels=None).shape == (100, 100, 4)
+
+
+def test_a_failed_allocation_is_reported_as_kvq_error(monkeypatch):
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(codec, "lookup", no_memory)
+    with pytest.raises(kvq.ImageTooLargeError, match="not enough memory to decode the 300x200 image"):
+        kvq.decode(k1_file(300, 200))
+
+
+def test_under_an_address_space_limit_the_66_byte_file_gives_kvq_error(tmp_path):
+    """65535 x 65535 RGBA at K = 1 with the limit off, in a process limited to 1.5 GB: 17 GB of pixels asked for."""
+    path = tmp_path / "k1.kvq"
+    path.write_bytes(k1_file(65535, 65535))
+    script = (
+        "import sys, kvq\n"
+        "try:\n"
+        f"    kvq.decode(open({str(path)!r}, 'rb').read(), max_pixels=None)\n"
+        "except kvq.KvqError as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000, 1_500_000_000))
+
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120, preexec_fn=limit
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ImageTooLargeError ") and "65535x65535 image" in result.stdout, result.stdout
