@@ -320,14 +320,8 @@ def describe(data: bytes | bytearray | memoryview, name: str = "-") -> FileRepor
     parsed, size = checked.parsed, checked.size
     ancillary = [(kind.decode(), len(body)) for kind, body in parsed.ancillary]
     return FileReport(
-        name,
-        parsed.header,
-        breakdown(parsed.header, size, len(parsed.indices)),
-        size,
-        ancillary,
-        checked.palette,
-        checked.counts,
-        parsed.skipped,
+        name, parsed.header, breakdown(parsed.header, size, len(parsed.indices)), size, ancillary,
+        checked.palette, checked.counts, parsed.skipped,
     )
 
 

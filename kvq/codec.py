@@ -173,9 +173,10 @@ def _allocating(header: Header, size: int) -> Iterator[None]:
     """
     what = f"{header.width}x{header.height} image"
     memory = _physical_memory()
-    if size > (memory if memory is not None else sys.maxsize):
-        limit = "" if memory is None else f", more than this machine's {memory:,} bytes of memory"
-        raise ImageTooLargeError(f"decoding the {what} needs {size:,} bytes{limit}")
+    limit = sys.maxsize if memory is None else memory
+    if size > limit:
+        where = "" if memory is None else f", more than this machine's {memory:,} bytes of memory"
+        raise ImageTooLargeError(f"decoding the {what} needs {size:,} bytes{where}")
     try:
         yield
     except MemoryError:

@@ -329,11 +329,9 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
         transparency = im.encoderinfo.get("transparency", im.info.get("transparency"))
         # Turned as kvq.encode turns any image (transpose keeps the palette).
         upright = oriented(im)
+        palette = _palette_of(upright, transparency)
         data = codec.encode_indexed(
-            palette=_palette_of(upright, transparency),
-            indices=np.asarray(upright),
-            metadata=metadata,
-            coding=options.get("coding", "entropy"),
+            palette=palette, indices=np.asarray(upright), metadata=metadata, coding=options.get("coding", "entropy")
         )
     else:
         data = codec.encode_image(im, EncoderOptions.from_kwargs(**options), metadata=metadata).data

@@ -59,7 +59,7 @@ CASES = [(c, k) for c in (1, 3, 4) for k in (1, 2, 3, 16, 255, 256, 257) if not 
 def test_few_colour_images_are_stored_losslessly_at_the_exact_size(rng, channels, k):
     width, height = 23, 13 if k < 257 else 23  # odd sizes: rows do not end on byte boundaries
     image = image_with_colours(rng, distinct_colours(rng, k, channels), width, height)
-    data = kvq.encode(image, k=k)
+    data = kvq.encode(image, k=k, coding="fixed")
     header = kvq.read_header(data)
     assert (header.width, header.height, header.channels, header.k) == (width, height, channels, k)
     assert header.bits == (k - 1).bit_length()
@@ -67,13 +67,13 @@ def test_few_colour_images_are_stored_losslessly_at_the_exact_size(rng, channels
     np.testing.assert_array_equal(kvq.decode(data), image)
     assert_canonical(data)
     # A larger allowance stores only the colours there are.
-    assert kvq.encode(image, k=min(65536, 2 * k + 5)) == data
+    assert kvq.encode(image, k=min(65536, 2 * k + 5), coding="fixed") == data
 
 
 def test_65536_distinct_colours_are_lossless_at_16_bits():
     keys = np.arange(65536, dtype=np.uint32) * 197 % 65536  # a permutation: every colour once
     image = np.stack([keys >> 8, keys & 0xFF, (keys * 7) & 0xFF], axis=1).astype(np.uint8).reshape(256, 256, 3)
-    data = kvq.encode(image, k=65536)
+    data = kvq.encode(image, k=65536, coding="fixed")
     header = kvq.read_header(data)
     assert (header.k, header.bits) == (65536, 16)
     assert len(data) == 62 + 3 * 65536 + 65536 * 2
@@ -82,7 +82,7 @@ def test_65536_distinct_colours_are_lossless_at_16_bits():
 
 def test_photo_is_quantized_to_a_canonical_palette(photo):
     for k in (2, 16, 200):
-        data = kvq.encode(photo, k=k)
+        data = kvq.encode(photo, k=k, coding="fixed")
         header = kvq.read_header(data)
         assert 1 <= header.k <= k
         assert len(data) == expected_size(3, header.k, photo.shape[0] * photo.shape[1])
@@ -209,7 +209,7 @@ def test_header_mode_is_deprecated_but_still_answers():
                                              ((1, 1), 1), ((1, 1, 3), 3), ((1, 9, 3), 3), ((9, 1, 4), 4)])
 def test_numpy_shapes(rng, shape, channels):
     image = rng.integers(1, 256, size=shape, dtype=np.uint8)
-    data = kvq.encode(image, k=65536)
+    data = kvq.encode(image, k=65536, coding="fixed")
     decoded = kvq.decode(data)
     assert kvq.read_header(data).channels == channels
     np.testing.assert_array_equal(decoded, image.reshape(decoded.shape))

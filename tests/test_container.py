@@ -39,7 +39,7 @@ def test_layout_constants():
 
 def test_writer_output_matches_the_spec_example_byte_for_byte():
     assert container.write(EXAMPLE, PALETTE, INDICES) == GOOD
-    assert len(GOOD) == EXAMPLE.file_size == 62 + 9 + 2
+    assert len(GOOD) == EXAMPLE.fixed_file_size == 62 + 9 + 2
     assert GOOD.hex() == (
         "894b56510d0a1a0a" "00000012" "48454144" "01" "00" "00000003" "00000002" "03" "02" "00" "00" "00000003" "414febc7"
         "00000009" "504c5445" "ff0000" "00ff00" "0000ff" "458785f5"
@@ -83,7 +83,7 @@ REJECTIONS = [
     (build(chunk(b"HEAD", head(k=2**32 - 1, bits=32)), PL, IX), FormatError, "is outside 1..65536", 30),
     (build(chunk(b"HEAD", head(k=4, bits=3)), PL, IX), FormatError, "a palette of 4 needs 2", 27),
     (build(chunk(b"HEAD", head(k=65536, bits=17)), PL, IX), FormatError, "a palette of 65536 needs 16", 27),
-    (build(chunk(b"HEAD", head(coding=255)), PL, IX), FormatError, "unknown index coding 255", 28),
+    (build(chunk(b"HEAD", head(coding=255)), PL, IX), FormatError, "index coding 255 is unknown", 28),
     (build(HD, chunk(b"a\xe9cd", b""), PL, IX), FormatError, "invalid chunk type", 42),
     (build(HD, PL, chunk(b"tE_t", b""), IX), FormatError, "invalid chunk type", 63),
     (build(HD, chunk(b"Tran", b"x"), PL, IX), FormatError, "unknown critical chunk Tran", 38),
@@ -150,7 +150,7 @@ def test_ancillary_chunks_are_skipped_or_kept_as_asked():
 def test_write_parse_round_trip_with_ancillary():
     ancillary = [(b"meTa", b"\x01\x02"), (b"xxxx", b"")]
     data = container.write(EXAMPLE, PALETTE, INDICES, ancillary)
-    assert len(data) == EXAMPLE.file_size + 12 + 2 + 12
+    assert len(data) == EXAMPLE.fixed_file_size + 12 + 2 + 12
     c = container.parse(data, keep={b"meTa", b"xxxx"})
     assert (c.header, c.palette, bytes(c.indices), c.ancillary) == (EXAMPLE, PALETTE, INDICES, ancillary)
     assert isinstance(c.indices, memoryview)  # a view of the file, not a copy

@@ -9,12 +9,12 @@ import sys
 
 import numpy as np
 import pytest
+import spec_coding1
 from PIL import Image
 
 import kvq
 from kvq import coding, container, entropy
 
-import spec_coding1
 from conftest import REPO, kvq_env, run_kvq
 
 KODAK = REPO.parent / "shared" / "kodak"
@@ -201,7 +201,7 @@ def test_cli_coding_option_and_info(photo_png, tmp_path):
     text = info.stdout.decode()
     assert "index coding 1 (entropy coded)" in text and "vs fixed" in text
     bad = run_kvq("encode", photo_png, "-o", tmp_path / "x.kvq", "--coding", "huffman", cwd=tmp_path)
-    assert bad.returncode == 2
+    assert bad.returncode == 1 and b"coding must be one of entropy, fixed" in bad.stderr
 
 
 def test_import_kvq_and_fixed_width_decoding_never_import_numba(example_rgb):

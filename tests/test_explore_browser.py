@@ -272,24 +272,20 @@ def test_zoom_reaches_single_pixels_in_both_views(driver, tmp_path, photo):
     assert console_problems(driver) == []
 
 
-def test_entropy_coded_size_gets_its_own_bar(driver, tmp_path, photo, monkeypatch):
-    import zlib
-
+def test_entropy_coded_size_gets_its_own_bar(driver, tmp_path, photo):
     from kvq import explore
 
-    # Until the encoder writes the entropy coding, the file deflated stands in for its output: what is checked is
-    # that the page charts the size Python gives it, beside the fixed-width file, and only when it is given.
-    monkeypatch.setattr(explore, "entropy_file", lambda encoded, options=None: zlib.compress(encoded.data, 9))
+    # The page charts the entropy-coded file the encoder wrote beside the fixed-width size its header implies.
     page = tmp_path / "entropy.html"
     page.write_text(explore.build_page(photo, ks=(4, 64)), encoding="utf-8")
     open_page(driver, page)
     for position, file in enumerate(entry_files(driver)):
         driver.execute_script("window.kvqExplore.show(arguments[0])", position)
         bars = text(driver, "bars")
+        assert kvq.read_header(file).coding == 1
         assert ".kvq, entropy-coded" in bars
-        assert f"{8 * len(zlib.compress(file, 9)):,} bits" in bars
         assert f"{8 * len(file):,} bits" in bars
-    monkeypatch.undo()
+        assert f"{8 * kvq.read_header(file).fixed_file_size:,} bits" in bars
     open_page(driver, make_page(tmp_path, photo, "4", "as-is"))
     # Without the stand-in: a bar exactly when this kvq can write the entropy coding.
     can = explore.entropy_file(kvq.encode_image(photo, k=4)) is not None

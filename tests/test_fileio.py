@@ -16,9 +16,9 @@ from kvq.metrics import psnr
 
 def test_encode_file_reports_header_sizes_and_psnr(photo, tmp_path):
     target = tmp_path / "p.kvq"
-    encoded = encode_file(photo, target, k=16, seed=2)
+    encoded = encode_file(photo, target, k=16, seed=2, coding="fixed")
     data = target.read_bytes()
-    assert data == encoded.data == kvq.encode(photo, k=16, seed=2)
+    assert data == encoded.data == kvq.encode(photo, k=16, seed=2, coding="fixed")
     assert encoded.header == kvq.read_header(data)
     assert encoded.sizes == kvq.breakdown(encoded.header, len(data))
     assert encoded.sizes.file_bits == 8 * (OVERHEAD + 3 * 16 + (photo.shape[0] * photo.shape[1] * 4 + 7) // 8)

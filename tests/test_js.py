@@ -2,8 +2,8 @@
 
 ``tests/js/vectors.test.mjs`` checks it against every spec vector;
 ``tests/js/differential.test.mjs`` against ``kvq.decode`` on encoder output
-written here: photos, grey and RGBA at K from 1 to 65,536, and every index
-coding this kvq can write. Each Node suite is one test here, which fails when
+written here: photos, grey and RGBA at K from 1 to 65,536, each in both index
+codings. Each Node suite is one test here, which fails when
 any Node test fails, is skipped or is cancelled.
 
 Without Node the tests skip, except when ``KVQ_REQUIRE_NODE=1`` (``.ci/run``
@@ -17,7 +17,9 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -104,17 +106,30 @@ def _differential_cases() -> list[tuple[str, np.ndarray, dict]]:
     return cases
 
 
+def _coding_1(encoded: kvq.Encoded, options: kvq.EncoderOptions) -> bytes:
+    """The same palette and indices entropy coded, as the encoder writes them, or forced where it would not.
+
+    The encoder stores fixed width when coding 1 is not smaller (K = 1: 4 flush bytes against none); the JS
+    decoder must still read coding 1 at K = 1, so such a file is assembled from kvq's own entropy coder.
+    """
+    from kvq import container, entropy  # entropy needs numba: imported only when a test runs
+
+    data = entropy_file(encoded, options)
+    if data is not None and kvq.read_header(data).coding == 1:
+        return data
+    h = encoded.header
+    header = dataclasses.replace(h, coding=1, version=(h.version[0], 1))
+    return container.write(header, encoded.palette.tobytes(), bytes(entropy.encode(encoded.indices, h.k)))
+
+
 @pytest.fixture(scope="module")
 def differential_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("kvq-js-differential")
     manifest = []
     for name, image, options in _differential_cases():
-        chosen = kvq.EncoderOptions(**options)
+        chosen = kvq.EncoderOptions(**options, coding="fixed")
         encoded = kvq.encode_image(image, chosen)
-        files = [(name, encoded.data)]
-        entropy = entropy_file(encoded, chosen)
-        if entropy is not None:
-            files.append((f"{name}-entropy", entropy))
+        files = [(name, encoded.data), (f"{name}-entropy", _coding_1(encoded, chosen))]
         for label, data in files:
             decoded = kvq.decode_indexed(data)
             h = decoded.header
@@ -128,23 +143,84 @@ def differential_dir(tmp_path_factory) -> Path:
                     "coding": h.coding,
                 }
             )
-    (folder / "manifest.json").write_text(json.dumps({"cases": manifest}))
+    mutated = _mutated_streams(folder)
+    (folder / "manifest.json").write_text(json.dumps({"cases": manifest, "mutated": mutated}))
     return folder
+
+
+def _with_indx(data: bytes, body: bytes) -> bytes:
+    """``data`` with other INDX data, INDX's CRC made for it (INDX is last: 12 bytes of framing + data)."""
+    start = len(data) - 12 - _indx_length(data)
+    head = struct.pack(">I", len(body)) + b"INDX" + body
+    return data[:start] + head + struct.pack(">I", zlib.crc32(head))
+
+
+def _indx_length(data: bytes) -> int:
+    """INDX's data length: the last chunk, found by walking the chunks from HEAD."""
+    at = 8
+    while True:
+        length = struct.unpack(">I", data[at : at + 4])[0]
+        if at + 12 + length == len(data):
+            return length
+        at += 12 + length
+
+
+def _mutated_streams(folder: Path) -> list[dict]:
+    """Coding-1 files with bytes of their stream changed, cut or added, and what kvq.decode makes of each.
+
+    The CRC is made to match, so that rules 23 to 25 themselves are reached: the JS decoder must then fail the same
+    way at the same offset, or decode the same pixels.
+    """
+    out = []
+    for name in ("photo-k16-entropy", "photo-k257-entropy", "grey-k5-entropy", "rgba-k300-entropy"):
+        data = (folder / f"{name}.kvq").read_bytes()
+        body = data[len(data) - 4 - _indx_length(data) : -4]
+        n = len(body)
+        variants = [(f"cut-{m}", body[:m]) for m in (0, 3, 4, n // 2, n - 1)] + [("extra", body + b"\x00")]
+        for at in sorted({*range(0, n, max(1, n // 40)), n - 5, n - 1}):
+            for delta in (0x01, 0x5A, 0xFF):
+                changed = bytearray(body)
+                changed[at] ^= delta
+                variants.append((f"byte{at}^{delta:02x}", bytes(changed)))
+        for label, new_body in variants:
+            file = _with_indx(data, new_body)
+            entry = {"name": f"{name}-{label}", "file": f"{name}-{label}.kvq"}
+            (folder / entry["file"]).write_bytes(file)
+            try:
+                pixels = kvq.decode(file)
+            except kvq.FormatError as err:
+                entry.update(error=type(err).__name__, offset=err.offset, message=str(err))
+            else:
+                entry["pixels"] = f"{name}-{label}.raw"
+                (folder / entry["pixels"]).write_bytes(pixels.tobytes())
+            out.append(entry)
+    return out
 
 
 def test_differential_cases_cover_what_the_issue_asks(differential_dir):
     cases = json.loads((differential_dir / "manifest.json").read_text())["cases"]
-    ks = {c["k"] for c in cases}
-    assert {1, 2, 3, 257, 65536} <= ks
-    assert {c["channels"] for c in cases} == {1, 3, 4}
-    assert {c["bits"] for c in cases} >= {0, 1, 2, 4, 8, 9, 16}
-    # Every coding the encoder can write is there (only fixed width until the entropy coding lands).
-    fields = {f.name for f in dataclasses.fields(kvq.EncoderOptions)}
-    expected = {0, 1} if "coding" in fields else {0}
-    assert {c["coding"] for c in cases} >= expected
+    assert {c["coding"] for c in cases} == {0, 1}
+    for coding in (0, 1):
+        chosen = [c for c in cases if c["coding"] == coding]
+        assert {1, 2, 3, 257, 65536} <= {c["k"] for c in chosen}, coding
+        assert {c["channels"] for c in chosen} == {1, 3, 4}, coding
+        assert {c["bits"] for c in chosen} >= {0, 1, 2, 4, 8, 9, 16}, coding
+        # Grey and RGBA each at a small K and at their widest literal: 8 bits for grey (at most 256 levels), more
+        # than 8 for RGBA (where coding 1 hashes the literal's contexts).
+        for channels, widest in ((1, 8), (4, 9)):
+            bits = {c["bits"] for c in chosen if c["channels"] == channels}
+            assert min(bits) <= 2 and max(bits) >= widest, (coding, channels, bits)
+
+
+def test_mutated_streams_reach_every_coding_1_rule(differential_dir):
+    mutated = json.loads((differential_dir / "manifest.json").read_text())["mutated"]
+    outcomes = {m.get("error", "decoded") for m in mutated}
+    assert outcomes == {"TruncatedError", "FormatError", "decoded"}
+    # Rule 24 (a literal not below K) and rule 25 (bytes left over) both.
+    assert {"below K" in m["message"] for m in mutated if m.get("error") == "FormatError"} == {True, False}
 
 
 def test_js_decoder_matches_kvq_decode_on_encoder_output(differential_dir):
-    cases = json.loads((differential_dir / "manifest.json").read_text())["cases"]
+    manifest = json.loads((differential_dir / "manifest.json").read_text())
     summary = run_node_suite("differential.test.mjs", {"KVQ_DIFF_DIR": str(differential_dir)})
-    assert summary["pass"] == len(cases) + 1
+    assert summary["pass"] == len(manifest["cases"]) + len(manifest["mutated"]) + 1

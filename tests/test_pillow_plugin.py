@@ -228,7 +228,8 @@ def test_incremental_parser_reports_truncation(files: dict[str, Path]) -> None:
     parser = ImageFile.Parser()
     for start in range(0, len(data), 4096):
         parser.feed(data[start : start + 4096])
-    with pytest.raises((OSError, ValueError), match="file ends first"):
+    # Pillow's own words for a short image, or kvq's for a short chunk.
+    with pytest.raises((OSError, ValueError), match=r"file ends first|image was incomplete"):
         parser.close()
 
 

@@ -67,7 +67,7 @@ def encoded(source: str, k: int) -> kvq.Encoded:
     """The .kvq encoding of one of the two 227×303 images at K, with a full palette."""
     if (source, k) not in _cache:
         image = china_crop() if source == "china" else exactly_k_colours(k)
-        result = kvq.encode_image(image, k=k)
+        result = kvq.encode_image(image, k=k, coding="fixed")  # the published figures are fixed width
         # The published figures assume every one of the K colours is used.
         assert result.header.k == k, f"{source} at K={k} stored only {result.header.k} colours"
         assert (kvq.decode(result.data) == result.pixels()).all()

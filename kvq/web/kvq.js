@@ -1,4 +1,5 @@
-// kvq.js: a decoder for the .kvq image format, version 1 (spec/kvq-v1.md).
+// kvq.js: a decoder for the .kvq image format, version 1.1 (spec/kvq-v1.md),
+// both index codings: 0, fixed width, and 1, entropy coded (spec/kvq-coding-1.md).
 //
 // Written from the spec alone, as a second implementation that proves it: it
 // shares no code with the Python package. An ES module with no dependencies;
@@ -154,9 +155,291 @@ function decodeFixedWidth(data, header, dataOffset) {
   return indices;
 }
 
+// ---------------------------------------------------------------------------
+// Coding 1, entropy coded (spec/kvq-coding-1.md, format 1.1): a binary
+// arithmetic coder driven by three hashed adaptive counters mixed in the
+// logistic domain. Section numbers E1 to E9 below are that document's.
+//
+// Everything is exact integer arithmetic in doubles or int32: the coder's
+// x1, x2, x are unsigned 32-bit values held as non-negative doubles; the mixer
+// dot product can reach about 2^37 and is floored by division, never by `>>`.
+// ---------------------------------------------------------------------------
+
+const HASH_MULTIPLIER = 0x9e3779b1;
+const SEED_MATCH = 0x6a09e667;
+const SEED_LITERAL = 0xbb67ae85;
+const COUNTER_LIMIT = 30;
+const WEIGHT_INIT = 22000;
+const LEARNING_RATE = 6;
+const BIAS_INPUT = 256;
+const WEIGHT_LIMIT = 1 << 24;
+const N_WEIGHT_SETS = 20;
+const SQUASH_KNOTS = [
+  1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047,
+  2549, 2994, 3348, 3607, 3785, 3901, 3975, 4022, 4050, 4068, 4079, 4085, 4089, 4092, 4093, 4094,
+];
+
+/** squash(d) of §E2 for d = -2047..2047 (`>>` and `&` on small ints are the spec's floor and two's complement). */
+function squashOf(d) {
+  const i = (d >> 7) + 16;
+  const w = d & 127;
+  return (SQUASH_KNOTS[i] * (128 - w) + SQUASH_KNOTS[i + 1] * w + 64) >> 7;
+}
+
+// Tables built once at load, in the order §E2 gives: squash as a lookup by
+// d + 2047, its inverse STRETCH by 12-bit probability, RATE by update count.
+const SQUASH = (() => {
+  const table = new Int32Array(4095);
+  for (let d = -2047; d <= 2047; d++) table[d + 2047] = squashOf(d);
+  return table;
+})();
+
+const STRETCH = (() => {
+  const table = new Int32Array(4096);
+  let pi = 0;
+  for (let x = -2047; x <= 2047; x++) {
+    const v = SQUASH[x + 2047];
+    for (let j = pi; j <= v; j++) table[j] = x;
+    pi = Math.max(pi, v + 1);
+  }
+  for (let j = pi; j <= 4095; j++) table[j] = 2047;
+  return table;
+})();
+
+const RATE = (() => {
+  const table = new Int32Array(COUNTER_LIMIT + 1);
+  for (let n = 0; n <= COUNTER_LIMIT; n++) table[n] = Math.floor(65536 / (n + 2));
+  return table;
+})();
+
+/** hb of §E2: log2 of each context table's size, from N = width x height. */
+function tableBits(n) {
+  let length = 0; // bitlength(n), by halving: n may exceed 2^32 when the pixel limit is off
+  for (let t = n; t >= 1; t = Math.floor(t / 2)) length++;
+  return Math.min(18, Math.max(12, length + 1));
+}
+
+/** Coding 1 (kvq-coding-1.md §E3 to §E6): decode the indices; rules 23 to 25. */
+function decodeEntropy(data, header, dataOffset) {
+  const { width, height, k, bits } = header;
+  const n = width * height;
+  const end = data.length;
+  if (end < 4) reject(23, `entropy-coded indices end early: INDX holds ${end} bytes, the coder starts with 4`, dataOffset + end);
+  const indices = k <= 256 ? new Uint8Array(n) : new Uint16Array(n);
+  // K = 1 codes no decision (§E5): the stream is the 4 flush bytes alone.
+  if (k === 1) {
+    if (end !== 4) reject(25, `${end - 4} bytes after the last entropy-coded index`, dataOffset + 4);
+    return indices;
+  }
+  const hb = tableBits(n);
+  const size = 2 ** hb;
+  const matchShift = 34 - hb;
+  const literalShift = 32 - hb;
+  const literalBits = bits < 8 ? bits : 8;
+  const top = 2 ** bits;
+
+  // §E3: the decoder state. A counter is prob * 32 + n (below 2^21); W[4s .. 4s + 3] is weight set s.
+  const T = new Int32Array(3 * size).fill(32768 * 32);
+  const W = new Int32Array(4 * N_WEIGHT_SETS);
+  for (let s = 0; s < N_WEIGHT_SETS; s++) W.fill(WEIGHT_INIT, 4 * s, 4 * s + 3);
+  let x1 = 0;
+  let x2 = 0xffffffff;
+  let x = u32(data, 0);
+  let pos = 4;
+  // §E5: outcome rows; 4 is "coded as a literal", and stands for "no pixel" before the first row.
+  let above = new Uint8Array(width).fill(4);
+  let row = new Uint8Array(width).fill(4);
+
+  for (let y = 0, p = 0; y < height; y++) {
+    for (let xx = 0; xx < width; xx++, p++) {
+      let L, U, UL, UR;
+      if (y === 0) {
+        L = xx > 0 ? indices[p - 1] : 0;
+        U = L;
+        UL = L;
+        UR = L;
+      } else {
+        U = indices[p - width];
+        if (xx > 0) {
+          L = indices[p - 1];
+          UL = indices[p - width - 1];
+        } else {
+          L = U;
+          UL = U;
+        }
+        UR = xx + 1 < width ? indices[p - width + 1] : U;
+      }
+      const pattern =
+        (L === U ? 1 : 0) | (L === UL ? 2 : 0) | (L === UR ? 4 : 0) | (U === UL ? 8 : 0) | (U === UR ? 16 : 0) | (UL === UR ? 32 : 0);
+      // The distinct neighbours in the order L, U, UR, UL, in four variables: no array per pixel.
+      const cand0 = L;
+      let cand1 = 0;
+      let cand2 = 0;
+      let cand3 = 0;
+      let nc = 1;
+      if (U !== L) {
+        cand1 = U;
+        nc = 2;
+      }
+      if (UR !== L && UR !== U) {
+        if (nc === 1) cand1 = UR;
+        else cand2 = UR;
+        nc++;
+      }
+      if (UL !== L && UL !== U && UL !== UR) {
+        if (nc === 1) cand1 = UL;
+        else if (nc === 2) cand2 = UL;
+        else cand3 = UL;
+        nc++;
+      }
+      const ctx = (pattern * 5 + (xx > 0 ? row[xx - 1] : 4)) * 5 + above[xx];
+      const h0 = Math.imul(SEED_MATCH ^ ctx, HASH_MULTIPLIER) >>> 0;
+      const h1 = Math.imul(Math.imul(h0 ^ U, HASH_MULTIPLIER) ^ L, HASH_MULTIPLIER) >>> 0;
+      const h2 = Math.imul(h1 ^ UR, HASH_MULTIPLIER) >>> 0;
+      const b0 = (h0 >>> matchShift) * 4;
+      const b1 = size + (h1 >>> matchShift) * 4;
+      const b2 = 2 * size + (h2 >>> matchShift) * 4;
+
+      // The pixel's decisions: match i = 0 .. nc - 1 (depth < 0), then the literal's
+      // bits (depth = 0 .. bits - 1). One loop with one decision site, so that the
+      // coder state stays in local variables (a helper function would keep it in
+      // a closure: about a third slower on photos).
+      let outcome = 4;
+      let value = 0;
+      let i = 0;
+      let depth = -1;
+      let node = 1;
+      let g0 = 0;
+      let g1 = 0;
+      let g2 = 0;
+      let l0 = 0;
+      let l1 = 0;
+      let l2 = 0;
+      for (;;) {
+        let s, c0, c1, c2;
+        if (depth < 0) {
+          if (i === nc - 1 && nc === k) {
+            outcome = i; // every palette entry is a candidate: the last one needs no decision
+            break;
+          }
+          if (i < nc) {
+            s = i;
+            c0 = b0 + i;
+            c1 = b1 + i;
+            c2 = b2 + i;
+          } else {
+            depth = 0; // no match: the literal follows (bits >= 1 here, since K >= 2)
+            g0 = Math.imul(SEED_LITERAL ^ U, HASH_MULTIPLIER) >>> 0;
+            g1 = Math.imul(g0 ^ L, HASH_MULTIPLIER) >>> 0;
+            g2 = Math.imul(g1 ^ UR, HASH_MULTIPLIER) >>> 0;
+            l0 = (g0 >>> (literalShift + literalBits)) << literalBits;
+            l1 = size + ((g1 >>> (literalShift + literalBits)) << literalBits);
+            l2 = 2 * size + ((g2 >>> (literalShift + literalBits)) << literalBits);
+          }
+        }
+        if (depth >= 0) {
+          if (depth === bits) {
+            value = node - top;
+            if (value >= k) reject(24, `literal index ${value} of pixel ${p} is not below K = ${k}`, dataOffset + pos);
+            break;
+          }
+          s = 4 + depth;
+          if (node < 256) {
+            c0 = l0 + node;
+            c1 = l1 + node;
+            c2 = l2 + node;
+          } else {
+            c0 = Math.imul(g0 ^ node, HASH_MULTIPLIER) >>> literalShift;
+            c1 = size + (Math.imul(g1 ^ node, HASH_MULTIPLIER) >>> literalShift);
+            c2 = 2 * size + (Math.imul(g2 ^ node, HASH_MULTIPLIER) >>> literalShift);
+          }
+        }
+
+        // §E4: one decision with weight set s and counters T[c0], T[c1], T[c2].
+        const t0 = T[c0];
+        const t1 = T[c1];
+        const t2 = T[c2];
+        const st0 = STRETCH[t0 >> 9];
+        const st1 = STRETCH[t1 >> 9];
+        const st2 = STRETCH[t2 >> 9];
+        const w = 4 * s;
+        // Up to about 2^37 in magnitude: exact in a double, and floored by division, not `>>`.
+        const dot = Math.floor((W[w] * st0 + W[w + 1] * st1 + W[w + 2] * st2 + W[w + 3] * BIAS_INPUT) / 65536);
+        let q = SQUASH[(dot < -2047 ? -2047 : dot > 2047 ? 2047 : dot) + 2047];
+        if (q < 1) q = 1;
+        else if (q > 4095) q = 4095;
+        // x1, x2, x are unsigned 32-bit values held as doubles; xmid < x2 < 2^32.
+        const xmid = x1 + ((x2 - x1) >>> 12) * q;
+        let bit;
+        if (x <= xmid) {
+          bit = 1;
+          x2 = xmid;
+        } else {
+          bit = 0;
+          x1 = xmid + 1;
+        }
+        while (((x1 ^ x2) >>> 24) === 0) {
+          if (pos === end) reject(23, "entropy-coded indices end early: the coder needs a byte after the last", dataOffset + end);
+          x1 = (x1 << 8) >>> 0;
+          x2 = ((x2 << 8) | 255) >>> 0;
+          x = ((x << 8) | data[pos++]) >>> 0;
+        }
+        // |st x err| <= 2047 x 24570 < 2^31: int32 arithmetic and `>>` are exact here.
+        const err = ((bit << 12) - q) * LEARNING_RATE;
+        let v = W[w] + ((st0 * err + 0x8000) >> 16);
+        W[w] = v < -WEIGHT_LIMIT ? -WEIGHT_LIMIT : v > WEIGHT_LIMIT ? WEIGHT_LIMIT : v;
+        v = W[w + 1] + ((st1 * err + 0x8000) >> 16);
+        W[w + 1] = v < -WEIGHT_LIMIT ? -WEIGHT_LIMIT : v > WEIGHT_LIMIT ? WEIGHT_LIMIT : v;
+        v = W[w + 2] + ((st2 * err + 0x8000) >> 16);
+        W[w + 2] = v < -WEIGHT_LIMIT ? -WEIGHT_LIMIT : v > WEIGHT_LIMIT ? WEIGHT_LIMIT : v;
+        v = W[w + 3] + ((BIAS_INPUT * err + 0x8000) >> 16);
+        W[w + 3] = v < -WEIGHT_LIMIT ? -WEIGHT_LIMIT : v > WEIGHT_LIMIT ? WEIGHT_LIMIT : v;
+        T[c0] = updateCounter(t0, bit);
+        T[c1] = updateCounter(t1, bit);
+        T[c2] = updateCounter(t2, bit);
+
+        if (depth < 0) {
+          if (bit === 1) {
+            outcome = i;
+            break;
+          }
+          i++;
+        } else {
+          node = node * 2 + bit;
+          depth++;
+        }
+      }
+      if (outcome === 0) value = cand0;
+      else if (outcome === 1) value = cand1;
+      else if (outcome === 2) value = cand2;
+      else if (outcome === 3) value = cand3;
+      indices[p] = value;
+      row[xx] = outcome;
+    }
+    const done = row;
+    row = above;
+    above = done;
+  }
+  // §E6: the 4 flush bytes are the last the decoder reads; nothing may follow them.
+  if (pos !== end) reject(25, `${end - pos} bytes after the last entropy-coded index`, dataOffset + pos);
+  return indices;
+}
+
+/** A counter after one decision (§E4): prob moves toward the bit at RATE[n]; n counts updates up to COUNTER_LIMIT. */
+function updateCounter(counter, bit) {
+  let prob = counter >> 5;
+  const n = counter & 31;
+  // (65536 - prob) x RATE[n] can reach 2^31: an unsigned shift.
+  if (bit) prob += ((65536 - prob) * RATE[n]) >>> 16;
+  else prob -= (prob * RATE[n]) >>> 16;
+  return prob * 32 + (n < COUNTER_LIMIT ? n + 1 : COUNTER_LIMIT);
+}
+
 /** The index codings this decoder knows, keyed by HEAD's coding byte. */
 export const INDEX_CODINGS = new Map([
   [0, { name: "fixed-width", indexLength: fixedWidthLength, lengthRule: 18, decode: decodeFixedWidth }],
+  // The stream's length is whatever the coder took; rules 23 and 25 check it while decoding.
+  [1, { name: "entropy-coded", indexLength: () => null, lengthRule: null, decode: decodeEntropy }],
 ]);
 
 /**

@@ -186,6 +186,24 @@ def valid_vectors() -> list[tuple[str, bytes, np.ndarray, str, bool]]:
     encoded("rgb_19x17_k257", 19, 17, 3, 257, "bits 9: indices straddle byte boundaries")
     encoded("rgba_40x20_k600", 40, 20, 4, 600, "bits 10, straight alpha")
 
+    # Index coding 1 (kvq-coding-1.md). kvq's encoder writes coding 1 where it is
+    # smaller than fixed width; the small ones are forced, so decoders see
+    # every path of the coding (literals, the implied last candidate, nodes >= 256).
+    def entropy(name, palette, indices, note):
+        data = entropy_file(palette, indices)
+        by_encoder = kvq.encode_indexed(palette=palette, indices=indices) == data
+        out.append((name, data, palette[indices], note, by_encoder))
+
+    entropy("entropy_4x2_k3", EXAMPLE_PALETTE, ENTROPY_EXAMPLE, "coding 1: the worked example of kvq-coding-1.md section E8")
+    entropy("entropy_1x1_k1", palette_for(1, 3), np.zeros((1, 1), np.uint8), "coding 1, K = 1: no decision, only the 4 flush bytes")
+    entropy("entropy_rgb_64x48_k16", palette_for(16, 3), smooth_indices(64, 48, 16), "coding 1, bits 4, a smooth field")
+    entropy("entropy_grey_1x50_k5", palette_for(5, 1), smooth_indices(1, 50, 5), "coding 1, one column: UR is U")
+    entropy("entropy_rgba_40x30_k300", palette_for(300, 4), smooth_indices(40, 30, 300), "coding 1, bits 9: nodes >= 256 hashed")
+    entropy("entropy_grey_7x5_k65536", (np.arange(65536) & 0xFF).astype(np.uint8).reshape(65536, 1),
+            (np.arange(35, dtype=np.int64).reshape(5, 7) * 1871 % 65536).astype(np.uint16), "coding 1, K = 65536, bits 16")
+    entropy("entropy_rgb_2x2_k4_implied", palette_for(4, 3), np.array([[0, 1], [2, 3]], np.uint8),
+            "coding 1: at (1,1) the four candidates are all K entries, the last is implied")
+
     out.append(
         (
             "rgb_3x2_k3_metadata",
@@ -200,25 +218,6 @@ def valid_vectors() -> list[tuple[str, bytes, np.ndarray, str, bool]]:
             True,
         )
     )
-
-    # Index coding 1 (kvq-coding-1.md). kvq's encoder writes coding 1 where it is
-    # smaller than fixed width; the small ones are forced, so decoders see
-    # every path of the coding (literals, the implied last candidate, nodes >= 256).
-    def entropy(name, palette, indices, note):
-        data = entropy_file(palette, indices)
-        by_encoder = kvq.encode_indexed(palette=palette, indices=indices) == data
-        out.append((name, data, palette[indices], note, by_encoder))
-
-    entropy("entropy_4x2_k3", EXAMPLE_PALETTE, ENTROPY_EXAMPLE, "coding 1: the worked example of kvq-coding-1.md section E8")
-    entropy("entropy_1x1_k1", palette_for(1, 3), np.zeros((1, 1), np.uint8), "coding 1, K = 1: no decision, only the 4 flush bytes")
-    entropy("entropy_rgb_64x48_k16", palette_for(16, 3), smooth_indices(64, 48, 16), "coding 1, bits 4, a smooth field")
-    entropy("entropy_grey_1x50_k5", palette_for(5, 1), smooth_indices(1, 50, 5), "coding 1, one column: UR is U")
-    entropy("entropy_rgba_40x30_k300", palette_for(300, 4), smooth_indices(40, 30, 300),
-            "coding 1, bits 9: literal nodes >= 256 are hashed")
-    entropy("entropy_grey_7x5_k65536", (np.arange(65536) & 0xFF).astype(np.uint8).reshape(65536, 1),
-            (np.arange(35, dtype=np.int64).reshape(5, 7) * 1871 % 65536).astype(np.uint16), "coding 1, K = 65536, bits 16")
-    entropy("entropy_rgb_2x2_k4_implied", palette_for(4, 3), np.array([[0, 1], [2, 3]], np.uint8),
-            "coding 1: at (1,1) the four candidates are all K entries, the last is implied")
 
     # Decoder-only cases: files kvq's encoder never writes but every decoder must accept.
     chunks = example_chunks()

@@ -9,7 +9,8 @@ import { test } from "node:test";
 import * as kvq from "../../kvq/web/kvq.js";
 
 const DIR = process.env.KVQ_DIFF_DIR;
-const cases = DIR ? JSON.parse(readFileSync(join(DIR, "manifest.json"), "utf8")).cases : [];
+const manifest = DIR ? JSON.parse(readFileSync(join(DIR, "manifest.json"), "utf8")) : { cases: [], mutated: [] };
+const cases = manifest.cases;
 const read = (name) => new Uint8Array(readFileSync(join(DIR, name)));
 
 test("differential cases were written", { skip: DIR ? false : "KVQ_DIFF_DIR is not set: run pytest tests/test_js.py" }, () => {
@@ -33,5 +34,26 @@ for (const c of cases) {
       if (image.indices[p] !== expected) assert.fail(`index of pixel ${p}: ${image.indices[p]}, kvq.decode: ${expected}`);
     }
     if (c.coding === 0) assert.equal(kvq.fixedWidthSize(image), data.length);
+  });
+}
+
+// Coding-1 streams with bytes changed, cut or added (INDX's CRC made to match): kvq.decode either decodes them, and
+// so must this decoder, to the same pixels, or refuses them by rule 23 (TruncatedError), 24 or 25 (FormatError) at
+// an offset this decoder must report too.
+const RULES = { TruncatedError: [23], FormatError: [24, 25] };
+for (const m of manifest.mutated ?? []) {
+  test(`${m.name}: the same outcome as kvq.decode`, () => {
+    let image;
+    try {
+      image = kvq.decode(read(m.file));
+    } catch (err) {
+      assert.ok(err instanceof kvq.KvqError, String(err));
+      assert.ok(m.error !== undefined, `refused, kvq.decode decodes it: ${err.message}`);
+      assert.ok(RULES[m.error].includes(err.rule), `rule ${err.rule}, kvq.decode raised ${m.error}: ${err.message}`);
+      assert.equal(err.offset, m.offset, err.message);
+      return;
+    }
+    assert.equal(m.error, undefined, `decoded, kvq.decode raised ${m.error} at byte ${m.offset}`);
+    assert.ok(Buffer.from(image.pixels).equals(Buffer.from(read(m.pixels))), "pixels differ from kvq.decode");
   });
 }

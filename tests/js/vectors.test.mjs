@@ -32,7 +32,7 @@ for (const entry of MANIFEST.valid) {
     const image = kvq.decode(data);
     assert.deepEqual(
       [image.width, image.height, image.channels, image.k, image.bits, image.coding, image.size],
-      [entry.width, entry.height, entry.channels, entry.k, entry.bits, 0, entry.size],
+      [entry.width, entry.height, entry.channels, entry.k, entry.bits, entry.coding, entry.size],
     );
     assert.ok(image.pixels instanceof Uint8Array);
     assert.equal(image.pixels.length, entry.width * entry.height * entry.channels);
@@ -48,7 +48,7 @@ for (const entry of MANIFEST.valid) {
         }
       }
     }
-    if (image.ancillary.length === 0) assert.equal(kvq.fixedWidthSize(image), data.length);
+    if (image.ancillary.length === 0 && image.coding === 0) assert.equal(kvq.fixedWidthSize(image), data.length);
   });
 }
 
@@ -63,7 +63,11 @@ for (const entry of MANIFEST.invalid) {
 
 test("every rejection rule of section 10 has a vector", () => {
   const rules = [...new Set(MANIFEST.invalid.map((e) => e.rule))].sort((a, b) => a - b);
-  assert.deepEqual(rules, Array.from({ length: 22 }, (_, i) => i + 1));
+  assert.deepEqual(rules, Array.from({ length: 25 }, (_, i) => i + 1));
+});
+
+test("both index codings have valid vectors", () => {
+  assert.deepEqual([...new Set(MANIFEST.valid.map((e) => e.coding))].sort(), [0, 1]);
 });
 
 test("the worked example of section 9: header, palette and indices", () => {
@@ -98,22 +102,109 @@ test("a K = 1 header claiming more pixels than memory holds is refused, not allo
 });
 
 test("index codings come from the table keyed by the coding byte; an unknown one is rule 12", () => {
-  const data = read("invalid/coding_1.kvq");
+  assert.deepEqual([...kvq.INDEX_CODINGS.keys()], [0, 1]);
+  assert.equal(kvq.readHeader(read("valid/entropy_4x2_k3.kvq")).codingName, "entropy-coded");
+  const data = read("invalid/coding_2.kvq");
   assert.equal(refusal(() => kvq.decode(data)).rule, 12);
-  // coding_1.kvq holds fixed-width indices under coding byte 1: a decoder registered under 1 is the one used.
+  // coding_2.kvq holds fixed-width indices under coding byte 2: a decoder registered under 2 is the one used.
   const fixed = kvq.INDEX_CODINGS.get(0);
-  kvq.INDEX_CODINGS.set(1, { ...fixed, name: "registered" });
+  kvq.INDEX_CODINGS.set(2, { ...fixed, name: "registered" });
   try {
     const image = kvq.decode(data);
-    assert.equal(image.coding, 1);
+    assert.equal(image.coding, 2);
     assert.equal(image.codingName, "registered");
   } finally {
-    kvq.INDEX_CODINGS.delete(1);
+    kvq.INDEX_CODINGS.delete(2);
   }
 });
 
+test("the worked example of kvq-coding-1.md section E8", () => {
+  const data = read("valid/entropy_4x2_k3.kvq");
+  const image = kvq.decode(data);
+  assert.deepEqual([image.width, image.height, image.k, image.bits, image.coding, image.minor], [4, 2, 3, 2, 1, 1]);
+  assert.deepEqual([...image.indices], [0, 0, 1, 1, 0, 2, 2, 1]);
+  const indx = chunks(data).find((c) => c.type === "INDX");
+  assert.deepEqual([...indx.data], [0x39, 0x2e, 0xf4, 0x4e, 0x0f]);
+});
+
+// Coding-1 streams changed below INDX's CRC (re-computed), to reach rules 23 to 25 themselves.
+const ENTROPY_VALID = MANIFEST.valid.filter((e) => e.coding === 1);
+
+test("coding 1: an INDX of 0 to 3 bytes is rule 23 at the end of the INDX data", () => {
+  for (const entry of ENTROPY_VALID) {
+    const data = read(entry.file);
+    const indx = chunks(data).find((c) => c.type === "INDX");
+    for (let length = 0; length < 4; length++) {
+      const err = refusal(() => kvq.decode(withIndx(data, indx.data.subarray(0, length))));
+      assert.deepEqual([err.rule, err.offset], [23, indx.dataOffset + length], `${entry.file}, ${length} bytes`);
+    }
+  }
+});
+
+test("coding 1: the stream less its last byte is rule 23; with one more byte, rule 25 at that byte", () => {
+  for (const entry of ENTROPY_VALID) {
+    const data = read(entry.file);
+    const indx = chunks(data).find((c) => c.type === "INDX");
+    const n = indx.data.length;
+    // The decoder reads the stream to its last byte (section E6): one byte less runs out there.
+    const short = refusal(() => kvq.decode(withIndx(data, indx.data.subarray(0, n - 1))));
+    assert.deepEqual([short.rule, short.offset], [23, indx.dataOffset + n - 1], entry.file);
+    for (const extra of [0x00, 0x5a, 0xff]) {
+      const long = refusal(() => kvq.decode(withIndx(data, Uint8Array.of(...indx.data, extra))));
+      assert.deepEqual([long.rule, long.offset], [25, indx.dataOffset + n], entry.file);
+    }
+  }
+});
+
+test("coding 1: every change to a stream's bytes decodes to indices below K or is refused by rule 23, 24 or 25", () => {
+  const seen = new Set();
+  for (const entry of ENTROPY_VALID) {
+    const data = read(entry.file);
+    const indx = chunks(data).find((c) => c.type === "INDX");
+    for (let i = 0; i < Math.min(indx.data.length, 64); i++) {
+      for (const delta of [1, 0x10, 0x80, 0xff]) {
+        const bytes = indx.data.slice();
+        bytes[i] ^= delta;
+        let image;
+        try {
+          image = kvq.decode(withIndx(data, bytes));
+        } catch (err) {
+          assert.ok(err instanceof kvq.KvqError, `${entry.file} byte ${i}: ${err}`);
+          assert.ok([23, 24, 25].includes(err.rule), `${entry.file} byte ${i}: ${err.message}`);
+          assert.ok(err.offset >= indx.dataOffset && err.offset <= indx.dataOffset + bytes.length, err.message);
+          seen.add(err.rule);
+          continue;
+        }
+        assert.ok(image.indices.every((v) => v < image.k), `${entry.file} byte ${i}: an index not below K`);
+        seen.add("decoded");
+      }
+    }
+  }
+  // Each outcome happens: the checks are reached, not only the CRC.
+  assert.deepEqual([...seen].sort(), [23, 24, 25, "decoded"].sort());
+});
+
+test("coding 1: K = 1 codes no decision; its stream is exactly 4 bytes, whatever they hold", () => {
+  const base = { width: 300, height: 200, channels: 3, k: 1, palette: [9, 8, 7], coding: 1 };
+  const image = kvq.decode(kvqFile({ ...base, indx: [0xde, 0xad, 0xbe, 0xef] }));
+  assert.equal(image.indices.length, 60000);
+  assert.ok(image.indices.every((v) => v === 0));
+  assert.deepEqual([...image.pixels.subarray(-3)], [9, 8, 7]);
+  const file = kvqFile({ ...base, indx: [0, 0, 0, 0, 0] });
+  const err = refusal(() => kvq.decode(file));
+  assert.deepEqual([err.rule, err.offset], [25, chunks(file).find((c) => c.type === "INDX").dataOffset + 4]);
+});
+
+test("coding 1: a few bytes claiming millions of pixels run out of stream (rule 23)", () => {
+  // At most 4095/4096 per decision, so each pixel costs a little of the stream: 8 bytes cannot hold 4 million.
+  const file = kvqFile({ width: 2048, height: 2048, channels: 1, k: 2, palette: [0, 255], indx: [0, 0, 0, 0, 0, 0, 0, 0], coding: 1 });
+  const err = refusal(() => kvq.decode(file));
+  assert.deepEqual([err.rule, err.offset], [23, chunks(file).find((c) => c.type === "INDX").dataOffset + 8]);
+});
+
 test("every single-byte change and every truncation of a small file is refused", () => {
-  for (const name of ["valid/rgb_3x2_k3.kvq", "valid/rgba_13x7_k2.kvq", "valid/grey_1x37_k5.kvq"]) {
+  const files = ["valid/rgb_3x2_k3.kvq", "valid/rgba_13x7_k2.kvq", "valid/grey_1x37_k5.kvq"];
+  for (const name of [...files, "valid/entropy_4x2_k3.kvq", "valid/entropy_grey_1x50_k5.kvq"]) {
     const data = read(name);
     for (let i = 0; i < data.length; i++) {
       for (const delta of [1, 0x80, 0xff]) {
@@ -142,6 +233,31 @@ test("bitsFor is ceil(log2 K)", () => {
   for (const [k, bits] of cases) assert.equal(kvq.bitsFor(k), bits, `K = ${k}`);
 });
 
+// The chunks of a file (section 3): type, start, data and the data's offset.
+function chunks(file) {
+  const out = [];
+  for (let at = kvq.SIGNATURE.length; at < file.length; ) {
+    const length = new DataView(file.buffer, file.byteOffset + at).getUint32(0);
+    const type = new TextDecoder().decode(file.subarray(at + 4, at + 8));
+    out.push({ type, start: at, dataOffset: at + 8, data: file.subarray(at + 8, at + 8 + length) });
+    at += 12 + length;
+  }
+  return out;
+}
+
+// The same file with other INDX data (and INDX's CRC computed for it).
+function withIndx(file, data) {
+  const indx = chunks(file).find((c) => c.type === "INDX");
+  const out = new Uint8Array(indx.dataOffset + data.length + 4);
+  out.set(file.subarray(0, indx.start));
+  const view = new DataView(out.buffer);
+  view.setUint32(indx.start, data.length);
+  out.set(file.subarray(indx.start + 4, indx.start + 8), indx.start + 4);
+  out.set(data, indx.dataOffset);
+  view.setUint32(indx.dataOffset + data.length, kvq.crc32(out, indx.start, indx.dataOffset + data.length));
+  return out;
+}
+
 // A minimal writer for hand-made files, following sections 3 to 6.
 function kvqFile({ width, height, channels, k, palette, indx, coding = 0 }) {
   const chunk = (type, data) => {
@@ -156,6 +272,7 @@ function kvqFile({ width, height, channels, k, palette, indx, coding = 0 }) {
   const head = new Uint8Array(18);
   const view = new DataView(head.buffer);
   head[0] = 1;
+  head[1] = coding;
   view.setUint32(2, width);
   view.setUint32(6, height);
   head[10] = channels;
