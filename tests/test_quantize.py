@@ -260,7 +260,7 @@ def test_oklab_stores_srgb_bytes_and_differs_from_rgb(china: np.ndarray) -> None
     assert not np.array_equal(np.sort(rgb[0], axis=0), np.sort(lab[0], axis=0))
     assert _psnr(china, lab[0][lab[1]]) > 25
     # Every pixel takes the entry nearest in OKLab among the stored bytes.
-    from kvq.colorspace import to_space
+    from kvq.quantize.colorspace import to_space
 
     px = to_space(china.reshape(-1, 3), "oklab")
     pal = to_space(lab[0], "oklab")
