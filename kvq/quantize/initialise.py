@@ -75,7 +75,7 @@ def moments(points: np.ndarray, weights: np.ndarray, members: np.ndarray) -> tup
     return total, sums, products
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _add(points: np.ndarray, weights: np.ndarray, i: int, sums: np.ndarray, products: np.ndarray) -> None:  # pragma: no cover
     w = weights[i]
     for a in range(DIMS):
@@ -85,7 +85,7 @@ def _add(points: np.ndarray, weights: np.ndarray, i: int, sums: np.ndarray, prod
             products[a, b] += wa * points[i, b]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _error(total: float, sums: np.ndarray, products: np.ndarray) -> float:  # pragma: no cover - compiled
     """Squared error about the mean, from moments."""
     error = 0.0
@@ -94,7 +94,7 @@ def _error(total: float, sums: np.ndarray, products: np.ndarray) -> float:  # pr
     return max(error, 0.0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def position(points: np.ndarray, i: int, axis: np.ndarray) -> float:  # pragma: no cover - compiled
     """Where point ``i`` lies along ``axis``; a cut sends it right when this is at least the threshold."""
     p = 0.0

@@ -207,7 +207,7 @@ def neighbour_table(centres: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     return neighbours, gaps, radius
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def distance2(p0: float, p1: float, p2: float, p3: float, centres: np.ndarray, j: int) -> float:  # pragma: no cover
     """Squared distance from the point (p0, p1, p2, p3) to ``centres[j]``."""
     a = p0 - centres[j, 0]
@@ -328,7 +328,7 @@ def _jump(
                 radius[i] = min(radius[i], d)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def full_scan(p0: float, p1: float, p2: float, p3: float, centres: np.ndarray) -> tuple[int, float, float]:  # pragma: no cover
     """Nearest centre by comparing all of them; see :func:`search_one`."""
     best = 0
@@ -344,7 +344,7 @@ def full_scan(p0: float, p1: float, p2: float, p3: float, centres: np.ndarray) -
     return best, best_d, np.sqrt(second_d)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def search_one(
     p0: float,
     p1: float,

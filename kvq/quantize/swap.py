@@ -153,7 +153,7 @@ def _removal_costs(
         cost[a] += weights[i] * (best - own)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _d2(p0: float, p1: float, p2: float, p3: float, centres: np.ndarray, j: int) -> float:  # pragma: no cover
     a = p0 - centres[j, 0]
     b = p1 - centres[j, 1]
