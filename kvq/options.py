@@ -246,8 +246,9 @@ class EncoderOptions:
         Largest palette size, 1 to 65,536. The stored palette holds only the
         colours actually used, so it may be smaller.
     seed : int, default=0
-        Seed of every random choice the quantizer makes; the same image and
-        options always give byte-identical output.
+        Seed of every random choice the quantizer makes (today's makes none,
+        so it changes nothing); the same image and options always give
+        byte-identical output.
     quality : float or None, default=None
         Target PSNR in dB over all channels. When set, the encoder uses the
         fewest colours (at most ``k``) whose PSNR reaches it, and raises

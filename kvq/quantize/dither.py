@@ -81,6 +81,7 @@ def diffuse(
         Same dtype as ``plain``.
     """
     h, w, c = pixels.shape
+    dtype = plain.dtype
     nearest = Nearest(pad(to_space(palette, space)))
     level = (1.0 - (1.0 - strength) ** 2) * 15.0 / 16.0
     # The palette's typical error, in the clustering space, sets what counts
@@ -94,8 +95,10 @@ def diffuse(
     negligible = _NEGLIGIBLE * unit * unit
     reach = _OVERSHOOT * 255.0 * unit
     low, high = _cube(space, c)
+    # One index type for every palette size: one compiled scan, not two.
+    plain = plain.astype(np.uint16, copy=False)
     dither_map = _dither_map(pixels, plain)
-    out = np.empty((h, w), dtype=plain.dtype)
+    out = np.empty((h, w), dtype=np.uint16)
     # Error arriving at the current and the next row, one column of padding
     # each side.
     this_row = np.zeros((w + 2, 4))
@@ -110,7 +113,7 @@ def diffuse(
             *nearest.table, -1 if transparent is None else transparent,
             level, large, negligible, low - reach, high + reach, this_row, next_row, out[top:bottom],
         )  # fmt: skip
-    return out
+    return out.astype(dtype, copy=False)
 
 
 def _cube(space: str, channels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +160,9 @@ def _scan(
     error = np.empty(4)
     for y in range(rows):
         forward = (first_row + y) % 2 == 0
-        next_row[:] = 0.0
+        for x in range(width + 2):
+            for ch in range(4):
+                next_row[x, ch] = 0.0
         for step in range(width):
             x = step if forward else width - 1 - step
             if hidden[y, x]:
@@ -187,7 +192,7 @@ def _scan(
                 for ch in range(4):
                     target[ch] = values[y, x, ch] + error[ch] * ratio
             best = search_one(
-                target[0], target[1], target[2], target[3], centres, neighbours, gaps, radius, plain[y, x]
+                target[0], target[1], target[2], target[3], centres, neighbours, gaps, radius, int(plain[y, x])
             )[0]
             out[y, x] = best
             # The error this pixel passes on: what its target missed by.
@@ -206,7 +211,9 @@ def _scan(
                 next_row[behind, ch] += e * (3.0 / 16.0)
                 next_row[x + 1, ch] += e * (5.0 / 16.0)
                 next_row[ahead, ch] += e * (1.0 / 16.0)
-        this_row[:] = next_row
+        for x in range(width + 2):
+            for ch in range(4):
+                this_row[x, ch] = next_row[x, ch]
 
 
 def _dither_map(pixels: np.ndarray, plain: np.ndarray) -> np.ndarray:

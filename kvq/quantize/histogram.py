@@ -157,14 +157,27 @@ def coarser(
     """
     if len(points) <= limit:
         return points, weights, np.arange(len(points))
-    for step in _STEPS:
+
+    def buckets(step: int) -> tuple[np.ndarray, np.ndarray]:
         top = (colours // step).astype(np.uint32)
         key = np.zeros(len(top), dtype=np.uint32)
         for ch in range(top.shape[1]):
             key = key * np.uint32(256 // step + 1) + top[:, ch]
         unique, bucket = np.unique(key, return_inverse=True)
-        if len(unique) <= limit:
-            break
+        return unique, bucket
+
+    # Bisection for the finest step that fits: the count of occupied buckets
+    # falls as the step grows, and the coarsest step always fits (one bucket).
+    lo, hi = 0, len(_STEPS) - 1
+    found = None  # the buckets of step _STEPS[hi], once computed
+    while lo < hi:
+        mid = (lo + hi) // 2
+        trial = buckets(_STEPS[mid])
+        if len(trial[0]) <= limit:
+            hi, found = mid, trial
+        else:
+            lo = mid + 1
+    unique, bucket = found if found is not None else buckets(_STEPS[hi])
     bucket = bucket.ravel().astype(np.int64)
     total = np.bincount(bucket, weights=weights, minlength=len(unique))
     merged = np.empty((len(unique), DIMS))

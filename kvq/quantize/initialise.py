@@ -20,8 +20,6 @@ where they belong anyway.
 
 from __future__ import annotations
 
-import heapq
-
 import numpy as np
 from numba import njit
 
@@ -123,7 +121,9 @@ def best_cut(
     n = members.shape[0]
     if n < 2 or total <= 0.0:
         return 0.0, 0.0
-    mean = sums / total
+    mean = np.empty(DIMS)
+    for a in range(DIMS):
+        mean[a] = sums[a] / total
     cov = np.empty((DIMS, DIMS))
     for a in range(DIMS):
         for b in range(a, DIMS):
@@ -137,8 +137,8 @@ def best_cut(
             start = a
     if cov[start, start] <= 0.0:
         return 0.0, 0.0
-    axis[:] = 0.0
-    axis[start] = 1.0
+    for a in range(DIMS):
+        axis[a] = 1.0 if a == start else 0.0
     nxt = np.empty(DIMS)
     variance = 0.0
     for _ in range(_POWER_STEPS):
@@ -213,7 +213,9 @@ def _split(
     axes = np.zeros((k, DIMS))
     thresholds = np.zeros(k)
     stop[0] = n
-    total[0], sums[0], products[0] = moments(points, weights, order)
+    for i in range(n):
+        _add(points, weights, i, sums[0], products[0])
+        total[0] += weights[i]
     count = 1
     # Lazy greedy: a cluster enters the heap keyed by its squared error, an
     # upper bound on what any cut of it can remove, and its best cut is only
@@ -221,23 +223,31 @@ def _split(
     # cut's gain. A cluster popped with its gain known has the largest gain
     # of all, so the result is that of searching every cluster's cut, for
     # fewer searches.
-    heap = [(-_error(total[0], sums[0], products[0]), 0, 0)]
-    while count < k and len(heap) > 0:
-        key, c, searched = heapq.heappop(heap)
+    # A binary heap of (-key, cluster, searched) triples, smallest first, as
+    # heapq would keep them (each cluster is in it at most once).
+    heap_key = np.empty(k)
+    heap_id = np.empty(k, dtype=np.int64)
+    heap_searched = np.empty(k, dtype=np.int64)
+    size = _push(heap_key, heap_id, heap_searched, 0, -_error(total[0], sums[0], products[0]), 0, 0)
+    while count < k and size > 0:
+        key, c, searched = heap_key[0], heap_id[0], heap_searched[0]
+        size = _pop(heap_key, heap_id, heap_searched, size)
         if key >= 0.0:
             break
         if not searched:
             members = order[start[c] : stop[c]]
             gain, thresholds[c] = best_cut(points, weights, members, total[c], sums[c], products[c], axes[c], bins)
             if gain > 0.0:
-                heapq.heappush(heap, (-gain, c, 1))
+                size = _push(heap_key, heap_id, heap_searched, size, -gain, c, 1)
             continue
         # Partition the cluster's slice in place, left part first, summing
         # the right part's moments on the way (the left's are the rest).
         new = count
         total[new] = 0.0
-        sums[new] = 0.0
-        products[new] = 0.0
+        for a in range(DIMS):
+            sums[new, a] = 0.0
+            for b in range(DIMS):
+                products[new, a, b] = 0.0
         lo, hi = start[c], stop[c] - 1
         while lo <= hi:
             i = order[lo]
@@ -254,16 +264,67 @@ def _split(
         start[new], stop[new] = lo, stop[c]
         stop[c] = lo
         total[c] -= total[new]
-        sums[c] -= sums[new]
-        products[c] -= products[new]
-        for part in (c, new):
+        for a in range(DIMS):
+            sums[c, a] -= sums[new, a]
+            for b in range(DIMS):
+                products[c, a, b] -= products[new, a, b]
+        for side in range(2):
+            part = c if side == 0 else new
             if stop[part] - start[part] > 1:
                 error = _error(total[part], sums[part], products[part])
                 if error > 0.0:
-                    heapq.heappush(heap, (-error, part, 0))
+                    size = _push(heap_key, heap_id, heap_searched, size, -error, part, 0)
     for c in range(count):
         for i in order[start[c] : stop[c]]:
             labels[i] = c
         for ch in range(DIMS):
             centres[c, ch] = sums[c, ch] / total[c]
     return count
+
+
+@njit(cache=True)
+def _before(key: np.ndarray, ident: np.ndarray, flag: np.ndarray, a: int, b: int) -> bool:  # pragma: no cover
+    """Whether heap entry a orders before entry b: by key, then cluster, then flag."""
+    if key[a] != key[b]:
+        return key[a] < key[b]
+    if ident[a] != ident[b]:
+        return ident[a] < ident[b]
+    return flag[a] < flag[b]
+
+
+@njit(cache=True)
+def _swap_entries(key: np.ndarray, ident: np.ndarray, flag: np.ndarray, a: int, b: int) -> None:  # pragma: no cover
+    key[a], key[b] = key[b], key[a]
+    ident[a], ident[b] = ident[b], ident[a]
+    flag[a], flag[b] = flag[b], flag[a]
+
+
+@njit(cache=True)
+def _push(key: np.ndarray, ident: np.ndarray, flag: np.ndarray, size: int, k: float, c: int, f: int) -> int:  # pragma: no cover
+    """Add (k, c, f) to the heap of ``size`` entries; returns the new size."""
+    key[size], ident[size], flag[size] = k, c, f
+    i = size
+    while i > 0:
+        parent = (i - 1) // 2
+        if not _before(key, ident, flag, i, parent):
+            break
+        _swap_entries(key, ident, flag, i, parent)
+        i = parent
+    return size + 1
+
+
+@njit(cache=True)
+def _pop(key: np.ndarray, ident: np.ndarray, flag: np.ndarray, size: int) -> int:  # pragma: no cover - compiled
+    """Remove the first entry of the heap of ``size`` entries; returns the new size."""
+    size -= 1
+    _swap_entries(key, ident, flag, 0, size)
+    i = 0
+    while True:
+        first = i
+        for child in (2 * i + 1, 2 * i + 2):
+            if child < size and _before(key, ident, flag, child, first):
+                first = child
+        if first == i:
+            return size
+        _swap_entries(key, ident, flag, i, first)
+        i = first

@@ -120,32 +120,6 @@ class Lloyd:
         self.nearest, self.labels, self.upper, self.lower = saved
 
 
-def lloyd(
-    points: np.ndarray,
-    weights: np.ndarray,
-    centres: np.ndarray,
-    labels: np.ndarray | None,
-    max_iter: int,
-    tol: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted Lloyd iterations from ``centres``; see :class:`Lloyd`.
-
-    Returns
-    -------
-    centres : ndarray of float64, shape (K, 4)
-    labels : ndarray of int64, shape (N,)
-        Nearest centre of each point for the returned centres (up to ties).
-    """
-    state = Lloyd(points, weights, centres, labels)
-    state.run(max_iter, tol)
-    return state.centres, state.labels
-
-
-def total_error(points: np.ndarray, weights: np.ndarray, centres: np.ndarray, labels: np.ndarray) -> float:
-    """Weighted sum of squared distances from each point to its labelled centre."""
-    return float(_total_error(points, weights, centres, labels))
-
-
 @njit(cache=True)
 def _assign(
     points: np.ndarray,

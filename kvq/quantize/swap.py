@@ -26,6 +26,7 @@ from numba import njit
 
 from .initialise import BINS, best_cut, moments, position
 from .lloyd import Lloyd
+from .nearest import distance2
 
 #: A swap is tried when the split gain exceeds this fraction of the removal
 #: cost: the cost is an overestimate and the gain an underestimate.
@@ -55,9 +56,9 @@ def swap_refine(state: Lloyd, rounds: int, batch: int, settle: int) -> None:
     points, weights = state.points, state.weights
     error = state.error()
     failed: set[tuple[int, int]] = set()
-    stale = True
+    improved = True  # the costs and gains below describe the current state only until it improves
     for _ in range(rounds):
-        if stale:
+        if improved:
             removal = np.zeros(k)
             second = np.empty(len(points), dtype=np.int64)
             _removal_costs(points, weights, state.labels, *state.nearest.table, removal, second)
@@ -72,8 +73,8 @@ def swap_refine(state: Lloyd, rounds: int, batch: int, settle: int) -> None:
         state.teleport(moved, chosen.ravel(), second)
         state.run(settle, 0.0)
         trial_error = state.error()
-        stale = trial_error < error
-        if stale:
+        improved = trial_error < error
+        if improved:
             error = trial_error
             failed.clear()
         else:
@@ -123,7 +124,7 @@ def _removal_costs(
     for i in range(points.shape[0]):
         a = labels[i]
         p0, p1, p2, p3 = points[i, 0], points[i, 1], points[i, 2], points[i, 3]
-        own = _d2(p0, p1, p2, p3, centres, a)
+        own = distance2(p0, p1, p2, p3, centres, a)
         best = np.inf
         best_j = -1
         search_all = m == 0
@@ -138,7 +139,7 @@ def _removal_costs(
                     stopped = True
                     break
                 j = neighbours[a, t]
-                d = _d2(p0, p1, p2, p3, centres, j)
+                d = distance2(p0, p1, p2, p3, centres, j)
                 if d < best:
                     best, best_j = d, j
                     reach = r + np.sqrt(d)
@@ -146,20 +147,11 @@ def _removal_costs(
         if search_all:
             for j in range(k):
                 if j != a:
-                    d = _d2(p0, p1, p2, p3, centres, j)
+                    d = distance2(p0, p1, p2, p3, centres, j)
                     if d < best:
                         best, best_j = d, j
         second[i] = best_j
         cost[a] += weights[i] * (best - own)
-
-
-@njit(cache=True)
-def _d2(p0: float, p1: float, p2: float, p3: float, centres: np.ndarray, j: int) -> float:  # pragma: no cover
-    a = p0 - centres[j, 0]
-    b = p1 - centres[j, 1]
-    c = p2 - centres[j, 2]
-    d = p3 - centres[j, 3]
-    return a * a + b * b + c * c + d * d
 
 
 @njit(cache=True)
