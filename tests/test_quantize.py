@@ -459,3 +459,29 @@ def test_dither_scans_rows_in_alternating_directions() -> None:
     np.testing.assert_array_equal(pa, pb)
     assert (ia[1] != quantize(a, EncoderOptions(k=3))[1][1]).sum() >= 2, "the ramp is dithered"
     np.testing.assert_array_equal(ia[1], ib[0][::-1])
+
+
+def test_dither_strength_through_every_door(tmp_path, photo: np.ndarray) -> None:
+    # The library, the kvq command and Pillow's save take the same strength
+    # and write the same bytes; a word on the command line means its number.
+    import io
+
+    from PIL import Image
+
+    import kvq
+    from kvq.cli import main
+
+    image = np.ascontiguousarray(photo[:64, :96])
+    library = kvq.encode(image, k=16, dither=0.5)
+    assert library != kvq.encode(image, k=16) and library != kvq.encode(image, k=16, dither=1.0)
+    Image.fromarray(image).save(tmp_path / "in.png")
+    for given in ("0.5", ".50"):
+        assert main(["encode", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.kvq"), "-k", "16", "--dither", given, "--force"]) == 0
+        assert (tmp_path / "out.kvq").read_bytes() == library
+    assert main(["encode", str(tmp_path / "in.png"), "-o", str(tmp_path / "fs.kvq"), "-k", "16", "--dither", "floyd-steinberg"]) == 0
+    assert (tmp_path / "fs.kvq").read_bytes() == kvq.encode(image, k=16, dither=1.0)
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="KVQ", k=16, dither=0.5)
+    assert buffer.getvalue() == library
+    assert main(["encode", str(tmp_path / "in.png"), "-o", str(tmp_path / "bad.kvq"), "--dither", "2"]) != 0
+    assert not (tmp_path / "bad.kvq").exists()

@@ -93,13 +93,37 @@ class Histogram:
         return float(10 * np.log10(255.0**2 * self.n_pixels * self.channels / error))
 
 
-@njit(cache=True)
-def _distinct(keys: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+def _distinct(keys: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     """Distinct values of ``keys`` (below 2**bits) in increasing order, and how often each occurs.
 
-    A least-significant-digit radix sort, 11 bits a pass: two or three
-    linear passes instead of a comparison sort's log N.
+    Up to 24 bits and for images of more than a quarter as many pixels as
+    there are possible values, one pass counts into a table of every value
+    (64 MiB for RGB, from calloc: untouched pages cost nothing); otherwise a
+    least-significant-digit radix sort, 11 bits a pass, sorts a copy: two or
+    three linear passes instead of a comparison sort's log N, with two
+    buffers the size of ``keys``.
     """
+    if bits <= 24 and (bits <= 16 or len(keys) >= (1 << bits) // 4):
+        table = np.zeros(1 << bits, dtype=np.uint32 if len(keys) < 2**32 else np.int64)
+        _count(keys, table)
+        unique = np.flatnonzero(table).astype(np.uint32)
+        return unique, table[unique].astype(np.int64)
+    ordered = _radix_sort(keys, bits)
+    first = np.empty(len(ordered), dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    return ordered[starts], np.diff(np.append(starts, len(ordered)))
+
+
+@njit(cache=True)
+def _count(keys: np.ndarray, table: np.ndarray) -> None:  # pragma: no cover - compiled
+    for i in range(keys.shape[0]):
+        table[keys[i]] += 1
+
+
+@njit(cache=True)
+def _radix_sort(keys: np.ndarray, bits: int) -> np.ndarray:  # pragma: no cover - compiled
     n = keys.shape[0]
     ordered = keys.copy()
     spare = np.empty_like(ordered)
@@ -116,17 +140,7 @@ def _distinct(keys: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:  # 
             count[d] += 1
         ordered, spare = spare, ordered
         shift += 11
-    unique = spare  # reused as output
-    counts = np.empty(n, dtype=np.int64)
-    m = 0
-    for i in range(n):
-        if i == 0 or ordered[i] != ordered[i - 1]:
-            unique[m] = ordered[i]
-            counts[m] = 1
-            m += 1
-        else:
-            counts[m - 1] += 1
-    return unique[:m].copy(), counts[:m].copy()
+    return ordered
 
 
 def coarser(

@@ -14,6 +14,9 @@ from .colorspace import from_space, to_space
 from .lloyd import update_centres
 from .nearest import Nearest, pad
 
+# Indices per block when counting which entries are used.
+_BLOCK = 1 << 22
+
 
 def round_to_palette(
     points: np.ndarray,
@@ -103,7 +106,11 @@ def drop_unused(palette: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, n
     indices : ndarray, shape of the input
         uint8 when K' <= 256, else uint16.
     """
-    used = np.bincount(indices.reshape(-1), minlength=len(palette)) > 0
+    flat = indices.reshape(-1)
+    used = np.zeros(len(palette), dtype=bool)
+    # bincount converts its input to intp: blocks keep that copy small.
+    for start in range(0, flat.size, _BLOCK):
+        used |= np.bincount(flat[start : start + _BLOCK], minlength=len(palette)) > 0
     dtype = np.uint8 if used.sum() <= 256 else np.uint16
     if used.all():
         return palette, indices.astype(dtype, copy=False)
