@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .nearest import Nearest, search_one
+from .nearest import Nearest, distance2, search_one
 
 
 class Lloyd:
@@ -193,8 +193,8 @@ def _reassign(
     what the table says about how far they are. Late in the iterations most
     centres stand still, and this keeps most points unsearched.
     """
-    k, dims = centres.shape
-    m = neighbours.shape[1]
+    k = centres.shape[0]
+    listed = neighbours.shape[1]
     # Half the distance from each centre to its nearest other: a point closer
     # than that to its own centre cannot be nearer to any other.
     half = np.full(k, np.inf)
@@ -202,36 +202,32 @@ def _reassign(
     near_shift = np.zeros(k)
     # What bounds the distance to centres outside c's list.
     beyond = np.full(k, np.inf)
-    if m > 0:
+    if listed > 0:
         for c in range(k):
             half[c] = 0.5 * gaps[c, 0]
             beyond[c] = radius[c]
-            for t in range(m):
+            for t in range(listed):
                 near_shift[c] = max(near_shift[c], shift[neighbours[c, t]])
     else:
         for c in range(k):
             for j in range(k):
                 if j != c:
-                    d = 0.0
-                    for ch in range(dims):
-                        diff = centres[c, ch] - centres[j, ch]
-                        d += diff * diff
-                    half[c] = min(half[c], 0.5 * np.sqrt(d))
+                    d2 = distance2(centres[c, 0], centres[c, 1], centres[c, 2], centres[c, 3], centres, j)
+                    half[c] = min(half[c], 0.5 * np.sqrt(d2))
                     near_shift[c] = max(near_shift[c], shift[j])
     largest = shift.max()
     changed = 0
     for i in range(points.shape[0]):
-        a = labels[i]
-        upper[i] += shift[a]
-        # Centres in a's list moved at most near_shift[a]; the others at most
-        # the largest shift, and they are beyond[a] - upper away anyway.
-        lower[i] = min(lower[i] - near_shift[a], max(lower[i] - largest, beyond[a] - upper[i]))
-        bound = max(lower[i], half[a])
-        if upper[i] <= bound:
+        own = labels[i]
+        upper[i] += shift[own]
+        # Centres in own's list moved at most near_shift[own]; the others at
+        # most the largest shift, and they are beyond[own] - upper away anyway.
+        lower[i] = min(lower[i] - near_shift[own], max(lower[i] - largest, beyond[own] - upper[i]))
+        if upper[i] <= max(lower[i], half[own]):
             continue
         p0, p1, p2, p3 = points[i, 0], points[i, 1], points[i, 2], points[i, 3]
-        best, best_d2, other = search_one(p0, p1, p2, p3, centres, neighbours, gaps, radius, a)
-        if best != a:
+        best, best_d2, other = search_one(p0, p1, p2, p3, centres, neighbours, gaps, radius, own)
+        if best != own:
             changed += 1
         labels[i] = best
         upper[i] = np.sqrt(best_d2)

@@ -332,16 +332,16 @@ def _jump(
 def full_scan(p0: float, p1: float, p2: float, p3: float, centres: np.ndarray) -> tuple[int, float, float]:  # pragma: no cover
     """Nearest centre by comparing all of them; see :func:`search_one`."""
     best = 0
-    best_d = np.inf
-    second_d = np.inf
+    best_d2 = np.inf
+    second_d2 = np.inf
     for j in range(centres.shape[0]):
-        d = distance2(p0, p1, p2, p3, centres, j)
-        if d < best_d:
-            second_d = best_d
-            best, best_d = j, d
-        elif d < second_d:
-            second_d = d
-    return best, best_d, np.sqrt(second_d)
+        d2 = distance2(p0, p1, p2, p3, centres, j)
+        if d2 < best_d2:
+            second_d2 = best_d2
+            best, best_d2 = j, d2
+        elif d2 < second_d2:
+            second_d2 = d2
+    return best, best_d2, np.sqrt(second_d2)
 
 
 @njit(cache=True)
@@ -368,36 +368,40 @@ def search_one(
         A lower bound on the distance (not squared) from the point to every
         other centre: what Hamerly's bounds in :mod:`.lloyd` keep.
     """
-    m = neighbours.shape[1]
-    if m == 0:
+    listed = neighbours.shape[1]
+    if listed == 0:
         return full_scan(p0, p1, p2, p3, centres)
     best = guess
-    best_d = distance2(p0, p1, p2, p3, centres, guess)
-    r = np.sqrt(best_d)
-    # Entry t and everything after it are at least gaps[guess, t] - r away.
-    reach = r + r * (1.0 + _REL) + _ABS
-    second_d = np.inf
-    rest = np.inf
+    best_d2 = distance2(p0, p1, p2, p3, centres, guess)
+    to_guess = np.sqrt(best_d2)
+    # Entry t of the guess's list, and every entry after it or outside the
+    # list, is at least gaps[guess, t] - to_guess away: once that exceeds
+    # the best distance so far, nothing further can win. `reach` is that
+    # threshold on the gap.
+    reach = to_guess + to_guess * (1.0 + _REL) + _ABS
+    second_d2 = np.inf
+    # A lower bound on the distance to every entry not scanned.
+    unscanned = np.inf
     stopped = False
-    for t in range(m):
+    for t in range(listed):
         gap = gaps[guess, t]
         if gap > reach:
-            rest = gap - r
+            unscanned = gap - to_guess
             stopped = True
             break
         j = neighbours[guess, t]
-        d = distance2(p0, p1, p2, p3, centres, j)
-        if d < best_d or (d == best_d and j < best):
-            second_d = best_d
-            best, best_d = j, d
-            reach = r + np.sqrt(d) * (1.0 + _REL) + _ABS
-        elif d < second_d:
-            second_d = d
+        d2 = distance2(p0, p1, p2, p3, centres, j)
+        if d2 < best_d2 or (d2 == best_d2 and j < best):
+            second_d2 = best_d2
+            best, best_d2 = j, d2
+            reach = to_guess + np.sqrt(d2) * (1.0 + _REL) + _ABS
+        elif d2 < second_d2:
+            second_d2 = d2
     if not stopped and radius[guess] < np.inf:
         if radius[guess] <= reach:
             return full_scan(p0, p1, p2, p3, centres)
-        rest = radius[guess] - r
-    return best, best_d, min(np.sqrt(second_d), rest)
+        unscanned = radius[guess] - to_guess
+    return best, best_d2, min(np.sqrt(second_d2), unscanned)
 
 
 @njit(cache=True)
