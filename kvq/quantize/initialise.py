@@ -228,7 +228,9 @@ def _split(
     heap_key = np.empty(k)
     heap_id = np.empty(k, dtype=np.int64)
     heap_searched = np.empty(k, dtype=np.int64)
-    size = _push(heap_key, heap_id, heap_searched, 0, -_error(total[0], sums[0], products[0]), 0, 0)
+    # Typed once, so that each heap helper compiles once.
+    unsearched, searched_cut = np.int64(0), np.int64(1)
+    size = _push(heap_key, heap_id, heap_searched, np.int64(0), -_error(total[0], sums[0], products[0]), np.int64(0), unsearched)
     while count < k and size > 0:
         key, c, searched = heap_key[0], heap_id[0], heap_searched[0]
         size = _pop(heap_key, heap_id, heap_searched, size)
@@ -238,7 +240,7 @@ def _split(
             members = order[start[c] : stop[c]]
             gain, thresholds[c] = best_cut(points, weights, members, total[c], sums[c], products[c], axes[c], bins)
             if gain > 0.0:
-                size = _push(heap_key, heap_id, heap_searched, size, -gain, c, 1)
+                size = _push(heap_key, heap_id, heap_searched, size, -gain, c, searched_cut)
             continue
         # Partition the cluster's slice in place, left part first, summing
         # the right part's moments on the way (the left's are the rest).
@@ -273,7 +275,7 @@ def _split(
             if stop[part] - start[part] > 1:
                 error = _error(total[part], sums[part], products[part])
                 if error > 0.0:
-                    size = _push(heap_key, heap_id, heap_searched, size, -error, part, 0)
+                    size = _push(heap_key, heap_id, heap_searched, size, -error, part, unsearched)
     for c in range(count):
         for i in order[start[c] : stop[c]]:
             labels[i] = c

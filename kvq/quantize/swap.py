@@ -62,7 +62,7 @@ def swap_refine(state: Lloyd, rounds: int, batch: int, settle: int) -> None:
             removal = np.zeros(k)
             second = np.empty(len(points), dtype=np.int64)
             _removal_costs(points, weights, state.labels, *state.nearest.table, removal, second)
-            gain, axes, thresholds = _split_gains(points, weights, state.labels, k)
+            gain, axes, thresholds = _split_gains(points, weights, state.labels, k, BINS)
         pairs = _choose(removal, gain, batch, failed)
         if not pairs:
             break
@@ -156,7 +156,7 @@ def _removal_costs(
 
 @njit(cache=True)
 def _split_gains(
-    points: np.ndarray, weights: np.ndarray, labels: np.ndarray, k: int
+    points: np.ndarray, weights: np.ndarray, labels: np.ndarray, k: int, bins: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """Best cut of every cluster: (gain, axis, threshold) per cluster."""
     n, dims = points.shape
@@ -177,7 +177,7 @@ def _split_gains(
     for c in range(k):
         members = order[start[c] : start[c + 1]]
         total, sums, products = moments(points, weights, members)
-        gain[c], thresholds[c] = best_cut(points, weights, members, total, sums, products, axes[c], BINS)
+        gain[c], thresholds[c] = best_cut(points, weights, members, total, sums, products, axes[c], bins)
     return gain, axes, thresholds
 
 
