@@ -1,11 +1,13 @@
 """Fixed-width index packing (index coding 0): most significant bit first,
 no row padding, the last byte zero-padded.
 
-bitarray does the bit-level work for every width. Two numpy fast paths give
-the same bytes (``tests/test_bitpack.py`` proves it for every width) in less
-time (``benchmarks/bitpack.py``): whole-byte widths (8 and 16 bits) are a
-plain byte view, and widths below 8 pack each run of 8 indices, which fills
-exactly ``bits`` bytes, into one 64-bit word.
+bitarray does the bit-level work for every width. numpy fast paths give the
+same bytes and indices (``tests/test_bitpack.py`` proves it for every width)
+in less time (``benchmarks/bitpack.py``): whole-byte widths (8 and 16 bits)
+are a plain byte view; widths below 8 pack and unpack each run of 8 indices,
+which fills exactly ``bits`` bytes, as one 64-bit word; widths 9 to 15
+unpack index ``j`` of every such run at once, through a strided view that
+reads the 4 bytes holding it as one big-endian 32-bit word.
 """
 
 from __future__ import annotations
@@ -96,6 +98,19 @@ def _unpack_words(raw: np.ndarray, bits: int, out: np.ndarray) -> None:
         fields[:, j] = (words >> np.uint64(bits * (7 - j))) & mask
 
 
+def _unpack_wide(raw: np.ndarray, first_byte: int, bits: int, out: np.ndarray) -> None:
+    # out.size is a multiple of 8 and raw holds at least 3 bytes after the
+    # last group. Index j of a group starts j * bits bits in: the 32-bit
+    # big-endian word at its first byte holds all of it (at most 7 + 15 bits).
+    groups = out.size // 8
+    mask = np.uint32((1 << bits) - 1)
+    fields = out.reshape(-1, 8)
+    for j in range(8):
+        offset = j * bits
+        words = np.ndarray((groups,), dtype=">u4", buffer=raw, offset=first_byte + offset // 8, strides=(bits,))
+        fields[:, j] = (words >> np.uint32(32 - offset % 8 - bits)) & mask
+
+
 def unpack(data: bytes | memoryview, bits: int, count: int, k: int, *, fast: bool = True) -> np.ndarray:
     """Unpack ``count`` indices of ``bits`` bits and check each is below ``k``.
 
@@ -110,7 +125,7 @@ def unpack(data: bytes | memoryview, bits: int, count: int, k: int, *, fast: boo
     k : int
         Palette size; every index must be below it.
     fast : bool, default=True
-        Use a numpy path for widths of 1 to 8 and 16 bits; False forces bitarray.
+        Use a numpy path (every width but 0); False forces bitarray.
 
     Returns
     -------
@@ -142,7 +157,20 @@ def unpack(data: bytes | memoryview, bits: int, count: int, k: int, *, fast: boo
         try:
             out[whole:] = unpack(raw[tail:], bits, count - whole, 1 << bits, fast=False)
         except FormatError as exc:
-            raise FormatError(str(exc).rsplit(" (at byte", 1)[0], tail + (exc.offset or 0)) from None
+            raise exc.rebased(tail) from None
+    elif fast and 8 < bits < 16 and count >= 16:
+        out = np.empty(count, dtype=dtype)
+        # A field's 4-byte read runs up to 3 bytes past its group, so the
+        # last whole group goes with the tail.
+        whole = (count // 8 - 1) * 8
+        for start in range(0, whole, _BLOCK):
+            stop = min(start + _BLOCK, whole)
+            _unpack_wide(raw, start * bits // 8, bits, out[start:stop])
+        tail = whole * bits // 8
+        try:
+            out[whole:] = unpack(raw[tail:], bits, count - whole, 1 << bits, fast=False)
+        except FormatError as exc:
+            raise exc.rebased(tail) from None
     else:
         out = np.empty(count, dtype=dtype)
         bytes_per_block = _BLOCK * bits // 8

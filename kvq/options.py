@@ -21,20 +21,13 @@ from .container import MAX_K
 from .errors import OptionError
 
 __all__ = [
-    "MAX_K",
-    "EncoderOptions",
-    "Interval",
-    "OptionSpec",
-    "StrOptions",
-    "add_arguments",
-    "from_arguments",
-    "k_list",
-    "option",
-    "spec_of",
-]
+    "MAX_K", "EncoderOptions", "Interval", "Level", "OptionSpec", "StrOptions", "add_arguments", "from_arguments",
+    "k_list", "option", "spec_of",
+]  # fmt: skip
 
 COLOR_SPACES = ("rgb", "oklab")
-DITHER_MODES = ("none", "floyd-steinberg")
+#: Words ``dither`` accepts for its two ends (and ``False``/``True``).
+DITHER_WORDS = {"none": 0.0, "off": 0.0, "floyd-steinberg": 1.0, "floyd_steinberg": 1.0, "fs": 1.0, "on": 1.0}
 SPEED_RANGE = (1, 10)
 CODING_NAMES = ("entropy", "fixed")
 
@@ -118,6 +111,45 @@ class StrOptions:
         if text not in self.choices:
             raise OptionError(f"{name} must be one of {', '.join(self.choices)}, not {value!r}")
         return text
+
+
+@dataclass(frozen=True)
+class Level(Interval):
+    """A real number between two bounds that may also be given as a word or a boolean.
+
+    ``False`` stands for ``low`` and ``True`` for ``high``; ``words`` maps
+    other spellings (lower case) to numbers.
+    """
+
+    words: Mapping[str, float] = field(default_factory=dict)
+
+    def parse(self, value: object) -> object:
+        """``value`` as a number when it is a word or numeric text; other values unchanged."""
+        if isinstance(value, bool):
+            return self.high if value else self.low
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text in self.words:
+                return self.words[text]
+            try:
+                return float(text)
+            except ValueError:
+                return value
+        return value
+
+    def validate(self, name: str, value: object) -> Any:
+        """Return ``value`` as a float, or raise :class:`kvq.OptionError`."""
+        number = self.parse(value)
+        if isinstance(number, str):
+            words = ", ".join(self.words)
+            raise OptionError(f"{name} must be a number from {self.low:g} to {self.high:g} or one of {words}, not {value!r}")
+        if isinstance(number, numbers.Real) and number != number:
+            raise OptionError(f"{name} must be a number from {self.low:g} to {self.high:g}, not {value!r}")
+        return super().validate(name, number)
+
+    def metavar(self) -> str:
+        """str: the range as a command-line placeholder, such as ``0-1``."""
+        return f"{self.low:g}-{self.high:g}"
 
 
 Constraint = Interval | StrOptions
@@ -215,8 +247,9 @@ class EncoderOptions:
         Largest palette size, 1 to 65,536. The stored palette holds only the
         colours actually used, so it may be smaller.
     seed : int, default=0
-        Seed of every random choice the quantizer makes; the same image and
-        options always give byte-identical output.
+        Seed of every random choice the quantizer makes (today's makes none,
+        so it changes nothing); the same image and options always give
+        byte-identical output.
     quality : float or None, default=None
         Target PSNR in dB over all channels. When set, the encoder uses the
         fewest colours (at most ``k``) whose PSNR reaches it, and raises
@@ -224,10 +257,12 @@ class EncoderOptions:
     color_space : {"rgb", "oklab"}, default="rgb"
         Space in which colours are clustered. Palettes are always stored as
         sRGB bytes.
-    dither : {"none", "floyd-steinberg"} or bool, default="none"
-        Error diffusion when mapping pixels to the palette. ``True`` means
-        ``"floyd-steinberg"`` (raster order: serpentine order admits no
-        vectorised schedule, see :mod:`kvq.dither`).
+    dither : float, default=0.0
+        Strength of error diffusion when mapping pixels to the palette, 0
+        (none: every pixel takes its nearest entry) to 1 (full), as
+        libimagequant's dithering level; see :mod:`kvq.quantize.dither`.
+        ``False``/``"none"`` mean 0 and ``True``/``"floyd-steinberg"``/``"fs"``
+        mean 1.
     speed : int, default=4
         1 (slowest, best palette) to 10 (fastest), like pngquant's ``--speed``.
     coding : {"entropy", "fixed"}, default="entropy"
@@ -257,9 +292,9 @@ class EncoderOptions:
     color_space: str = option(
         "rgb", "space to cluster in (palette is always stored as sRGB)", StrOptions(COLOR_SPACES)
     )
-    dither: str = option(
-        "none", "error diffusion (default none)",
-        StrOptions(DITHER_MODES, {"fs": "floyd-steinberg", "floyd_steinberg": "floyd-steinberg"}, booleans=DITHER_MODES),
+    dither: float = option(
+        0.0, "error diffusion strength, 0 (none, the default) to 1 (full); none and floyd-steinberg mean 0 and 1",
+        Level(float, 0.0, 1.0, words=DITHER_WORDS),
     )  # fmt: skip
     speed: int = option(4, "1 slowest/best .. 10 fastest", Interval(int, *SPEED_RANGE))
     coding: str = option(
@@ -321,7 +356,10 @@ def add_arguments(
             continue
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": spec.help}
         constraint = spec.constraint
-        if isinstance(constraint, StrOptions):
+        if isinstance(constraint, Level):
+            kwargs["type"] = constraint.parse
+            kwargs["metavar"] = constraint.metavar()
+        elif isinstance(constraint, StrOptions):
             kwargs["type"] = constraint.normalise
             kwargs["metavar"] = "{" + ",".join(constraint.choices) + "}"
         elif isinstance(constraint, Interval):

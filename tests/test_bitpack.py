@@ -77,6 +77,34 @@ def test_block_boundaries(rng, monkeypatch, bits):
         np.testing.assert_array_equal(bitpack.unpack(packed, bits, count, 1 << bits, fast=False), values)
 
 
+@pytest.mark.parametrize("bits", range(1, 17))
+def test_fast_unpack_across_block_joins(rng, monkeypatch, bits):
+    # The numpy paths work a block at a time (and the 9-15 bit one reads 4
+    # bytes past each field): shrunk blocks put many joins, and the tail, in a small array.
+    monkeypatch.setattr(bitpack, "_BLOCK", 64)
+    for count in (16, 17, 63, 64, 65, 71, 72, 73, 128, 129, 64 * 7 + 5):
+        values = values_for(rng, bits, count)
+        packed = spec_pack(values, bits)
+        np.testing.assert_array_equal(bitpack.unpack(packed, bits, count, 1 << bits), values)
+
+
+@pytest.mark.parametrize("bits", range(9, 16))
+def test_fast_wide_unpack_rejects_bad_padding_and_large_indices(bits):
+    count = 8 * 5 + 3  # several whole groups on the fast path, then a tail with padding
+    k = (1 << (bits - 1)) + 3
+    packed = bytearray(bitpack.pack(np.zeros(count, np.uint16), bits))
+    packed[-1] |= 1
+    with pytest.raises(FormatError, match="padding bits") as info:
+        bitpack.unpack(bytes(packed), bits, count, k)
+    assert info.value.offset == len(packed) - 1
+    for pixel in (0, 7, 8, 17, 31, count - 1):
+        values = np.zeros(count, np.uint16)
+        values[pixel] = k
+        with pytest.raises(FormatError, match=f"index {k} of pixel {pixel} is >= palette size {k}") as info:
+            bitpack.unpack(bitpack.pack(values, bits), bits, count, k)
+        assert info.value.offset == pixel * bits // 8
+
+
 def test_real_block_size_round_trip(rng):
     count = (1 << 20) + 13
     values = rng.integers(0, 1 << 5, size=count).astype(np.uint8)

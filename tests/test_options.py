@@ -98,9 +98,12 @@ def test_validation_messages_name_the_option_and_range():
         EncoderOptions(quality=0)
     with pytest.raises(kvq.OptionError, match="quality must be a number of dB, not 'high'"):
         EncoderOptions(quality="high")
-    with pytest.raises(kvq.OptionError, match="dither must be one of none, floyd-steinberg, not 'atkinson'"):
+    with pytest.raises(kvq.OptionError, match=r"dither must be a number from 0 to 1 or one of none, .*, not 'atkinson'"):
         EncoderOptions(dither="atkinson")
-    assert EncoderOptions(dither=True).dither == "floyd-steinberg"
+    with pytest.raises(kvq.OptionError, match=r"dither must be between 0\.0 and 1\.0, not 1\.5"):
+        EncoderOptions(dither=1.5)
+    assert EncoderOptions(dither=True).dither == 1.0 and EncoderOptions(dither="none").dither == 0.0
+    assert EncoderOptions(dither="0.5").dither == 0.5
     assert EncoderOptions(dither="FS", color_space="OKLab").as_dict()["color_space"] == "oklab"
     assert EncoderOptions(quality=40).quality == 40.0 and isinstance(EncoderOptions(quality=40).quality, float)
 

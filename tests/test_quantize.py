@@ -133,6 +133,7 @@ def test_lossless_large_palette_uses_uint16() -> None:
     EncoderOptions(k=16),
     EncoderOptions(k=64, color_space="oklab"),
     EncoderOptions(k=32, dither="floyd-steinberg"),
+    EncoderOptions(k=32, dither=0.4, color_space="oklab"),
     EncoderOptions(k=300, speed=1),
     EncoderOptions(k=16, speed=10),
 ])
@@ -150,15 +151,17 @@ def test_deterministic_across_processes(china: np.ndarray) -> None:
         "from kvq.options import EncoderOptions\nfrom kvq.quantize import quantize\n"
         "img = np.ascontiguousarray(load_sample_image('china.jpg')[::4, ::4])\n"
         "p, i = quantize(img, EncoderOptions(k=48))\n"
-        "print(hashlib.sha256(p.tobytes() + i.tobytes()).hexdigest())\n"
+        "q, j = quantize(img, EncoderOptions(k=48, dither=0.5))\n"
+        "print(hashlib.sha256(p.tobytes() + i.tobytes() + q.tobytes() + j.tobytes()).hexdigest())\n"
     )
     # This process runs with default thread pools; the child with two threads.
-    env_runs = [{"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"}]
+    env_runs = [{"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2", "NUMBA_NUM_THREADS": "2"}]
     import hashlib
     import os
 
     p, i = quantize(china, EncoderOptions(k=48))
-    here = hashlib.sha256(p.tobytes() + i.tobytes()).hexdigest()
+    q, j = quantize(china, EncoderOptions(k=48, dither=0.5))
+    here = hashlib.sha256(p.tobytes() + i.tobytes() + q.tobytes() + j.tobytes()).hexdigest()
     for extra in env_runs:
         env = {**os.environ, **extra}
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
@@ -260,7 +263,7 @@ def test_oklab_stores_srgb_bytes_and_differs_from_rgb(china: np.ndarray) -> None
     assert not np.array_equal(np.sort(rgb[0], axis=0), np.sort(lab[0], axis=0))
     assert _psnr(china, lab[0][lab[1]]) > 25
     # Every pixel takes the entry nearest in OKLab among the stored bytes.
-    from kvq.colorspace import to_space
+    from kvq.quantize.colorspace import to_space
 
     px = to_space(china.reshape(-1, 3), "oklab")
     pal = to_space(lab[0], "oklab")
@@ -306,3 +309,183 @@ def test_import_kvq_does_not_import_sklearn() -> None:
     code = "import sys, kvq, kvq.quantize; print('sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_numba_only_when_quantizing(tmp_path) -> None:
+    # numba (and its compiled kernels) load with kvq.quantize, never with
+    # import kvq, and decoding a fixed-width file needs neither it nor scikit-learn.
+    from dataclasses import fields
+
+    import kvq
+
+    fixed = {"coding": "fixed"} if "coding" in {f.name for f in fields(EncoderOptions)} else {}
+    image = np.random.default_rng(3).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    (tmp_path / "image.kvq").write_bytes(kvq.encode(image, k=8, **fixed))
+    code = (
+        "import sys, kvq\n"
+        "assert 'numba' not in sys.modules and 'kvq.quantize' not in sys.modules\n"
+        f"assert kvq.decode(open({str(tmp_path / 'image.kvq')!r}, 'rb').read()).shape == (30, 40, 3)\n"
+        "print(sorted(m for m in ('numba', 'sklearn', 'kvq.quantize') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("k", [1, 5, 12, 13, 40, 300, 5000])
+def test_nearest_search_is_exact_from_any_guess(k: int) -> None:
+    from kvq.quantize.nearest import Nearest, pad
+
+    rng = np.random.default_rng(k)
+    # Byte palettes and points: many exact ties, which must go to the lowest index.
+    palette = rng.integers(0, 24, (k, 3)).astype(np.float64) * 10
+    points = rng.integers(0, 240, (3000, 3)).astype(np.float64)
+    d = ((points[:, None, :] - palette[None]) ** 2).sum(-1)
+    expected = d.argmin(axis=1)
+    nearest = Nearest(pad(palette))
+    for guess in (None, rng.integers(0, k, len(points)), expected, np.full(len(points), k - 1)):
+        np.testing.assert_array_equal(nearest.search(pad(points), guess), expected)
+
+
+def test_nearest_search_stays_exact_while_centres_move() -> None:
+    # Lloyd moves the table's centres a little at a time (follow) and the swaps
+    # move a few anywhere (jump); both keep bounds instead of rebuilding.
+    from kvq.quantize.nearest import Nearest, pad
+
+    rng = np.random.default_rng(7)
+    centres = rng.random((300, 3)) * 255
+    points = pad(rng.random((4000, 3)) * 255)
+    nearest = Nearest(pad(centres))
+    for step in range(12):
+        if step % 4 == 3:
+            changed = rng.choice(len(centres), 5, replace=False)
+            centres[changed] = rng.random((5, 3)) * 255
+            nearest.jump(pad(centres), changed)
+        else:
+            moved = centres + rng.normal(0, 0.6, centres.shape)
+            nearest.follow(pad(moved), np.sqrt(((moved - centres) ** 2).sum(axis=1)))
+            centres = moved
+        expected = ((points[:, None, :3] - centres[None]) ** 2).sum(-1).argmin(axis=1)
+        np.testing.assert_array_equal(nearest.search(points, rng.integers(0, len(centres), len(points))), expected)
+
+
+def test_swaps_never_raise_the_error(china: np.ndarray) -> None:
+    from kvq.quantize.histogram import Histogram
+    from kvq.quantize.initialise import variance_split
+    from kvq.quantize.lloyd import Lloyd
+    from kvq.quantize.nearest import pad
+    from kvq.quantize.swap import swap_refine
+
+    hist = Histogram(np.ascontiguousarray(china))
+    points, weights = pad(hist.colours), hist.counts.astype(np.float64)
+    for k in (8, 40):
+        centres, labels = variance_split(points, weights, k)
+        state = Lloyd(points, weights, centres, labels)
+        state.run(100, 0.0)
+        before = state.error()
+        swap_refine(state, rounds=10, batch=2, settle=2)
+        # The state's labels are exact nearest centres: its error is the centres' error.
+        exact = ((points[:, None, :] - state.centres[None]) ** 2).sum(-1).min(axis=1) @ weights
+        assert state.error() == pytest.approx(exact, rel=1e-9)
+        assert state.error() <= before
+
+
+def test_every_speed_has_a_profile() -> None:
+    from kvq.options import SPEED_RANGE
+    from kvq.quantize import PROFILES, Profile
+
+    assert sorted(PROFILES) == list(range(SPEED_RANGE[0], SPEED_RANGE[1] + 1))
+    assert all(isinstance(p, Profile) for p in PROFILES.values())
+    # Lower speed numbers never do less work.
+    for slow, fast in zip(range(1, 10), range(2, 11), strict=False):
+        a, b = PROFILES[slow], PROFILES[fast]
+        assert a.coarse_points >= b.coarse_points and a.swap_rounds >= b.swap_rounds
+        assert a.fine_iterations >= b.fine_iterations and a.tolerance <= b.tolerance
+
+
+def _gauss_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.ndimage import gaussian_filter
+
+    return _psnr(gaussian_filter(a.astype(np.float64), (1, 1, 0)), gaussian_filter(b.astype(np.float64), (1, 1, 0)))
+
+
+def test_dither_strength_zero_is_no_dithering(china: np.ndarray) -> None:
+    plain = quantize(china, EncoderOptions(k=16))
+    for off in (0, 0.0, False, "none"):
+        zero = quantize(china, EncoderOptions(k=16, dither=off))
+        np.testing.assert_array_equal(zero[0], plain[0])
+        np.testing.assert_array_equal(zero[1], plain[1])
+
+
+def test_dither_strength_scales_how_much_changes(china: np.ndarray) -> None:
+    plain = quantize(china, EncoderOptions(k=16))
+    changed = []
+    for strength in (0.1, 0.5, 1.0):
+        palette, indices = quantize(china, EncoderOptions(k=16, dither=strength))
+        np.testing.assert_array_equal(palette[: len(plain[0])], plain[0][: len(palette)])
+        changed.append(int((palette[indices] != plain[0][plain[1]]).any(axis=2).sum()))
+    assert 0 < changed[0] < changed[1] < changed[2]
+    # Full strength as a word, a boolean and a number are one and the same.
+    full = quantize(china, EncoderOptions(k=16, dither=1.0))
+    for on in (True, "floyd-steinberg", "fs", 1):
+        np.testing.assert_array_equal(quantize(china, EncoderOptions(k=16, dither=on))[1], full[1])
+
+
+@pytest.mark.parametrize("k", [8, 32])
+def test_dithering_pays_after_a_blur_and_costs_little_unblurred(china: np.ndarray, k: int) -> None:
+    plain = np.take(*quantize(china, EncoderOptions(k=k)), axis=0)
+    dithered = np.take(*quantize(china, EncoderOptions(k=k, dither=1.0)), axis=0)
+    assert _gauss_psnr(china, dithered) > _gauss_psnr(china, plain) + 0.3
+    assert _psnr(china, plain) - _psnr(china, dithered) < 1.5
+
+
+def test_dither_leaves_flat_areas_and_exact_colours_alone() -> None:
+    # Colours the palette holds exactly have no error to pass on.
+    img = np.zeros((40, 60, 3), np.uint8)
+    img[:, :30] = (200, 30, 30)
+    img[:, 30:] = (20, 40, 220)
+    img[10:20, 10:50] = (250, 250, 250)
+    palette, indices = quantize(img, EncoderOptions(k=8, dither=1.0))
+    np.testing.assert_array_equal(palette[indices], img)
+
+
+def test_dither_scans_rows_in_alternating_directions() -> None:
+    # Image b is image a turned half a circle: a's ramp is its second row,
+    # read right to left in a serpentine scan; b's is its first, read left to
+    # right. The white row is a palette entry exactly, so it passes no error
+    # on; the ramps see the same colours in mirrored order and make the same
+    # choices mirrored. A raster scan (every row left to right) does not.
+    ramp = np.linspace(20, 120, 193).astype(np.uint8)
+    a = np.full((2, len(ramp), 3), 255, np.uint8)
+    a[1] = ramp[:, None]
+    b = a[::-1, ::-1].copy()
+    pa, ia = quantize(a, EncoderOptions(k=3, dither=1.0))
+    pb, ib = quantize(b, EncoderOptions(k=3, dither=1.0))
+    np.testing.assert_array_equal(pa, pb)
+    assert (ia[1] != quantize(a, EncoderOptions(k=3))[1][1]).sum() >= 2, "the ramp is dithered"
+    np.testing.assert_array_equal(ia[1], ib[0][::-1])
+
+
+def test_dither_strength_through_every_door(tmp_path, photo: np.ndarray) -> None:
+    # The library, the kvq command and Pillow's save take the same strength
+    # and write the same bytes; a word on the command line means its number.
+    import io
+
+    from PIL import Image
+
+    import kvq
+    from kvq.cli import main
+
+    image = np.ascontiguousarray(photo[:64, :96])
+    library = kvq.encode(image, k=16, dither=0.5)
+    assert library != kvq.encode(image, k=16) and library != kvq.encode(image, k=16, dither=1.0)
+    Image.fromarray(image).save(tmp_path / "in.png")
+    for given in ("0.5", ".50"):
+        assert main(["encode", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.kvq"), "-k", "16", "--dither", given, "--force"]) == 0
+        assert (tmp_path / "out.kvq").read_bytes() == library
+    assert main(["encode", str(tmp_path / "in.png"), "-o", str(tmp_path / "fs.kvq"), "-k", "16", "--dither", "floyd-steinberg"]) == 0
+    assert (tmp_path / "fs.kvq").read_bytes() == kvq.encode(image, k=16, dither=1.0)
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="KVQ", k=16, dither=0.5)
+    assert buffer.getvalue() == library
+    assert main(["encode", str(tmp_path / "in.png"), "-o", str(tmp_path / "bad.kvq"), "--dither", "2"]) != 0
+    assert not (tmp_path / "bad.kvq").exists()
