@@ -150,7 +150,8 @@ def _b64(data: bytes) -> str:
 
 
 def _options_text(options: EncoderOptions) -> str:
-    dither = "no dithering" if options.dither == "none" else options.dither
+    # dither is a strength from 0 to 1 (0: none, 1: full error diffusion).
+    dither = "no dithering" if not options.dither else f"dithering {options.dither:g}"
     return f"seed {options.seed}, {options.color_space} clustering, {dither}, speed {options.speed}"
 
 

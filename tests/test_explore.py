@@ -123,7 +123,7 @@ def test_options_reach_every_file(photo):
     options = kvq.EncoderOptions(seed=7, dither="floyd-steinberg", color_space="oklab")
     data = page_data(explore.build_page(photo, ks=(8,), options=options))
     assert base64.b64decode(data["entries"][0]["file"]) == kvq.encode(photo, k=8, seed=7, dither="floyd-steinberg", color_space="oklab")
-    assert "seed 7, oklab clustering, floyd-steinberg" in data["options"]
+    assert "seed 7, oklab clustering, dithering 1" in data["options"]
 
 
 @pytest.mark.parametrize(
