@@ -111,7 +111,7 @@ def _unpack_wide(raw: np.ndarray, first_byte: int, bits: int, out: np.ndarray) -
         fields[:, j] = (words >> np.uint32(32 - offset % 8 - bits)) & mask
 
 
-def unpack(data: bytes | memoryview, bits: int, count: int, k: int, *, fast: bool = True) -> np.ndarray:
+def unpack(data: bytes | memoryview | np.ndarray, bits: int, count: int, k: int, *, fast: bool = True) -> np.ndarray:
     """Unpack ``count`` indices of ``bits`` bits and check each is below ``k``.
 
     Parameters
