@@ -235,12 +235,10 @@ def _weighted_sse(x: np.ndarray, w: np.ndarray, centres: np.ndarray, labels: np.
 
 
 def _plusplus_init(x: np.ndarray, w: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Greedy k-means++ start on weighted points (scikit-learn's), seeded."""
-    from sklearn.cluster import kmeans_plusplus
+    """Greedy k-means++ start on weighted points (scikit-learn's, see :mod:`kvq.seeding`), seeded."""
+    from .seeding import kmeans_plusplus
 
-    k = min(k, len(x))
-    centres, _ = kmeans_plusplus(x, k, sample_weight=w, random_state=np.random.RandomState(seed))
-    return centres
+    return kmeans_plusplus(x, min(k, len(x)), w, seed)
 
 
 def _reduce(
@@ -400,13 +398,25 @@ def _neighbours(centres: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
     and the distance to the nearest centre left out.
 
     A k-d tree keeps this O(K log K) in time and O(K m) in memory, so a
-    65,536-entry palette needs no K x K matrix.
+    65,536-entry palette needs no K x K matrix. Small palettes use a K x K
+    matrix instead: importing scipy.spatial costs about 0.45 s, more than
+    the whole encode of a photo at K = 64.
     """
+    c64 = np.asarray(centres, dtype=np.float64)
+    if len(c64) <= _SMALL_PALETTE:
+        diff = c64[:, None, :] - c64[None, :, :]
+        # The sum over channels runs in channel order, as the k-d tree's does.
+        squared = (diff * diff).sum(axis=2)
+        near = np.argpartition(squared, m, axis=1)[:, : m + 1]
+        return np.sort(near[:, :m], axis=1), np.sqrt(squared[np.arange(len(c64)), near[:, m]])
     from scipy.spatial import cKDTree
 
-    c64 = np.asarray(centres, dtype=np.float64)
     dist, near = cKDTree(c64).query(c64, k=m + 1)
     return np.sort(near[:, :m], axis=1), dist[:, m]
+
+
+#: Largest palette whose neighbour lists come from a K x K distance matrix.
+_SMALL_PALETTE = 512
 
 
 def _nearest(x: np.ndarray, centres: np.ndarray) -> np.ndarray:

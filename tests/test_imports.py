@@ -1,0 +1,48 @@
+"""What each entry point imports: ``import kvq`` and the command's start-up stay light.
+
+Importing scikit-learn costs about 0.8 s, scipy.spatial about 0.45 s and numba
+about 0.5 s: more than encoding a photo. Each test runs a fresh interpreter
+and lists the heavy packages it ended up with.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+HEAVY = ("sklearn", "scipy", "numba", "dask", "distributed", "tqdm", "matplotlib", "skimage")
+
+
+def loaded_after(code: str) -> set[str]:
+    """Run ``code`` in a fresh interpreter; return the heavy top-level packages it imported."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout.splitlines()[-1])) & set(HEAVY)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import kvq",
+        "import kvq.cli; kvq.cli.build_parser()",
+        "import kvq, PIL.Image, io; PIL.Image.open(io.BytesIO(kvq.encode(__import__('numpy').zeros((2, 2, 3), 'uint8'), k=2))).load()",
+    ],
+)
+def test_entry_points_import_nothing_heavy(code: str) -> None:
+    assert loaded_after(code) == set()
+
+
+def test_encoding_a_photo_at_k64_needs_neither_scikit_learn_nor_scipy(tmp_path, photo) -> None:
+    import numpy as np
+
+    source = tmp_path / "photo.npy"
+    np.save(source, photo)
+    code = f"import numpy as np, kvq; kvq.encode(np.load({str(source)!r}), k=64)"
+    assert loaded_after(code) == set()
