@@ -12,11 +12,6 @@ works. scikit-learn is imported only when encoding.
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
-import numpy as np
-
 from .accounting import SizeBreakdown, breakdown
 from .codec import Decoded, Encoded, decode, decode_indexed, encode, encode_image, encode_indexed, read_header
 from .container import DEFAULT_MAX_PIXELS, OVERHEAD, Header
@@ -31,7 +26,7 @@ from .errors import (
     TruncatedError,
     UnsupportedImageError,
 )
-from .fileio import OutputExistsError, atomic_write, check_output
+from .fileio import OutputExistsError, atomic_write, check_output, load, save
 from .options import EncoderOptions
 from .pixels import open_image
 
@@ -67,59 +62,6 @@ __all__ = [
     "register_pillow",
     "save",
 ]
-
-
-def save(image: Any, path: str | os.PathLike, k: int = 256, *, force: bool = False, **options: Any) -> Header:
-    """Encode an image and write it to ``path`` atomically.
-
-    Parameters
-    ----------
-    image : PIL.Image.Image, numpy.ndarray, str or path-like
-        An image, or the path of a file Pillow can open.
-    path : str or path-like
-        Destination ``.kvq`` file.
-    k : int, default=256
-    force : bool, default=False
-        Replace an existing file.
-    **options
-        See :class:`EncoderOptions`.
-
-    Returns
-    -------
-    Header
-        The header of the written file.
-    """
-    inputs: tuple = ()
-    if isinstance(image, (str, os.PathLike)):
-        inputs = (image,)
-        check_output(path, force=force, inputs=inputs)
-        image = open_image(image)
-    else:
-        check_output(path, force=force)
-    encoded = encode_image(image, k=k, **options)
-    atomic_write(path, encoded.data, force=force)
-    return encoded.header
-
-
-def load(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Read and decode a ``.kvq`` file.
-
-    Parameters
-    ----------
-    path : str or path-like
-    max_pixels : int or None, default=178,956,970
-
-    Returns
-    -------
-    ndarray of uint8
-        See :func:`decode`.
-    """
-    with open(path, "rb") as fp:
-        # Refuse a decompression bomb from its first 38 bytes, before the
-        # rest of the file is read.
-        read_header(fp, max_pixels)
-        fp.seek(0)
-        return decode(fp.read(), max_pixels)
 
 
 def register_pillow() -> None:

@@ -1,5 +1,11 @@
 """The ``kvq`` command: encode, decode, info, demo and bench.
 
+A door, not a codec: this module parses arguments, maps ``-`` to standard
+input and output, and turns errors into exit codes. The work is done by
+:mod:`kvq.fileio` (encode and decode files), :mod:`kvq.accounting` (the info
+report), :mod:`kvq.demo` and :mod:`kvq.bench`; encoder options come from
+:class:`kvq.EncoderOptions`' own metadata (:func:`kvq.options.add_arguments`).
+
 Exit status: 0 success, 1 error (bad input, corrupt file, I/O), 2 usage
 error, 99 when ``--quality`` cannot be reached (as pngquant does).
 Errors are one line on standard error; no traceback reaches the user.
@@ -8,18 +14,17 @@ Errors are one line on standard error; no traceback reaches the user.
 from __future__ import annotations
 
 import argparse
-import io
-import os
+import json
 import sys
-from pathlib import Path
 from typing import Any, Sequence
+
+from .demo import DEMO_KS, SAMPLES
+from .options import add_arguments
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_QUALITY = 99
-
-DEMO_KS = (2, 16, 64, 256)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,24 +32,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"kvq: usage error: {message} (see {self.prog} --help)\n")
-
-
-def _encoder_arguments(parser: argparse.ArgumentParser) -> None:
-    from .options import COLOR_SPACES, DITHER_MODES, SPEED_RANGE
-
-    parser.add_argument("-k", "--colors", dest="k", type=int, default=256, metavar="K", help="largest palette size, 1..65536 (default 256)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes (default 0)")
-    parser.add_argument("--quality", type=float, default=None, metavar="DB", help=f"use the fewest colours reaching this PSNR in dB; exit {EXIT_QUALITY} if K colours cannot")
-    parser.add_argument("--color-space", choices=COLOR_SPACES, default="rgb", help="space to cluster in (palette is always stored as sRGB)")
-    parser.add_argument("--dither", choices=DITHER_MODES, default="none", help="error diffusion (default none)")
-    parser.add_argument("--speed", type=int, default=None, metavar=f"{SPEED_RANGE[0]}-{SPEED_RANGE[1]}", help="1 slowest/best .. 10 fastest")
-
-
-def _options(args: argparse.Namespace) -> Any:
-    from .options import EncoderOptions
-
-    extra = {} if args.speed is None else {"speed": args.speed}
-    return EncoderOptions(k=args.k, seed=args.seed, quality=args.quality, color_space=args.color_space, dither=args.dither, **extra)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc = sub.add_parser("encode", help="encode an image (anything Pillow reads) to .kvq")
     enc.add_argument("input", help="image file, or - for standard input")
     enc.add_argument("-o", "--output", help="output .kvq (default: INPUT with suffix .kvq; - for standard output)")
-    _encoder_arguments(enc)
+    add_arguments(enc)
     enc.add_argument("-f", "--force", action="store_true", help="replace an existing output")
 
     dec = sub.add_parser("decode", help="decode a .kvq to an image file")
@@ -76,9 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     inf = sub.add_parser("info", help="show a .kvq header and where its bits go")
     inf.add_argument("input", help=".kvq file, or - for standard input")
+    inf.add_argument("--json", action="store_true", help="print the report as JSON")
 
     demo = sub.add_parser("demo", help="encode a bundled sample photo at several K and print the size table")
-    demo.add_argument("--image", default="china.jpg", choices=("china.jpg", "flower.jpg"), help="scikit-learn sample image (default china.jpg)")
+    demo.add_argument("--image", default=SAMPLES[0], choices=SAMPLES, help=f"scikit-learn sample image (default {SAMPLES[0]})")
     demo.add_argument("-k", "--colors", dest="ks", type=int, nargs="+", default=list(DEMO_KS), metavar="K", help="palette sizes (default 2 16 64 256)")
     demo.add_argument("-o", "--output-dir", help="also write the .kvq files and decoded PNGs here")
 
@@ -141,180 +129,50 @@ def _fail(message: str, status: int = EXIT_ERROR) -> int:
     return status
 
 
-def _read_input(name: str) -> bytes:
-    if name == "-":
-        return sys.stdin.buffer.read()
-    if os.path.isdir(name):
-        raise IsADirectoryError(21, "is a directory", name)
-    with open(name, "rb") as fp:
-        return fp.read()
-
-
-def _default_output(name: str, suffix: str) -> str:
-    if name == "-":
-        return "-"
-    if os.path.isdir(name):
-        raise IsADirectoryError(21, "is a directory", name)
-    return str(Path(name).with_suffix(suffix))
-
-
-def _write_output(name: str, content: Any, *, force: bool, inputs: tuple) -> None:
-    from .fileio import atomic_write, check_output
-
-    if name == "-":
-        out = sys.stdout.buffer
-        if isinstance(content, (bytes, bytearray)):
-            out.write(content)
-        else:
-            content(out)
-        out.flush()
-        return
-    check_output(name, force=force, inputs=tuple(i for i in inputs if i != "-"))
-    atomic_write(name, content, force=force)
+def _stream(name: str, direction: str) -> Any:
+    """A path as given, or standard input or output for ``-``."""
+    if name != "-":
+        return name
+    return sys.stdin.buffer if direction == "in" else sys.stdout.buffer
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:
-    from .accounting import breakdown
-    from .codec import encode_image
-    from .fileio import check_output
-    from .metrics import psnr
-    from .pixels import open_image
+    from .accounting import summary
+    from .fileio import default_output, encode_file
+    from .options import from_arguments
 
-    options = _options(args)
-    output = args.output or _default_output(args.input, ".kvq")
-    if output != "-":
-        # Refuse before the (possibly long) encode, and again at the rename.
-        check_output(output, force=args.force, inputs=(args.input,) if args.input != "-" else ())
-    image = open_image(_read_input(args.input), name=args.input)
-    encoded = encode_image(image, options)
-    _write_output(output, encoded.data, force=args.force, inputs=(args.input,))
-    sizes = breakdown(encoded.header, len(encoded.data))
-    quality = psnr(encoded.original, encoded.pixels())
+    options = from_arguments(args)
+    output = args.output or default_output(args.input, ".kvq")
+    encoded = encode_file(_stream(args.input, "in"), _stream(output, "out"), options, force=args.force, name=args.input)
     where = "stdout" if output == "-" else output
-    print(
-        f"{where}: {len(encoded.data):,} bytes, {sizes.bits_per_pixel:.3f} bpp, "
-        f"{sizes.factor:.2f}x smaller than {8 * encoded.header.channels}·N, "
-        f"K={encoded.header.k}, PSNR {quality:.2f} dB",
-        file=sys.stderr if output == "-" else sys.stdout,
-    )
+    # With the file on standard output, the summary goes to standard error.
+    print(summary(encoded.header, encoded.sizes, encoded.psnr, where), file=sys.stderr if output == "-" else sys.stdout)
     return EXIT_OK
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
-    from PIL import Image
-
-    from .codec import decode_indexed
     from .container import DEFAULT_MAX_PIXELS
-    from .errors import KvqError
-    from .fileio import check_output
+    from .fileio import decode_file, default_output
 
-    output = args.output or _default_output(args.input, ".png")
-    if output != "-":
-        check_output(output, force=args.force, inputs=(args.input,) if args.input != "-" else ())
-    fmt = args.format
-    if fmt is None:
-        if output == "-":
-            fmt = "PNG"
-        else:
-            fmt = Image.registered_extensions().get(Path(output).suffix.lower())
-            if fmt is None:
-                raise KvqError(f"{output}: unknown image extension; use --format or one of .png .bmp .tif .webp .gif .jpg")
+    output = args.output or default_output(args.input, ".png")
     max_pixels = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels
-    decoded = decode_indexed(_read_input(args.input), max_pixels)
-    image = _to_pillow(decoded, fmt.upper())
-
-    def save(fp: Any) -> None:
-        try:
-            # WebP is lossy unless asked; a decoder should not add loss the
-            # user did not choose. JPEG has no lossless mode and stays lossy.
-            image.save(fp, format=fmt, **({"lossless": True} if fmt.upper() == "WEBP" else {}))
-        except (OSError, ValueError, KeyError) as exc:
-            raise KvqError(f"cannot write {fmt}: {exc}") from None
-
-    _write_output(output, save, force=args.force, inputs=(args.input,))
+    decode_file(_stream(args.input, "in"), _stream(output, "out"), args.format, max_pixels=max_pixels, force=args.force)
     return EXIT_OK
 
 
-def _to_pillow(decoded: Any, fmt: str) -> Any:
-    from PIL import Image
-
-    header = decoded.header
-    if fmt == "PNG" and header.k <= 256:
-        # PNG-8 keeps the palette: the smallest exact file Pillow can write.
-        image = Image.fromarray(decoded.indices, "P")
-        palette = decoded.palette
-        if header.channels == 1:
-            palette = palette.repeat(3, axis=1)
-        image.putpalette(palette[:, :3].tobytes(), rawmode="RGB")
-        if header.channels == 4:
-            image.info["transparency"] = decoded.palette[:, 3].tobytes()
-        return image
-    return Image.fromarray(decoded.pixels(), header.mode)
-
-
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .accounting import breakdown
-    from .container import OVERHEAD, parse
+    from .accounting import describe
+    from .fileio import read_input
 
-    data = _read_input(args.input)
-    parsed = parse(data, max_pixels=None)
-    h = parsed.header
-    s = breakdown(h, len(data))
-    kinds = {1: "grey", 3: "RGB", 4: "RGBA"}
-    entry = 8 * h.channels
-    lines = [
-        f"file        {args.input}",
-        f"format      kvq {h.version[0]}.{h.version[1]}, index coding {h.coding} (fixed width)",
-        f"image       {h.width} x {h.height} = {h.n_pixels:,} pixels, {kinds[h.channels]} ({h.channels} channel{'s' if h.channels > 1 else ''})",
-        f"palette     K = {h.k:,} entries, {h.bits} bit{'s' if h.bits != 1 else ''} per index",
-        f"bytes       {len(data):,} = overhead {OVERHEAD} + palette {h.palette_size:,} + indices {h.index_size:,}"
-        + (f" + ancillary {s.ancillary_bits // 8:,}" if s.ancillary_bits else ""),
-        f"bits        {s.file_bits:,} ({s.bits_per_pixel:.4f} per pixel)",
-        f"vs {entry}·N     {s.raw_bits:,} bits uncompressed: {s.factor:.3f}x smaller ({100 / s.factor:.2f} %)",
-        f"vs theory   N·{h.bits} + {entry}·K = {s.theory_bits:,} bits; file = theory + {s.overhead_bits} overhead"
-        f" + {s.padding_bits} padding" + (f" + {s.ancillary_bits:,} ancillary" if s.ancillary_bits else "") + " bits",
-    ]
-    for kind, body in parsed.ancillary:
-        lines.append(f"ancillary   {kind.decode()} ({len(body):,} bytes)")
-    print("\n".join(lines))
+    report = describe(read_input(_stream(args.input, "in")), args.input)
+    print(json.dumps(report.as_dict(), indent=2) if args.json else report.text())
     return EXIT_OK
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from sklearn.datasets import load_sample_image
+    from .demo import run_demo
 
-    from .accounting import breakdown
-    from .codec import encode_image
-    from .errors import KvqError
-    from .fileio import atomic_write
-    from .metrics import psnr
-
-    for k in args.ks:
-        if not 1 <= k <= 65536:
-            raise KvqError(f"K must be between 1 and 65,536, not {k:,}")
-    image = load_sample_image(args.image)
-    height, width = image.shape[:2]
-    n = height * width
-    print(f"kvq demo: scikit-learn's {args.image}, {width} x {height} = {n:,} pixels, 24·N = {24 * n:,} bits")
-    print(f"{'K':>6} {'bits/idx':>8} {'file bytes':>11} {'file bits':>11} {'theory bits':>12} {'bpp':>7} {'vs 24·N':>8} {'PSNR dB':>8}")
-    if args.output_dir:
-        os.makedirs(args.output_dir, exist_ok=True)
-    for k in args.ks:
-        encoded = encode_image(image, k=k)
-        s = breakdown(encoded.header, len(encoded.data))
-        print(
-            f"{k:>6} {encoded.header.bits:>8} {len(encoded.data):>11,} {s.file_bits:>11,} {s.theory_bits:>12,} "
-            f"{s.bits_per_pixel:>7.3f} {s.factor:>7.2f}x {psnr(encoded.original, encoded.pixels()):>8.2f}"
-        )
-        if args.output_dir:
-            stem = Path(args.output_dir) / f"{Path(args.image).stem}-k{k}"
-            atomic_write(f"{stem}.kvq", encoded.data, force=True)
-            from PIL import Image
-
-            buf = io.BytesIO()
-            Image.fromarray(encoded.pixels()).save(buf, "PNG")
-            atomic_write(f"{stem}.png", buf.getvalue(), force=True)
-    print(f"file bits = theory + {8 * 62} bits of fixed overhead (+ < 8 padding bits); see `kvq info FILE`")
+    run_demo(args.image, args.ks, args.output_dir, out=sys.stdout)
     return EXIT_OK
 
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from . import bitpack, container
+from .accounting import SizeBreakdown, breakdown
 from .container import DEFAULT_MAX_PIXELS, Header
 from .errors import FormatError, ImageTooLargeError, OptionError, UnsupportedImageError
+from .metrics import psnr
 from .options import EncoderOptions
 
 
@@ -49,7 +52,7 @@ class Decoded:
 
 @dataclass(frozen=True)
 class Encoded:
-    """What the encoder produced, with the quantized pixels for measuring.
+    """What the encoder produced, with what the ``kvq`` command reports about it.
 
     Attributes
     ----------
@@ -71,6 +74,16 @@ class Encoded:
     def pixels(self) -> np.ndarray:
         """ndarray of uint8, shape (H, W, C): what a decoder will rebuild."""
         return lookup(self.palette, self.indices)
+
+    @property
+    def sizes(self) -> SizeBreakdown:
+        """SizeBreakdown: where the file's bits go (see :func:`kvq.breakdown`)."""
+        return breakdown(self.header, len(self.data))
+
+    @cached_property
+    def psnr(self) -> float:
+        """float: PSNR in dB of the decoded pixels against :attr:`original`; computed on first use."""
+        return psnr(self.original, self.pixels())
 
 
 def lookup(palette: np.ndarray, indices: np.ndarray) -> np.ndarray:

@@ -1,4 +1,9 @@
-"""Writing files so that nothing a user owns is lost.
+"""The file verbs, and writing files so that nothing a user owns is lost.
+
+:func:`encode_file` and :func:`decode_file` are the file-level doors onto the
+in-memory codec (as ``qoi_write`` and ``qoi_read`` wrap ``qoi_encode`` and
+``qoi_decode``); ``kvq.save``, ``kvq.load``, the ``kvq`` command and the
+benchmark suite all go through them.
 
 Every output goes to a temporary file beside its destination and is renamed
 into place only when complete, so a crash or SIGKILL leaves either the old
@@ -10,16 +15,25 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import IO, TYPE_CHECKING, Any, Callable, Union
 
+from .codec import Decoded, Encoded, decode, decode_indexed, encode_image, read_header
+from .container import DEFAULT_MAX_PIXELS, Header
 from .errors import KvqError
+from .options import EncoderOptions
+from .pixels import open_image
+
+if TYPE_CHECKING:
+    import numpy as np
+
+PathLike = Union[str, "os.PathLike[str]"]
 
 
 class OutputExistsError(KvqError, FileExistsError):
     """The output file exists and overwriting was not asked for."""
 
 
-def check_output(path: str | os.PathLike, *, force: bool = False, inputs: tuple = ()) -> Path:
+def check_output(path: PathLike, *, force: bool = False, inputs: tuple[Any, ...] = ()) -> Path:
     """Refuse an output path that would overwrite an input or, without ``force``, any file.
 
     Parameters
@@ -51,14 +65,14 @@ def _umask() -> int:
     return mask
 
 
-def _same_file(a: str | os.PathLike, b: Path) -> bool:
+def _same_file(a: PathLike, b: Path) -> bool:
     try:
         return os.path.samefile(a, b)
     except OSError:
         return Path(a).resolve() == b.resolve()
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[object], None] | bytes, *, force: bool = False) -> None:
+def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None] | bytes, *, force: bool = False) -> None:
     """Write a file through a temporary sibling that is renamed into place.
 
     Parameters
@@ -109,3 +123,231 @@ def atomic_write(path: str | os.PathLike, write: Callable[[object], None] | byte
         except FileNotFoundError:
             pass
         raise
+
+
+def _is_path(obj: object) -> bool:
+    return isinstance(obj, (str, os.PathLike))
+
+
+def read_input(source: PathLike | IO[bytes]) -> bytes:
+    """Read a whole input file, refusing a directory with a clear error.
+
+    Parameters
+    ----------
+    source : str, path-like or binary file object
+        A path, or an open file (standard input) read to its end.
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError, PermissionError
+    """
+    if not _is_path(source):
+        return source.read()  # type: ignore[union-attr]
+    if os.path.isdir(source):  # type: ignore[arg-type]
+        raise IsADirectoryError(21, "is a directory", str(source))
+    with open(source, "rb") as fp:  # type: ignore[arg-type]
+        return fp.read()
+
+
+def default_output(source: str, suffix: str) -> str:
+    """The output a command writes when none is named: ``source`` with ``suffix``.
+
+    Parameters
+    ----------
+    source : str
+        Input path, or ``-`` (standard input, whose output is standard output).
+    suffix : str
+        Such as ``".kvq"``.
+
+    Returns
+    -------
+    str
+    """
+    if source == "-":
+        return "-"
+    if os.path.isdir(source):
+        raise IsADirectoryError(21, "is a directory", source)
+    return str(Path(source).with_suffix(suffix))
+
+
+def write_output(
+    destination: PathLike | IO[bytes], content: Callable[[IO[bytes]], None] | bytes, *, force: bool, inputs: tuple[Any, ...] = ()
+) -> None:
+    """Write to a path atomically (see :func:`atomic_write`), or to an open file as it is.
+
+    Parameters
+    ----------
+    destination : str, path-like or binary file object
+    content : bytes or callable
+        The bytes, or a function given the open binary file.
+    force : bool
+        Replace an existing file.
+    inputs : tuple
+        Inputs of the same operation; paths among them are never overwritten.
+    """
+    if not _is_path(destination):
+        out: Any = destination
+        if isinstance(content, (bytes, bytearray, memoryview)):
+            out.write(content)
+        else:
+            content(out)
+        out.flush()
+        return
+    check_output(destination, force=force, inputs=tuple(i for i in inputs if _is_path(i)))  # type: ignore[arg-type]
+    atomic_write(destination, content, force=force)  # type: ignore[arg-type]
+
+
+def encode_file(
+    source: Any,
+    destination: PathLike | IO[bytes] | None,
+    options: EncoderOptions | None = None,
+    *,
+    force: bool = False,
+    name: str | None = None,
+    **kwargs: Any,
+) -> Encoded:
+    """Encode an image to a ``.kvq`` file: the one file-level encode.
+
+    The output is checked before the (possibly long) encode and written
+    atomically after it, so an existing file or the input itself is never
+    replaced by mistake.
+
+    Parameters
+    ----------
+    source : str, path-like, bytes, binary file object, PIL.Image.Image or ndarray
+        An image file (path, its bytes, or an open file read to its end) or
+        an image already in memory.
+    destination : str, path-like, binary file object or None
+        Where the ``.kvq`` file goes; None keeps it in memory only.
+    options : EncoderOptions, optional
+        When omitted, built from ``kwargs``.
+    force : bool, default=False
+        Replace an existing destination (never the input).
+    name : str, optional
+        What to call the input in error messages.
+    **kwargs
+        Encoder options, as for :func:`kvq.encode`.
+
+    Returns
+    -------
+    Encoded
+        The file's bytes, header, sizes (``.sizes``) and quality (``.psnr``).
+
+    Raises
+    ------
+    KvqError (and subclasses), FileNotFoundError, OSError
+    """
+    inputs = (source,) if _is_path(source) else ()
+    if _is_path(destination):
+        check_output(destination, force=force, inputs=inputs)  # type: ignore[arg-type]
+    if _is_path(source) or isinstance(source, (bytes, bytearray, memoryview)):
+        image = open_image(source, name=name)
+    elif hasattr(source, "read"):
+        image = open_image(source.read(), name=name)
+    else:
+        image = source
+    encoded = encode_image(image, options, **kwargs)
+    if destination is not None:
+        write_output(destination, encoded.data, force=force, inputs=inputs)
+    return encoded
+
+
+def decode_file(
+    source: PathLike | IO[bytes] | bytes,
+    destination: PathLike | IO[bytes],
+    format: str | None = None,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    force: bool = False,
+) -> Decoded:
+    """Decode a ``.kvq`` file to an image file in any format Pillow writes.
+
+    Parameters
+    ----------
+    source : str, path-like, binary file object or bytes
+        The ``.kvq`` file.
+    destination : str, path-like or binary file object
+        The image file to write.
+    format : str, optional
+        Pillow format name; default from the destination's extension, PNG
+        for a file object.
+    max_pixels : int or None, default=178,956,970
+        Refuse larger images before allocating pixel memory.
+    force : bool, default=False
+        Replace an existing destination (never the input).
+
+    Returns
+    -------
+    Decoded
+
+    Raises
+    ------
+    KvqError (and subclasses), FileNotFoundError, OSError
+    """
+    from PIL import Image
+
+    from .pillow_plugin import write_image
+
+    inputs = (source,) if _is_path(source) else ()
+    if _is_path(destination):
+        check_output(destination, force=force, inputs=inputs)  # type: ignore[arg-type]
+    if format is None:
+        if not _is_path(destination):
+            format = "PNG"
+        else:
+            format = Image.registered_extensions().get(Path(destination).suffix.lower())  # type: ignore[arg-type]
+            if format is None:
+                raise KvqError(f"{destination}: unknown image extension; use --format or one of .png .bmp .tif .webp .gif .jpg")
+    data = source if isinstance(source, (bytes, bytearray, memoryview)) else read_input(source)
+    decoded = decode_indexed(data, max_pixels)
+    fmt = format
+    write_output(destination, lambda fp: write_image(decoded, fp, fmt), force=force, inputs=inputs)
+    return decoded
+
+
+def save(image: Any, path: PathLike, k: int = 256, *, force: bool = False, **options: Any) -> Header:
+    """Encode an image and write it to ``path`` atomically.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image, numpy.ndarray, str or path-like
+        An image, or the path of a file Pillow can open.
+    path : str or path-like
+        Destination ``.kvq`` file.
+    k : int, default=256
+    force : bool, default=False
+        Replace an existing file.
+    **options
+        See :class:`EncoderOptions`.
+
+    Returns
+    -------
+    Header
+        The header of the written file.
+    """
+    return encode_file(image, path, force=force, k=k, **options).header
+
+
+def load(path: PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read and decode a ``.kvq`` file.
+
+    Parameters
+    ----------
+    path : str or path-like
+    max_pixels : int or None, default=178,956,970
+
+    Returns
+    -------
+    ndarray of uint8
+        See :func:`kvq.decode`.
+    """
+    with open(path, "rb") as fp:
+        # Refuse a decompression bomb from its first 38 bytes, before the
+        # rest of the file is read.
+        read_header(fp, max_pixels)
+        fp.seek(0)
+        return decode(fp.read(), max_pixels)

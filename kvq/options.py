@@ -1,23 +1,194 @@
-"""Encoder options, defined and validated in one place.
+"""Encoder options, declared, documented and validated in one place.
 
 The same names reach the encoder unchanged from :func:`kvq.encode`, the
-``kvq encode`` command and ``Image.save(..., format="KVQ")``, in the way
-scikit-learn names an estimator's parameters once.
+``kvq encode`` and ``kvq bench`` commands and ``Image.save(..., format="KVQ")``,
+in the way scikit-learn names an estimator's parameters once. Each field of
+:class:`EncoderOptions` carries its own constraint and help text as data
+(``dataclasses.field`` metadata, like scikit-learn's ``_parameter_constraints``);
+validation and every command-line parser are generated from it, so an option
+added here appears everywhere without further code.
 """
 
 from __future__ import annotations
 
+import argparse
 import numbers
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
+from typing import Any, Mapping, Union
 
+from .container import MAX_K
 from .errors import OptionError
 
-#: Largest palette the format can hold (16-bit indices).
-MAX_K = 65536
+__all__ = ["MAX_K", "EncoderOptions", "Interval", "OptionSpec", "StrOptions", "add_arguments", "from_arguments", "option", "spec_of"]
 
 COLOR_SPACES = ("rgb", "oklab")
 DITHER_MODES = ("none", "floyd-steinberg")
 SPEED_RANGE = (1, 10)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A number between two bounds, as scikit-learn's ``Interval``.
+
+    Parameters
+    ----------
+    kind : {int, float}
+        Integers only, or any real number.
+    low, high : int or float
+        Bounds; ``high`` is always included.
+    low_closed : bool, default=True
+        Whether ``low`` itself is allowed.
+    noun : str, optional
+        What a value is, for messages ("a number of dB").
+    range_noun : str, optional
+        What an in-range value is, for messages ("a PSNR in dB").
+    """
+
+    kind: type
+    low: float
+    high: float
+    low_closed: bool = True
+    noun: str = ""
+    range_noun: str = ""
+
+    def validate(self, name: str, value: object) -> Any:
+        """Return ``value`` as ``kind``, or raise :class:`kvq.OptionError`."""
+        if self.kind is int:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise OptionError(f"{name} must be {self.noun or 'an integer'}, not {value!r}")
+            number: float = int(value)
+        else:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise OptionError(f"{name} must be {self.noun or 'a number'}, not {value!r}")
+            number = float(value)
+        above_low = number >= self.low if self.low_closed else number > self.low
+        if not (above_low and number <= self.high):
+            shown = f"{number:,}" if self.kind is int else repr(value)
+            raise OptionError(f"{name} must be {self.range_noun + ' ' if self.range_noun else ''}between {self.low:,} and {self.high:,}, not {shown}")
+        return number
+
+    def metavar(self) -> str:
+        """str: the range as a command-line placeholder, such as ``1-10``."""
+        return f"{self.low}-{self.high}"
+
+
+@dataclass(frozen=True)
+class StrOptions:
+    """One of a set of words, as scikit-learn's ``StrOptions``.
+
+    Parameters
+    ----------
+    choices : tuple of str
+        The canonical values, lower case.
+    aliases : mapping of str to str, optional
+        Other spellings accepted for a choice.
+    booleans : (str, str), optional
+        The choices that ``False`` and ``True`` stand for, when a boolean is
+        accepted.
+    """
+
+    choices: tuple[str, ...]
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    booleans: tuple[str, str] | None = None
+
+    def normalise(self, value: object) -> str:
+        """The canonical spelling of ``value`` (unchecked): lower case, aliases resolved."""
+        if isinstance(value, bool) and self.booleans is not None:
+            return self.booleans[value]
+        text = str(value).lower()
+        return self.aliases.get(text, text)
+
+    def validate(self, name: str, value: object) -> str:
+        """Return the canonical choice for ``value``, or raise :class:`kvq.OptionError`."""
+        text = self.normalise(value)
+        if text not in self.choices:
+            raise OptionError(f"{name} must be one of {', '.join(self.choices)}, not {value!r}")
+        return text
+
+
+Constraint = Union[Interval, StrOptions]
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """What the command lines and the validation need to know about one option.
+
+    Parameters
+    ----------
+    help : str
+        One line for ``--help``.
+    constraint : Interval or StrOptions or None
+        Allowed values; None accepts anything.
+    flags : tuple of str, optional
+        Command-line flags; default ``--name-with-dashes``.
+    metavar : str, optional
+        Placeholder in ``--help``; default from the constraint.
+    optional : bool, default=False
+        None is a valid value (the default of an option that is off).
+    bench : bool, default=True
+        Whether ``kvq bench`` offers it. False for options the suite sets
+        itself (``k``, swept) or that would stop a sweep half way (``quality``).
+    """
+
+    help: str
+    constraint: Constraint | None = None
+    flags: tuple[str, ...] = ()
+    metavar: str | None = None
+    optional: bool = False
+    bench: bool = True
+
+    def validate(self, name: str, value: object) -> Any:
+        """Return the canonical value, or raise :class:`kvq.OptionError`."""
+        if value is None and self.optional:
+            return None
+        return value if self.constraint is None else self.constraint.validate(name, value)
+
+
+_SPEC = "kvq"
+
+
+def option(default: Any, help: str, constraint: Constraint | None = None, **details: Any) -> Any:
+    """Declare a field of :class:`EncoderOptions` with its metadata.
+
+    Parameters
+    ----------
+    default
+        The default value.
+    help : str
+        One line for ``--help``.
+    constraint : Interval or StrOptions, optional
+    **details
+        Other fields of :class:`OptionSpec` (``flags``, ``metavar``,
+        ``optional``, ``bench``).
+
+    Returns
+    -------
+    dataclasses.Field
+    """
+    return field(default=default, metadata={_SPEC: OptionSpec(help, constraint, **details)})
+
+
+def spec_of(f: Field[Any]) -> OptionSpec:
+    """The :class:`OptionSpec` of a field; a plain field gets one from its default.
+
+    Parameters
+    ----------
+    f : dataclasses.Field
+
+    Returns
+    -------
+    OptionSpec
+    """
+    spec = f.metadata.get(_SPEC)
+    if spec is not None:
+        return spec
+    # A field declared without option(): offer it anyway, typed by its default.
+    return OptionSpec(help=f"see kvq.EncoderOptions (default {f.default!r})", optional=f.default is None)
+
+
+def flags_of(f: Field[Any]) -> tuple[str, ...]:
+    """tuple of str: the command-line flags of a field."""
+    return spec_of(f).flags or ("--" + f.name.replace("_", "-"),)
 
 
 @dataclass(frozen=True)
@@ -45,41 +216,39 @@ class EncoderOptions:
         vectorised schedule, see :mod:`kvq.dither`).
     speed : int, default=4
         1 (slowest, best palette) to 10 (fastest), like pngquant's ``--speed``.
+
+    Notes
+    -----
+    Each field is declared with :func:`option`, which records its constraint
+    and help text; :meth:`__post_init__` validates every field from that
+    record, and :func:`add_arguments` builds command-line options from it.
     """
 
-    k: int = 256
-    seed: int = 0
-    quality: float | None = None
-    color_space: str = "rgb"
-    dither: str = "none"
-    speed: int = 4
+    k: int = option(
+        256, f"largest palette size, 1..{MAX_K} (default 256)", Interval(int, 1, MAX_K),
+        flags=("-k", "--colors"), metavar="K", bench=False,
+    )  # fmt: skip
+    seed: int = option(0, "random seed; same seed, same bytes (default 0)", Interval(int, 0, 2**32 - 1), metavar="SEED")
+    quality: float | None = option(
+        None, "use the fewest colours reaching this PSNR in dB; an error (exit 99) if K colours cannot",
+        Interval(float, 0, 100, low_closed=False, noun="a number of dB", range_noun="a PSNR in dB"),
+        metavar="DB", optional=True, bench=False,
+    )  # fmt: skip
+    color_space: str = option(
+        "rgb", "space to cluster in (palette is always stored as sRGB)", StrOptions(COLOR_SPACES)
+    )
+    dither: str = option(
+        "none", "error diffusion (default none)",
+        StrOptions(DITHER_MODES, {"fs": "floyd-steinberg", "floyd_steinberg": "floyd-steinberg"}, booleans=DITHER_MODES),
+    )  # fmt: skip
+    speed: int = option(4, "1 slowest/best .. 10 fastest", Interval(int, *SPEED_RANGE))
 
     def __post_init__(self) -> None:
-        _check_int("k", self.k, 1, MAX_K)
-        _check_int("seed", self.seed, 0, 2**32 - 1)
-        _check_int("speed", self.speed, *SPEED_RANGE)
-        if self.quality is not None:
-            if isinstance(self.quality, bool) or not isinstance(self.quality, numbers.Real):
-                raise OptionError(f"quality must be a number of dB, not {self.quality!r}")
-            if not 0 < float(self.quality) <= 100:
-                raise OptionError(f"quality must be a PSNR in dB between 0 and 100, not {self.quality!r}")
-            object.__setattr__(self, "quality", float(self.quality))
-        space = str(self.color_space).lower()
-        if space not in COLOR_SPACES:
-            raise OptionError(f"color_space must be one of {', '.join(COLOR_SPACES)}, not {self.color_space!r}")
-        object.__setattr__(self, "color_space", space)
-        dither = self.dither
-        if isinstance(dither, bool):
-            dither = "floyd-steinberg" if dither else "none"
-        dither = str(dither).lower()
-        if dither in ("fs", "floyd_steinberg"):
-            dither = "floyd-steinberg"
-        if dither not in DITHER_MODES:
-            raise OptionError(f"dither must be one of {', '.join(DITHER_MODES)}, not {self.dither!r}")
-        object.__setattr__(self, "dither", dither)
+        for f in fields(self):
+            object.__setattr__(self, f.name, spec_of(f).validate(f.name, getattr(self, f.name)))
 
     @classmethod
-    def from_kwargs(cls, **kwargs: object) -> "EncoderOptions":
+    def from_kwargs(cls, **kwargs: object) -> EncoderOptions:
         """Build options from keyword arguments, rejecting unknown names.
 
         Parameters
@@ -97,9 +266,64 @@ class EncoderOptions:
             raise OptionError(f"unknown encoder option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return cls(**kwargs)  # type: ignore[arg-type]
 
+    def as_dict(self) -> dict[str, Any]:
+        """dict: every option by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
-def _check_int(name: str, value: object, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise OptionError(f"{name} must be an integer, not {value!r}")
-    if not low <= int(value) <= high:
-        raise OptionError(f"{name} must be between {low:,} and {high:,}, not {int(value):,}")
+
+def add_arguments(
+    parser: argparse.ArgumentParser | Any, cls: type[EncoderOptions] = EncoderOptions, *, bench: bool = False
+) -> None:
+    """Add one command-line option per field of ``cls``.
+
+    Absent options are left out of the parsed namespace, so the dataclass's
+    own defaults apply; values are checked by ``cls`` itself, with kvq's
+    messages, except that a choice outside its set is a usage error.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser or argument group
+    cls : type, default=EncoderOptions
+        The options class (a subclass with more fields works the same).
+    bench : bool, default=False
+        Only the fields offered by ``kvq bench``.
+    """
+    for f in fields(cls):
+        spec = spec_of(f)
+        if bench and not spec.bench:
+            continue
+        kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": spec.help}
+        constraint = spec.constraint
+        if isinstance(constraint, StrOptions):
+            kwargs["type"] = constraint.normalise
+            kwargs["choices"] = constraint.choices
+        elif isinstance(constraint, Interval):
+            kwargs["type"] = constraint.kind
+            kwargs["metavar"] = constraint.metavar()
+        elif f.default is not MISSING and f.default is not None:
+            kwargs["type"] = type(f.default)
+        if spec.metavar:
+            kwargs["metavar"] = spec.metavar
+        parser.add_argument(*flags_of(f), **kwargs)
+
+
+def from_arguments(args: argparse.Namespace, cls: type[EncoderOptions] = EncoderOptions, **fixed: Any) -> EncoderOptions:
+    """Build options from a namespace parsed with :func:`add_arguments`.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+    cls : type, default=EncoderOptions
+    **fixed
+        Options set by the command itself.
+
+    Returns
+    -------
+    EncoderOptions
+
+    Raises
+    ------
+    OptionError
+    """
+    given = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
+    return cls.from_kwargs(**{**given, **fixed})

@@ -37,8 +37,10 @@ import numpy as np
 from PIL import Image, ImageFile, ImagePalette
 
 from . import codec, container
-from .errors import NotKvqError, TruncatedError
+from .container import Header
+from .errors import KvqError, NotKvqError, TruncatedError
 from .options import EncoderOptions
+from .pixels import pillow_mode
 
 FORMAT = "KVQ"
 MIME = "image/x-kvq"
@@ -50,6 +52,95 @@ OPTION_NAMES = tuple(f.name for f in fields(EncoderOptions))
 
 def _accept(prefix: bytes) -> bool:
     return prefix.startswith(container.SIGNATURE)
+
+
+def layout(header: Header, palette: bytes, *, indexed: bool = True, grey_indexed: bool = False) -> tuple[str, str, bytes | None]:
+    """How a ``.kvq`` file maps to a Pillow image: the one place that decides it.
+
+    Parameters
+    ----------
+    header : Header
+    palette : bytes
+        The stored palette, ``header.palette_size`` bytes.
+    indexed : bool, default=True
+        Palettes of at most 256 entries give mode ``P`` (as the plugin opens
+        files); False gives the pixels' own mode always.
+    grey_indexed : bool, default=False
+        Grey files with an indexed mode become ``P`` too, with a grey RGB
+        palette (the smallest exact PNG); by default they are ``L``.
+
+    Returns
+    -------
+    mode : str
+        ``P``, ``L``, ``RGB`` or ``RGBA``.
+    palette_mode : str
+        Raw mode of ``palette`` for ``ImagePalette.raw`` or ``putpalette``
+        (``RGB`` or ``RGBA``); empty when the mode is not ``P``.
+    palette : bytes or None
+        The palette in that raw mode; for RGBA palettes the alpha bytes are
+        also ``info["transparency"]``, as PNG's tRNS. None when not ``P``.
+    """
+    if not indexed or header.k > 256 or (header.channels == 1 and not grey_indexed):
+        return pillow_mode(header.channels), "", None
+    if header.channels == 1:
+        return "P", "RGB", np.frombuffer(palette, dtype=np.uint8).repeat(3).tobytes()
+    return "P", pillow_mode(header.channels), bytes(palette)
+
+
+def _raw_pixels(decoded: codec.Decoded, mode: str) -> np.ndarray:
+    # P images take the indices as they are; the others the looked-up pixels.
+    return decoded.indices if mode == "P" else decoded.pixels()
+
+
+def to_pillow(decoded: codec.Decoded, *, indexed: bool = True, grey_indexed: bool = False) -> Image.Image:
+    """A decoded file as a Pillow image, with the modes the plugin opens it in.
+
+    Parameters
+    ----------
+    decoded : kvq.Decoded
+    indexed, grey_indexed : bool
+        See :func:`layout`.
+
+    Returns
+    -------
+    PIL.Image.Image
+    """
+    mode, palette_mode, palette = layout(
+        decoded.header, decoded.palette.tobytes(), indexed=indexed, grey_indexed=grey_indexed
+    )
+    image = Image.fromarray(_raw_pixels(decoded, mode))
+    if palette is not None:
+        image.putpalette(palette, rawmode=palette_mode)  # turns the L image into P
+        if palette_mode == "RGBA":
+            image.info["transparency"] = palette[3::4]
+    return image
+
+
+def write_image(decoded: codec.Decoded, fp: IO[bytes], format: str) -> None:
+    """Write a decoded file in a format Pillow writes, losing nothing it need not.
+
+    PNG keeps the palette (PNG-8, grey included: the smallest exact file
+    Pillow can write); WebP is written lossless; JPEG has no lossless mode.
+
+    Parameters
+    ----------
+    decoded : kvq.Decoded
+    fp : binary file object
+    format : str
+        Pillow format name.
+
+    Raises
+    ------
+    KvqError
+        Pillow cannot write the image in that format.
+    """
+    upper = format.upper()
+    image = to_pillow(decoded, indexed=upper == "PNG", grey_indexed=True)
+    try:
+        # A decoder should not add loss the user did not choose.
+        image.save(fp, format=format, **({"lossless": True} if upper == "WEBP" else {}))
+    except (OSError, ValueError, KeyError) as exc:
+        raise KvqError(f"cannot write {format}: {exc}") from None
 
 
 class KvqImageFile(ImageFile.ImageFile):
@@ -73,18 +164,14 @@ class KvqImageFile(ImageFile.ImageFile):
             raise OSError(str(exc)) from exc
 
         self._size = (header.width, header.height)
-        if header.channels == 1:
-            self._mode = "L"
-        elif header.k <= 256:
-            self._mode = "P"
-            self.palette = ImagePalette.raw(header.mode, palette)
+        self._mode, palette_mode, entries = layout(header, palette)
+        if entries is not None:
+            self.palette = ImagePalette.raw(palette_mode, entries)
             # As Image.putpalette does: raw() leaves the palette's own mode at
             # RGB, which cannot hold an RGBA raw palette.
-            self.palette.mode = header.mode
-            if header.channels == 4:
-                self.info["transparency"] = palette[3::4]
-        else:
-            self._mode = header.mode
+            self.palette.mode = palette_mode
+            if palette_mode == "RGBA":
+                self.info["transparency"] = entries[3::4]
         file_size = index_offset + header.index_size + 4
         # Offset 0: the decoder hands the whole file to kvq's codec, which
         # checks every chunk again rather than trusting what was read here.
@@ -132,8 +219,8 @@ class KvqDecoder(ImageFile.PyDecoder):
         decoded = codec.decode_indexed(data, max_pixels=None)
         if decoded.header != self._header:
             raise OSError("the .kvq file changed between open and load")
-        # P images take the indices as they are; the palette was set at open.
-        array = decoded.indices if self.mode == "P" else decoded.pixels()
+        # The palette of a P image was set at open.
+        array = _raw_pixels(decoded, self.mode)
         # A flat view, not tobytes(): saves a copy of the whole image.
         self.set_as_raw(memoryview(np.ascontiguousarray(array)).cast("B"), self.mode)
         return -1, 0

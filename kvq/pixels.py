@@ -19,6 +19,24 @@ from .errors import UnsupportedImageError
 if TYPE_CHECKING:  # Pillow is imported lazily: the numpy path does not need it.
     from PIL import Image
 
+#: Pillow mode of pixels with 1, 3 or 4 channels, both ways between kvq and Pillow.
+PILLOW_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+
+
+def pillow_mode(channels: int) -> str:
+    """The Pillow mode of pixels with ``channels`` channels.
+
+    Parameters
+    ----------
+    channels : {1, 3, 4}
+
+    Returns
+    -------
+    str
+        ``"L"``, ``"RGB"`` or ``"RGBA"``.
+    """
+    return PILLOW_MODES[channels]
+
 
 def to_array(image: Any) -> np.ndarray:
     """Normalise an image to a C-contiguous (H, W, C) uint8 array, C in {1, 3, 4}.
@@ -125,6 +143,10 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> "I
     label = name or ("input" if is_bytes else str(source))
     if not is_bytes and os.path.isdir(source):
         raise UnsupportedImageError(f"{label}: is a directory, not an image")
+    if not is_bytes and os.path.exists(source) and not os.path.isfile(source):
+        # A pipe or device (a shell's <(...)) cannot seek, as Pillow needs.
+        with open(source, "rb") as fp:
+            source, is_bytes = fp.read(), True
     try:
         with Image.open(io.BytesIO(source) if is_bytes else source) as image:
             image.load()

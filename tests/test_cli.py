@@ -189,3 +189,20 @@ def test_library_save_and_load(photo: Path, tmp_path: Path) -> None:
     assert kvq.read_header(target).n_pixels == 4
     with pytest.raises(kvq.ImageTooLargeError):
         kvq.load(target, max_pixels=3)
+
+
+def test_info_json_accounts_for_every_byte(photo: Path, tmp_path: Path) -> None:
+    import json
+
+    assert run("encode", str(photo), "-o", "p.kvq", "-k", "16", cwd=tmp_path).returncode == 0
+    data = (tmp_path / "p.kvq").read_bytes()
+    result = run("info", "p.kvq", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["file"] == "p.kvq"
+    assert report["header"]["width"] == 96 and report["header"]["k"] == 16 and report["header"]["bits"] == 4
+    sizes = report["bytes"]
+    assert sizes["file"] == len(data) == sizes["overhead"] + sizes["palette"] + sizes["indices"] + sizes["ancillary"]
+    assert (sizes["overhead"], sizes["palette"], sizes["indices"]) == (OVERHEAD, 48, 96 * 64 * 4 // 8)
+    assert report["bits"]["theory_bits"] == 96 * 64 * 4 + 24 * 16 and report["matches_theory"] is True
+    assert report["bits"]["file_bits"] == 8 * len(data) and report["ancillary"] == []

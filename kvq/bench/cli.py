@@ -6,11 +6,12 @@ import argparse
 import shlex
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 from typing import Sequence
 
 from ..errors import KvqError
-from ..options import MAX_K, EncoderOptions
+from ..options import MAX_K, EncoderOptions, add_arguments, from_arguments, spec_of
 from .peers import PEERS
 from .suite import DEFAULT_KS, load_images, run_suite
 
@@ -70,13 +71,14 @@ def build_parser(prog: str = "kvq bench") -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--save-files", action="store_true", help="also keep every .kvq and peer file under OUTPUT/files/")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    encoder = parser.add_argument_group("encoder options (as kvq encode)")
-    defaults = EncoderOptions()
-    encoder.add_argument("--seed", type=int, default=defaults.seed)
-    encoder.add_argument("--speed", type=int, default=defaults.speed)
-    encoder.add_argument("--color-space", default=defaults.color_space)
-    encoder.add_argument("--dither", default=defaults.dither)
+    add_arguments(parser.add_argument_group("encoder options (as kvq encode)"), bench=True)
     return parser
+
+
+def _describe(options: EncoderOptions) -> str:
+    """The options the suite offers, as text for the report ("seed 0, dither none, ...")."""
+    offered = [f for f in fields(options) if spec_of(f).bench]
+    return ", ".join(f"{f.name.replace('_', ' ')} {getattr(options, f.name)}" for f in offered)
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -112,7 +114,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "kvq bench") -> int:
     ks = [k for group in (args.ks or [list(DEFAULT_KS)]) for k in group]
     ks = list(dict.fromkeys(ks))
     try:
-        options = EncoderOptions(seed=args.seed, speed=args.speed, color_space=args.color_space, dither=args.dither)
+        options = from_arguments(args)
     except KvqError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
@@ -169,7 +171,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "kvq bench") -> int:
         name = f"grid_{image.name}.png"
         figures.grid(image.name, image.pixels, recon, out / name)
         pictures.append(name)
-    opts = f"seed {options.seed}, speed {options.speed}, colour space {options.color_space}, dither {options.dither}"
+    opts = _describe(options)
     command = " ".join([prog, *map(shlex.quote, argv)])
     report.write_markdown(
         rows,

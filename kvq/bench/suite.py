@@ -10,14 +10,14 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .. import Decoded, decode_indexed, encode_image, open_image
-from ..accounting import breakdown
+from .. import Decoded, decode_indexed, open_image
+from ..fileio import encode_file
 from ..options import EncoderOptions
 from ..pixels import to_array
 from . import peers as peer_codecs
@@ -174,9 +174,8 @@ def measure(
     -------
     Row
     """
-    opts = EncoderOptions(**{**{f.name: getattr(options, f.name) for f in fields(options)}, "k": k})
     start = time.perf_counter()
-    encoded = encode_image(image.pixels, opts)
+    encoded = encode_file(image.pixels, None, replace(options, k=k))
     seconds = time.perf_counter() - start
     data = encoded.data
     # Measure what a reader gets from the file, not what the encoder holds.
@@ -185,8 +184,8 @@ def measure(
     pixels = decoded.palette[decoded.indices]
     if not np.array_equal(pixels, encoded.pixels()):
         raise AssertionError(f"{image.name} at K={k}: decoding the file does not give the encoded pixels")
-    original = encoded.original
-    sizes = breakdown(header, len(data))
+    original = image.pixels
+    sizes = encoded.sizes
     theory_index_bits = header.n_pixels * header.bits
     row = Row(
         image=image.name,
@@ -210,7 +209,7 @@ def measure(
         factor_vs_raw=sizes.factor,
         factor_vs_theory_index=(sizes.raw_bits / theory_index_bits) if theory_index_bits else math.inf,
         bpp=sizes.bits_per_pixel,
-        psnr=psnr(original, pixels),
+        psnr=encoded.psnr,
         ssim=ssim(original, pixels),
         delta_e2000=delta_e2000(original, pixels),
         encode_seconds=seconds,

@@ -1,0 +1,69 @@
+"""The file verbs: one file-level encode and decode under the CLI, kvq.save and the bench."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import kvq
+from kvq.container import OVERHEAD
+from kvq.fileio import decode_file, encode_file
+from kvq.metrics import psnr
+
+
+def test_encode_file_reports_header_sizes_and_psnr(photo, tmp_path):
+    target = tmp_path / "p.kvq"
+    encoded = encode_file(photo, target, k=16, seed=2)
+    data = target.read_bytes()
+    assert data == encoded.data == kvq.encode(photo, k=16, seed=2)
+    assert encoded.header == kvq.read_header(data)
+    assert encoded.sizes == kvq.breakdown(encoded.header, len(data))
+    assert encoded.sizes.file_bits == 8 * (OVERHEAD + 3 * 16 + (photo.shape[0] * photo.shape[1] * 4 + 7) // 8)
+    assert encoded.psnr == psnr(photo, kvq.decode(data))
+
+
+def test_encode_file_sources_give_the_same_bytes(photo, tmp_path):
+    png = tmp_path / "in.png"
+    Image.fromarray(photo).save(png)
+    expected = encode_file(photo, None, k=8).data
+    assert encode_file(png, None, k=8).data == expected
+    assert encode_file(png.read_bytes(), None, k=8).data == expected
+    assert encode_file(io.BytesIO(png.read_bytes()), None, k=8).data == expected
+    out = io.BytesIO()
+    encode_file(str(png), out, k=8)
+    assert out.getvalue() == expected
+
+
+def test_encode_file_never_overwrites_without_force(photo, tmp_path):
+    target = tmp_path / "p.kvq"
+    target.write_bytes(b"precious")
+    with pytest.raises(kvq.OutputExistsError):
+        encode_file(photo, target, k=4)
+    assert target.read_bytes() == b"precious"
+    encode_file(photo, target, k=4, force=True)
+    assert kvq.read_header(target).k == 4
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_decode_file_png_is_exact_and_indexed(tmp_path, channels):
+    rng = np.random.default_rng(channels)
+    image = rng.integers(0, 256, (20, 30, channels), dtype=np.uint8)
+    palette = np.unique(image.reshape(-1, channels), axis=0)[:16]
+    indices = rng.integers(0, len(palette), (20, 30))
+    data = kvq.encode_indexed(palette=palette, indices=indices)
+    decoded = decode_file(data, tmp_path / "out.png")
+    with Image.open(tmp_path / "out.png") as im:
+        assert im.mode == "P"  # PNG-8 keeps the palette, grey included
+        mode = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
+        assert np.array_equal(np.asarray(im.convert(mode)), kvq.decode(data))
+    assert np.array_equal(decoded.pixels(), kvq.decode(data))
+
+
+def test_decode_file_unknown_extension_is_a_kvq_error(tmp_path):
+    data = kvq.encode(np.zeros((2, 2, 3), np.uint8), k=1)
+    with pytest.raises(kvq.KvqError, match="unknown image extension"):
+        decode_file(data, tmp_path / "out.xyz")
+    assert list(tmp_path.iterdir()) == []
