@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import functools
-import math
 import os
 import time
 import uuid
@@ -318,7 +317,7 @@ def encode_task(task: Task, options: EncoderOptions, *, skip_existing: bool = Tr
     -------
     FileResult
     """
-    from .fileio import atomic_write, check_output
+    from .fileio import check_output, encode_file
 
     start = time.perf_counter()
     source, target = task.source, task.target
@@ -334,22 +333,13 @@ def encode_task(task: Task, options: EncoderOptions, *, skip_existing: bool = Tr
             fields_ = _kvq_fields(header, os.path.getsize(target))
             return FileResult(source, target, SKIPPED, "output exists and is valid", seconds=time.perf_counter() - start, **fields_)
         check_output(target, force=force, inputs=(source,))
-        encoded, quality = _encode(source, options)
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(target, encoded.data, force=force)
+        encoded = encode_file(source, target, options, force=force)
+        quality = encoded.psnr
     except (Exception, MemoryError) as exc:  # noqa: BLE001 - every failure becomes a row
         return FileResult(source, target, FAILED, _reason(exc), seconds=time.perf_counter() - start)
     fields_ = _kvq_fields(encoded.header, len(encoded.data))
     return FileResult(source, target, DONE, psnr=quality, seconds=time.perf_counter() - start, **fields_)
-
-
-def _encode(source: str, options: EncoderOptions) -> tuple[Any, float]:
-    from .codec import encode_image
-    from .metrics import psnr
-    from .pixels import open_image
-
-    encoded = encode_image(open_image(source), options)
-    return encoded, psnr(encoded.original, encoded.pixels())
 
 
 def decode_task(
@@ -377,7 +367,7 @@ def decode_task(
     FileResult
     """
     from .codec import read_header
-    from .fileio import check_output
+    from .fileio import check_output, decode_file
 
     start = time.perf_counter()
     source, target = task.source, task.target
@@ -394,7 +384,7 @@ def decode_task(
             return FileResult(source, target, SKIPPED, "output exists and is valid", seconds=time.perf_counter() - start, **fields_)
         check_output(target, force=force, inputs=(source,))
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-        _decode_to(source, target, format, max_pixels, force)
+        decode_file(source, target, format, max_pixels=max_pixels, force=force)
     except (Exception, MemoryError) as exc:  # noqa: BLE001 - every failure becomes a row
         return FileResult(source, target, FAILED, _reason(exc), seconds=time.perf_counter() - start)
     return FileResult(source, target, DONE, seconds=time.perf_counter() - start, **fields_)
@@ -411,12 +401,6 @@ def _valid_image(path: str, size: tuple[int, int]) -> bool:
         return True
     except Exception:  # noqa: BLE001 - anything Pillow cannot verify is not valid
         return False
-
-
-def _decode_to(source: str, target: str, format: str | None, max_pixels: int | None, force: bool) -> None:
-    from .convert import save_decoded
-
-    save_decoded(source, target, format=format, max_pixels=max_pixels, force=force)
 
 
 # --------------------------------------------------------------------------- running
@@ -728,11 +712,43 @@ def decode_files(
     ------
     FileResult
     """
-    from .convert import suffix_for
-
     tasks = plan(inputs, output, suffix=suffix_for(format), find=KVQ_SUFFIXES)
     work = functools.partial(decode_task, format=format, max_pixels=max_pixels, skip_existing=skip_existing, force=force)
     return run(tasks, work, executor=executor, jobs=jobs)
+
+
+def suffix_for(format: str) -> str:
+    """The usual file suffix of a Pillow format (``"JPEG"`` -> ``".jpg"``).
+
+    Parameters
+    ----------
+    format : str
+        A format Pillow writes.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    KvqError
+        Pillow has no writer for ``format``.
+    """
+    from PIL import Image
+
+    upper = format.upper()
+    if upper in _SUFFIXES:
+        return _SUFFIXES[upper]
+    Image.init()
+    if upper not in Image.SAVE:
+        raise KvqError(f"Pillow cannot write {format!r} images")
+    for suffix, name in Image.registered_extensions().items():
+        if name == upper:
+            return suffix
+    raise KvqError(f"Pillow knows no file suffix for {format!r} images")
+
+
+_SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp", "GIF": ".gif"}
 
 
 def summarize(results: Iterable[FileResult]) -> dict[str, int]:
@@ -751,7 +767,3 @@ def summarize(results: Iterable[FileResult]) -> dict[str, int]:
     for result in results:
         counts[result.status] += 1
     return counts
-
-
-def _finite(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else value

@@ -12,12 +12,13 @@ file or the new one, never half of one.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Union
 
-from .codec import Decoded, Encoded, decode, decode_indexed, encode_image, read_header
+from .codec import Encoded, decode, encode_image, read_header
 from .container import DEFAULT_MAX_PIXELS, Header
 from .errors import KvqError
 from .options import EncoderOptions
@@ -263,8 +264,12 @@ def decode_file(
     *,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     force: bool = False,
-) -> Decoded:
+) -> Header:
     """Decode a ``.kvq`` file to an image file in any format Pillow writes.
+
+    The file is read a band of rows at a time (:class:`kvq.bands.BandReader`),
+    so decoding needs memory for the output image and one band, not for the
+    file, every index and every pixel at once.
 
     Parameters
     ----------
@@ -282,31 +287,59 @@ def decode_file(
 
     Returns
     -------
-    Decoded
+    Header
+        The decoded file's header.
 
     Raises
     ------
     KvqError (and subclasses), FileNotFoundError, OSError
     """
-    from PIL import Image
-
+    from .bands import BandReader
     from .pillow_plugin import write_image
 
     inputs = (source,) if _is_path(source) else ()
     if _is_path(destination):
         check_output(destination, force=force, inputs=inputs)  # type: ignore[arg-type]
-    if format is None:
-        if not _is_path(destination):
-            format = "PNG"
-        else:
-            format = Image.registered_extensions().get(Path(destination).suffix.lower())  # type: ignore[arg-type]
-            if format is None:
-                raise KvqError(f"{destination}: unknown image extension; use --format or one of .png .bmp .tif .webp .gif .jpg")
-    data = source if isinstance(source, (bytes, bytearray, memoryview)) else read_input(source)
-    decoded = decode_indexed(data, max_pixels)
-    fmt = format
-    write_output(destination, lambda fp: write_image(decoded, fp, fmt), force=force, inputs=inputs)
-    return decoded
+    fmt = format or image_format(destination)
+    with _open_input(source) as fp:
+        reader = BandReader(fp, max_pixels)
+        write_output(destination, lambda out: write_image(reader, out, fmt), force=force, inputs=inputs)
+    return reader.header
+
+
+def image_format(destination: PathLike | IO[bytes]) -> str:
+    """The Pillow format an output's name asks for: its extension's, PNG for a file object.
+
+    Parameters
+    ----------
+    destination : str, path-like or binary file object
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    KvqError
+        An extension Pillow does not write.
+    """
+    from PIL import Image
+
+    if not _is_path(destination):
+        return "PNG"
+    found = Image.registered_extensions().get(Path(destination).suffix.lower())  # type: ignore[arg-type]
+    if found is None:
+        raise KvqError(f"{destination}: unknown image extension; use --format or one of .png .bmp .tif .webp .gif .jpg")
+    return found
+
+
+def _open_input(source: PathLike | IO[bytes] | bytes) -> IO[bytes]:
+    """A seekable binary file for a path, bytes, or a stream (read whole: standard input cannot seek)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return io.BytesIO(source)
+    if _is_path(source) and os.path.isfile(source):  # type: ignore[arg-type]
+        return open(source, "rb")  # type: ignore[arg-type]
+    return io.BytesIO(read_input(source))
 
 
 def save(image: Any, path: PathLike, k: int = 256, *, force: bool = False, **options: Any) -> Header:

@@ -30,6 +30,8 @@ other mode.
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterator
 from dataclasses import fields
 from typing import IO, Any
 
@@ -37,6 +39,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImagePalette
 
 from . import codec, container
+from .bands import BandReader
 from .container import Header
 from .errors import KvqError, NotKvqError, TruncatedError
 from .options import EncoderOptions
@@ -116,7 +119,53 @@ def to_pillow(decoded: codec.Decoded, *, indexed: bool = True, grey_indexed: boo
     return image
 
 
-def write_image(decoded: codec.Decoded, fp: IO[bytes], format: str) -> None:
+def raw_bands(reader: BandReader, mode: str) -> Iterator[tuple[int, np.ndarray]]:
+    """A file's rows, a band at a time, as the raw data of a Pillow image of ``mode``.
+
+    Parameters
+    ----------
+    reader : kvq.bands.BandReader
+    mode : str
+        ``P`` takes the indices as they are; the other modes the looked-up pixels.
+
+    Yields
+    ------
+    row : int
+    raw : ndarray of uint8, C-contiguous
+        ``rows`` x width (x channels).
+    """
+    for row, indices in reader.bands():
+        yield row, np.ascontiguousarray(indices if mode == "P" else codec.lookup(reader.palette, indices))
+
+
+def image_from_bands(reader: BandReader, *, indexed: bool = True, grey_indexed: bool = False) -> Image.Image:
+    """Build the Pillow image of a file band by band: memory for the image and one band.
+
+    Parameters
+    ----------
+    reader : kvq.bands.BandReader
+    indexed, grey_indexed : bool
+        See :func:`layout`.
+
+    Returns
+    -------
+    PIL.Image.Image
+        As :func:`to_pillow` makes it from the whole decoded file.
+    """
+    header = reader.header
+    mode, palette_mode, palette = layout(header, reader.palette.tobytes(), indexed=indexed, grey_indexed=grey_indexed)
+    image = Image.new(mode, (header.width, header.height))
+    if palette is not None:
+        image.putpalette(palette, rawmode=palette_mode)
+        if palette_mode == "RGBA":
+            image.info["transparency"] = palette[3::4]
+    for row, raw in raw_bands(reader, mode):
+        band = Image.frombuffer(mode, (header.width, len(raw)), raw, "raw", mode, 0, 1)
+        image.paste(band, (0, row))
+    return image
+
+
+def write_image(source: codec.Decoded | BandReader, fp: IO[bytes], format: str) -> None:
     """Write a decoded file in a format Pillow writes, losing nothing it need not.
 
     PNG keeps the palette (PNG-8, grey included: the smallest exact file
@@ -124,7 +173,9 @@ def write_image(decoded: codec.Decoded, fp: IO[bytes], format: str) -> None:
 
     Parameters
     ----------
-    decoded : kvq.Decoded
+    source : kvq.Decoded or kvq.bands.BandReader
+        A whole decoded file, or an open one read a band of rows at a time
+        (memory for the output image and one band).
     fp : binary file object
     format : str
         Pillow format name.
@@ -135,7 +186,10 @@ def write_image(decoded: codec.Decoded, fp: IO[bytes], format: str) -> None:
         Pillow cannot write the image in that format.
     """
     upper = format.upper()
-    image = to_pillow(decoded, indexed=upper == "PNG", grey_indexed=True)
+    if isinstance(source, BandReader):
+        image = image_from_bands(source, indexed=upper == "PNG", grey_indexed=True)
+    else:
+        image = to_pillow(source, indexed=upper == "PNG", grey_indexed=True)
     try:
         # A decoder should not add loss the user did not choose.
         image.save(fp, format=format, **({"lossless": True} if upper == "WEBP" else {}))
@@ -179,13 +233,16 @@ class KvqImageFile(ImageFile.ImageFile):
 
 
 class KvqDecoder(ImageFile.PyDecoder):
-    """Decode a whole ``.kvq`` file with :func:`kvq.decode_indexed`.
+    """Decode a ``.kvq`` file: by row bands from a file, whole from pushed pieces.
 
-    ``ImageFile.load`` honours ``_pulls_fd`` and lets the decoder read the file
-    in one call; ``ImageFile.Parser`` ignores it and pushes pieces, which are
-    collected until the file is complete. Errors are raised, never returned as
-    an error code, so that ``ImageFile.LOAD_TRUNCATED_IMAGES`` cannot turn a
-    corrupt file into a partly black image.
+    ``ImageFile.load`` honours ``_pulls_fd`` and lets the decoder read the
+    file itself: :class:`kvq.bands.BandReader` checks it and hands it over a
+    band of rows at a time, so loading needs memory for the image and one
+    band. ``ImageFile.Parser`` ignores ``_pulls_fd`` and pushes pieces, which
+    are collected until the file is complete and decoded whole. Errors are
+    raised, never returned as an error code, so that
+    ``ImageFile.LOAD_TRUNCATED_IMAGES`` cannot turn a corrupt file into a
+    partly black image.
     """
 
     _pulls_fd = True
@@ -194,7 +251,7 @@ class KvqDecoder(ImageFile.PyDecoder):
         self._header, self._file_size = args
         self._pieces = bytearray()
 
-    def decode(self, buffer: bytes) -> tuple[int, int]:
+    def decode(self, buffer: bytes | Image.SupportsArrayInterface) -> tuple[int, int]:
         """Decode once the whole file is available.
 
         Parameters
@@ -208,22 +265,30 @@ class KvqDecoder(ImageFile.PyDecoder):
             ``(len(buffer), 0)`` while waiting for more, ``(-1, 0)`` when done.
         """
         if self.fd is not None:
-            data = self.fd.read()
-        else:
-            self._pieces += buffer
-            if buffer and len(self._pieces) < self._file_size:
-                return len(buffer), 0
-            # Complete, or fed b"" at the end (Parser.close): a short file
-            # then raises kvq's TruncatedError from the codec.
-            data = self._pieces
-        decoded = codec.decode_indexed(data, max_pixels=None)
-        if decoded.header != self._header:
-            raise OSError("the .kvq file changed between open and load")
-        # The palette of a P image was set at open.
-        array = _raw_pixels(decoded, self.mode)
-        # A flat view, not tobytes(): saves a copy of the whole image.
-        self.set_as_raw(memoryview(np.ascontiguousarray(array)).cast("B"), self.mode)
+            self.fd.seek(0)
+            self._load(BandReader(self.fd, max_pixels=None))
+            return -1, 0
+        piece = bytes(buffer)  # type: ignore[arg-type]
+        self._pieces += piece
+        if piece and len(self._pieces) < self._file_size:
+            return len(piece), 0
+        # Complete, or fed b"" at the end (Parser.close): a short file
+        # then raises kvq's TruncatedError from the reader.
+        self._load(BandReader(io.BytesIO(bytes(self._pieces)), max_pixels=None))
         return -1, 0
+
+    def _load(self, reader: BandReader) -> None:
+        if reader.header != self._header:
+            raise OSError("the .kvq file changed between open and load")
+        state = self.state
+        top, height = state.yoff, state.ysize
+        try:
+            for row, raw in raw_bands(reader, self.mode):
+                # set_as_raw fills the state's extents: point them at this band.
+                state.yoff, state.ysize = top + row, len(raw)
+                self.set_as_raw(memoryview(raw).cast("B"), self.mode)
+        finally:
+            state.yoff, state.ysize = top, height
 
 
 def _palette_of(im: Image.Image) -> np.ndarray:
