@@ -240,8 +240,17 @@ def plan(
 # --------------------------------------------------------------------------- the work on one file
 
 
-def _reason(exc: BaseException) -> str:
-    """One line saying what went wrong, for the failure list and the manifest."""
+def reason(exc: BaseException) -> str:
+    """One line saying what went wrong with a file, for the failure list and the manifest.
+
+    Parameters
+    ----------
+    exc : BaseException
+
+    Returns
+    -------
+    str
+    """
     if isinstance(exc, KvqError):
         message = str(exc)
     elif isinstance(exc, FileNotFoundError):
@@ -337,7 +346,7 @@ def encode_task(task: Task, options: EncoderOptions, *, skip_existing: bool = Tr
         encoded = encode_file(source, target, options, force=force)
         quality = encoded.psnr
     except (Exception, MemoryError) as exc:  # noqa: BLE001 - every failure becomes a row
-        return FileResult(source, target, FAILED, _reason(exc), seconds=time.perf_counter() - start)
+        return FileResult(source, target, FAILED, reason(exc), seconds=time.perf_counter() - start)
     fields_ = _kvq_fields(encoded.header, len(encoded.data))
     return FileResult(source, target, DONE, psnr=quality, seconds=time.perf_counter() - start, **fields_)
 
@@ -386,7 +395,7 @@ def decode_task(
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         decode_file(source, target, format, max_pixels=max_pixels, force=force)
     except (Exception, MemoryError) as exc:  # noqa: BLE001 - every failure becomes a row
-        return FileResult(source, target, FAILED, _reason(exc), seconds=time.perf_counter() - start)
+        return FileResult(source, target, FAILED, reason(exc), seconds=time.perf_counter() - start)
     return FileResult(source, target, DONE, seconds=time.perf_counter() - start, **fields_)
 
 
@@ -528,7 +537,7 @@ def _outcome(future: cf.Future, task: Task) -> FileResult:
     except cf.process.BrokenProcessPool as exc:
         return _failed(task, f"the worker process died while processing it ({exc})")
     except Exception as exc:  # noqa: BLE001 - the executor's own failure, for this file
-        return _failed(task, _reason(exc))
+        return _failed(task, reason(exc))
 
 
 def _run_own_pool(tasks: Iterable[Task], work: Callable[[Task], FileResult], jobs: int) -> Iterator[FileResult]:

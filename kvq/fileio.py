@@ -209,6 +209,7 @@ def encode_file(
     *,
     force: bool = False,
     name: str | None = None,
+    progress: Callable[[str], None] | None = None,
     **kwargs: Any,
 ) -> Encoded:
     """Encode an image to a ``.kvq`` file: the one file-level encode.
@@ -230,6 +231,9 @@ def encode_file(
         Replace an existing destination (never the input).
     name : str, optional
         What to call the input in error messages.
+    progress : callable, optional
+        Called with the name of each step as it starts (``"reading"``,
+        ``"quantizing"``, ``"writing"``), for a progress display.
     **kwargs
         Encoder options, as for :func:`kvq.encode`.
 
@@ -242,17 +246,21 @@ def encode_file(
     ------
     KvqError (and subclasses), FileNotFoundError, OSError
     """
+    step = progress or (lambda name: None)
     inputs = (source,) if _is_path(source) else ()
     if _is_path(destination):
         check_output(destination, force=force, inputs=inputs)  # type: ignore[arg-type]
+    step("reading")
     if _is_path(source) or isinstance(source, (bytes, bytearray, memoryview)):
         image = open_image(source, name=name)
     elif hasattr(source, "read"):
         image = open_image(source.read(), name=name)
     else:
         image = source
+    step("quantizing")
     encoded = encode_image(image, options, **kwargs)
     if destination is not None:
+        step("writing")
         write_output(destination, encoded.data, force=force, inputs=inputs)
     return encoded
 
