@@ -111,3 +111,19 @@ def test_no_work_repeated_when_a_worker_dies(tmp_path, photo, client):
     assert any(per_file[name][0] == killed for name in finished_before_kill), "the killed worker had finished files"
     repeated = {name: per_file[name] for name in finished_before_kill if len(per_file[name]) != 1}
     assert not repeated, f"encoded again after the kill: {repeated}"
+
+
+def test_command_line_scheduler(tmp_path, photo, client):
+    from test_cli_batch import run
+
+    make_tree(tmp_path / "photos", photo)
+    serial = run("encode", "photos", "-o", "serial", "-k", "16", cwd=tmp_path)
+    address = client.scheduler.address
+    on_cluster = run("encode", "photos", "-o", "dask", "-k", "16", "--scheduler", address, "--manifest", "m.json", cwd=tmp_path)
+    assert serial.returncode == on_cluster.returncode == 3, on_cluster.stderr
+    assert "kvq: failed: " in on_cluster.stderr and "broken.png" in on_cluster.stderr
+    for path in (tmp_path / "serial").rglob("*.kvq"):
+        assert (tmp_path / "dask" / path.relative_to(tmp_path / "serial")).read_bytes() == path.read_bytes()
+    decoded = run("decode", "dask", "-o", "back", "--scheduler", address, cwd=tmp_path)
+    assert decoded.returncode == 0, decoded.stderr
+    assert len(list((tmp_path / "back").rglob("*.png"))) == 5
