@@ -89,13 +89,13 @@ def generated_seeds() -> dict[str, bytes]:
                 palette[:, -2] = np.arange(k) >> 8
             indices = np.concatenate([np.arange(k), rng.integers(0, k, width * height - k)])
             indices = rng.permutation(indices).reshape(height, width)
-            seeds[f"c{channels}_k{k}_{width}x{height}.kvq"] = encode_indexed(indices, palette)
+            seeds[f"c{channels}_k{k}_{width}x{height}.kvq"] = encode_indexed(palette=palette, indices=indices)
     # Ancillary chunks (one empty), and a 1x1 image.
     header = container.Header(3, 2, 3, 2, 1)
     seeds["ancillary.kvq"] = container.write(
         header, bytes(range(6)), b"\x50", [(b"tEXt", b"comment=fuzz"), (b"zzZz", b"")]
     )
-    seeds["1x1.kvq"] = encode_indexed(np.zeros((1, 1), dtype=np.uint8), np.array([[7, 8, 9, 10]], dtype=np.uint8))
+    seeds["1x1.kvq"] = encode_indexed(palette=np.array([[7, 8, 9, 10]], dtype=np.uint8), indices=np.zeros((1, 1), dtype=np.uint8))
     return seeds
 
 

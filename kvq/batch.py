@@ -37,13 +37,16 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from . import paths
 from .container import DEFAULT_MAX_PIXELS
 from .errors import KvqError
 from .options import EncoderOptions
+from .paths import walk_images
 
-#: Suffixes of the files taken from a folder by :func:`encode_files`
-#: (a file named on its own is read whatever its name).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".qoi")
+#: Suffixes of the files taken from a folder by :func:`encode_files` (a file
+#: named on its own is read whatever its name): kvq.paths' list without
+#: ``.kvq``, so that encoding a folder twice never takes its own outputs.
+IMAGE_SUFFIXES = tuple(s for s in paths.IMAGE_SUFFIXES if s != ".kvq")
 #: Suffix of the files taken from a folder by :func:`decode_files`.
 KVQ_SUFFIXES = (".kvq",)
 
@@ -132,48 +135,6 @@ COLUMNS = tuple(f.name for f in fields(FileResult))
 # --------------------------------------------------------------------------- planning
 
 
-def walk(root: str | os.PathLike, suffixes: Iterable[str], exclude: Iterable[str | os.PathLike] = ()) -> Iterator[Path]:
-    """Files under ``root`` whose suffix is one of ``suffixes``, recursively, in sorted order.
-
-    Hidden files and folders (names starting with ``.``, which includes
-    kvq's own temporary files) are left out; symbolic links to folders are
-    not followed, so a link loop cannot make the walk endless.
-
-    Parameters
-    ----------
-    root : str or path-like
-        A folder.
-    suffixes : iterable of str
-        Lower-case suffixes with their dot, compared case-insensitively.
-    exclude : iterable of str or path-like
-        Folders not to enter (an output folder inside the input folder).
-
-    Yields
-    ------
-    pathlib.Path
-        ``root`` joined with the file's path below it.
-    """
-    wanted = tuple(s.lower() for s in suffixes)
-    skip = {os.path.realpath(p) for p in exclude}
-    stack = [Path(root)]
-    while stack:
-        folder = stack.pop()
-        if os.path.realpath(folder) in skip:
-            continue
-        with os.scandir(folder) as entries:
-            items = sorted(entries, key=lambda e: e.name)
-        folders = []
-        for entry in items:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                folders.append(Path(entry.path))
-            elif entry.name.lower().endswith(wanted) and entry.is_file():
-                yield Path(entry.path)
-        # Depth first, in name order: push in reverse so the first pops first.
-        stack.extend(reversed(folders))
-
-
 def plan(
     inputs: Iterable[str | os.PathLike],
     output: str | os.PathLike | None,
@@ -187,7 +148,8 @@ def plan(
     ----------
     inputs : iterable of str or path-like
         Files and folders. A folder contributes every file under it whose
-        suffix is in ``find``, recursively (see :func:`walk`).
+        suffix is in ``find``, recursively, in sorted order, leaving out
+        hidden files and folders (:func:`kvq.paths.walk_images`).
     output : str, path-like or None
         Output folder. A file ``a/b.png`` given on its own becomes
         ``OUTPUT/b.kvq``; a file ``photos/x/y.png`` found in the folder
@@ -227,7 +189,7 @@ def plan(
     for entry in inputs:
         path = Path(entry)
         if path.is_dir():
-            for found in walk(path, find, exclude=() if out is None else (out,)):
+            for found in walk_images(path, suffixes=find, hidden=False):
                 relative = found.relative_to(path)
                 add(found, ((out / relative) if out is not None else found).with_suffix(suffix))
         else:

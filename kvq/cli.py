@@ -126,66 +126,6 @@ def _batch_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
     noise.add_argument("-v", "--verbose", action="store_true", help="print a line per file")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``kvq`` command.
-
-    Parameters
-    ----------
-    argv : sequence of str, optional
-        Arguments without the program name; defaults to ``sys.argv[1:]``.
-
-    Returns
-    -------
-    int
-        The exit status.
-    """
-    from .errors import KvqError, QualityError
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    try:
-        if argv[:1] == ["bench"]:
-            # The suite parses its own options; argparse's REMAINDER would
-            # refuse the ones that come before the first path.
-            args = argparse.Namespace(command="bench", rest=argv[1:])
-        else:
-            args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    try:
-        return _COMMANDS[args.command](args)
-    except UsageError as exc:
-        return _fail(f"usage error: {exc} (see kvq {args.command} --help)", EXIT_USAGE, prefix="kvq: ")
-    except BrokenPipeError:
-        # Standard output closed early (kvq info DIR | head): stop quietly, as cat does.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_BROKEN_PIPE
-    except QualityError as exc:
-        return _fail(str(exc), EXIT_QUALITY)
-    except KvqError as exc:
-        return _fail(str(exc))
-    except FileNotFoundError as exc:
-        return _fail(f"{exc.filename}: no such file")
-    except IsADirectoryError as exc:
-        return _fail(f"{exc.filename}: is a directory")
-    except PermissionError as exc:
-        return _fail(f"{exc.filename}: permission denied")
-    except OSError as exc:
-        return _fail(exc.strerror and f"{exc.filename or ''}: {exc.strerror}".lstrip(": ") or str(exc))
-    except MemoryError:
-        return _fail("out of memory")
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130)
-    except Exception as exc:  # noqa: BLE001 - a user must never see a traceback
-        return _fail(f"internal error ({type(exc).__name__}: {exc}); please report it")
-
-
-def _fail(message: str, status: int = EXIT_ERROR, prefix: str = "kvq: error: ") -> int:
-    message = " ".join(str(message).split())  # always exactly one line
-    print(f"{prefix}{message}", file=sys.stderr)
-    return status
-
-
 def _stream(name: str, direction: str) -> Any:
     """A path as given, or standard input or output for ``-``."""
     if name != "-":
@@ -455,6 +395,66 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "demo": _cmd_demo, "bench": _cmd_bench}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``kvq`` command.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name; defaults to ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status.
+    """
+    from .errors import KvqError, QualityError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        if argv[:1] == ["bench"]:
+            # The suite parses its own options; argparse's REMAINDER would
+            # refuse the ones that come before the first path.
+            args = argparse.Namespace(command="bench", rest=argv[1:])
+        else:
+            args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        return _COMMANDS[args.command](args)
+    except UsageError as exc:
+        return _fail(f"usage error: {exc} (see kvq {args.command} --help)", EXIT_USAGE, prefix="kvq: ")
+    except BrokenPipeError:
+        # Standard output closed early (kvq info DIR | head): stop quietly, as cat does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except QualityError as exc:
+        return _fail(str(exc), EXIT_QUALITY)
+    except KvqError as exc:
+        return _fail(str(exc))
+    except FileNotFoundError as exc:
+        return _fail(f"{exc.filename}: no such file")
+    except IsADirectoryError as exc:
+        return _fail(f"{exc.filename}: is a directory")
+    except PermissionError as exc:
+        return _fail(f"{exc.filename}: permission denied")
+    except OSError as exc:
+        return _fail(exc.strerror and f"{exc.filename or ''}: {exc.strerror}".lstrip(": ") or str(exc))
+    except MemoryError:
+        return _fail("out of memory")
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except Exception as exc:  # noqa: BLE001 - a user must never see a traceback
+        return _fail(f"internal error ({type(exc).__name__}: {exc}); please report it")
+
+
+def _fail(message: str, status: int = EXIT_ERROR, prefix: str = "kvq: error: ") -> int:
+    message = " ".join(str(message).split())  # always exactly one line
+    print(f"{prefix}{message}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

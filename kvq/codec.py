@@ -7,6 +7,7 @@ functions here; none of them parses or builds a file on its own.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, BinaryIO
@@ -15,10 +16,19 @@ import numpy as np
 
 from . import bitpack, container
 from .accounting import SizeBreakdown, breakdown
-from .container import DEFAULT_MAX_PIXELS, Header
+from .container import DEFAULT_MAX_PIXELS, MAX_K, Header
 from .errors import FormatError, ImageTooLargeError, OptionError, UnsupportedImageError
 from .metrics import psnr
 from .options import EncoderOptions
+
+#: Pixels looked up per block: take() converts its indices to intp (8 bytes
+#: each), and blocks keep that copy small.
+_LOOKUP_BLOCK = 1 << 20
+
+
+def _grey_as_2d(pixels: np.ndarray) -> np.ndarray:
+    # Grey pixels handed to users are (H, W), as kvq.decode and Pillow's "L" give them.
+    return pixels.reshape(pixels.shape[:2]) if pixels.shape[2] == 1 else pixels
 
 
 @dataclass(frozen=True)
@@ -45,9 +55,7 @@ class Decoded:
         ndarray of uint8
             (H, W) for grey images, (H, W, C) otherwise.
         """
-        pixels = lookup(self.palette, self.indices)
-        # Grey decodes to (H, W), as Pillow's "L" images do.
-        return pixels.reshape(pixels.shape[:2]) if self.header.channels == 1 else pixels
+        return _grey_as_2d(lookup(self.palette, self.indices))
 
 
 @dataclass(frozen=True)
@@ -59,8 +67,9 @@ class Encoded:
     data : bytes
         The ``.kvq`` file.
     header : Header
-    original : ndarray of uint8, shape (H, W, C)
-        The input after mode conversion (what the quantizer saw).
+    original : ndarray of uint8
+        The input after mode conversion (what the quantizer saw): (H, W) for
+        grey images, (H, W, C) otherwise, as :meth:`pixels`.
     palette : ndarray of uint8, shape (K, C)
     indices : ndarray, shape (H, W)
     """
@@ -72,8 +81,14 @@ class Encoded:
     indices: np.ndarray
 
     def pixels(self) -> np.ndarray:
-        """ndarray of uint8, shape (H, W, C): what a decoder will rebuild."""
-        return lookup(self.palette, self.indices)
+        """What a decoder will rebuild, exactly :func:`decode`'s array.
+
+        Returns
+        -------
+        ndarray of uint8
+            (H, W) for grey images, (H, W, C) otherwise.
+        """
+        return _grey_as_2d(lookup(self.palette, self.indices))
 
     @property
     def sizes(self) -> SizeBreakdown:
@@ -109,15 +124,12 @@ def lookup(palette: np.ndarray, indices: np.ndarray) -> np.ndarray:
         table, target = np.ascontiguousarray(palette[:, 0]), out.reshape(-1)
     else:
         table, target = palette, out
-    # take() is about twice as fast as fancy indexing, but converts its
-    # indices to intp (8 bytes each): blocks keep that copy small.
+    # take() is about twice as fast as fancy indexing (blocks: see _LOOKUP_BLOCK).
     for start in range(0, flat.size, _LOOKUP_BLOCK):
         stop = start + _LOOKUP_BLOCK
         np.take(table, flat[start:stop], axis=0, out=target[start:stop])
     return out.reshape(*indices.shape, channels)
 
-
-_LOOKUP_BLOCK = 1 << 20
 
 def compact(palette: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Drop unused and duplicate palette entries and renumber the indices.
@@ -163,7 +175,7 @@ def _assemble(original: np.ndarray, palette: np.ndarray, indices: np.ndarray) ->
     if header.index_size > container.MAX_CHUNK_LENGTH:
         raise ImageTooLargeError(f"{width}x{height} image at {header.bits} bits per index exceeds the format's 4 GiB index limit")
     data = container.write(header, palette.tobytes(), bitpack.pack(indices, header.bits))
-    return Encoded(data, header, original, palette, indices)
+    return Encoded(data, header, _grey_as_2d(original), palette, indices)
 
 
 def encode_image(image: Any, options: EncoderOptions | None = None, **kwargs: Any) -> Encoded:
@@ -230,25 +242,51 @@ def encode(image: Any, k: int = 256, **options: Any) -> bytes:
     return encode_image(image, k=k, **options).data
 
 
-def encode_indexed(indices: np.ndarray, palette: np.ndarray) -> bytes:
+def encode_indexed(*args: np.ndarray, palette: np.ndarray | None = None, indices: np.ndarray | None = None) -> bytes:
     """Store an already-indexed image as it is, without quantizing again.
+
+    Call it with keywords, ``encode_indexed(palette=..., indices=...)``, in
+    the order every other function takes them. The positional form of
+    version 1.0, ``encode_indexed(indices, palette)``, still works but warns
+    (``DeprecationWarning``); it goes in 2.0.
 
     Parameters
     ----------
-    indices : ndarray of unsigned int, shape (H, W)
-        Palette index of every pixel.
     palette : ndarray of uint8, shape (K, C)
         C is 1, 3 or 4; K at most 65,536.
+    indices : ndarray of unsigned int, shape (H, W)
+        Palette index of every pixel.
 
     Returns
     -------
     bytes
         Unused and duplicate entries are dropped, as in every ``.kvq`` file.
+
+    Examples
+    --------
+    >>> import numpy as np, kvq
+    >>> palette = np.array([[255, 0, 0], [0, 0, 255]], dtype=np.uint8)
+    >>> data = kvq.encode_indexed(palette=palette, indices=np.array([[0, 1], [1, 1]]))
+    >>> kvq.decode(data)[0, 1].tolist()
+    [0, 0, 255]
     """
+    if args:
+        if len(args) > 2 or (len(args) == 2 and (palette is not None or indices is not None)):
+            raise TypeError("encode_indexed takes palette= and indices= by keyword")
+        warnings.warn(
+            "encode_indexed(indices, palette) is deprecated; call encode_indexed(palette=..., indices=...)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        indices = args[0]
+        if len(args) == 2:
+            palette = args[1]
+    if palette is None or indices is None:
+        raise TypeError("encode_indexed needs both palette= and indices=")
     indices = np.asarray(indices)
     palette = np.asarray(palette)
-    if palette.dtype != np.uint8 or palette.ndim != 2 or palette.shape[1] not in (1, 3, 4) or not 1 <= len(palette) <= 65536:
-        raise UnsupportedImageError("palette must be a (K, C) uint8 array with C in 1, 3, 4 and 1 <= K <= 65536")
+    if palette.dtype != np.uint8 or palette.ndim != 2 or palette.shape[1] not in (1, 3, 4) or not 1 <= len(palette) <= MAX_K:
+        raise UnsupportedImageError(f"palette must be a (K, C) uint8 array with C in 1, 3, 4 and 1 <= K <= {MAX_K}")
     if indices.ndim != 2 or indices.size == 0 or indices.dtype.kind not in "ui":
         raise UnsupportedImageError("indices must be a non-empty (H, W) integer array")
     if indices.min() < 0 or indices.max() >= len(palette):
@@ -282,7 +320,7 @@ def decode_indexed(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MA
         indices = bitpack.unpack(parsed.indices, h.bits, h.n_pixels, h.k)
     except FormatError as exc:
         # Report the offset in the file, not in the index chunk.
-        raise FormatError(str(exc).rsplit(" (at byte", 1)[0], (exc.offset or 0) + parsed.index_offset) from None
+        raise exc.rebased(parsed.index_offset) from None
     return Decoded(h, palette, indices.reshape(h.height, h.width))
 
 

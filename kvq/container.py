@@ -34,6 +34,9 @@ CHANNELS = (1, 3, 4)
 MAX_K = 65536
 MAX_CHUNK_LENGTH = 2**32 - 1
 
+#: Largest piece a lazy reader asks of a file object at once.
+_READ_PIECE = 1 << 20
+
 #: Default pixel limit of the decoder: the size at which Pillow refuses an
 #: image as a decompression bomb (2 x ``PIL.Image.MAX_IMAGE_PIXELS``).
 DEFAULT_MAX_PIXELS = 2 * 89_478_485
@@ -111,8 +114,18 @@ class Header:
 
     @property
     def mode(self) -> str:
-        """str: Pillow mode of the decoded pixels ("L", "RGB" or "RGBA")."""
-        return {1: "L", 3: "RGB", 4: "RGBA"}[self.channels]
+        """str: Pillow mode of the decoded pixels ("L", "RGB" or "RGBA").
+
+        .. deprecated:: 1.1
+            Pillow modes are not part of the format; use
+            ``kvq.pixels.pillow_mode(header.channels)``. Removed in 2.0.
+        """
+        import warnings
+
+        from .pixels import pillow_mode
+
+        warnings.warn("Header.mode is deprecated; use kvq.pixels.pillow_mode(header.channels)", DeprecationWarning, stacklevel=2)
+        return pillow_mode(self.channels)
 
 
 @dataclass
@@ -380,9 +393,6 @@ def _read_at_most(fp: BinaryIO, size: int) -> bytes:
     return b"".join(pieces)
 
 
-_READ_PIECE = 1 << 20
-
-
 def read_palette_from(fp: BinaryIO, header: Header) -> tuple[bytes, list[tuple[bytes, bytes]], int]:
     """Read the chunks between the header and the index data of an open file.
 
@@ -430,6 +440,6 @@ def read_palette_from(fp: BinaryIO, header: Header) -> tuple[bytes, list[tuple[b
         try:
             kind, body, _ = _read_chunk(chunk, 0)
         except FormatError as exc:
-            raise type(exc)(str(exc).rsplit(" (at byte", 1)[0], (exc.offset or 0) + start) from None
+            raise exc.rebased(start) from None
         offset = start + CHUNK_OVERHEAD + length
         order.keep(kind, body)

@@ -24,10 +24,31 @@ class FormatError(KvqError):
     """
 
     def __init__(self, message: str, offset: int | None = None) -> None:
+        self.reason = message
         self.offset = offset
         if offset is not None:
             message = f"{message} (at byte {offset})"
         super().__init__(message)
+
+    def rebased(self, start: int) -> FormatError:
+        """The same error, its offset counted from ``start`` bytes earlier.
+
+        A reader of one part of a file (a chunk, the index data) reports
+        offsets within that part; the caller that knows where the part begins
+        rebases them to offsets in the file.
+
+        Parameters
+        ----------
+        start : int
+            File offset of the part's first byte.
+
+        Returns
+        -------
+        FormatError
+            Of the same class, with offset ``start + offset`` (``start`` when
+            the part gave none).
+        """
+        return type(self)(self.reason, start + (self.offset or 0))
 
 
 class NotKvqError(FormatError):

@@ -324,7 +324,7 @@ def _palette_of(im: Image.Image) -> np.ndarray:
 def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     options = {name: im.encoderinfo[name] for name in OPTION_NAMES if name in im.encoderinfo}
     if im.mode == "P" and not options:
-        data = codec.encode_indexed(np.asarray(im), _palette_of(im))
+        data = codec.encode_indexed(palette=_palette_of(im), indices=np.asarray(im))
     else:
         data = codec.encode_image(im, EncoderOptions.from_kwargs(**options)).data
     fp.write(data)

@@ -41,23 +41,19 @@ def make_tree(root: Path, photo: np.ndarray) -> dict[str, np.ndarray]:
 
 def test_plan_mirrors_folders_and_flags_collisions(tmp_path):
     (tmp_path / "in" / "x").mkdir(parents=True)
-    for name in ("in/a.png", "in/x/b.jpg", "in/x/b.png", "in/.secret.png", "in/c.txt", "loose.gif"):
+    for name in ("in/a.png", "in/x/b.jpg", "in/x/b.png", "in/.secret.png", "in/c.txt", "in/d.kvq", "loose.gif"):
         (tmp_path / name).write_bytes(b"")
     (tmp_path / "in" / ".cache").mkdir()
-    (tmp_path / "in" / ".cache" / "d.png").write_bytes(b"")
-    inside = tmp_path / "in" / "out"
-    inside.mkdir()
-    (inside / "old.png").write_bytes(b"")
-    tasks = batch.plan(
-        [tmp_path / "in", tmp_path / "loose.gif", tmp_path / "in" / "a.png"], inside, suffix=".kvq", find=batch.IMAGE_SUFFIXES
-    )
-    got = [(Path(t.source).relative_to(tmp_path).as_posix(), Path(t.target).relative_to(inside).as_posix(), bool(t.error)) for t in tasks]
+    (tmp_path / "in" / ".cache" / "e.png").write_bytes(b"")
+    out = tmp_path / "out"
+    tasks = batch.plan([tmp_path / "in", tmp_path / "loose.gif", tmp_path / "in" / "a.png"], out, suffix=".kvq", find=batch.IMAGE_SUFFIXES)
+    got = [(Path(t.source).relative_to(tmp_path).as_posix(), Path(t.target).relative_to(out).as_posix(), bool(t.error)) for t in tasks]
     assert got == [
         ("in/a.png", "a.kvq", False),
         ("in/x/b.jpg", "x/b.kvq", False),
         ("in/x/b.png", "x/b.kvq", True),  # same output as b.jpg: refused, not overwritten
         ("loose.gif", "loose.kvq", False),
-    ]  # the output folder inside the input is not walked; a.png named twice is planned once
+    ]  # hidden files and folders and .kvq files are not taken from folders; a.png named twice is planned once
     assert "in/x/b.jpg" in tasks[2].error.replace(os.sep, "/")
 
 

@@ -163,7 +163,9 @@ def test_ctrl_c_writes_the_manifest_and_the_rerun_resumes(tmp_path, photo):
     assert "kvq: interrupted:" in err and "run the same command again to resume" in err
     rows = read_manifest(tmp_path / "m.csv")
     finished = check_outputs_complete(tmp_path / "out")
-    assert 1 <= len(rows) < 40 and [Path(r["target"]).name for r in rows] == finished
+    # The signal can land between a file's rename into place and its row: at most that one is missing.
+    listed = [Path(r["target"]).name for r in rows]
+    assert 1 <= len(finished) < 40 and set(listed) <= set(finished) and len(finished) - len(listed) <= 1
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")], "no temporary file left"
     again = run("encode", "photos", "-o", "out", "-k", "64", "--manifest", "m.csv", cwd=tmp_path)
     assert again.returncode == 0, again.stderr

@@ -136,7 +136,7 @@ def test_compact_across_the_uint8_boundary():
 
 def test_encode_indexed_stores_the_given_palette_order(example_rgb):
     palette = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255]], dtype=np.uint8)
-    data = kvq.encode_indexed(np.array([[0, 1, 2], [2, 0, 1]]), palette)
+    data = kvq.encode_indexed(palette=palette, indices=np.array([[0, 1, 2], [2, 0, 1]]))
     assert isinstance(data, bytes)
     assert data == (REPO / "spec" / "vectors" / "valid" / "rgb_3x2_k3.kvq").read_bytes()
     decoded = kvq.decode_indexed(data)
@@ -147,7 +147,7 @@ def test_encode_indexed_stores_the_given_palette_order(example_rgb):
 def test_encode_indexed_drops_unused_and_duplicate_entries():
     palette = np.array([[1, 1, 1, 255], [2, 2, 2, 255], [1, 1, 1, 255], [3, 3, 3, 0]], dtype=np.uint8)
     indices = np.array([[0, 2, 1, 1, 2]])
-    data = kvq.encode_indexed(indices, palette)
+    data = kvq.encode_indexed(palette=palette, indices=indices)
     decoded = kvq.decode_indexed(data)
     assert decoded.header.k == 2 and len(data) == expected_size(4, 2, 5)
     np.testing.assert_array_equal(decoded.pixels(), palette[indices])
@@ -169,7 +169,37 @@ def test_encode_indexed_drops_unused_and_duplicate_entries():
 )
 def test_encode_indexed_refuses_bad_input(indices, palette):
     with pytest.raises(UnsupportedImageError):
-        kvq.encode_indexed(indices, palette)
+        kvq.encode_indexed(palette=palette, indices=indices)
+
+
+def test_encode_indexed_old_positional_order_still_works_and_warns():
+    palette = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255]], dtype=np.uint8)
+    indices = np.array([[0, 1, 2], [2, 0, 1]])
+    with pytest.warns(DeprecationWarning, match="palette=..., indices="):
+        old = kvq.encode_indexed(indices, palette)
+    with pytest.warns(DeprecationWarning):
+        assert kvq.encode_indexed(indices, palette=palette) == old
+    assert old == kvq.encode_indexed(palette=palette, indices=indices) == kvq.encode_indexed(indices=indices, palette=palette)
+    with pytest.raises(TypeError):
+        kvq.encode_indexed(palette=palette)
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (5, 7, 1), (5, 7, 3), (5, 7, 4)])
+def test_encoded_and_decoded_pixels_have_one_shape(shape):
+    # Grey is (H, W) everywhere a user gets pixels: kvq.decode, Decoded, Encoded.
+    image = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    encoded = kvq.encode_image(image, k=4)
+    decoded = kvq.decode_indexed(encoded.data)
+    expected = (5, 7) if len(shape) == 2 or shape[2] == 1 else shape
+    assert encoded.pixels().shape == decoded.pixels().shape == kvq.decode(encoded.data).shape == expected
+    assert encoded.original.shape == expected
+    assert np.array_equal(encoded.original, image.reshape(expected))
+
+
+def test_header_mode_is_deprecated_but_still_answers():
+    header = kvq.read_header(kvq.encode(np.zeros((2, 2, 4), np.uint8), k=1))
+    with pytest.warns(DeprecationWarning):
+        assert header.mode == "RGBA"
 
 
 # --- input conversions -----------------------------------------------------------------------------

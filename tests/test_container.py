@@ -183,7 +183,8 @@ def test_header_sizes():
     h = Header(1001, 3, 4, 300, 9)
     assert (h.n_pixels, h.palette_size, h.index_size) == (3003, 1200, (3003 * 9 + 7) // 8)
     assert h.file_size == 62 + 1200 + 3379
-    assert h.mode == "RGBA" and Header(1, 1, 1, 1, 0).mode == "L"
+    with pytest.warns(DeprecationWarning):  # Pillow modes live in kvq.pixels now
+        assert h.mode == "RGBA" and Header(1, 1, 1, 1, 0).mode == "L"
 
 
 # --- header-only reading ----------------------------------------------------------------------------
@@ -249,3 +250,12 @@ def test_huge_header_in_tiny_file_is_refused_without_allocating(width, height):
         tracemalloc.stop()
     assert peak < 1 << 20
     assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize("error", [FormatError, TruncatedError, ChecksumError])
+def test_format_error_rebased_keeps_class_and_reason(error):
+    inner = error("something wrong", 5)
+    moved = inner.rebased(100)
+    assert type(moved) is error and moved.offset == 105 and moved.reason == "something wrong"
+    assert str(moved) == "something wrong (at byte 105)"
+    assert error("no offset").rebased(7).offset == 7

@@ -30,7 +30,7 @@ def tiny_file(channels: int, k: int) -> bytes:
         palette[:, 1:] = rng.integers(0, 256, (k, channels - 1))
     indices = np.concatenate([np.arange(k), rng.integers(0, k, 15 - k)])
     indices = rng.permutation(indices).reshape(3, 5)
-    data = kvq.encode_indexed(indices, palette)
+    data = kvq.encode_indexed(palette=palette, indices=indices)
     h = kvq.read_header(data)
     assert (h.width, h.height, h.channels, h.k) == (5, 3, channels, k)
     assert len(data) == h.file_size
@@ -114,7 +114,7 @@ def test_trailing_bytes_are_detected(valid):
 def test_every_bit_flip_in_a_larger_file_is_detected():
     # 1 bit per index (K = 2) over 20x20 pixels: 50 index bytes, every bit flipped.
     rng = np.random.default_rng(7)
-    data = kvq.encode_indexed(rng.integers(0, 2, (20, 20)), np.array([[0, 0, 0], [255, 255, 255]], dtype=np.uint8))
+    data = kvq.encode_indexed(palette=np.array([[0, 0, 0], [255, 255, 255]], dtype=np.uint8), indices=rng.integers(0, 2, (20, 20)))
     buf = bytearray(data)
     for offset in range(len(data)):
         for bit in range(8):

@@ -35,7 +35,7 @@ def _indexed(k: int, channels: int, seed: int) -> bytes:
     if channels == 4:
         palette[:3, 3] = (0, 128, 255)  # transparent, half and opaque entries for sure
     indices = rng.permutation(np.resize(np.arange(k), 40 * 50)).reshape(40, 50)
-    return kvq.encode_indexed(indices, palette)
+    return kvq.encode_indexed(palette=palette, indices=indices)
 
 
 @pytest.fixture(scope="module")

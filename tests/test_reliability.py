@@ -187,7 +187,7 @@ def test_plugin_refuses_bomb_before_load():
 @pytest.mark.timeout(60)
 def test_many_tiny_chunks_parse_in_linear_time():
     # About 1 MB of empty 12-byte ancillary chunks, then a valid palette and indices.
-    valid = kvq.encode_indexed(np.array([[0, 1], [1, 0]]), np.array([[0, 0, 0], [9, 9, 9]], dtype=np.uint8))
+    valid = kvq.encode_indexed(palette=np.array([[0, 0, 0], [9, 9, 9]], dtype=np.uint8), indices=np.array([[0, 1], [1, 0]]))
     empty = chunk(b"aaAa", b"")
     n = (1 << 20) // len(empty)
     data = valid[:38] + empty * n + valid[38:]
@@ -210,7 +210,7 @@ def test_many_tiny_chunks_parse_in_linear_time():
 
 @pytest.mark.timeout(60)
 def test_large_ancillary_chunk_is_fine():
-    valid = kvq.encode_indexed(np.array([[0, 1]]), np.array([[0], [255]], dtype=np.uint8))
+    valid = kvq.encode_indexed(palette=np.array([[0], [255]], dtype=np.uint8), indices=np.array([[0, 1]]))
     data = valid[:38] + chunk(b"zzzz", bytes(8 << 20)) + valid[38:]
     assert kvq.decode(data).shape == (1, 2)
 
@@ -391,7 +391,7 @@ def test_sigkill_during_decode_keeps_old_output(tmp_path, delay):
 
     rng = np.random.default_rng(1)
     palette = rng.integers(0, 256, (4000, 3), dtype=np.uint8)
-    (tmp_path / "in.kvq").write_bytes(kvq.encode_indexed(rng.integers(0, 4000, (1500, 1500)), palette))
+    (tmp_path / "in.kvq").write_bytes(kvq.encode_indexed(palette=palette, indices=rng.integers(0, 4000, (1500, 1500))))
     output = tmp_path / "out.tif"
     old = b"old output"
     output.write_bytes(old)

@@ -47,7 +47,7 @@ def test_encoder_output_vectors_are_what_the_encoder_writes(entry):
     # Re-encoding the decoded palette and indices must give the same bytes: kvq's writer is canonical.
     data = (VECTORS / entry["file"]).read_bytes()
     decoded = kvq.decode_indexed(data)
-    assert kvq.encode_indexed(decoded.indices, decoded.palette) == data
+    assert kvq.encode_indexed(palette=decoded.palette, indices=decoded.indices) == data
 
 
 @pytest.mark.parametrize("entry", MANIFEST["invalid"], ids=_id)

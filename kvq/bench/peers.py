@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from ..metrics import psnr
+from ..pixels import pillow_mode
 
 #: Peer keys in report order, with their display names.
 PEERS = {
@@ -40,7 +41,6 @@ PEERS = {
 JPEG_QUALITIES = (1, 95)
 PNGQUANT_TIMEOUT_S = 300
 
-_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
 
 @dataclass(frozen=True)
@@ -87,13 +87,13 @@ def skipped(note: str) -> PeerResult:
 def to_pil(pixels: np.ndarray) -> Image.Image:
     """An (H, W, C) uint8 array as a Pillow image of mode L, RGB or RGBA."""
     channels = pixels.shape[2]
-    return Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels, _MODES[channels])
+    return Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels, pillow_mode(channels))
 
 
 def read_back(data: bytes, channels: int) -> np.ndarray:
     """Decode a peer's file with Pillow to an (H, W, C) uint8 array."""
     with Image.open(io.BytesIO(data)) as im:
-        array = np.asarray(im.convert(_MODES[channels]))
+        array = np.asarray(im.convert(pillow_mode(channels)))
     return array[:, :, None] if array.ndim == 2 else array
 
 

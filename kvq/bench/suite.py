@@ -19,6 +19,8 @@ import numpy as np
 from .. import Decoded, decode_indexed, open_image
 from ..fileio import encode_file
 from ..options import EncoderOptions
+from ..paths import IMAGE_SUFFIXES as IMAGE_SUFFIXES  # where it lived before kvq.paths
+from ..paths import image_paths
 from ..pixels import to_array
 from . import peers as peer_codecs
 from .quality import delta_e2000, psnr, ssim
@@ -27,8 +29,8 @@ from .quality import delta_e2000, psnr, ssim
 DEFAULT_KS = (2, 16, 64, 256)
 #: The sample images bundled with scikit-learn, used when no image is given.
 BUNDLED = ("china.jpg", "flower.jpg")
-#: File suffixes read from folders.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".ppm", ".pgm", ".pnm", ".kvq")
+#: What is measured for each peer; CSV columns are ``<peer>_<column>``.
+PEER_COLUMNS = ("bytes", "bpp", "psnr", "ssim", "quality", "note")
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,6 @@ class Row:
         return out
 
 
-PEER_COLUMNS = ("bytes", "bpp", "psnr", "ssim", "quality", "note")
-
-
 def csv_columns() -> list[str]:
     """list of str: the CSV header of ``results.csv``."""
     base = [f.name for f in fields(Row) if f.name != "peers"]
@@ -123,18 +122,8 @@ def load_images(inputs: Sequence[str | os.PathLike] | None = None) -> list[Input
         for name in BUNDLED:
             images.append(InputImage(Path(name).stem, to_array(load_sample_image(name)), f"sklearn:{name}"))
         return images
-    paths: list[Path] = []
-    for entry in inputs:
-        path = Path(entry)
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise ValueError(f"{path} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
-            paths.extend(found)
-        elif path.exists():
-            paths.append(path)
-        else:
-            raise FileNotFoundError(f"{path}: no such file or folder")
+    # Every input is checked before the first image is read.
+    paths = list(image_paths(inputs, recursive=False))
     seen: dict[str, int] = {}
     for path in paths:
         name = path.stem
@@ -181,9 +170,10 @@ def measure(
     # Measure what a reader gets from the file, not what the encoder holds.
     decoded = decode_indexed(data)
     header = decoded.header
-    pixels = decoded.palette[decoded.indices]
-    if not np.array_equal(pixels, encoded.pixels()):
+    if not np.array_equal(decoded.pixels(), encoded.pixels()):
         raise AssertionError(f"{image.name} at K={k}: decoding the file does not give the encoded pixels")
+    # The suite's measures and peers take (H, W, C) arrays, grey included.
+    pixels = decoded.palette[decoded.indices]
     original = image.pixels
     sizes = encoded.sizes
     theory_index_bits = header.n_pixels * header.bits

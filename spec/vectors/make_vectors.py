@@ -111,7 +111,7 @@ def valid_vectors() -> list[tuple[str, bytes, np.ndarray, str, bool]]:
     def encoded(name, width, height, channels, k, note):
         palette = palette_for(k, channels)
         indices = indices_for(width, height, k)
-        out.append((name, kvq.encode_indexed(indices, palette), palette[indices], note, True))
+        out.append((name, kvq.encode_indexed(palette=palette, indices=indices), palette[indices], note, True))
 
     encoded("grey_1x1_k1", 1, 1, 1, 1, "smallest file: K = 1, bits 0, empty INDX")
     encoded("rgb_5x3_k1", 5, 3, 3, 1, "one colour: bits 0, INDX holds 0 bytes")
@@ -119,7 +119,7 @@ def valid_vectors() -> list[tuple[str, bytes, np.ndarray, str, bool]]:
     out.append(
         (
             "rgb_3x2_k3",
-            kvq.encode_indexed(EXAMPLE_INDICES, EXAMPLE_PALETTE),
+            kvq.encode_indexed(palette=EXAMPLE_PALETTE, indices=EXAMPLE_INDICES),
             EXAMPLE_PALETTE[EXAMPLE_INDICES],
             "the worked example of the spec, byte for byte",
             True,
