@@ -142,7 +142,7 @@ class BandReader:
                 # numbers counted from the start of the image.
                 band = bitpack.unpack(data, h.bits, count, 1 << h.bits)
             except FormatError as exc:
-                raise FormatError(str(exc).rsplit(" (at byte", 1)[0], self.index_offset + start_byte + (exc.offset or 0)) from None
+                raise exc.rebased(self.index_offset + start_byte) from None
             if h.k < (1 << h.bits):
                 bad = np.flatnonzero(band >= h.k)
                 if bad.size:
