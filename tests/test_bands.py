@@ -32,7 +32,7 @@ def test_bands_equal_the_whole_decode(k: int, shape: tuple[int, int]) -> None:
     palette[:, 0] = np.arange(k) % 256  # distinct entries, so none is merged away
     palette[:, 1] = np.arange(k) // 256
     indices = rng.integers(0, k, shape)
-    data = kvq.encode_indexed(indices, palette)
+    data = kvq.encode_indexed(palette=palette, indices=indices)
     expected = kvq.decode_indexed(data).indices
     for band_pixels in (1, 64, 1000, 1 << 20):
         assert np.array_equal(whole_from_bands(data, band_pixels), expected)
@@ -61,7 +61,7 @@ def corruptions(data: bytes, start: int) -> list[bytes]:
 def test_errors_and_offsets_equal_the_whole_decode(k: int) -> None:
     rng = np.random.default_rng(k)
     palette = np.stack([np.arange(k) % 256, np.arange(k) // 256, np.zeros(k)], axis=1).astype(np.uint8)
-    data = kvq.encode_indexed(rng.integers(0, k, (9, 7)), palette)
+    data = kvq.encode_indexed(palette=palette, indices=rng.integers(0, k, (9, 7)))
     index_offset = BandReader(io.BytesIO(data)).index_offset
     # From the index data on, the same checks in the same order.
     for broken in corruptions(data, index_offset):
@@ -85,7 +85,7 @@ def test_index_beyond_palette_found_in_a_later_band_is_reported_at_its_pixel() -
     import zlib
 
     indices = np.zeros((16, 8), dtype=np.uint8) + np.array([0, 1, 2, 0, 1, 2, 0, 1], dtype=np.uint8)
-    data = bytearray(kvq.encode_indexed(indices, np.eye(3, dtype=np.uint8) * 255))
+    data = bytearray(kvq.encode_indexed(palette=np.eye(3, dtype=np.uint8) * 255, indices=indices))
     reader = BandReader(io.BytesIO(bytes(data)))
     bad_pixel = 12 * 8 + 3  # row 12: in the second band of 8 rows
     data[reader.index_offset + bad_pixel * 2 // 8] |= 0b11 << (6 - 2 * (bad_pixel % 4))
