@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,13 +57,15 @@ def timed(command: list[str], cwd: Path) -> float:
     return seconds
 
 
-def interleaved(commands: dict[str, list[str]], cwd: Path, repeat: int, before: dict[str, object] | None = None) -> dict[str, list[float]]:
+def interleaved(
+    commands: dict[str, list[str]], cwd: Path, repeat: int, before: dict[str, Callable[[], None]] | None = None
+) -> dict[str, list[float]]:
     """Run each command ``repeat`` times, in turn; ``before[name]()`` runs untimed before each run."""
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(repeat):
         for name, command in commands.items():
             if before and name in before:
-                before[name]()  # type: ignore[operator]
+                before[name]()
             times[name].append(timed(command, cwd))
     return times
 
@@ -107,7 +110,7 @@ def main() -> None:
         single = interleaved(
             {
                 "kvq encode -k 64": kvq_command("encode", one / photos[0].name, "-o", work / "one.kvq", "-k", 64, "--force", "-q"),
-                "pngquant --nofs 64": [pngquant, "--nofs", "64", "--force", "--output", str(work / "one-pq.png"), str(one / photos[0].name)],
+                "pngquant --nofs 64": [pngquant, "--nofs", "64", "--force", "-o", str(work / "one-pq.png"), str(one / photos[0].name)],
                 "python -c 'import kvq'": [sys.executable, "-c", "import kvq"],
                 "python -c pass": [sys.executable, "-c", "pass"],
             },
@@ -138,10 +141,11 @@ def main() -> None:
             },
             work,
             args.repeat,
-            before={"kvq encode FOLDER -k 64 --jobs 2": lambda: clear(outputs), "kvq encode FOLDER -k 64 --jobs 1": lambda: clear(outputs)},
+            before={name: lambda: clear(outputs) for name in ("kvq encode FOLDER -k 64 --jobs 2", "kvq encode FOLDER -k 64 --jobs 1")},
         )
         reference = statistics.median(folder_times["pngquant --nofs 64 12 files"])
-        ratios = [k / p for k, p in zip(folder_times["kvq encode FOLDER -k 64 --jobs 2"], folder_times["pngquant --nofs 64 12 files"], strict=True)]
+        pairs = zip(folder_times["kvq encode FOLDER -k 64 --jobs 2"], folder_times["pngquant --nofs 64 12 files"], strict=True)
+        ratios = [k / p for k, p in pairs]
         lines += [
             "## 2. A folder of 12 photos",
             "",
@@ -178,7 +182,8 @@ def main() -> None:
         cluster_times = dask_times["kvq encode FOLDER -k 64 --scheduler (2 workers x 1 thread)"]
         reference = statistics.median(serial_times)
         speedups = [s / d for s, d in zip(serial_times, cluster_times, strict=True)]
-        same = all((dask_out / p.name).with_suffix(".kvq").read_bytes() == (serial_out / p.name).with_suffix(".kvq").read_bytes() for p in twice.iterdir())
+        names = [p.with_suffix(".kvq").name for p in twice.iterdir()]
+        same = all((dask_out / name).read_bytes() == (serial_out / name).read_bytes() for name in names)
         lines += [
             "## 3. Dask LocalCluster, 24 photos",
             "",

@@ -33,8 +33,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -42,8 +42,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kvq.options import EncoderOptions  # noqa: E402
-from kvq.quantize import quantize  # noqa: E402
+from kvq.options import EncoderOptions
+from kvq.quantize import quantize
 
 Method = Callable[[np.ndarray, int], np.ndarray]
 
@@ -74,7 +74,7 @@ def sklearn_minibatch(img: np.ndarray, k: int) -> np.ndarray:
     return palette[km.predict(x)].reshape(img.shape)
 
 
-def pillow_method(method: "Image.Quantize") -> Method:
+def pillow_method(method: Image.Quantize) -> Method:
     def run(img: np.ndarray, k: int) -> np.ndarray:
         q = Image.fromarray(img).quantize(colors=k, method=method, dither=Image.Dither.NONE)
         return np.asarray(q.convert("RGB"))
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in args.k:
         per: dict[str, dict[str, list]] = {n: {"t": [], "psnr": [], "ssim": [], "de": []} for n in methods}
         # Methods interleave per image so that machine load drifts hit all alike.
-        for img, lab in zip(images, labs):
+        for img, lab in zip(images, labs, strict=True):
             for name, method in methods.items():
                 start = time.process_time()
                 result = method(img, k)

@@ -20,8 +20,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-import _common  # noqa: E402
-from _common import MAX_PIXELS, GuardedFile  # noqa: E402
+import _common
+from _common import MAX_PIXELS, GuardedFile
 
 
 def check(data: bytes) -> None:
@@ -82,9 +82,9 @@ def main() -> None:
     import atheris
 
     with atheris.instrument_imports(include=["kvq"]):
-        import kvq  # noqa: F401
-        import kvq.bitpack  # noqa: F401
-        import kvq.codec  # noqa: F401
+        import kvq
+        import kvq.bitpack
+        import kvq.codec
         import kvq.container  # noqa: F401
     atheris.Setup(sys.argv, test_one_input, custom_mutator=_common.custom_mutator)
     atheris.Fuzz()

@@ -14,7 +14,6 @@ bytes.
 
 from __future__ import annotations
 
-import io
 import sys
 import warnings
 from pathlib import Path
@@ -23,10 +22,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-import _common  # noqa: E402
-from _common import MAX_PIXELS  # noqa: E402
-
-from _common import GuardedFile  # noqa: E402
+import _common
+from _common import (
+    MAX_PIXELS,
+    GuardedFile,
+)
 
 _FORMATS: list[str] = []
 
@@ -92,10 +92,10 @@ def main() -> None:
     import atheris
 
     with atheris.instrument_imports(include=["kvq"]):
-        import kvq  # noqa: F401
-        import kvq.bitpack  # noqa: F401
-        import kvq.codec  # noqa: F401
-        import kvq.container  # noqa: F401
+        import kvq
+        import kvq.bitpack
+        import kvq.codec
+        import kvq.container
         try:
             import kvq.pillow_plugin  # noqa: F401
         except ImportError:

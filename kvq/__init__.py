@@ -12,6 +12,9 @@ works. scikit-learn is imported only when encoding.
 
 from __future__ import annotations
 
+import contextlib
+
+from ._version import __version__ as __version__
 from .accounting import SizeBreakdown, breakdown
 from .codec import Decoded, Encoded, decode, decode_indexed, encode, encode_image, encode_indexed, read_header
 from .container import DEFAULT_MAX_PIXELS, OVERHEAD, Header
@@ -26,15 +29,16 @@ from .errors import (
     TruncatedError,
     UnsupportedImageError,
 )
-from .fileio import OutputExistsError, atomic_write, check_output, load, save
+from .fileio import OutputExistsError, load, save
+from .fileio import atomic_write as atomic_write  # not in __all__, kept importable
+from .fileio import check_output as check_output
 from .options import EncoderOptions
 from .pixels import open_image
 
-__version__ = "1.0.0"
-
 __all__ = [
-    "ChecksumError",
     "DEFAULT_MAX_PIXELS",
+    "OVERHEAD",
+    "ChecksumError",
     "Decoded",
     "Encoded",
     "EncoderOptions",
@@ -43,7 +47,6 @@ __all__ = [
     "ImageTooLargeError",
     "KvqError",
     "NotKvqError",
-    "OVERHEAD",
     "OptionError",
     "OutputExistsError",
     "QualityError",
@@ -71,7 +74,5 @@ def register_pillow() -> None:
     pillow_plugin.register()
 
 
-try:
+with contextlib.suppress(ImportError):  # pragma: no cover - the plugin module is part of the package
     register_pillow()
-except ImportError:  # pragma: no cover - the plugin module is part of the package
-    pass

@@ -160,7 +160,8 @@ class FileReport:
         lines = [
             f"file        {self.name}",
             f"format      kvq {h.version[0]}.{h.version[1]}, index coding {h.coding} ({CODING_NAMES.get(h.coding, 'unknown')})",
-            f"image       {h.width} x {h.height} = {h.n_pixels:,} pixels, {_KINDS[h.channels]} ({h.channels} channel{'s' if h.channels > 1 else ''})",
+            f"image       {h.width} x {h.height} = {h.n_pixels:,} pixels, "
+            f"{_KINDS[h.channels]} ({h.channels} channel{'s' if h.channels > 1 else ''})",
             f"palette     K = {h.k:,} entries, {h.bits} bit{'s' if h.bits != 1 else ''} per index",
             f"bytes       {self.file_size:,} = overhead {OVERHEAD} + palette {h.palette_size:,} + indices {h.index_size:,}"
             + (f" + ancillary {s.ancillary_bits // 8:,}" if s.ancillary_bits else ""),
@@ -173,7 +174,7 @@ class FileReport:
         return "\n".join(lines)
 
 
-def describe(data: bytes | memoryview, name: str = "-") -> FileReport:
+def describe(data: bytes | bytearray | memoryview, name: str = "-") -> FileReport:
     """Check a whole ``.kvq`` file and account for its bits.
 
     Parameters

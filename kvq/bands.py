@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 
@@ -57,7 +57,7 @@ class BandReader:
         The header, palette or an ancillary chunk is invalid.
     """
 
-    def __init__(self, fp: BinaryIO, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
+    def __init__(self, fp: IO[bytes], max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
         self._fp = fp
         self._start = fp.tell()
         self.header: Header = container.read_header_from(fp, max_pixels)

@@ -32,7 +32,7 @@ import functools
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -400,11 +400,10 @@ def process_pool(jobs: int) -> cf.ProcessPoolExecutor:
     import multiprocessing
 
     if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["kvq.batch"])
-    else:  # pragma: no cover - Windows
-        context = multiprocessing.get_context("spawn")
-    return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+        forkserver = multiprocessing.get_context("forkserver")
+        forkserver.set_forkserver_preload(["kvq.batch"])
+        return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=forkserver)
+    return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))  # Windows
 
 
 def run(
@@ -413,7 +412,7 @@ def run(
     *,
     executor: Any = None,
     jobs: int | None = None,
-) -> Iterator[FileResult]:
+) -> Generator[FileResult, None, None]:
     """Run ``work`` on every task and yield the results as they complete.
 
     Parameters
@@ -610,7 +609,7 @@ def encode_files(
     skip_existing: bool = True,
     force: bool = False,
     **kwargs: Any,
-) -> Iterator[FileResult]:
+) -> Generator[FileResult, None, None]:
     """Encode image files and folders of them to ``.kvq`` files.
 
     Parameters
@@ -663,7 +662,7 @@ def decode_files(
     jobs: int | None = None,
     skip_existing: bool = True,
     force: bool = False,
-) -> Iterator[FileResult]:
+) -> Generator[FileResult, None, None]:
     """Decode ``.kvq`` files and folders of them to image files.
 
     Parameters

@@ -29,7 +29,8 @@ import json
 import os
 import sys
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .demo import DEMO_KS, SAMPLES
 from .options import add_arguments
@@ -99,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="encode a bundled sample photo at several K and print the size table")
     demo.add_argument("--image", default=SAMPLES[0], choices=SAMPLES, help=f"scikit-learn sample image (default {SAMPLES[0]})")
-    demo.add_argument("-k", "--colors", dest="ks", type=int, nargs="+", default=list(DEMO_KS), metavar="K", help="palette sizes (default 2 16 64 256)")
+    demo.add_argument(
+        "-k", "--colors", dest="ks", type=int, nargs="+", default=list(DEMO_KS), metavar="K", help="palette sizes (default 2 16 64 256)"
+    )
     demo.add_argument("-o", "--output-dir", help="also write the .kvq files and decoded PNGs here")
 
     bench = sub.add_parser("bench", help="benchmark suite (needs: pip install 'kvq[bench]'); kvq bench --help", add_help=False)
@@ -442,7 +445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PermissionError as exc:
         return _fail(f"{exc.filename}: permission denied")
     except OSError as exc:
-        return _fail(exc.strerror and f"{exc.filename or ''}: {exc.strerror}".lstrip(": ") or str(exc))
+        return _fail((exc.strerror and f"{exc.filename or ''}: {exc.strerror}".lstrip(": ")) or str(exc))
     except MemoryError:
         return _fail("out of memory")
     except KeyboardInterrupt:

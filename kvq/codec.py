@@ -10,7 +10,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import numpy as np
 
@@ -116,6 +116,8 @@ def lookup(palette: np.ndarray, indices: np.ndarray) -> np.ndarray:
     channels = palette.shape[1]
     flat = indices.reshape(-1)
     out = np.empty((flat.size, channels), dtype=np.uint8)
+    table: np.ndarray
+    target: np.ndarray
     if channels == 4:
         # One 32-bit gather per pixel is several times faster than gathering
         # four separate bytes (benchmarks/pillow_open.py).
@@ -295,7 +297,7 @@ def encode_indexed(*args: np.ndarray, palette: np.ndarray | None = None, indices
     return _assemble(original, palette, indices.astype(bitpack.index_dtype(len(palette)))).data
 
 
-def decode_indexed(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:
+def decode_indexed(data: bytes | bytearray | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:
     """Decode a ``.kvq`` file to its header, palette and indices.
 
     Parameters
@@ -324,7 +326,7 @@ def decode_indexed(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MA
     return Decoded(h, palette, indices.reshape(h.height, h.width))
 
 
-def decode(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode(data: bytes | bytearray | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode a ``.kvq`` file to pixels.
 
     Parameters
@@ -347,7 +349,9 @@ def decode(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS
     return decode_indexed(data, max_pixels).pixels()
 
 
-def read_header(source: bytes | memoryview | str | os.PathLike | BinaryIO, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
+def read_header(
+    source: bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes], max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> Header:
     """Read a file's header without decoding pixels.
 
     Parameters

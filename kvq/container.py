@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import IO
 
 from .errors import (
     ChecksumError,
@@ -147,7 +148,7 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return length + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind, zlib.crc32(length))))
 
 
-def write(header: Header, palette: bytes, indices: bytes, ancillary: list[tuple[bytes, bytes]] = ()) -> bytes:
+def write(header: Header, palette: bytes, indices: bytes, ancillary: Sequence[tuple[bytes, bytes]] = ()) -> bytes:
     """Assemble a ``.kvq`` file.
 
     Parameters
@@ -157,7 +158,7 @@ def write(header: Header, palette: bytes, indices: bytes, ancillary: list[tuple[
         ``header.palette_size`` bytes.
     indices : bytes
         ``header.index_size`` bytes.
-    ancillary : list of (bytes, bytes)
+    ancillary : sequence of (bytes, bytes)
         Optional chunks (type with a lower-case first letter, data) written
         between the header and the palette.
 
@@ -236,7 +237,7 @@ def _read_chunk(data: memoryview, offset: int) -> tuple[bytes, memoryview, int]:
     return kind, body, offset + CHUNK_OVERHEAD + length
 
 
-def parse_header(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
+def parse_header(data: bytes | bytearray | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
     """Validate the signature and HEAD chunk at the start of ``data``.
 
     Parameters
@@ -275,7 +276,7 @@ def parse_header(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_
     return header
 
 
-def read_header_from(fp: BinaryIO, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
+def read_header_from(fp: IO[bytes], max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
     """Read and validate only the first :data:`HEADER_SIZE` bytes of an open file.
 
     Parameters
@@ -340,7 +341,7 @@ class _ChunkOrder:
             self.ancillary.append((kind, bytes(body)))
 
 
-def parse(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Container:
+def parse(data: bytes | bytearray | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Container:
     """Validate a whole ``.kvq`` file and split it into its parts.
 
     Nothing here allocates memory proportional to the image: the returned
@@ -377,7 +378,7 @@ def parse(data: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS)
         return Container(header, order.palette, body, order.ancillary, start + 8)
 
 
-def _read_at_most(fp: BinaryIO, size: int) -> bytes:
+def _read_at_most(fp: IO[bytes], size: int) -> bytes:
     """Read up to ``size`` bytes, allocating no more than the file actually holds.
 
     ``BufferedReader.read(n)`` allocates ``n`` bytes before reading, so a
@@ -393,7 +394,7 @@ def _read_at_most(fp: BinaryIO, size: int) -> bytes:
     return b"".join(pieces)
 
 
-def read_palette_from(fp: BinaryIO, header: Header) -> tuple[bytes, list[tuple[bytes, bytes]], int]:
+def read_palette_from(fp: IO[bytes], header: Header) -> tuple[bytes, list[tuple[bytes, bytes]], int]:
     """Read the chunks between the header and the index data of an open file.
 
     For lazy readers (the Pillow plugin), which need the palette at open time

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO
 
 from .container import OVERHEAD
 from .errors import KvqError
@@ -46,7 +47,8 @@ def run_demo(image_name: str = SAMPLES[0], ks: Sequence[int] = DEMO_KS, output_d
     height, width = image.shape[:2]
     n = height * width
     print(f"kvq demo: scikit-learn's {image_name}, {width} x {height} = {n:,} pixels, 24·N = {24 * n:,} bits", file=out)
-    print(f"{'K':>6} {'bits/idx':>8} {'file bytes':>11} {'file bits':>11} {'theory bits':>12} {'bpp':>7} {'vs 24·N':>8} {'PSNR dB':>8}", file=out)
+    columns = f"{'K':>6} {'bits/idx':>8} {'file bytes':>11} {'file bits':>11} {'theory bits':>12} {'bpp':>7} {'vs 24·N':>8} {'PSNR dB':>8}"
+    print(columns, file=out)
     if output_dir:
         os.makedirs(output_dir, exist_ok=True)
     for k in ks:

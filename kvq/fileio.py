@@ -12,11 +12,13 @@ file or the new one, never half of one.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable, Union
+from typing import IO, TYPE_CHECKING, Any, TypeGuard, Union
 
 from .codec import Encoded, decode, encode_image, read_header
 from .container import DEFAULT_MAX_PIXELS, Header
@@ -119,15 +121,21 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None] | bytes, *, 
             else:
                 os.unlink(tmp_name)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
         raise
 
 
-def _is_path(obj: object) -> bool:
+def _is_path(obj: object) -> TypeGuard[str | os.PathLike[str]]:
     return isinstance(obj, (str, os.PathLike))
+
+
+def _check_before_work(source: object, destination: object, force: bool) -> tuple[Any, ...]:
+    """Refuse the output before a long encode or decode; return the inputs it must never replace."""
+    inputs = (source,) if _is_path(source) else ()
+    if _is_path(destination):
+        check_output(destination, force=force, inputs=inputs)
+    return inputs
 
 
 def read_input(source: PathLike | IO[bytes]) -> bytes:
@@ -148,9 +156,9 @@ def read_input(source: PathLike | IO[bytes]) -> bytes:
     """
     if not _is_path(source):
         return source.read()  # type: ignore[union-attr]
-    if os.path.isdir(source):  # type: ignore[arg-type]
+    if os.path.isdir(source):
         raise IsADirectoryError(21, "is a directory", str(source))
-    with open(source, "rb") as fp:  # type: ignore[arg-type]
+    with open(source, "rb") as fp:
         return fp.read()
 
 
@@ -198,8 +206,8 @@ def write_output(
             content(out)
         out.flush()
         return
-    check_output(destination, force=force, inputs=tuple(i for i in inputs if _is_path(i)))  # type: ignore[arg-type]
-    atomic_write(destination, content, force=force)  # type: ignore[arg-type]
+    check_output(destination, force=force, inputs=tuple(i for i in inputs if _is_path(i)))
+    atomic_write(destination, content, force=force)
 
 
 def encode_file(
@@ -247,9 +255,7 @@ def encode_file(
     KvqError (and subclasses), FileNotFoundError, OSError
     """
     step = progress or (lambda name: None)
-    inputs = (source,) if _is_path(source) else ()
-    if _is_path(destination):
-        check_output(destination, force=force, inputs=inputs)  # type: ignore[arg-type]
+    inputs = _check_before_work(source, destination, force)
     step("reading")
     if _is_path(source) or isinstance(source, (bytes, bytearray, memoryview)):
         image = open_image(source, name=name)
@@ -305,9 +311,7 @@ def decode_file(
     from .bands import BandReader
     from .pillow_plugin import write_image
 
-    inputs = (source,) if _is_path(source) else ()
-    if _is_path(destination):
-        check_output(destination, force=force, inputs=inputs)  # type: ignore[arg-type]
+    inputs = _check_before_work(source, destination, force)
     fmt = format or image_format(destination)
     with _open_input(source) as fp:
         reader = BandReader(fp, max_pixels)
@@ -335,7 +339,7 @@ def image_format(destination: PathLike | IO[bytes]) -> str:
 
     if not _is_path(destination):
         return "PNG"
-    found = Image.registered_extensions().get(Path(destination).suffix.lower())  # type: ignore[arg-type]
+    found = Image.registered_extensions().get(Path(destination).suffix.lower())
     if found is None:
         raise KvqError(f"{destination}: unknown image extension; use --format or one of .png .bmp .tif .webp .gif .jpg")
     return found
@@ -345,8 +349,8 @@ def _open_input(source: PathLike | IO[bytes] | bytes) -> IO[bytes]:
     """A seekable binary file for a path, bytes, or a stream (read whole: standard input cannot seek)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         return io.BytesIO(source)
-    if _is_path(source) and os.path.isfile(source):  # type: ignore[arg-type]
-        return open(source, "rb")  # type: ignore[arg-type]
+    if _is_path(source) and os.path.isfile(source):
+        return open(source, "rb")
     return io.BytesIO(read_input(source))
 
 

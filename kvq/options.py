@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import argparse
 import numbers
+from collections.abc import Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
-from typing import Any, Mapping, Union
+from typing import Any
 
 from .container import MAX_K
 from .errors import OptionError
@@ -64,7 +65,8 @@ class Interval:
         above_low = number >= self.low if self.low_closed else number > self.low
         if not (above_low and number <= self.high):
             shown = f"{number:,}" if self.kind is int else repr(value)
-            raise OptionError(f"{name} must be {self.range_noun + ' ' if self.range_noun else ''}between {self.low:,} and {self.high:,}, not {shown}")
+            what = f"{self.range_noun} " if self.range_noun else ""
+            raise OptionError(f"{name} must be {what}between {self.low:,} and {self.high:,}, not {shown}")
         return number
 
     def metavar(self) -> str:
@@ -106,7 +108,7 @@ class StrOptions:
         return text
 
 
-Constraint = Union[Interval, StrOptions]
+Constraint = Interval | StrOptions
 
 
 @dataclass(frozen=True)

@@ -251,12 +251,12 @@ class KvqDecoder(ImageFile.PyDecoder):
         self._header, self._file_size = args
         self._pieces = bytearray()
 
-    def decode(self, buffer: bytes | Image.SupportsArrayInterface) -> tuple[int, int]:
+    def decode(self, buffer: Any) -> tuple[int, int]:
         """Decode once the whole file is available.
 
         Parameters
         ----------
-        buffer : bytes
+        buffer : bytes-like
             Ignored when pulling from ``self.fd``; otherwise the next piece.
 
         Returns
@@ -268,7 +268,7 @@ class KvqDecoder(ImageFile.PyDecoder):
             self.fd.seek(0)
             self._load(BandReader(self.fd, max_pixels=None))
             return -1, 0
-        piece = bytes(buffer)  # type: ignore[arg-type]
+        piece = bytes(buffer)
         self._pieces += piece
         if piece and len(self._pieces) < self._file_size:
             return len(piece), 0
@@ -286,7 +286,9 @@ class KvqDecoder(ImageFile.PyDecoder):
             for row, raw in raw_bands(reader, self.mode):
                 # set_as_raw fills the state's extents: point them at this band.
                 state.yoff, state.ysize = top + row, len(raw)
-                self.set_as_raw(memoryview(raw).cast("B"), self.mode)
+                # A flat view, not tobytes(): saves a copy of the band (Pillow
+                # takes any buffer, though its stubs say bytes).
+                self.set_as_raw(memoryview(raw).cast("B"), self.mode)  # type: ignore[arg-type]
         finally:
             state.yoff, state.ysize = top, height
 
@@ -304,12 +306,12 @@ def _palette_of(im: Image.Image) -> np.ndarray:
     -------
     ndarray of uint8
     """
-    rgb = np.frombuffer(bytes(im.getpalette("RGB")), dtype=np.uint8).reshape(-1, 3)
+    rgb = np.frombuffer(bytes(im.getpalette("RGB") or ()), dtype=np.uint8).reshape(-1, 3)
     transparency = im.encoderinfo.get("transparency", im.info.get("transparency"))
     if transparency is None:
         if im.palette is None or im.palette.mode != "RGBA":
             return rgb
-        alpha = np.frombuffer(bytes(im.getpalette("RGBA")), dtype=np.uint8)[3::4]
+        alpha = np.frombuffer(bytes(im.getpalette("RGBA") or ()), dtype=np.uint8)[3::4]
     else:
         alpha = np.full(len(rgb), 255, dtype=np.uint8)
         if isinstance(transparency, int):

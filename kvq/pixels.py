@@ -85,7 +85,7 @@ def _from_numpy(array: np.ndarray) -> np.ndarray:
     raise UnsupportedImageError(f"array shape must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), not {array.shape}")
 
 
-def _from_pillow(image: "Image.Image") -> np.ndarray:
+def _from_pillow(image: Image.Image) -> np.ndarray:
     from PIL import ImageOps
 
     try:
@@ -117,12 +117,12 @@ def _from_pillow(image: "Image.Image") -> np.ndarray:
     return array
 
 
-def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> "Image.Image":
+def open_image(source: str | os.PathLike[str] | bytes | bytearray | memoryview, name: str | None = None) -> Image.Image:
     """Open and fully load an image with Pillow, raising kvq's errors for bad input.
 
     Parameters
     ----------
-    source : str, path-like or bytes
+    source : str, path-like or bytes-like
         A file path, or the file's bytes (standard input, say).
     name : str, optional
         What to call the input in messages; defaults to the path.
@@ -139,16 +139,19 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> "I
     """
     from PIL import Image, UnidentifiedImageError
 
-    is_bytes = isinstance(source, (bytes, bytearray, memoryview))
-    label = name or ("input" if is_bytes else str(source))
-    if not is_bytes and os.path.isdir(source):
-        raise UnsupportedImageError(f"{label}: is a directory, not an image")
-    if not is_bytes and os.path.exists(source) and not os.path.isfile(source):
-        # A pipe or device (a shell's <(...)) cannot seek, as Pillow needs.
-        with open(source, "rb") as fp:
-            source, is_bytes = fp.read(), True
+    stream: Any
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        label, stream = name or "input", io.BytesIO(source)
+    else:
+        label, stream = name or str(source), source
+        if os.path.isdir(source):
+            raise UnsupportedImageError(f"{label}: is a directory, not an image")
+        if os.path.exists(source) and not os.path.isfile(source):
+            # A pipe or device (a shell's <(...)) cannot seek, as Pillow needs.
+            with open(source, "rb") as fp:
+                stream = io.BytesIO(fp.read())
     try:
-        with Image.open(io.BytesIO(source) if is_bytes else source) as image:
+        with Image.open(stream) as image:
             image.load()
             # copy() detaches the pixels from the file, which is closed here.
             return image.copy()

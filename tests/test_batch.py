@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -15,21 +16,29 @@ from kvq import batch
 from kvq.manifest import ManifestWriter, read_manifest
 
 
-def photo_tiles(photo: np.ndarray, count: int) -> list[np.ndarray]:
-    """``count`` different real-photo images: 64x48 tiles of the photo fixture, some flipped."""
+@functools.cache
+def _china() -> np.ndarray:
+    from sklearn.datasets import load_sample_image
+
+    return load_sample_image("china.jpg")
+
+
+def photo_tiles(count: int) -> list[np.ndarray]:
+    """``count`` different real-photo images: 64x48 tiles of scikit-learn's china.jpg, every other one flipped."""
+    china = _china()
     tiles = []
     for i in range(count):
-        y, x = (i // 4) * 40 % 80, (i % 4) * 40
-        tile = photo[y : y + 48, x : x + 64]
+        y, x = 40 + (i // 8) * 48 % 360, (i % 8) * 64
+        tile = china[y : y + 48, x : x + 64]
         tiles.append(np.ascontiguousarray(tile[::-1] if i % 2 else tile))
     return tiles
 
 
-def make_tree(root: Path, photo: np.ndarray) -> dict[str, np.ndarray]:
+def make_tree(root: Path) -> dict[str, np.ndarray]:
     """{a,b}.png, sub/{c,d}.png, sub/deeper/e.bmp (lossless formats, so the pixels are known),
     a broken sub/broken.png, a hidden file and a text file, under ``root``."""
     names = ["a.png", "b.png", "sub/c.png", "sub/d.png", "sub/deeper/e.bmp"]
-    images = dict(zip(names, photo_tiles(photo, len(names)), strict=True))
+    images = dict(zip(names, photo_tiles(len(names)), strict=True))
     for name, pixels in images.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(pixels).save(root / name)
@@ -64,8 +73,8 @@ def test_plan_without_output_writes_beside_inputs(tmp_path):
     assert [t.target for t in tasks] == [str(tmp_path / "d" / "p.kvq")]
 
 
-def encode_tree(tmp_path: Path, photo: np.ndarray, **kwargs) -> tuple[dict[str, np.ndarray], list[batch.FileResult]]:
-    images = make_tree(tmp_path / "photos", photo)
+def encode_tree(tmp_path: Path, **kwargs) -> tuple[dict[str, np.ndarray], list[batch.FileResult]]:
+    images = make_tree(tmp_path / "photos")
     results = list(batch.encode_files([tmp_path / "photos"], tmp_path / "out", k=16, **kwargs))
     return images, results
 
@@ -74,8 +83,8 @@ def by_name(results: list[batch.FileResult], root: Path) -> dict[str, batch.File
     return {Path(r.source).relative_to(root).as_posix(): r for r in results}
 
 
-def test_encode_folder_serially(tmp_path, photo):
-    images, results = encode_tree(tmp_path, photo)
+def test_encode_folder_serially(tmp_path):
+    images, results = encode_tree(tmp_path)
     rows = by_name(results, tmp_path / "photos")
     assert sorted(rows) == sorted([*images, "sub/broken.png"])
     assert [Path(r.source).name for r in results] == ["a.png", "b.png", "broken.png", "c.png", "d.png", "e.bmp"]
@@ -93,8 +102,8 @@ def test_encode_folder_serially(tmp_path, photo):
     assert not list((tmp_path / "out").rglob(".*")), "no temporary file is left behind"
 
 
-def test_rerun_skips_valid_outputs_and_refuses_foreign_ones(tmp_path, photo):
-    images, first = encode_tree(tmp_path, photo)
+def test_rerun_skips_valid_outputs_and_refuses_foreign_ones(tmp_path):
+    images, first = encode_tree(tmp_path)
     out = tmp_path / "out"
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.kvq")}
     # An output that is not a complete .kvq of its input: truncated, and one of another size.
@@ -112,15 +121,15 @@ def test_rerun_skips_valid_outputs_and_refuses_foreign_ones(tmp_path, photo):
     assert (out / "b.kvq").read_bytes() == kvq.encode(images["b.png"], k=16)
 
 
-def test_no_skip_existing_fails_existing_outputs(tmp_path, photo):
-    encode_tree(tmp_path, photo)
+def test_no_skip_existing_fails_existing_outputs(tmp_path):
+    encode_tree(tmp_path)
     results = list(batch.encode_files([tmp_path / "photos"], tmp_path / "out", k=16, skip_existing=False))
     assert {r.status for r in results} == {"failed"}
     assert all("exists" in r.reason for r in results if not r.source.endswith("broken.png"))
 
 
-def test_interrupted_batch_resumes(tmp_path, photo):
-    images = make_tree(tmp_path / "photos", photo)
+def test_interrupted_batch_resumes(tmp_path):
+    images = make_tree(tmp_path / "photos")
     results = batch.encode_files([tmp_path / "photos"], tmp_path / "out", k=16)
     first_two = [next(results), next(results)]
     results.close()  # the caller stops (Ctrl-C, a crash): nothing more is written
@@ -131,8 +140,8 @@ def test_interrupted_batch_resumes(tmp_path, photo):
     assert all(resumed[n].status == "done" for n in images if n not in ("a.png", "b.png"))
 
 
-def test_process_pool_is_byte_identical_to_serial(tmp_path, photo):
-    images = make_tree(tmp_path / "photos", photo)
+def test_process_pool_is_byte_identical_to_serial(tmp_path):
+    images = make_tree(tmp_path / "photos")
     serial = by_name(list(batch.encode_files([tmp_path / "photos"], tmp_path / "serial", k=16)), tmp_path / "photos")
     from concurrent.futures import ProcessPoolExecutor
 
@@ -154,8 +163,8 @@ def die_on_c(task: batch.Task) -> batch.FileResult:
     return batch.encode_task(task, kvq.EncoderOptions(k=16))
 
 
-def test_own_pool_survives_a_worker_that_dies(tmp_path, photo):
-    images = make_tree(tmp_path / "photos", photo)
+def test_own_pool_survives_a_worker_that_dies(tmp_path):
+    images = make_tree(tmp_path / "photos")
     tasks = batch.plan([tmp_path / "photos"], tmp_path / "out", suffix=".kvq", find=batch.IMAGE_SUFFIXES)
     rows = by_name(list(batch.run(tasks, die_on_c, jobs=2)), tmp_path / "photos")
     assert sorted(rows) == sorted([*images, "sub/broken.png"])
@@ -166,8 +175,8 @@ def test_own_pool_survives_a_worker_that_dies(tmp_path, photo):
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".json"])
-def test_manifest(tmp_path, photo, suffix):
-    images, results = encode_tree(tmp_path, photo)
+def test_manifest(tmp_path, suffix):
+    _, results = encode_tree(tmp_path)
     path = tmp_path / f"manifest{suffix}"
     with ManifestWriter(path, "encode") as manifest:
         for result in results:
@@ -204,7 +213,7 @@ def test_manifest_lossless_and_replacement_rules(tmp_path):
     (tmp_path / "notes.csv").write_text("precious,data\n")
     with pytest.raises(kvq.KvqError, match="not a kvq manifest"):
         ManifestWriter(tmp_path / "notes.csv", "encode")
-    with pytest.raises(kvq.KvqError, match=".csv or .json"):
+    with pytest.raises(kvq.KvqError, match=r"\.csv or \.json"):
         ManifestWriter(tmp_path / "m.txt", "encode")
     assert (tmp_path / "notes.csv").read_text() == "precious,data\n"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,12 +16,14 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("skimage")
 pytest.importorskip("tqdm")
 
-import kvq  # noqa: E402
-from kvq import breakdown  # noqa: E402
-from kvq.metrics import psnr as kvq_psnr  # noqa: E402
-from kvq.bench import main  # noqa: E402
-from kvq.bench import peers as peer_codecs  # noqa: E402
-from kvq.bench.suite import csv_columns, load_images  # noqa: E402
+import kvq
+from kvq import breakdown
+from kvq.bench import main
+from kvq.bench import peers as peer_codecs
+from kvq.bench.suite import csv_columns, load_images
+from kvq.metrics import psnr as kvq_psnr
+
+from conftest import kvq_env
 
 KS = (2, 16)
 ROOT = Path(__file__).resolve().parent.parent
@@ -251,7 +252,7 @@ def test_core_import_stays_lean():
         "import sys, numpy as np, kvq; kvq.encode(np.zeros((4, 4, 3), np.uint8), k=2); "
         "print(sorted(m for m in ('kvq.bench', 'matplotlib', 'skimage', 'tqdm', 'scipy') if m in sys.modules))"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = kvq_env()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -262,7 +263,7 @@ def test_without_the_extra_the_suite_says_what_to_install():
         "u.find_spec = lambda name, *a: None if name == 'matplotlib' else real(name, *a)\n"
         "try:\n    import kvq.bench\nexcept ImportError as exc:\n    print(exc)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = kvq_env()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert 'pip install "kvq[bench]"' in out.stdout
     assert "matplotlib" in out.stdout

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,34 +12,12 @@ from PIL import Image
 import kvq
 from kvq.container import OVERHEAD
 
-
-def run(*args: str, cwd: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "kvq", *args], cwd=cwd, input=stdin, capture_output=True, timeout=120
-    )
+from conftest import one_error_line
+from conftest import run_kvq as run
 
 
-@pytest.fixture()
-def photo(tmp_path: Path) -> Path:
-    # A real photo, small enough for quick encodes: a 96x64 crop of china.jpg.
-    from sklearn.datasets import load_sample_image
-
-    path = tmp_path / "photo.png"
-    Image.fromarray(load_sample_image("china.jpg")[100:164, 200:296]).save(path)
-    return path
-
-
-def one_error_line(result: subprocess.CompletedProcess) -> str:
-    err = result.stderr.decode()
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("kvq: ")
-    return lines[0]
-
-
-def test_encode_info_decode_round_trip(photo: Path, tmp_path: Path) -> None:
-    result = run("encode", str(photo), "-k", "16", cwd=tmp_path)
+def test_encode_info_decode_round_trip(photo_png: Path, tmp_path: Path) -> None:
+    result = run("encode", str(photo_png), "-k", "16", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = tmp_path / "photo.kvq"
     data = out.read_bytes()
@@ -66,14 +42,14 @@ def test_encode_info_decode_round_trip(photo: Path, tmp_path: Path) -> None:
     assert np.array_equal(back, kvq.decode(data))
 
 
-def test_same_options_same_bytes(photo: Path, tmp_path: Path) -> None:
+def test_same_options_same_bytes(photo_png: Path, tmp_path: Path) -> None:
     for name in ("a.kvq", "b.kvq"):
-        assert run("encode", str(photo), "-o", name, "-k", "8", "--seed", "3", cwd=tmp_path).returncode == 0
+        assert run("encode", str(photo_png), "-o", name, "-k", "8", "--seed", "3", cwd=tmp_path).returncode == 0
     assert (tmp_path / "a.kvq").read_bytes() == (tmp_path / "b.kvq").read_bytes()
 
 
-def test_stdin_to_stdout(photo: Path, tmp_path: Path) -> None:
-    result = run("encode", "-", "-k", "4", cwd=tmp_path, stdin=photo.read_bytes())
+def test_stdin_to_stdout(photo_png: Path, tmp_path: Path) -> None:
+    result = run("encode", "-", "-k", "4", cwd=tmp_path, stdin=photo_png.read_bytes())
     assert result.returncode == 0
     assert kvq.read_header(result.stdout).k == 4
     # The summary goes to stderr so that stdout holds only the file.
@@ -84,8 +60,8 @@ def test_stdin_to_stdout(photo: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("suffix", [".png", ".bmp", ".tif", ".webp"])
-def test_decode_format_follows_extension(photo: Path, tmp_path: Path, suffix: str) -> None:
-    data = kvq.encode(Image.open(photo), k=8)
+def test_decode_format_follows_extension(photo_png: Path, tmp_path: Path, suffix: str) -> None:
+    data = kvq.encode(Image.open(photo_png), k=8)
     (tmp_path / "in.kvq").write_bytes(data)
     result = run("decode", "in.kvq", "-o", f"out{suffix}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -93,14 +69,14 @@ def test_decode_format_follows_extension(photo: Path, tmp_path: Path, suffix: st
         assert np.array_equal(np.asarray(im.convert("RGB")), kvq.decode(data))
 
 
-def test_existing_output_needs_force(photo: Path, tmp_path: Path) -> None:
+def test_existing_output_needs_force(photo_png: Path, tmp_path: Path) -> None:
     target = tmp_path / "photo.kvq"
     target.write_bytes(b"precious")
-    result = run("encode", str(photo), cwd=tmp_path)
+    result = run("encode", str(photo_png), cwd=tmp_path)
     assert result.returncode == 1
     assert "exists" in one_error_line(result)
     assert target.read_bytes() == b"precious"
-    assert run("encode", str(photo), "--force", cwd=tmp_path).returncode == 0
+    assert run("encode", str(photo_png), "--force", cwd=tmp_path).returncode == 0
     assert kvq.read_header(target.read_bytes()).width == 96
 
 
@@ -121,7 +97,7 @@ def test_existing_output_needs_force(photo: Path, tmp_path: Path) -> None:
         (["frobnicate"], 2, "usage error"),
     ],
 )
-def test_bad_input_one_line_and_status(photo: Path, tmp_path: Path, args: list, status: int, fragment: str) -> None:
+def test_bad_input_one_line_and_status(photo_png: Path, tmp_path: Path, args: list, status: int, fragment: str) -> None:
     (tmp_path / "notes.txt").write_text("not an image\n")
     before = sorted(os.listdir(tmp_path))
     result = run(*args, cwd=tmp_path)
@@ -130,8 +106,8 @@ def test_bad_input_one_line_and_status(photo: Path, tmp_path: Path, args: list, 
     assert sorted(os.listdir(tmp_path)) == before  # nothing left behind
 
 
-def test_corrupt_file_names_the_offset(photo: Path, tmp_path: Path) -> None:
-    data = bytearray(kvq.encode(Image.open(photo), k=8))
+def test_corrupt_file_names_the_offset(photo_png: Path, tmp_path: Path) -> None:
+    data = bytearray(kvq.encode(Image.open(photo_png), k=8))
     data[100] ^= 0x40
     (tmp_path / "bad.kvq").write_bytes(bytes(data))
     result = run("decode", "bad.kvq", cwd=tmp_path)
@@ -142,8 +118,8 @@ def test_corrupt_file_names_the_offset(photo: Path, tmp_path: Path) -> None:
     assert truncated.returncode == 1 and "ends" in one_error_line(truncated)
 
 
-def test_decode_refuses_more_pixels_than_allowed(photo: Path, tmp_path: Path) -> None:
-    (tmp_path / "p.kvq").write_bytes(kvq.encode(Image.open(photo), k=4))
+def test_decode_refuses_more_pixels_than_allowed(photo_png: Path, tmp_path: Path) -> None:
+    (tmp_path / "p.kvq").write_bytes(kvq.encode(Image.open(photo_png), k=4))
     result = run("decode", "p.kvq", "--max-pixels", "1000", cwd=tmp_path)
     assert result.returncode == 1
     assert "exceeds the limit of 1,000 pixels" in one_error_line(result)
@@ -156,7 +132,7 @@ def test_demo_prints_size_table(tmp_path: Path) -> None:
     assert "640 x 427 = 273,280 pixels" in lines[0]
     rows = [line.split() for line in lines[2:4]]
     n = 273_280
-    for row, k, bits in zip(rows, (2, 16), (1, 4)):
+    for row, k, bits in zip(rows, (2, 16), (1, 4), strict=True):
         assert int(row[0]) == k and int(row[1]) == bits
         size = OVERHEAD + 3 * k + (n * bits + 7) // 8
         assert int(row[2].replace(",", "")) == size
@@ -174,13 +150,13 @@ def test_version_and_help(tmp_path: Path) -> None:
         assert option in help_text
 
 
-def test_library_save_and_load(photo: Path, tmp_path: Path) -> None:
+def test_library_save_and_load(photo_png: Path, tmp_path: Path) -> None:
     target = tmp_path / "lib.kvq"
-    header = kvq.save(photo, target, k=8, seed=1)
+    header = kvq.save(photo_png, target, k=8, seed=1)
     data = target.read_bytes()
     assert header == kvq.read_header(data) and header.k == 8
     # The same image given as a Pillow image or a path gives the same bytes.
-    assert data == kvq.encode(Image.open(photo), k=8, seed=1)
+    assert data == kvq.encode(Image.open(photo_png), k=8, seed=1)
     assert np.array_equal(kvq.load(target), kvq.decode(data))
     with pytest.raises(kvq.OutputExistsError):
         kvq.save(np.zeros((2, 2, 3), np.uint8), target)
@@ -191,10 +167,10 @@ def test_library_save_and_load(photo: Path, tmp_path: Path) -> None:
         kvq.load(target, max_pixels=3)
 
 
-def test_info_json_accounts_for_every_byte(photo: Path, tmp_path: Path) -> None:
+def test_info_json_accounts_for_every_byte(photo_png: Path, tmp_path: Path) -> None:
     import json
 
-    assert run("encode", str(photo), "-o", "p.kvq", "-k", "16", cwd=tmp_path).returncode == 0
+    assert run("encode", str(photo_png), "-o", "p.kvq", "-k", "16", cwd=tmp_path).returncode == 0
     data = (tmp_path / "p.kvq").read_bytes()
     result = run("info", "p.kvq", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -7,7 +7,6 @@ import os
 import pty
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,26 +18,16 @@ from test_batch import make_tree, photo_tiles
 import kvq
 from kvq.manifest import read_manifest
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def command(*args) -> list[str]:
-    return [sys.executable, "-m", "kvq", *map(str, args)]
-
-
-def environment() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return env
+from conftest import kvq_command, kvq_env
 
 
 def run(*args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(command(*args), cwd=cwd, env=environment(), capture_output=True, text=True, timeout=300)
+    return subprocess.run(kvq_command(*args), cwd=cwd, env=kvq_env(), capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture()
-def tree(tmp_path: Path, photo: np.ndarray) -> dict[str, np.ndarray]:
-    return make_tree(tmp_path / "photos", photo)
+def tree(tmp_path: Path) -> dict[str, np.ndarray]:
+    return make_tree(tmp_path / "photos")
 
 
 def test_folder_encode_lists_failures_and_exits_3(tmp_path, tree):
@@ -127,9 +116,9 @@ def test_manifest_never_replaces_a_foreign_file(tmp_path, tree):
     assert (tmp_path / "notes.csv").read_text() == "mine\n" and not (tmp_path / "out").exists()
 
 
-def many_photos(folder: Path, photo: np.ndarray, count: int) -> None:
+def many_photos(folder: Path, count: int) -> None:
     folder.mkdir()
-    for i, tile in enumerate(photo_tiles(np.concatenate([photo, photo[::-1]], axis=1), count)):
+    for i, tile in enumerate(photo_tiles(count)):
         Image.fromarray(tile).save(folder / f"{i:03d}.png")
 
 
@@ -150,11 +139,11 @@ def check_outputs_complete(folder: Path) -> list[str]:
     return sorted(names)
 
 
-def test_ctrl_c_writes_the_manifest_and_the_rerun_resumes(tmp_path, photo):
-    many_photos(tmp_path / "photos", photo, 40)
+def test_ctrl_c_writes_the_manifest_and_the_rerun_resumes(tmp_path):
+    many_photos(tmp_path / "photos", 40)
     process = subprocess.Popen(
-        command("encode", "photos", "-o", "out", "-k", "64", "--manifest", "m.csv"),
-        cwd=tmp_path, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        kvq_command("encode", "photos", "-o", "out", "-k", "64", "--manifest", "m.csv"),
+        cwd=tmp_path, env=kvq_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     wait_for_output(tmp_path / "out", process)
     process.send_signal(signal.SIGINT)
@@ -173,11 +162,11 @@ def test_ctrl_c_writes_the_manifest_and_the_rerun_resumes(tmp_path, photo):
     assert statuses.count("skipped") == len(finished) and statuses.count("done") == 40 - len(finished)
 
 
-def test_sigkill_leaves_no_half_written_output_and_the_rerun_finishes(tmp_path, photo):
-    many_photos(tmp_path / "photos", photo, 40)
+def test_sigkill_leaves_no_half_written_output_and_the_rerun_finishes(tmp_path):
+    many_photos(tmp_path / "photos", 40)
     process = subprocess.Popen(
-        command("encode", "photos", "-o", "out", "-k", "64", "--jobs", "2"),
-        cwd=tmp_path, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        kvq_command("encode", "photos", "-o", "out", "-k", "64", "--jobs", "2"),
+        cwd=tmp_path, env=kvq_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     wait_for_output(tmp_path / "out", process)
     os.killpg(process.pid, signal.SIGKILL)  # the command and its workers, mid-write
@@ -193,7 +182,7 @@ def test_sigkill_leaves_no_half_written_output_and_the_rerun_finishes(tmp_path, 
 def test_progress_bar_only_on_a_terminal(tmp_path, tree):
     leader, follower = pty.openpty()
     process = subprocess.Popen(
-        command("encode", "photos", "-o", "out", "-k", "8"), cwd=tmp_path, env=environment(), stdout=subprocess.PIPE, stderr=follower
+        kvq_command("encode", "photos", "-o", "out", "-k", "8"), cwd=tmp_path, env=kvq_env(), stdout=subprocess.PIPE, stderr=follower
     )
     os.close(follower)
     seen = b""

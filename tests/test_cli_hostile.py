@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import struct
 import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -21,13 +20,8 @@ from PIL import Image
 
 import kvq
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(*args, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return subprocess.run([sys.executable, "-m", "kvq", *map(str, args)], cwd=cwd, env=env, capture_output=True, timeout=120)
+from conftest import one_error_line
+from conftest import run_kvq as run
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -37,14 +31,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def fails(result: subprocess.CompletedProcess, status: int = 1) -> str:
-    err = result.stderr.decode(errors="replace")
-    assert "Traceback" not in err, err
-    assert "internal error" not in err, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("kvq: "), err
-    assert result.returncode == status, (result.returncode, err)
-    return lines[0]
+    return one_error_line(result, status)
 
 
 @pytest.fixture()

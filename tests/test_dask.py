@@ -30,8 +30,8 @@ def client():
     cluster.close()
 
 
-def test_same_bytes_as_serial_and_failures_reported(tmp_path, photo, client):
-    images = make_tree(tmp_path / "photos", photo)
+def test_same_bytes_as_serial_and_failures_reported(tmp_path, client):
+    images = make_tree(tmp_path / "photos")
     serial = by_name(list(batch.encode_files([tmp_path / "photos"], tmp_path / "serial", k=16)), tmp_path / "photos")
     results = list(batch.encode_files([tmp_path / "photos"], tmp_path / "dask", k=16, executor=client))
     rows = by_name(results, tmp_path / "photos")
@@ -52,14 +52,14 @@ def test_same_bytes_as_serial_and_failures_reported(tmp_path, photo, client):
     assert not [key for key in client.who_has() if str(key).startswith("kvq-")]
 
 
-def test_resumes_on_the_cluster(tmp_path, photo, client):
-    make_tree(tmp_path / "photos", photo)
+def test_resumes_on_the_cluster(tmp_path, client):
+    make_tree(tmp_path / "photos")
     list(batch.encode_files([tmp_path / "photos"], tmp_path / "out", k=16))
     again = list(batch.encode_files([tmp_path / "photos"], tmp_path / "out", k=16, executor=client))
     assert sorted(r.status for r in again) == ["failed"] + ["skipped"] * 5
 
 
-def test_no_work_repeated_when_a_worker_dies(tmp_path, photo, client):
+def test_no_work_repeated_when_a_worker_dies(tmp_path, client):
     """Kill the worker that finished the latest file, mid-batch, with SIGKILL.
 
     Dask recomputes a result that lived only on a dead worker if a client
@@ -74,7 +74,7 @@ def test_no_work_repeated_when_a_worker_dies(tmp_path, photo, client):
 
     folder = tmp_path / "photos"
     folder.mkdir()
-    tiles = photo_tiles(photo, 16)
+    tiles = photo_tiles(16)
     for i, tile in enumerate(tiles):
         Image.fromarray(tile).save(folder / f"{i:02d}.png")
     client.get_task_stream()  # installs the scheduler's task-stream plugin
@@ -113,10 +113,10 @@ def test_no_work_repeated_when_a_worker_dies(tmp_path, photo, client):
     assert not repeated, f"encoded again after the kill: {repeated}"
 
 
-def test_command_line_scheduler(tmp_path, photo, client):
+def test_command_line_scheduler(tmp_path, client):
     from test_cli_batch import run
 
-    make_tree(tmp_path / "photos", photo)
+    make_tree(tmp_path / "photos")
     serial = run("encode", "photos", "-o", "serial", "-k", "16", cwd=tmp_path)
     address = client.scheduler.address
     on_cluster = run("encode", "photos", "-o", "dask", "-k", "16", "--scheduler", address, "--manifest", "m.json", cwd=tmp_path)

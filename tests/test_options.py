@@ -92,7 +92,7 @@ def test_every_option_reaches_pillow_save(monkeypatch, name):
 def test_validation_messages_name_the_option_and_range():
     with pytest.raises(kvq.OptionError, match="k must be between 1 and 65,536, not 0"):
         EncoderOptions(k=0)
-    with pytest.raises(kvq.OptionError, match="seed must be an integer, not 1.5"):
+    with pytest.raises(kvq.OptionError, match=r"seed must be an integer, not 1\.5"):
         EncoderOptions(seed=1.5)
     with pytest.raises(kvq.OptionError, match="quality must be a PSNR in dB between 0 and 100, not 0"):
         EncoderOptions(quality=0)
@@ -113,7 +113,7 @@ def test_an_option_added_later_appears_without_new_code():
         coding: str = option("entropy", "index coding", StrOptions(("fixed", "entropy")))
 
     assert Extended().coding == "entropy" and Extended(coding="FIXED").coding == "fixed"
-    with pytest.raises(kvq.OptionError, match="coding must be one of fixed, entropy"):
+    with pytest.raises(kvq.OptionError, match=r"coding must be one of fixed, entropy"):
         Extended(coding="huffman")
     parser = argparse.ArgumentParser()
     options.add_arguments(parser, Extended)

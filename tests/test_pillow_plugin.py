@@ -19,13 +19,6 @@ import kvq
 MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
 
-def _photo() -> np.ndarray:
-    # A 96x128 crop of a real photo: quick to encode, with real colour statistics.
-    from sklearn.datasets import load_sample_image
-
-    return np.ascontiguousarray(load_sample_image("china.jpg")[100:196, 200:328])
-
-
 def _indexed(k: int, channels: int, seed: int) -> bytes:
     """A random indexed image with ``k`` distinct entries, every one used."""
     rng = np.random.default_rng(seed)
@@ -39,9 +32,8 @@ def _indexed(k: int, channels: int, seed: int) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def files(tmp_path_factory: pytest.TempPathFactory, photo: np.ndarray) -> dict[str, Path]:
     """One file per opening mode, named by case."""
-    photo = _photo()
     grey = np.asarray(Image.fromarray(photo).convert("L"))
     cases = {
         "rgb_p": kvq.encode(photo, k=64),
@@ -135,13 +127,15 @@ def test_convert_thumbnail_and_save_png(files: dict[str, Path], case: str, tmp_p
         assert np.array_equal(_pixels(png, mode), thumb)
 
 
-def test_open_is_lazy_and_corrupt_index_data_raises(files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_open_is_lazy_and_corrupt_index_data_raises(
+    files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, photo: np.ndarray
+) -> None:
     data = bytearray(files["rgb_p"].read_bytes())
     data[-5] ^= 0xFF  # last index byte: only a full decode can notice
     path = tmp_path / "corrupt.kvq"
     path.write_bytes(data)
     with Image.open(path) as im:  # header and palette are intact
-        assert im.size == (128, 96)
+        assert im.size == (photo.shape[1], photo.shape[0])
         with pytest.raises((OSError, ValueError), match="CRC-32 mismatch in chunk INDX"):
             im.load()
     # Not even Pillow's "load what you can" switch may yield a black image.
@@ -159,7 +153,7 @@ def test_truncated_file_raises_on_load(files: dict[str, Path], monkeypatch: pyte
     data = files["rgba_big"].read_bytes()[:-100]
     im = Image.open(io.BytesIO(data))
     assert im.mode == "RGBA"
-    with pytest.raises((OSError, ValueError), match="INDX declares .* but the file ends first"):
+    with pytest.raises((OSError, ValueError), match=r"INDX declares .* but the file ends first"):
         im.load()
 
 
@@ -167,7 +161,7 @@ def test_truncated_header_raises_oserror_with_kvq_message(files: dict[str, Path]
     data = files["rgb_p"].read_bytes()
     with pytest.raises(OSError, match="file ends inside the HEAD chunk"):
         Image.open(io.BytesIO(data[:30]))
-    with pytest.raises(OSError, match="chunk PLTE declares .* but the file ends first"):
+    with pytest.raises(OSError, match=r"chunk PLTE declares .* but the file ends first"):
         Image.open(io.BytesIO(data[:60]))
 
 
@@ -238,8 +232,7 @@ def test_incremental_parser_reports_truncation(files: dict[str, Path]) -> None:
         parser.close()
 
 
-def test_save_with_options_matches_kvq_encode(tmp_path: Path) -> None:
-    photo = _photo()
+def test_save_with_options_matches_kvq_encode(tmp_path: Path, photo: np.ndarray) -> None:
     buf = io.BytesIO()
     Image.fromarray(photo).save(buf, format="KVQ", k=16, seed=3, speed=8, dither=True)
     assert buf.getvalue() == kvq.encode(photo, k=16, seed=3, speed=8, dither=True)
@@ -250,8 +243,8 @@ def test_save_with_options_matches_kvq_encode(tmp_path: Path) -> None:
         Image.fromarray(photo).save(io.BytesIO(), format="KVQ", k=0)
 
 
-def test_p_image_keeps_its_palette_and_indices() -> None:
-    p = Image.fromarray(_photo()).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+def test_p_image_keeps_its_palette_and_indices(photo: np.ndarray) -> None:
+    p = Image.fromarray(photo).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
     indices = np.asarray(p)
     assert len(np.unique(indices)) == 16  # every entry used, so nothing is compacted away
     buf = io.BytesIO()

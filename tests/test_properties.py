@@ -153,7 +153,9 @@ def test_random_single_byte_change_is_detected(image, k, data):
     chunks=st.lists(
         st.tuples(
             st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=1).flatmap(
-                lambda first: st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=3, max_size=3).map(lambda rest: (first + rest).encode())
+                lambda first: st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=3, max_size=3).map(
+                    lambda rest: (first + rest).encode()
+                )
             ),
             st.binary(max_size=40),
         ),

@@ -25,7 +25,7 @@ if _missing:
         f"the kvq benchmark suite needs {', '.join(_missing)}: install it with pip install \"kvq[bench]\""
     )
 
-from .suite import DEFAULT_KS, Row, run_suite  # noqa: E402
 from .cli import main  # noqa: E402
+from .suite import DEFAULT_KS, Row, run_suite  # noqa: E402
 
 __all__ = ["DEFAULT_KS", "REQUIRED", "Row", "main", "run_suite"]

@@ -6,9 +6,9 @@ import argparse
 import shlex
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Sequence
 
 from ..errors import KvqError
 from ..options import MAX_K, EncoderOptions, add_arguments, from_arguments, spec_of

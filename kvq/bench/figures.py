@@ -6,8 +6,8 @@ matplotlib is used with its Agg backend only, so no display is needed.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -96,11 +96,11 @@ def bits_vs_raw(rows: Sequence[Row], path: Path) -> None:
     left.bar(x + width, index, width, color="#d62728", label=".kvq indices (+ padding)")
     left.bar(x + width, palette, width, bottom=index, color="#ff9896", label=".kvq palette (24·K)")
     left.bar(x + width, overhead, width, bottom=np.add(index, palette), color="black", label=".kvq overhead (62 bytes)")
-    for i, k in enumerate(ks):
-        s = summaries[i]
+    for i, s in enumerate(summaries):
         total = index[i] + palette[i] + overhead[i]
         left.annotate(
-            f"{100 * total / raw_bpp:.1f}% of raw, {s.factor:.2f}×\nindices {index[i]:.3f}\n+ palette {palette[i]:.4f}\n+ overhead {overhead[i]:.4f}",
+            f"{100 * total / raw_bpp:.1f}% of raw, {s.factor:.2f}×\nindices {index[i]:.3f}"
+            f"\n+ palette {palette[i]:.4f}\n+ overhead {overhead[i]:.4f}",
             (x[i] + width, total), textcoords="offset points",
             xytext=(0, 4), ha="center", fontsize=7.5,
         )  # fmt: skip
@@ -119,9 +119,11 @@ def bits_vs_raw(rows: Sequence[Row], path: Path) -> None:
         offset = (j - (len(codecs) - 1) / 2) * width
         name = "kvq (.kvq file)" if key == "kvq" else PEERS[key]
         right.bar(x + offset, values, width, color=_COLOURS[key], label=name)
-        for xi, value in zip(x + offset, values):
+        for xi, value in zip(x + offset, values, strict=True):
             if np.isfinite(value):
-                right.annotate(f"{value:.2f}", (xi, value), textcoords="offset points", xytext=(0, 2), ha="center", fontsize=6.5, rotation=90)
+                right.annotate(
+                    f"{value:.2f}", (xi, value), textcoords="offset points", xytext=(0, 2), ha="center", fontsize=6.5, rotation=90
+                )
     top = max(s.bpp for s in summaries)
     right.set_xticks(x, [f"K={k}" for k in ks])
     right.set_ylabel("mean bits per pixel")
@@ -181,11 +183,12 @@ def grid(
     spec = fig.add_gridspec(3, columns, height_ratios=[panel_h, panel_w * 0.75, 1.0])
     top, left = _busiest(original, detail)
     crop = (slice(top, top + detail), slice(left, left + detail))
-    panels = [("original", f"original\n{width}×{height}, {8 * original.shape[2]} bpp", original, None)]
-    for row, palette, indices in reconstructions:
-        pixels = palette[indices]
+    panels: list[tuple[str, str, np.ndarray, np.ndarray | None]] = [
+        ("original", f"original\n{width}×{height}, {8 * original.shape[2]} bpp", original, None)
+    ]
+    for row, entries, indices in reconstructions:
         title = f"K={row.k_requested}: {row.bpp:.3f} bpp, {row.factor_vs_raw:.2f}×\nPSNR {row.psnr:.2f} dB, ΔE {row.delta_e2000:.2f}"
-        panels.append((f"K={row.k}", title, pixels, palette))
+        panels.append((f"K={row.k}", title, entries[indices], entries))
     for column, (_, title, pixels, palette) in enumerate(panels):
         ax = fig.add_subplot(spec[0, column])
         ax.imshow(_show(pixels), interpolation="lanczos" if column == 0 else "nearest")

@@ -216,7 +216,7 @@ def jpeg_matched(pixels: np.ndarray, target_psnr: float) -> PeerResult:
     best: PeerResult | None = None
     for name, subsampling in layouts.items():
         found = _jpeg_bisect(image, pixels, target_psnr, subsampling)
-        if found is not None and (best is None or len(found[0]) < len(best.data)):
+        if found is not None and (best is None or best.data is None or len(found[0]) < len(best.data)):
             data, decoded, quality = found
             best = PeerResult(data, decoded, "" if subsampling is None else name, quality)
     if best is None:

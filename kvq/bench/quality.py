@@ -60,7 +60,7 @@ def delta_e2000(original: np.ndarray, decoded: np.ndarray) -> float:
 
     if original.shape != decoded.shape:
         raise ValueError(f"shapes differ: {original.shape} and {decoded.shape}")
-    height, width, channels = original.shape
+    height, width, _ = original.shape
     rows = max(1, _BLOCK_PIXELS // width)
     total = 0.0
     for top in range(0, height, rows):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import math
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
 
 from ..container import OVERHEAD
 from .peers import PEERS, pngquant_version

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -230,16 +230,16 @@ def measure(
         # GIF of Pillow's PNG-8 palette) reuse those numbers.
         known = [(pixels, row.psnr, row.ssim)] + [(p, m["psnr"], m["ssim"]) for p, m in measured]
         row.peers[key] = _peer_row(result, original, header.n_pixels, known)
-        if result.ok:
+        if result.pixels is not None:
             measured.append((result.pixels, row.peers[key]))
-        if keep is not None and result.ok:
+        if keep is not None and result.data is not None:
             suffix = {"gif": "gif", "jpeg": "jpg"}.get(key, "png")
             keep(f"{image.name}_k{k}_{key}.{suffix}", result.data)
     return row
 
 
 def _peer_row(result: peer_codecs.PeerResult, original: np.ndarray, n_pixels: int, known: list) -> dict:
-    if not result.ok:
+    if result.data is None or result.pixels is None:
         return {"note": result.note}
     for pixels, known_psnr, known_ssim in known:
         if np.array_equal(pixels, result.pixels):

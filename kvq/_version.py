@@ -1,0 +1,3 @@
+"""The version of kvq, written once: pyproject.toml reads it for the package metadata."""
+
+__version__ = "1.0.0"
