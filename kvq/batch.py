@@ -402,8 +402,21 @@ def process_pool(jobs: int) -> cf.ProcessPoolExecutor:
     if "forkserver" in multiprocessing.get_all_start_methods():
         forkserver = multiprocessing.get_context("forkserver")
         forkserver.set_forkserver_preload(["kvq.batch"])
-        return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=forkserver)
-    return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))  # Windows
+        return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=forkserver, initializer=_ignore_interrupts)
+    spawn = multiprocessing.get_context("spawn")  # Windows
+    return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=spawn, initializer=_ignore_interrupts)
+
+
+def _ignore_interrupts() -> None:
+    """Ctrl-C reaches every process of the terminal's group: only the parent acts on it.
+
+    It cancels the files not started and waits for those running, whose
+    outputs are then complete; workers that died of the same KeyboardInterrupt
+    would print a traceback each and break the pool.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run(
@@ -480,16 +493,22 @@ def _run_executor(
             pending[executor.submit(work, task)] = task
             if len(pending) < window:
                 continue
-            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-            for future in done:
-                yield _outcome(future, pending.pop(future))
+            yield from _next_done(pending)
         while pending:
-            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-            for future in done:
-                yield _outcome(future, pending.pop(future))
+            yield from _next_done(pending)
     finally:
         for future in pending:
             future.cancel()
+
+
+def _next_done(pending: dict[cf.Future, Task]) -> Iterator[FileResult]:
+    try:
+        done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+    except KeyboardInterrupt:
+        yield from _drain(pending)
+        raise
+    for future in done:
+        yield _outcome(future, pending.pop(future))
 
 
 def _outcome(future: cf.Future, task: Task) -> FileResult:
@@ -506,28 +525,41 @@ def _run_own_pool(tasks: Iterable[Task], work: Callable[[Task], FileResult], job
     window = _window(jobs)
     pool = process_pool(jobs)
     pending: dict[cf.Future, Task] = {}
+    unsent: list[Task] = []
     try:
         while True:
-            while len(pending) < window:
-                task = next(source, None)
+            broken = False
+            while len(pending) < window and not broken:
+                task = unsent.pop() if unsent else next(source, None)
                 if task is None:
                     break
-                pending[pool.submit(work, task)] = task
-            if not pending:
-                return
-            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-            broken = []
-            for future in done:
-                task = pending.pop(future)
                 try:
-                    yield future.result()
+                    pending[pool.submit(work, task)] = task
                 except cf.process.BrokenProcessPool:
-                    broken.append(task)
-            if broken:
-                # The pool is unusable and every task in flight failed with
-                # it; only one of them killed its worker, but which one is
-                # unknown. Retry each alone on a fresh pool.
-                suspects = broken + list(pending.values())
+                    unsent.append(task)  # never started: no suspect
+                    broken = True
+            if not pending and not broken:
+                return
+            suspects = []
+            if pending:
+                try:
+                    done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                except KeyboardInterrupt:
+                    yield from _drain(pending)
+                    raise
+                for future in done:
+                    task = pending.pop(future)
+                    try:
+                        result = future.result()
+                    except cf.process.BrokenProcessPool:
+                        suspects.append(task)
+                        continue
+                    yield result
+            if suspects or broken:
+                # The pool is unusable and every task in flight fails with it;
+                # only one of them killed its worker, but which one is unknown.
+                # Retry each alone on a fresh pool.
+                suspects += pending.values()
                 pending.clear()
                 pool.shutdown(wait=True, cancel_futures=True)
                 pool = process_pool(jobs)
@@ -538,6 +570,21 @@ def _run_own_pool(tasks: Iterable[Task], work: Callable[[Task], FileResult], job
         for future in pending:
             future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _drain(pending: dict[cf.Future, Task]) -> Iterator[FileResult]:
+    """After Ctrl-C: cancel what has not started, and report what was running once it ends.
+
+    The running files finish (workers ignore the interrupt) and their outputs
+    are complete; reporting them keeps the manifest true to what is on disk.
+    """
+    for future in pending:
+        future.cancel()
+    done, _ = cf.wait(pending)
+    for future in done:
+        task = pending.pop(future)
+        if not future.cancelled():
+            yield _outcome(future, task)
 
 
 def _alone(
