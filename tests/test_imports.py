@@ -32,6 +32,7 @@ def loaded_after(code: str) -> set[str]:
     [
         "import kvq",
         "import kvq.cli; kvq.cli.build_parser()",
+        "import kvq.batch, kvq.manifest, kvq.progress, kvq.bands",
         "import kvq, PIL.Image, io; PIL.Image.open(io.BytesIO(kvq.encode(__import__('numpy').zeros((2, 2, 3), 'uint8'), k=2))).load()",
     ],
 )
