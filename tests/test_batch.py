@@ -228,3 +228,26 @@ def test_manifest_written_on_interrupt_not_on_error(tmp_path):
         manifest.add(row)
         raise RuntimeError("bug")
     assert not (tmp_path / "n.csv").exists() and not list(tmp_path.glob(".n.csv*"))
+
+
+def test_own_pool_from_a_threaded_program_uses_a_fork_server(tmp_path):
+    """Forking a process that has other threads is unsafe: the pool then starts from a fork server."""
+    import threading
+
+    images = make_tree(tmp_path / "photos")
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        pool = batch.process_pool(2)
+        try:
+            assert pool._mp_context.get_start_method() == "forkserver"
+        finally:
+            pool.shutdown()
+        results = list(batch.encode_files([tmp_path / "photos"], tmp_path / "out", k=16, jobs=2))
+    finally:
+        stop.set()
+        other.join()
+    assert sorted(r.status for r in results) == ["done"] * len(images) + ["failed"]
+    for name, pixels in images.items():
+        assert (tmp_path / "out" / name).with_suffix(".kvq").read_bytes() == kvq.encode(pixels, k=16)
