@@ -127,9 +127,20 @@ class BandReader:
             bytes; at the band holding it for an index >= K or non-zero
             padding bits.
         """
-        self._verify()
         h, fp = self.header, self._fp
         rows_per_band = self.band_rows(band_pixels)
+        if h.coding != container.CODING_FIXED:
+            # An index coding other than fixed width is one sequential stream
+            # (the entropy coder's context runs across rows): decode it whole,
+            # with the codec's own checks, and hand it out in bands.
+            from .codec import decode_indexed
+
+            fp.seek(self._start)
+            indices = decode_indexed(fp.read(), max_pixels=None).indices
+            for row in range(0, h.height, rows_per_band):
+                yield row, indices[row : row + rows_per_band]
+            return
+        self._verify()
         fp.seek(self._start + self.index_offset)
         for row in range(0, h.height, rows_per_band):
             rows = min(rows_per_band, h.height - row)
