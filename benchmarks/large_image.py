@@ -131,7 +131,9 @@ def main() -> None:
         kvq_cmd = [sys.executable, "-m", "kvq"]
         runs = {
             'python -c "import kvq"': process([sys.executable, "-c", "import kvq"], work),
-            f"kvq encode big.png -o big.kvq -k {args.k}": process([*kvq_cmd, "encode", "big.png", "-o", "big.kvq", "-k", str(args.k), "-q"], work),
+            f"kvq encode big.png -o big.kvq -k {args.k}": process(
+                [*kvq_cmd, "encode", "big.png", "-o", "big.kvq", "-k", str(args.k), "-q"], work
+            ),
             "kvq decode big.kvq -o out.png": process([*kvq_cmd, "decode", "big.kvq", "-o", "out.png", "--max-pixels", str(2 * n)], work),
             'Image.open("big.kvq").load()': process(
                 [sys.executable, "-W", "ignore", "-c", "from PIL import Image; import kvq; Image.open('big.kvq').load()"], work
