@@ -413,19 +413,29 @@ def process_pool(jobs: int) -> cf.ProcessPoolExecutor:
         context = forkserver
     else:  # Windows
         context = multiprocessing.get_context("spawn")
-    return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_ignore_interrupts)
+    return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_setup)
 
 
-def _ignore_interrupts() -> None:
-    """Ctrl-C reaches every process of the terminal's group: only the parent acts on it.
+def _worker_setup() -> None:
+    """Make a pool worker one single-threaded process among ``jobs``.
 
-    It cancels the files not started and waits for those running, whose
-    outputs are then complete; workers that died of the same KeyboardInterrupt
-    would print a traceback each and break the pool.
+    Ctrl-C reaches every process of the terminal's group: only the parent
+    acts on it (it cancels the files not started and waits for those
+    running, whose outputs are then complete); workers that died of the same
+    KeyboardInterrupt would print a traceback each and break the pool.
+
+    numpy's BLAS starts a thread per core in every process: N workers would
+    run N x cores threads on N cores, spinning against each other. One
+    thread each, as Dask's nanny sets for its workers.
     """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a dependency of kvq and of scikit-learn
+        return
+    threadpool_limits(1)
 
 
 def run(
