@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -46,14 +47,26 @@ def kvq_command(*args: object) -> list[str]:
     return [sys.executable, "-m", "kvq", *map(str, args)]
 
 
-def timed(command: list[str], cwd: Path) -> float:
-    """Seconds one command takes, start to exit; a failure stops the benchmark."""
+#: CPU seconds (user + system) of each timed command and the processes it waited for, by name.
+CPU: dict[str, list[float]] = {}
+
+
+def timed(command: list[str], cwd: Path, name: str = "") -> float:
+    """Seconds one command takes, start to exit; a failure stops the benchmark.
+
+    Its CPU time, and that of the worker processes it reaps (not a Dask
+    cluster's), is kept in :data:`CPU`: unlike seconds, it hardly depends on
+    what else the machine runs.
+    """
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({result.returncode}): {result.stderr.strip()}")
+    CPU.setdefault(name, []).append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     return seconds
 
 
@@ -66,7 +79,7 @@ def interleaved(
         for name, command in commands.items():
             if before and name in before:
                 before[name]()
-            times[name].append(timed(command, cwd))
+            times[name].append(timed(command, cwd, name))
     return times
 
 
@@ -76,7 +89,11 @@ def clear(folder: Path) -> None:
 
 def row(name: str, seconds: list[float], reference: float, files: int = 1) -> str:
     median = statistics.median(seconds)
-    return f"| {name} | {median:.2f} | {min(seconds):.2f} | {max(seconds):.2f} | {files / median:.2f} | {median / reference:.2f}x |"
+    cpu = statistics.median(CPU[name]) if CPU.get(name) else float("nan")
+    return (
+        f"| {name} | {median:.2f} | {min(seconds):.2f} | {max(seconds):.2f} | {files / median:.2f} | {median / reference:.2f}x"
+        f" | {cpu:.2f} |"
+    )
 
 
 def main() -> None:
@@ -92,6 +109,7 @@ def main() -> None:
     version = subprocess.run([pngquant, "--version"], capture_output=True, text=True).stdout.split()[0]
     work = Path(tempfile.mkdtemp(prefix="kvq-bench-batch-"))
     lines: list[str] = []
+    load_before = os.getloadavg()[0]
     try:
         one = work / "one"
         one.mkdir()
@@ -122,8 +140,8 @@ def main() -> None:
         lines += [
             f"## 1. One photo, whole process ({photos[0].name}, 768x512)",
             "",
-            "| command | median (s) | min (s) | max (s) | files/s | vs pngquant |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| command | median (s) | min (s) | max (s) | files/s | vs pngquant | CPU (s) |",
+            "|---|---:|---:|---:|---:|---:|---:|",
             *(row(name, seconds, reference) for name, seconds in single.items()),
             "",
             f"kvq / pngquant, median of the per-run ratios: **{statistics.median(ratios):.2f}x** (goal: at most 2x).",
@@ -149,8 +167,8 @@ def main() -> None:
         lines += [
             "## 2. A folder of 12 photos",
             "",
-            "| command | median (s) | min (s) | max (s) | files/s | vs pngquant |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| command | median (s) | min (s) | max (s) | files/s | vs pngquant | CPU (s) |",
+            "|---|---:|---:|---:|---:|---:|---:|",
             *(row(name, seconds, reference, 12) for name, seconds in folder_times.items()),
             "",
             f"kvq --jobs 2 / pngquant, median of the per-run ratios: **{statistics.median(ratios):.2f}x** (goal: at most 1.0x).",
@@ -187,8 +205,8 @@ def main() -> None:
         lines += [
             "## 3. Dask LocalCluster, 24 photos",
             "",
-            "| command | median (s) | min (s) | max (s) | files/s | time vs --jobs 1 |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| command | median (s) | min (s) | max (s) | files/s | time vs --jobs 1 | CPU (s) |",
+            "|---|---:|---:|---:|---:|---:|---:|",
             *(row(name, seconds, reference, 24) for name, seconds in dask_times.items()),
             "",
             f"Throughput of the cluster / --jobs 1, median of the per-run ratios: **{statistics.median(speedups):.2f}x**"
@@ -202,8 +220,10 @@ def main() -> None:
         "",
         f"Command: `PYTHONPATH=. python benchmarks/batch.py --repeat {args.repeat}`",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (shared with other work: ratios within one run are what counts),"
-        f" Python {platform.python_version()}, pngquant {version}. Runs interleaved; medians.",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, shared with other work: load average {load_before:.1f} at the start,"
+        f" {os.getloadavg()[0]:.1f} at the end (on an idle machine it is 0; above {os.cpu_count()}, parallel runs cannot get"
+        f" {os.cpu_count()} cores). Python {platform.python_version()}, pngquant {version}. Runs interleaved; medians. CPU: user +"
+        " system seconds of the command and the workers it reaps (a Dask cluster's workers are not counted).",
         "",
     ]
     report = "\n".join(header + lines)
