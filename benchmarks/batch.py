@@ -17,8 +17,9 @@ interleaved so that both see the same machine state, medians compared:
    ``LocalCluster`` of 2 single-threaded worker processes against
    ``kvq encode FOLDER -k 64 --jobs 1``, over 24 photos (the 12 Kodak photos
    twice, under two names). The cluster is started and warmed up (one batch)
-   first, as a cluster is a long-lived service. Goal: at least 1.7x the
-   throughput of ``--jobs 1``.
+   first, as a cluster is a long-lived service, with Dask's default worker
+   settings except ``MALLOC_TRIM_THRESHOLD_`` (see the README). Goal: at
+   least 1.7x the throughput of ``--jobs 1``.
 
 Inputs come from ``../shared/kodak`` (relative to the project root) and are
 copied to a temporary folder outside the project; every output goes there too.
@@ -47,6 +48,11 @@ def kvq_command(*args: object) -> list[str]:
     return [sys.executable, "-m", "kvq", *map(str, args)]
 
 
+#: This process's environment at the start. A LocalCluster's nannies run in this
+#: process and add their workers' settings to os.environ, which every later
+#: command would otherwise inherit.
+ENVIRONMENT = dict(os.environ)
+
 #: CPU seconds (user + system) of each timed command and the processes it waited for, by name.
 CPU: dict[str, list[float]] = {}
 
@@ -58,7 +64,7 @@ def timed(command: list[str], cwd: Path, name: str = "") -> float:
     cluster's), is kept in :data:`CPU`: unlike seconds, it hardly depends on
     what else the machine runs.
     """
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    env = dict(ENVIRONMENT, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), ENVIRONMENT.get("PYTHONPATH")])))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
@@ -176,9 +182,16 @@ def main() -> None:
         ]
 
         # 3. Dask: a LocalCluster of 2 single-threaded workers against --jobs 1, 24 photos.
+        # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 for its workers by default,
+        # which makes glibc map and zero every numpy temporary above 128 KiB: an
+        # encode takes about 1.5x as long. The README says how to unset it, as here.
+        import dask
         from distributed import LocalCluster
 
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster:
+        trim = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+        with dask.config.set(trim), LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        ) as cluster:
             address = cluster.scheduler_address
             dask_out, serial_out = work / "out-dask", work / "out-serial"
             timed(kvq_command("encode", twice, "-o", dask_out, "-k", 64, "--scheduler", address, "-q"), work)  # warm-up
