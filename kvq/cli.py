@@ -1,4 +1,4 @@
-"""The ``kvq`` command: encode, decode, info, demo, bench and explore.
+"""The ``kvq`` command: encode, decode, info, demo and bench.
 
 A door, not a codec: this module parses arguments, maps ``-`` to standard
 input and output, and turns errors into exit codes. The work is done by
@@ -6,9 +6,18 @@ input and output, and turns errors into exit codes. The work is done by
 report), :mod:`kvq.demo`, :mod:`kvq.bench` and :mod:`kvq.explore`; encoder options come from
 :class:`kvq.EncoderOptions`' own metadata (:func:`kvq.options.add_arguments`).
 
-Exit status: 0 success, 1 error (bad input, corrupt file, bad option value,
-I/O), 2 usage error, 99 when ``--quality`` cannot be reached (as pngquant
-does). Errors are one line on standard error; no traceback reaches the user.
+Several inputs or a folder make a batch (:mod:`kvq.batch`): files are done
+one after another, on ``--jobs`` worker processes or on a Dask cluster
+(``--scheduler``); a file that fails is listed at the end and the others are
+done; outputs that are already there and valid are kept, so the same command
+resumes an interrupted batch.
+
+Exit status: 0 success; 1 error (bad input, corrupt file, I/O; in a batch:
+an error that stopped the whole batch); 2 usage error; 3 some files of a
+batch failed (listed on standard error), the others were done; 99 when
+``--quality`` cannot be reached for the one input (as pngquant does); 130
+interrupted (Ctrl-C); 141 standard output closed early (as after SIGPIPE).
+Errors are one line on standard error; no traceback reaches the user.
 What the libraries underneath write to standard error (Pillow's warnings,
 libtiff's own messages) is held back, and shown only with ``-v``.
 """
@@ -21,6 +30,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -29,10 +39,18 @@ from .demo import DEMO_KS, SAMPLES
 from .options import add_arguments, k_list
 
 FORCE_HELP = "replace an existing output; write to standard output even when it is a terminal"
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_SOME_FAILED = 3
 EXIT_QUALITY = 99
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+
+
+class UsageError(Exception):
+    """Arguments that parse but cannot go together; exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,14 +58,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"kvq: usage error: {message} (see {self.prog} --help)\n")
-
-
-def _talk_arguments(parser: argparse.ArgumentParser) -> None:
-    talk = parser.add_mutually_exclusive_group()
-    talk.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
-    talk.add_argument(
-        "-v", "--verbose", action="store_true", help="also show the warnings of the libraries underneath (Pillow, libtiff)"
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,33 +74,39 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    enc = sub.add_parser("encode", help="encode an image (anything Pillow reads) to .kvq, or quantize it to PNG, GIF ...")
-    enc.add_argument("input", help="image file, or - for standard input")
+    enc = sub.add_parser("encode", help="encode images (anything Pillow reads) to .kvq, or quantize them to PNG, GIF ...")
+    enc.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="image files or folders (every image below, recursively), or - for standard input"
+    )
     enc.add_argument(
         "-o", "--output",
-        help="output; its extension picks the format: .kvq or none for kvq, .png .gif .webp ... for the quantized "
-        "image in that format (default: INPUT with suffix .kvq; - for kvq on standard output)",
-    )  # fmt: skip
+        help="output for one input file; its extension picks the format: .kvq or none for kvq, .png .gif .webp ... for "
+        "the quantized image in that format (default: INPUT with suffix .kvq; - for kvq on standard output); "
+        "for several inputs or a folder, an output folder that mirrors the inputs' tree (default: beside each input)",
+    )
     add_arguments(enc)
     enc.add_argument("--strip", action="store_true", help="store no ICC profile, EXIF or resolution (kept by default)")
-    enc.add_argument("-f", "--force", action="store_true", help=FORCE_HELP)
-    _talk_arguments(enc)
+    _batch_arguments(enc, "encode")
 
-    dec = sub.add_parser("decode", help="decode a .kvq to an image file")
-    dec.add_argument("input", help=".kvq file, or - for standard input")
+    dec = sub.add_parser("decode", help="decode .kvq files to image files")
+    dec.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help=".kvq files or folders (every .kvq below, recursively), or - for standard input"
+    )
     dec.add_argument(
         "-o", "--output",
-        help="output image; its extension picks the format (default: INPUT with suffix .png; - for PNG on standard output)",
-    )  # fmt: skip
-    dec.add_argument("--format", help="output format name for Pillow (overrides the extension)")
+        help="output image for one input file; its extension picks the format (default: INPUT with suffix .png; - for PNG on "
+        "standard output); for several inputs or a folder, an output folder (default: beside each input)",
+    )
+    dec.add_argument("--format", help="output format name for Pillow (overrides the extension; for a batch, default PNG)")
     dec.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (default 178,956,970, as Pillow)")
     dec.add_argument("--strip", action="store_true", help="write no ICC profile, EXIF or resolution (kept by default)")
-    dec.add_argument("-f", "--force", action="store_true", help=FORCE_HELP)
-    _talk_arguments(dec)
+    _batch_arguments(dec, "decode")
 
-    inf = sub.add_parser("info", help="check a whole .kvq file; show its header, palette and where its bits go")
-    inf.add_argument("input", help=".kvq file, or - for standard input")
-    inf.add_argument("--json", action="store_true", help="print the report as JSON (every palette entry)")
+    inf = sub.add_parser("info", help="check whole .kvq files; show their header, palette and where their bits go")
+    inf.add_argument("inputs", nargs="+", metavar="INPUT", help=".kvq files or folders of them, or - for standard input")
+    inf.add_argument(
+        "--json", action="store_true", help="print the report as JSON (every palette entry); for several files one record per line"
+    )
 
     demo = sub.add_parser("demo", help="encode a bundled sample photo at several K and print the size table")
     demo.add_argument("--image", default=SAMPLES[0], choices=SAMPLES, help=f"scikit-learn sample image (default {SAMPLES[0]})")
@@ -107,6 +123,27 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmark suite (needs: pip install 'kvq[bench]'); kvq bench --help", add_help=False)
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
+
+
+def _batch_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
+    parser.add_argument("-f", "--force", action="store_true", help=FORCE_HELP + " (never an input)")
+    parser.add_argument(
+        "--skip-existing", action="store_true",
+        help="keep an output that is already there and valid instead of failing (always on for several inputs or a folder)",
+    )
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=1, metavar="N", help=f"{verb} N files at a time in worker processes (0: one per CPU; default 1)"
+    )
+    parser.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="run the batch on a Dask cluster, such as tcp://host:8786 (needs kvq[dask]; workers must see the same paths)",
+    )
+    parser.add_argument("--manifest", metavar="FILE", help="write one row per file to FILE (.csv or .json), atomically")
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    noise.add_argument(
+        "-v", "--verbose", action="store_true", help="print a line per file, and the warnings of the libraries underneath (Pillow, libtiff)"
+    )
 
 
 @contextlib.contextmanager
@@ -200,46 +237,259 @@ def _text_out() -> Any:
     return sys.stdout
 
 
+def _is_batch(args: argparse.Namespace) -> bool:
+    """Several inputs, a folder, or an output folder: a batch; else the one-file command."""
+    output = args.output or ""
+    if len(args.inputs) > 1 or any(os.path.isdir(name) for name in args.inputs):
+        return True
+    return bool(output) and output != "-" and (os.path.isdir(output) or output.endswith(("/", os.sep)))
+
+
 def _cmd_encode(args: argparse.Namespace) -> int:
-    from .accounting import breakdown, summary
-    from .fileio import KVQ, default_output, encode_file, output_format
     from .options import from_arguments
 
     options = from_arguments(args)
-    output = args.output or default_output(args.input, ".kvq")
-    destination = _stream(output, "out", force=args.force)
-    source = _stream(args.input, "in")
-    encoded = encode_file(source, destination, options, force=args.force, name=args.input, strip=args.strip)
-    if args.quiet:
+    if _is_batch(args):
+        return _run_batch(args, "encode", options=options)
+    from .accounting import breakdown, summary
+    from .fileio import KVQ, default_output, encode_file, output_format
+    from .progress import Ticker
+
+    source = args.inputs[0]
+    output = args.output or default_output(source, ".kvq")
+    if _skip_valid(args, source, output, "encode"):
         return EXIT_OK
-    where = "stdout" if output == "-" else output
-    sizes = encoded.sizes if output_format(destination) == KVQ else breakdown(encoded.header, os.path.getsize(output))
-    # With the file on standard output, the summary goes to standard error.
-    print(summary(encoded.header, sizes, encoded.psnr, where), file=sys.stderr if output == "-" else sys.stdout)
+    destination = _stream(output, "out", force=args.force)
+    ticker = Ticker(f"encoding {source}", enabled=None if not args.quiet else False)
+    with _OneRow(args, source, output, "encode") as row, ticker:
+        encoded = encode_file(
+            _stream(source, "in"), destination, options, force=args.force, name=source, strip=args.strip, progress=ticker.stage
+        )
+        ticker.stage("measuring PSNR")
+        row.update(_kvq_row(encoded.header, len(encoded.data)), psnr=encoded.psnr)
+    if not args.quiet:
+        where = "stdout" if output == "-" else output
+        sizes = encoded.sizes if output_format(destination) == KVQ else breakdown(encoded.header, os.path.getsize(output))
+        # With the file on standard output, the summary goes to standard error.
+        print(summary(encoded.header, sizes, encoded.psnr, where), file=sys.stderr if output == "-" else sys.stdout)
     return EXIT_OK
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
     from .container import DEFAULT_MAX_PIXELS
-    from .fileio import decode_file, default_output
 
-    output = args.output or default_output(args.input, ".png")
     max_pixels = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels
-    destination = _stream(output, "out", force=args.force)
-    decode_file(
-        _stream(args.input, "in"), destination, args.format, max_pixels=max_pixels, force=args.force, strip=args.strip
-    )
+    if _is_batch(args):
+        return _run_batch(args, "decode", max_pixels=max_pixels)
+    from .fileio import decode_file, default_output
+    from .progress import Ticker
+
+    source = args.inputs[0]
+    output = args.output or default_output(source, ".png")
+    if _skip_valid(args, source, output, "decode"):
+        return EXIT_OK
+    with _OneRow(args, source, output, "decode") as row, Ticker(f"decoding {source}", enabled=None if not args.quiet else False):
+        header = decode_file(
+            _stream(source, "in"), _stream(output, "out", force=args.force), args.format,
+            max_pixels=max_pixels, force=args.force, strip=args.strip,
+        ).header  # fmt: skip
+        row.update(_kvq_row(header, os.path.getsize(source) if source != "-" else None))
     return EXIT_OK
+
+
+def _kvq_row(header: Any, size: int | None) -> dict[str, Any]:
+    row = {"width": header.width, "height": header.height, "k": header.k, "coding": header.coding}
+    if size is not None:
+        row.update(bytes=size, bits_per_pixel=8 * size / header.n_pixels)
+    return row
+
+
+def _skip_valid(args: argparse.Namespace, source: str, output: str, verb: str) -> bool:
+    """--skip-existing for one file: True when a valid output is already there (reported, and kept)."""
+    if not args.skip_existing or args.force or "-" in (source, output) or not os.path.lexists(output):
+        return False
+    from . import batch
+
+    task = batch.Task(source, output)
+    result = batch.encode_task(task, batch.EncoderOptions()) if verb == "encode" else batch.decode_task(task)
+    if result.status != batch.SKIPPED:
+        return False
+    if args.manifest:
+        from .manifest import ManifestWriter
+
+        with ManifestWriter(args.manifest, verb, force=args.force) as manifest:
+            manifest.add(result)
+    if not args.quiet:
+        print(f"{output}: exists and is valid, skipped")
+    return True
+
+
+class _OneRow:
+    """The manifest of a one-file command: its row, written when the command ends (failed if it raised)."""
+
+    def __init__(self, args: argparse.Namespace, source: str, output: str, verb: str) -> None:
+        self.writer = None
+        if args.manifest:
+            from .manifest import ManifestWriter
+
+            self.writer = ManifestWriter(args.manifest, verb, force=args.force)
+        self.source, self.output = source, output
+        self.fields: dict[str, Any] = {}
+        self.start = time.perf_counter()
+
+    def update(self, fields: dict[str, Any], **more: Any) -> None:
+        self.fields.update(fields, **more)
+
+    def __enter__(self) -> _OneRow:
+        return self
+
+    def __exit__(self, kind: Any, value: Any, tb: Any) -> None:
+        if self.writer is None:
+            return
+        from .batch import DONE, FAILED, FileResult, reason
+
+        seconds = time.perf_counter() - self.start
+        if kind is None:
+            row = FileResult(self.source, self.output, DONE, seconds=seconds, **self.fields)
+        else:
+            row = FileResult(self.source, self.output, FAILED, reason(value) if isinstance(value, BaseException) else "", seconds=seconds)
+        self.writer.add(row)
+        self.writer.close()
+
+
+def _run_batch(args: argparse.Namespace, verb: str, **settings: Any) -> int:
+    """Run a batch with a progress bar, a manifest and the failures listed at the end."""
+    import functools
+
+    from . import batch
+    from .errors import KvqError
+    from .progress import ProgressBar
+
+    if "-" in args.inputs:
+        raise UsageError("- (standard input) can only be the one input")
+    if args.output == "-":
+        raise UsageError("- (standard output) takes one file; name an output folder")
+    if args.jobs < 0:
+        raise UsageError(f"--jobs must be 0 (one per CPU) or more, not {args.jobs}")
+    if args.scheduler and args.jobs != 1:
+        raise UsageError("--jobs and --scheduler do not go together: the cluster's workers do the work")
+    if verb == "encode":
+        suffix, find, what = ".kvq", batch.IMAGE_SUFFIXES, "image"
+        work = functools.partial(batch.encode_task, options=settings["options"], force=args.force)
+    else:
+        fmt = args.format or "PNG"
+        suffix, find, what = batch.suffix_for(fmt), batch.KVQ_SUFFIXES, ".kvq"
+        work = functools.partial(batch.decode_task, format=fmt, max_pixels=settings["max_pixels"], force=args.force)
+    tasks = batch.plan(args.inputs, args.output, suffix=suffix, find=find)
+    if not tasks:
+        raise KvqError(f"{' '.join(args.inputs)}: directory holds no {what} files (looked for {' '.join(find)})")
+    jobs = args.jobs or os.cpu_count() or 1
+    failures: list[batch.FileResult] = []
+    interrupted = False
+    start = time.perf_counter()
+    bar = ProgressBar(len(tasks), verb, enabled=False if args.quiet else None)
+    with contextlib.ExitStack() as stack:
+        manifest = None
+        if args.manifest:
+            from .manifest import ManifestWriter
+
+            # Written on success and on Ctrl-C, removed after an error.
+            manifest = stack.enter_context(ManifestWriter(args.manifest, verb, force=args.force))
+        client = stack.enter_context(_dask_client(args.scheduler)) if args.scheduler else None
+        stack.enter_context(bar)
+        if client is None and jobs == 1:
+            # One file after another in this process: numpy's BLAS threads
+            # (one per core) spin more than they help on these small matrices
+            # (12 Kodak photos: 6.4 s of CPU with them, 4.0 s without), as in
+            # the pool's workers (kvq.batch.process_pool).
+            from threadpoolctl import threadpool_limits
+
+            stack.enter_context(threadpool_limits(1))
+        running = batch.run(tasks, work, executor=client, jobs=None if client or jobs == 1 else jobs)
+        results = stack.enter_context(contextlib.closing(running))
+        try:
+            for result in results:
+                bar.update(result.status)
+                if manifest is not None:
+                    manifest.add(result)
+                if result.status == batch.FAILED:
+                    failures.append(result)
+                elif args.verbose:
+                    bar.write(_result_line(result, verb), stream=sys.stdout)
+        except KeyboardInterrupt:
+            interrupted = True
+    for result in failures:
+        reason = result.reason.removeprefix(f"{result.source}: ")
+        print(f"kvq: failed: {result.source}: {reason}", file=sys.stderr)
+    done = bar.count - bar.skipped - bar.failed
+    if not args.quiet:
+        print(
+            f"kvq {verb}: {done:,} done, {bar.skipped:,} skipped (already there), {bar.failed:,} failed"
+            f" of {len(tasks):,} files in {time.perf_counter() - start:.1f} s",
+            file=sys.stderr,
+        )
+    if interrupted:
+        print(f"kvq: interrupted: {len(tasks) - bar.count:,} files not done; run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_SOME_FAILED if failures else EXIT_OK
+
+
+def _result_line(result: Any, verb: str) -> str:
+    if result.status == "skipped":
+        return f"{result.target}: exists and is valid, skipped"
+    if verb == "decode":
+        return f"{result.target}: {result.width} x {result.height}, K={result.k}, from {result.source} ({result.seconds:.2f} s)"
+    line = f"{result.target}: {result.bytes:,} bytes, {result.bits_per_pixel:.3f} bpp, K={result.k}"
+    if result.psnr is not None:
+        line += f", PSNR {result.psnr:.2f} dB"
+    return f"{line} ({result.seconds:.2f} s)"
+
+
+def _dask_client(address: str) -> Any:
+    from .errors import KvqError
+
+    try:
+        from distributed import Client
+    except ImportError:
+        raise KvqError("--scheduler needs Dask: pip install 'kvq[dask]'") from None
+    try:
+        return Client(address, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise KvqError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    from . import batch
     from .accounting import describe
+    from .errors import KvqError
     from .fileio import read_input
 
-    out = _text_out()
-    report = describe(read_input(_stream(args.input, "in")), args.input)
-    print(json.dumps(report.as_dict(), indent=2) if args.json else report.text(color=_colour_terminal(out)), file=out)
-    return EXIT_OK
+    if len(args.inputs) == 1 and not os.path.isdir(args.inputs[0]):
+        out = _text_out()
+        report = describe(read_input(_stream(args.inputs[0], "in")), args.inputs[0])
+        print(json.dumps(report.as_dict(), indent=2) if args.json else report.text(color=_colour_terminal(out)), file=out)
+        return EXIT_OK
+    if "-" in args.inputs:
+        raise UsageError("- (standard input) can only be the one input")
+    tasks = batch.plan(args.inputs, None, suffix=".kvq", find=batch.KVQ_SUFFIXES)
+    if not tasks:
+        raise KvqError(f"{' '.join(args.inputs)}: directory holds no .kvq files")
+    failed = 0
+    for number, task in enumerate(tasks):
+        try:
+            report = describe(read_input(task.source), task.source)
+        except (KvqError, OSError, MemoryError) as exc:
+            failed += 1
+            reason = batch.reason(exc).removeprefix(f"{task.source}: ")
+            print(f"kvq: failed: {task.source}: {reason}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"file": task.source, "error": reason}))
+            continue
+        if args.json:
+            print(json.dumps(report.as_dict()))
+        else:
+            print(("\n" if number else "") + report.text(color=_colour_terminal(sys.stdout)))
+    return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
 def _colour_terminal(stream: Any) -> bool:
@@ -279,6 +529,7 @@ _COMMANDS = {
 }  # fmt: skip
 
 
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``kvq`` command.
 
@@ -308,6 +559,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _held_stderr(getattr(args, "verbose", False)):
             return _COMMANDS[args.command](args)
+    except UsageError as exc:
+        return _fail(f"usage error: {exc} (see kvq {args.command} --help)", EXIT_USAGE, prefix="kvq: ")
+    except BrokenPipeError:
+        # Standard output closed early (kvq info DIR | head): stop quietly, as cat does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except QualityError as exc:
         return _fail(str(exc), EXIT_QUALITY)
     except KvqError as exc:
@@ -323,14 +580,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         return _fail("out of memory")
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+        return _fail("interrupted", EXIT_INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - a user must never see a traceback
         return _fail(f"internal error ({type(exc).__name__}: {exc}); please report it")
 
 
-def _fail(message: str, status: int = EXIT_ERROR) -> int:
+def _fail(message: str, status: int = EXIT_ERROR, prefix: str = "kvq: error: ") -> int:
     message = " ".join(str(message).split())  # always exactly one line
-    print(f"kvq: error: {message}", file=sys.stderr)
+    print(f"{prefix}{message}", file=sys.stderr)
     return status
 
 

@@ -13,6 +13,7 @@ file or the new one, never half of one.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 from collections.abc import Callable
@@ -259,6 +260,7 @@ def encode_file(
     force: bool = False,
     name: str | None = None,
     format: str | None = None,
+    progress: Callable[[str], None] | None = None,
     **kwargs: Any,
 ) -> Encoded:
     """Encode an image to a ``.kvq`` file, or the quantized image to another format: the one file-level encode.
@@ -285,6 +287,9 @@ def encode_file(
         that format instead (``"PNG"``: an indexed PNG with the palette, and
         the alpha in ``tRNS``, as pngquant writes). Default: from the
         destination's extension, see :func:`output_format`.
+    progress : callable, optional
+        Called with the name of each step as it starts (``"reading"``,
+        ``"quantizing"``, ``"writing"``), for a progress display.
     **kwargs
         Encoder options, and ``metadata`` or ``strip``, as for :func:`kvq.encode`.
 
@@ -299,15 +304,19 @@ def encode_file(
     KvqError (and subclasses), FileNotFoundError, OSError
     """
     fmt = output_format(destination) if format is None else format
+    step = progress or (lambda name: None)
     inputs = _check_before_work(source, destination, force)
+    step("reading")
     if _is_path(source) or isinstance(source, (bytes, bytearray, memoryview)):
         image = open_image(source, name=name)
     elif hasattr(source, "read"):
         image = open_image(source.read(), name=name)
     else:
         image = source
+    step("quantizing")
     encoded = encode_image(image, options, **kwargs)
     if destination is not None:
+        step("writing")
         write_output(destination, _content(encoded, fmt), force=force, inputs=inputs)
     return encoded
 
@@ -357,6 +366,7 @@ def decode_file(
     Returns
     -------
     Decoded
+        The decoded file: header, palette, indices and metadata.
 
     Raises
     ------
@@ -382,6 +392,41 @@ def decode_file(
     fmt = format
     write_output(destination, lambda fp: write_image(decoded, fp, fmt, strip=strip), force=force, inputs=inputs)
     return decoded
+
+
+def image_format(destination: PathLike | IO[bytes]) -> str:
+    """The Pillow format an output's name asks for: its extension's, PNG for a file object.
+
+    Parameters
+    ----------
+    destination : str, path-like or binary file object
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    KvqError
+        An extension Pillow does not write.
+    """
+    from PIL import Image
+
+    if not _is_path(destination):
+        return "PNG"
+    found = Image.registered_extensions().get(Path(destination).suffix.lower())
+    if found is None:
+        raise KvqError(f"{destination}: unknown image extension; use --format or one of .png .bmp .tif .webp .gif .jpg")
+    return found
+
+
+def _open_input(source: PathLike | IO[bytes] | bytes) -> IO[bytes]:
+    """A seekable binary file for a path, bytes, or a stream (read whole: standard input cannot seek)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return io.BytesIO(source)
+    if _is_path(source) and os.path.isfile(source):
+        return open(source, "rb")
+    return io.BytesIO(read_input(source))
 
 
 def save(image: Any, path: PathLike, k: int = 256, *, force: bool = False, **options: Any) -> Header:

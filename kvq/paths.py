@@ -19,7 +19,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".we
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def walk_images(folder: PathLike, *, recursive: bool = True, suffixes: Iterable[str] = IMAGE_SUFFIXES) -> Iterator[Path]:
+def walk_images(
+    folder: PathLike, *, recursive: bool = True, suffixes: Iterable[str] = IMAGE_SUFFIXES, hidden: bool = True
+) -> Iterator[Path]:
     """Yield the image files of a folder, sorted by name, sub-folders after files.
 
     Parameters
@@ -31,6 +33,9 @@ def walk_images(folder: PathLike, *, recursive: bool = True, suffixes: Iterable[
         endless; links to files are taken like files.
     suffixes : iterable of str, default=IMAGE_SUFFIXES
         File suffixes to take, compared in lower case.
+    hidden : bool, default=True
+        False leaves out files and folders whose names start with ``.``
+        (kvq's own temporary files, macOS's ``._`` companions, ``.git``).
 
     Yields
     ------
@@ -38,7 +43,11 @@ def walk_images(folder: PathLike, *, recursive: bool = True, suffixes: Iterable[
     """
     wanted = tuple(s.lower() for s in suffixes)
     with os.scandir(folder) as entries:
-        listing = sorted((entry.name, entry.is_dir(follow_symlinks=False), entry.is_file()) for entry in entries)
+        listing = sorted(
+            (entry.name, entry.is_dir(follow_symlinks=False), entry.is_file())
+            for entry in entries
+            if hidden or not entry.name.startswith(".")
+        )
     subfolders = []
     for name, is_dir, is_file in listing:
         if is_file and Path(name).suffix.lower() in wanted:
@@ -46,7 +55,7 @@ def walk_images(folder: PathLike, *, recursive: bool = True, suffixes: Iterable[
         elif is_dir and recursive:
             subfolders.append(name)
     for name in subfolders:
-        yield from walk_images(Path(folder) / name, recursive=True, suffixes=wanted)
+        yield from walk_images(Path(folder) / name, recursive=True, suffixes=wanted, hidden=hidden)
 
 
 def image_paths(inputs: Iterable[PathLike], *, recursive: bool = True, suffixes: Iterable[str] = IMAGE_SUFFIXES) -> Iterator[Path]:

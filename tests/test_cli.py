@@ -88,7 +88,7 @@ def test_existing_output_needs_force(photo_png: Path, tmp_path: Path) -> None:
         (["encode", "photo.png", "-k", "65537"], 1, "k must be between 1 and 65,536"),
         (["encode", "photo.png", "-o", "photo.png", "--force"], 1, "same file as input"),
         (["encode", "notes.txt"], 1, "not an image"),
-        (["encode", "."], 1, "is a directory"),
+        (["encode", ".", "-o", "-"], 2, "name an output folder"),  # a folder is a batch (tests/test_cli_batch.py)
         (["decode", "notes.txt"], 1, "not a .kvq file"),
         (["decode", "missing.kvq"], 1, "no such file"),
         (["info", "notes.txt"], 1, "not a .kvq file"),

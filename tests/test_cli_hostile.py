@@ -161,8 +161,17 @@ def test_unwritable_output_folder(work):
 
 
 def test_output_is_a_directory(work):
+    # An existing folder as -o takes the output, as cp's target folder does.
     (work / "outdir").mkdir()
-    expect_error(work, "encode", "in.png", "-o", "outdir", "--force", contains="directory")
+    assert run("encode", "in.png", "-o", "outdir", cwd=work).returncode == 0
+    assert kvq.read_header(work / "outdir" / "in.kvq").width == 32
+    # A folder where the output file would go fails that file, even with --force.
+    (work / "outdir2" / "in.kvq").mkdir(parents=True)
+    result = run("encode", "in.png", "-o", "outdir2", "--force", cwd=work)
+    err = result.stderr.decode()
+    assert result.returncode == 3 and "Traceback" not in err
+    assert "kvq: failed: in.png: output outdir2/in.kvq is a directory" in err.replace(os.sep, "/")
+    assert (work / "outdir2" / "in.kvq").is_dir() and list((work / "outdir2").iterdir()) == [work / "outdir2" / "in.kvq"]
 
 
 def test_output_equal_to_input(work):

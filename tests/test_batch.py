@@ -1,0 +1,255 @@
+"""kvq.batch: many files in one call, serially and on a process pool; the manifest."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import kvq
+from kvq import batch
+from kvq.manifest import ManifestWriter, read_manifest
+
+
+@functools.cache
+def _china() -> np.ndarray:
+    from sklearn.datasets import load_sample_image
+
+    return load_sample_image("china.jpg")
+
+
+def photo_tiles(count: int) -> list[np.ndarray]:
+    """``count`` different real-photo images: 64x48 tiles of scikit-learn's china.jpg, every other one flipped."""
+    china = _china()
+    tiles = []
+    for i in range(count):
+        y, x = 40 + (i // 8) * 48 % 360, (i % 8) * 64
+        tile = china[y : y + 48, x : x + 64]
+        tiles.append(np.ascontiguousarray(tile[::-1] if i % 2 else tile))
+    return tiles
+
+
+def make_tree(root: Path) -> dict[str, np.ndarray]:
+    """{a,b}.png, sub/{c,d}.png, sub/deeper/e.bmp (lossless formats, so the pixels are known),
+    a broken sub/broken.png, a hidden file and a text file, under ``root``."""
+    names = ["a.png", "b.png", "sub/c.png", "sub/d.png", "sub/deeper/e.bmp"]
+    images = dict(zip(names, photo_tiles(len(names)), strict=True))
+    for name, pixels in images.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(root / name)
+    (root / "sub" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (root / ".hidden.png").write_bytes(b"skip me")
+    (root / "notes.txt").write_text("not an image")
+    return images
+
+
+def test_plan_mirrors_folders_and_flags_collisions(tmp_path):
+    (tmp_path / "in" / "x").mkdir(parents=True)
+    for name in ("in/a.png", "in/x/b.jpg", "in/x/b.png", "in/.secret.png", "in/c.txt", "in/d.kvq", "loose.gif"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "in" / ".cache").mkdir()
+    (tmp_path / "in" / ".cache" / "e.png").write_bytes(b"")
+    out = tmp_path / "out"
+    tasks = batch.plan([tmp_path / "in", tmp_path / "loose.gif", tmp_path / "in" / "a.png"], out, suffix=".kvq", find=batch.IMAGE_SUFFIXES)
+    got = [(Path(t.source).relative_to(tmp_path).as_posix(), Path(t.target).relative_to(out).as_posix(), bool(t.error)) for t in tasks]
+    assert got == [
+        ("in/a.png", "a.kvq", False),
+        ("in/x/b.jpg", "x/b.kvq", False),
+        ("in/x/b.png", "x/b.kvq", True),  # same output as b.jpg: refused, not overwritten
+        ("loose.gif", "loose.kvq", False),
+    ]  # hidden files and folders and .kvq files are not taken from folders; a.png named twice is planned once
+    assert "in/x/b.jpg" in tasks[2].error.replace(os.sep, "/")
+
+
+def test_plan_without_output_writes_beside_inputs(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "p.png").write_bytes(b"")
+    (tasks,) = [batch.plan([tmp_path / "d"], None, suffix=".kvq", find=batch.IMAGE_SUFFIXES)]
+    assert [t.target for t in tasks] == [str(tmp_path / "d" / "p.kvq")]
+
+
+def encode_tree(tmp_path: Path, **kwargs) -> tuple[dict[str, np.ndarray], list[batch.FileResult]]:
+    images = make_tree(tmp_path / "photos")
+    results = list(batch.encode_files([tmp_path / "photos"], tmp_path / "out", k=16, **kwargs))
+    return images, results
+
+
+def by_name(results: list[batch.FileResult], root: Path) -> dict[str, batch.FileResult]:
+    return {Path(r.source).relative_to(root).as_posix(): r for r in results}
+
+
+def test_encode_folder_serially(tmp_path):
+    images, results = encode_tree(tmp_path)
+    rows = by_name(results, tmp_path / "photos")
+    assert sorted(rows) == sorted([*images, "sub/broken.png"])
+    assert [Path(r.source).name for r in results] == ["a.png", "b.png", "broken.png", "c.png", "d.png", "e.bmp"]
+    broken = rows.pop("sub/broken.png")
+    assert broken.status == "failed" and "not an image" in broken.reason and "\n" not in broken.reason
+    assert not (tmp_path / "out" / "sub" / "broken.kvq").exists()
+    for name, row in rows.items():
+        data = (tmp_path / "out" / name).with_suffix(".kvq").read_bytes()
+        with Image.open(tmp_path / "photos" / name) as source:
+            encoded = kvq.encode_image(source, k=16)
+        assert data == encoded.data  # the batch writes exactly what kvq.encode makes
+        assert row.status == "done" and row.reason == ""
+        assert (row.width, row.height, row.k, row.coding, row.bytes) == (64, 48, encoded.header.k, encoded.header.coding, len(data))
+        assert row.bits_per_pixel == 8 * len(data) / (64 * 48)
+        assert row.psnr == pytest.approx(kvq.metrics.psnr(encoded.original, encoded.pixels()))
+    assert not list((tmp_path / "out").rglob(".*")), "no temporary file is left behind"
+
+
+def test_rerun_skips_valid_outputs_and_refuses_foreign_ones(tmp_path):
+    images, first = encode_tree(tmp_path)
+    out = tmp_path / "out"
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.kvq")}
+    # An output that is not a complete .kvq of its input: truncated, and one of another size.
+    (out / "b.kvq").write_bytes((out / "b.kvq").read_bytes()[:-1])
+    (out / "sub" / "c.kvq").write_bytes(kvq.encode(np.zeros((5, 5, 3), np.uint8), k=2))
+    again = by_name(list(batch.encode_files([tmp_path / "photos"], out, k=16)), tmp_path / "photos")
+    assert again["a.png"].status == again["sub/d.png"].status == again["sub/deeper/e.bmp"].status == "skipped"
+    assert again["a.png"].k == by_name(first, tmp_path / "photos")["a.png"].k and again["a.png"].psnr is None
+    for name in ("b.png", "sub/c.png"):
+        assert again[name].status == "failed" and "is not a complete .kvq of this input" in again[name].reason
+    assert again["sub/broken.png"].status == "failed"  # still broken: tried again
+    assert (out / "a.kvq").stat().st_mtime_ns == stamps[out / "a.kvq"], "a valid output is not rewritten"
+    forced = by_name(list(batch.encode_files([tmp_path / "photos"], out, k=16, force=True)), tmp_path / "photos")
+    assert forced["b.png"].status == forced["sub/c.png"].status == forced["a.png"].status == "done"
+    assert (out / "b.kvq").read_bytes() == kvq.encode(images["b.png"], k=16)
+
+
+def test_no_skip_existing_fails_existing_outputs(tmp_path):
+    encode_tree(tmp_path)
+    results = list(batch.encode_files([tmp_path / "photos"], tmp_path / "out", k=16, skip_existing=False))
+    assert {r.status for r in results} == {"failed"}
+    assert all("exists" in r.reason for r in results if not r.source.endswith("broken.png"))
+
+
+def test_interrupted_batch_resumes(tmp_path):
+    images = make_tree(tmp_path / "photos")
+    results = batch.encode_files([tmp_path / "photos"], tmp_path / "out", k=16)
+    first_two = [next(results), next(results)]
+    results.close()  # the caller stops (Ctrl-C, a crash): nothing more is written
+    written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert written == ["a.kvq", "b.kvq"] and all(r.status == "done" for r in first_two)
+    resumed = by_name(list(batch.encode_files([tmp_path / "photos"], tmp_path / "out", k=16)), tmp_path / "photos")
+    assert [resumed[n].status for n in ("a.png", "b.png")] == ["skipped", "skipped"]
+    assert all(resumed[n].status == "done" for n in images if n not in ("a.png", "b.png"))
+
+
+def test_process_pool_is_byte_identical_to_serial(tmp_path):
+    images = make_tree(tmp_path / "photos")
+    serial = by_name(list(batch.encode_files([tmp_path / "photos"], tmp_path / "serial", k=16)), tmp_path / "photos")
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        pooled = by_name(list(batch.encode_files([tmp_path / "photos"], tmp_path / "pool", k=16, executor=pool)), tmp_path / "photos")
+    own = by_name(list(batch.encode_files([tmp_path / "photos"], tmp_path / "own", k=16, jobs=2)), tmp_path / "photos")
+    for rows in (pooled, own):
+        assert {n: r.status for n, r in rows.items()} == {n: r.status for n, r in serial.items()}
+    for name in images:
+        data = (tmp_path / "serial" / name).with_suffix(".kvq").read_bytes()
+        assert (tmp_path / "pool" / name).with_suffix(".kvq").read_bytes() == data
+        assert (tmp_path / "own" / name).with_suffix(".kvq").read_bytes() == data
+
+
+def die_on_c(task: batch.Task) -> batch.FileResult:
+    """A worker that dies (as if killed for memory) on any file named c.png."""
+    if Path(task.source).name == "c.png":
+        os._exit(9)
+    return batch.encode_task(task, kvq.EncoderOptions(k=16))
+
+
+def test_own_pool_survives_a_worker_that_dies(tmp_path):
+    images = make_tree(tmp_path / "photos")
+    tasks = batch.plan([tmp_path / "photos"], tmp_path / "out", suffix=".kvq", find=batch.IMAGE_SUFFIXES)
+    rows = by_name(list(batch.run(tasks, die_on_c, jobs=2)), tmp_path / "photos")
+    assert sorted(rows) == sorted([*images, "sub/broken.png"])
+    assert rows["sub/c.png"].status == "failed" and "worker process died" in rows["sub/c.png"].reason
+    for name in images:
+        if name != "sub/c.png":
+            assert rows[name].status == "done", rows[name]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_manifest(tmp_path, suffix):
+    _, results = encode_tree(tmp_path)
+    path = tmp_path / f"manifest{suffix}"
+    with ManifestWriter(path, "encode") as manifest:
+        for result in results:
+            manifest.add(result)
+        assert not path.exists(), "the manifest appears only when complete"
+    rows = read_manifest(path)
+    assert [Path(r["source"]).name for r in rows] == [Path(r.source).name for r in results]
+    assert [r["status"] for r in rows] == [r.status for r in results]
+    first = rows[0]
+    assert set(first) >= {"source", "target", "status", "reason", "k", "coding", "bytes", "bits_per_pixel", "psnr", "seconds"}
+    if suffix == ".json":
+        document = json.loads(path.read_text())
+        assert document["summary"] == {"done": 5, "skipped": 0, "failed": 1}
+        assert first["bytes"] == results[0].bytes and first["lossless"] is False
+    else:
+        assert int(first["bytes"]) == results[0].bytes and float(first["psnr"]) == pytest.approx(results[0].psnr, rel=1e-5)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_manifest_lossless_and_replacement_rules(tmp_path):
+    lossless = batch.FileResult("a.png", "a.kvq", "done", psnr=float("inf"), bytes=70)
+    path = tmp_path / "m.json"
+    with ManifestWriter(path, "encode") as manifest:
+        manifest.add(lossless)
+    (row,) = read_manifest(path)
+    assert row["psnr"] is None and row["lossless"] is True
+    with ManifestWriter(path, "encode") as manifest:  # a manifest is replaced: resuming writes it again
+        pass
+    assert read_manifest(path) == []
+    csv_path = tmp_path / "m.csv"
+    with ManifestWriter(csv_path, "encode") as manifest:
+        manifest.add(lossless)
+    assert read_manifest(csv_path)[0]["psnr"] == "inf"
+    (tmp_path / "notes.csv").write_text("precious,data\n")
+    with pytest.raises(kvq.KvqError, match="not a kvq manifest"):
+        ManifestWriter(tmp_path / "notes.csv", "encode")
+    with pytest.raises(kvq.KvqError, match=r"\.csv or \.json"):
+        ManifestWriter(tmp_path / "m.txt", "encode")
+    assert (tmp_path / "notes.csv").read_text() == "precious,data\n"
+
+
+def test_manifest_written_on_interrupt_not_on_error(tmp_path):
+    row = batch.FileResult("a.png", "a.kvq", "done")
+    with pytest.raises(KeyboardInterrupt), ManifestWriter(tmp_path / "m.csv", "encode") as manifest:
+        manifest.add(row)
+        raise KeyboardInterrupt
+    assert len(read_manifest(tmp_path / "m.csv")) == 1
+    with pytest.raises(RuntimeError), ManifestWriter(tmp_path / "n.csv", "encode") as manifest:
+        manifest.add(row)
+        raise RuntimeError("bug")
+    assert not (tmp_path / "n.csv").exists() and not list(tmp_path.glob(".n.csv*"))
+
+
+def test_own_pool_from_a_threaded_program_uses_a_fork_server(tmp_path):
+    """Forking a process that has other threads is unsafe: the pool then starts from a fork server."""
+    import threading
+
+    images = make_tree(tmp_path / "photos")
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        pool = batch.process_pool(2)
+        try:
+            assert pool._mp_context.get_start_method() == "forkserver"
+        finally:
+            pool.shutdown()
+        results = list(batch.encode_files([tmp_path / "photos"], tmp_path / "out", k=16, jobs=2))
+    finally:
+        stop.set()
+        other.join()
+    assert sorted(r.status for r in results) == ["done"] * len(images) + ["failed"]
+    for name in images:
+        with Image.open(tmp_path / "photos" / name) as source:
+            assert (tmp_path / "out" / name).with_suffix(".kvq").read_bytes() == kvq.encode(source, k=16)

@@ -1,0 +1,206 @@
+"""The kvq command on many files: folders, --jobs, the manifest, resumption, exit statuses, progress."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_batch import make_tree, photo_tiles
+
+import kvq
+from kvq.manifest import read_manifest
+
+from conftest import kvq_command, kvq_env
+
+
+def run(*args, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(kvq_command(*args), cwd=cwd, env=kvq_env(), capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture()
+def tree(tmp_path: Path) -> dict[str, np.ndarray]:
+    return make_tree(tmp_path / "photos")
+
+
+def test_folder_encode_lists_failures_and_exits_3(tmp_path, tree):
+    result = run("encode", "photos", "-o", "out", "-k", "16", cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    err = result.stderr.replace(os.sep, "/").splitlines()
+    assert err[0] == "kvq: failed: photos/sub/broken.png: not an image Pillow can read"
+    assert err[1].startswith("kvq encode: 5 done, 0 skipped (already there), 1 failed of 6 files in ")
+    assert len(err) == 2 and result.stdout == ""  # no progress bar: standard error is not a terminal
+    for name in tree:
+        # The same door as a file: its metadata (a TIFF's resolution, say) rides along.
+        with Image.open(tmp_path / "photos" / name) as source:
+            assert (tmp_path / "out" / name).with_suffix(".kvq").read_bytes() == kvq.encode(source, k=16)
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file()) == sorted(
+        str(Path(name).with_suffix(".kvq").as_posix()) for name in tree
+    )
+
+
+def test_many_inputs_quiet_and_verbose(tmp_path, tree):
+    quiet = run("encode", "photos/a.png", "photos/sub/c.png", "-o", "flat", "-k", "8", "-q", cwd=tmp_path)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+    assert sorted(p.name for p in (tmp_path / "flat").iterdir()) == ["a.kvq", "c.kvq"]
+    verbose = run("encode", "photos/a.png", "photos/sub/c.png", "-o", "flat", "-k", "8", "-v", "--force", cwd=tmp_path)
+    lines = verbose.stdout.replace(os.sep, "/").splitlines()
+    assert verbose.returncode == 0 and len(lines) == 2
+    size = len(kvq.encode(tree["a.png"], k=8))
+    assert lines[0].startswith(f"flat/a.kvq: {size:,} bytes, {8 * size / (64 * 48):.3f} bpp, K=")
+    again = run("encode", "photos/a.png", "photos/sub/c.png", "-o", "flat", "-k", "8", "-v", cwd=tmp_path)
+    skipped = ["flat/a.kvq: exists and is valid, skipped", "flat/c.kvq: exists and is valid, skipped"]
+    assert again.stdout.replace(os.sep, "/").splitlines() == skipped
+
+
+def test_decode_folder_and_info_many(tmp_path, tree):
+    run("encode", "photos", "-o", "out", "-k", "16", cwd=tmp_path)
+    (tmp_path / "out" / "sub" / "broken.kvq").write_bytes(b"\x89KVQ\r\n\x1a\n" + bytes(40))
+    decoded = run("decode", "out", "-o", "back", cwd=tmp_path)
+    assert decoded.returncode == 3 and "kvq: failed: " in decoded.stderr and "broken.kvq" in decoded.stderr
+    for name in tree:
+        with Image.open((tmp_path / "back" / name).with_suffix(".png")) as im:
+            assert np.array_equal(np.asarray(im.convert("RGB")), kvq.decode((tmp_path / "out" / name).with_suffix(".kvq").read_bytes()))
+    webp = run("decode", "out/a.kvq", "out/b.kvq", "-o", "webp", "--format", "webp", cwd=tmp_path)
+    assert webp.returncode == 0 and sorted(p.name for p in (tmp_path / "webp").iterdir()) == ["a.webp", "b.webp"]
+    info = run("info", "out", "--json", cwd=tmp_path)
+    assert info.returncode == 3
+    records = [json.loads(line) for line in info.stdout.splitlines()]  # one record per line, per file
+    assert [Path(r["file"]).name for r in records] == ["a.kvq", "b.kvq", "broken.kvq", "c.kvq", "d.kvq", "e.kvq"]
+    broken = records[2]
+    assert broken == {"file": broken["file"], "error": "first chunk must be HEAD, not b'\\x00\\x00\\x00\\x00' (at byte 12)"}
+    assert records[0]["bytes"]["file"] == (tmp_path / "out" / "a.kvq").stat().st_size
+    text = run("info", "out/a.kvq", "out/b.kvq", cwd=tmp_path)
+    assert text.returncode == 0 and text.stdout.count("file        ") == 2
+
+
+def test_jobs_give_the_same_bytes_and_manifest(tmp_path, tree):
+    serial = run("encode", "photos", "-o", "one", "-k", "16", "--manifest", "one.csv", cwd=tmp_path)
+    pooled = run("encode", "photos", "-o", "two", "-k", "16", "--manifest", "two.json", "--jobs", "2", cwd=tmp_path)
+    assert serial.returncode == pooled.returncode == 3
+    for name in tree:
+        kvq_name = Path(name).with_suffix(".kvq")
+        assert (tmp_path / "two" / kvq_name).read_bytes() == (tmp_path / "one" / kvq_name).read_bytes()
+    one = {Path(r["source"]).name: r for r in read_manifest(tmp_path / "one.csv")}
+    two = {Path(r["source"]).name: r for r in read_manifest(tmp_path / "two.json")}
+    assert {n: r["status"] for n, r in one.items()} == {n: r["status"] for n, r in two.items()}
+    assert all(int(one[n]["bytes"]) == two[n]["bytes"] for n in one if one[n]["status"] == "done")
+    assert json.loads((tmp_path / "two.json").read_text())["summary"] == {"done": 5, "skipped": 0, "failed": 1}
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["encode", "photos", "-", "-o", "out"], "standard input) can only be the one input"),
+        (["encode", "photos", "-o", "-"], "name an output folder"),
+        (["encode", "photos", "--jobs", "-1"], "--jobs must be 0"),
+        (["encode", "photos", "--jobs", "2", "--scheduler", "tcp://127.0.0.1:1"], "do not go together"),
+        (["decode", "photos", "-q", "-v"], "not allowed with argument"),
+    ],
+)
+def test_usage_errors(tmp_path, tree, args, fragment):
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2 and fragment in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_manifest_never_replaces_a_foreign_file(tmp_path, tree):
+    (tmp_path / "notes.csv").write_text("mine\n")
+    result = run("encode", "photos", "-o", "out", "--manifest", "notes.csv", cwd=tmp_path)
+    assert result.returncode == 1 and "not a kvq manifest" in result.stderr
+    assert (tmp_path / "notes.csv").read_text() == "mine\n" and not (tmp_path / "out").exists()
+
+
+def many_photos(folder: Path, count: int) -> None:
+    folder.mkdir()
+    for i, tile in enumerate(photo_tiles(count)):
+        Image.fromarray(tile).save(folder / f"{i:03d}.png")
+
+
+def wait_for_output(folder: Path, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while not (folder.exists() and any(p.suffix == ".kvq" for p in folder.iterdir())):
+        assert process.poll() is None and time.monotonic() < deadline, "the batch ended before it could be interrupted"
+        time.sleep(0.01)
+
+
+def check_outputs_complete(folder: Path) -> list[str]:
+    """Every visible output is a complete .kvq; return their names."""
+    names = []
+    for path in folder.iterdir():
+        if not path.name.startswith("."):
+            kvq.decode(path.read_bytes())  # raises on anything half-written
+            names.append(path.name)
+    return sorted(names)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_ctrl_c_writes_the_manifest_and_the_rerun_resumes(tmp_path, jobs):
+    many_photos(tmp_path / "photos", 40)
+    process = subprocess.Popen(
+        kvq_command("encode", "photos", "-o", "out", "-k", "64", "--manifest", "m.csv", "--jobs", jobs),
+        cwd=tmp_path, env=kvq_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    wait_for_output(tmp_path / "out", process)
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C does: the command and its workers
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "kvq: interrupted:" in err and "run the same command again to resume" in err
+    rows = read_manifest(tmp_path / "m.csv")
+    finished = check_outputs_complete(tmp_path / "out")
+    # Files running at the interrupt finish and are listed; only a file whose result was
+    # on its way to the manifest at that instant (one per worker at most) can be missing.
+    listed = [Path(r["target"]).name for r in rows]
+    assert 1 <= len(finished) < 40 and set(listed) <= set(finished) and len(finished) - len(listed) <= jobs
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")], "no temporary file left"
+    again = run("encode", "photos", "-o", "out", "-k", "64", "--manifest", "m.csv", "--jobs", jobs, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    statuses = [r["status"] for r in read_manifest(tmp_path / "m.csv")]
+    assert statuses.count("skipped") == len(finished) and statuses.count("done") == 40 - len(finished)
+
+
+def test_sigkill_leaves_no_half_written_output_and_the_rerun_finishes(tmp_path):
+    many_photos(tmp_path / "photos", 40)
+    process = subprocess.Popen(
+        kvq_command("encode", "photos", "-o", "out", "-k", "64", "--jobs", "2"),
+        cwd=tmp_path, env=kvq_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    wait_for_output(tmp_path / "out", process)
+    os.killpg(process.pid, signal.SIGKILL)  # the command and its workers, mid-write
+    assert process.wait(timeout=60) == -signal.SIGKILL
+    finished = check_outputs_complete(tmp_path / "out")
+    assert 1 <= len(finished) < 40
+    again = run("encode", "photos", "-o", "out", "-k", "64", "--jobs", "2", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert f"{40 - len(finished)} done, {len(finished)} skipped" in again.stderr
+    assert len(check_outputs_complete(tmp_path / "out")) == 40
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path, tree):
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        kvq_command("encode", "photos", "-o", "out", "-k", "8"), cwd=tmp_path, env=kvq_env(), stdout=subprocess.PIPE, stderr=follower
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            piece = os.read(leader, 4096)
+        except OSError:  # the other side closed
+            break
+        if not piece:
+            break
+        seen += piece
+    process.wait(timeout=120)
+    os.close(leader)
+    text = seen.decode()
+    assert process.returncode == 3
+    assert "\rkvq encode [########################] 6/6  100%" in text and "files/s" in text and "1 failed" in text
+    assert process.stdout is not None and process.stdout.read() == b""

@@ -1,0 +1,129 @@
+"""The batch on a Dask cluster: a LocalCluster of 2 single-threaded worker processes on loopback.
+
+Needs the ``dask`` extra (``pip install "kvq[dask]"``, part of ``kvq[test]``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from kvq import batch
+
+distributed = pytest.importorskip("distributed")
+
+from test_batch import by_name, make_tree  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR
+    )
+    with distributed.Client(cluster) as dask_client:
+        yield dask_client
+    cluster.close()
+
+
+def test_same_bytes_as_serial_and_failures_reported(tmp_path, client):
+    images = make_tree(tmp_path / "photos")
+    serial = by_name(list(batch.encode_files([tmp_path / "photos"], tmp_path / "serial", k=16)), tmp_path / "photos")
+    results = list(batch.encode_files([tmp_path / "photos"], tmp_path / "dask", k=16, executor=client))
+    rows = by_name(results, tmp_path / "photos")
+    assert len(results) == len(rows) == len(images) + 1
+    assert rows["sub/broken.png"].status == "failed" and rows["sub/broken.png"].reason == serial["sub/broken.png"].reason
+    # Paths come back as given, though workers got absolute ones.
+    assert rows["a.png"].source == str(tmp_path / "photos" / "a.png")
+    for name in images:
+        assert rows[name].status == "done"
+        assert (rows[name].k, rows[name].bytes, rows[name].psnr) == (serial[name].k, serial[name].bytes, serial[name].psnr)
+        data = (tmp_path / "serial" / name).with_suffix(".kvq").read_bytes()
+        assert (tmp_path / "dask" / name).with_suffix(".kvq").read_bytes() == data
+    # Every finished task's result was released: nothing stays on the cluster
+    # (releases travel to the scheduler asynchronously; give them a moment).
+    deadline = time.monotonic() + 10
+    while [key for key in client.who_has() if str(key).startswith("kvq-")] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [key for key in client.who_has() if str(key).startswith("kvq-")]
+
+
+def test_resumes_on_the_cluster(tmp_path, client):
+    make_tree(tmp_path / "photos")
+    list(batch.encode_files([tmp_path / "photos"], tmp_path / "out", k=16))
+    again = list(batch.encode_files([tmp_path / "photos"], tmp_path / "out", k=16, executor=client))
+    assert sorted(r.status for r in again) == ["failed"] + ["skipped"] * 5
+
+
+def test_no_work_repeated_when_a_worker_dies(tmp_path, client):
+    """Kill the worker that finished the latest file, mid-batch, with SIGKILL.
+
+    Dask recomputes a result that lived only on a dead worker if a client
+    still holds it; the batch releases each result as it arrives, so no file
+    finished before the kill is encoded again. The task stream records every
+    run of every task, on any worker.
+    """
+    from PIL import Image
+    from test_batch import photo_tiles
+
+    import kvq
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    tiles = photo_tiles(16)
+    for i, tile in enumerate(tiles):
+        Image.fromarray(tile).save(folder / f"{i:02d}.png")
+    client.get_task_stream()  # installs the scheduler's task-stream plugin
+    start = time.time()
+    finished_before_kill: set[str] = set()
+    results = []
+    killed = None
+    for result in batch.encode_files([folder], tmp_path / "out", k=16, executor=client):
+        results.append(result)
+        if killed is None:
+            finished_before_kill.add(Path(result.source).name)
+            if len(results) == 4:
+                runs = client.get_task_stream(start=start)
+                latest = max(runs, key=lambda run: run["startstops"][-1]["stop"])
+                killed = latest["worker"]
+                pid = client.run(os.getpid, workers=[killed])[killed]
+                os.kill(pid, signal.SIGKILL)
+    assert killed is not None
+    # A file the dead worker had written but not yet reported is run again,
+    # finds its valid output and is reported skipped; every other file is done.
+    assert {r.status for r in results} <= {"done", "skipped"}
+    assert all(r.status == "done" for r in results if Path(r.source).name in finished_before_kill)
+    assert sorted(Path(r.source).name for r in results) == sorted(p.name for p in folder.iterdir())
+    for result in results:
+        assert Path(result.target).read_bytes() == kvq.encode(tiles[int(Path(result.source).stem)], k=16)
+    runs = client.get_task_stream(start=start)
+    # Map keys to files through the order of submission: key suffix = task number.
+    names = sorted(p.name for p in folder.iterdir())
+    per_file: dict[str, list[str]] = {}
+    for run in runs:
+        key = str(run["key"])
+        if key.startswith("kvq-"):
+            per_file.setdefault(names[int(key.rsplit("-", 1)[1])], []).append(run["worker"])
+    assert any(per_file[name][0] == killed for name in finished_before_kill), "the killed worker had finished files"
+    repeated = {name: per_file[name] for name in finished_before_kill if len(per_file[name]) != 1}
+    assert not repeated, f"encoded again after the kill: {repeated}"
+
+
+def test_command_line_scheduler(tmp_path, client):
+    from test_cli_batch import run
+
+    make_tree(tmp_path / "photos")
+    serial = run("encode", "photos", "-o", "serial", "-k", "16", cwd=tmp_path)
+    address = client.scheduler.address
+    on_cluster = run("encode", "photos", "-o", "dask", "-k", "16", "--scheduler", address, "--manifest", "m.json", cwd=tmp_path)
+    assert serial.returncode == on_cluster.returncode == 3, on_cluster.stderr
+    assert "kvq: failed: " in on_cluster.stderr and "broken.png" in on_cluster.stderr
+    for path in (tmp_path / "serial").rglob("*.kvq"):
+        assert (tmp_path / "dask" / path.relative_to(tmp_path / "serial")).read_bytes() == path.read_bytes()
+    decoded = run("decode", "dask", "-o", "back", "--scheduler", address, cwd=tmp_path)
+    assert decoded.returncode == 0, decoded.stderr
+    assert len(list((tmp_path / "back").rglob("*.png"))) == 5
