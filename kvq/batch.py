@@ -271,6 +271,12 @@ def _kvq_fields(header: Any, size: int) -> dict[str, Any]:
     }
 
 
+def _reraise_interrupt(exc: BaseException) -> None:
+    """Ctrl-C inside a numba kernel surfaces as a SystemError whose cause is the KeyboardInterrupt: stop the batch."""
+    if isinstance(exc.__cause__, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt):
+        raise KeyboardInterrupt from None
+
+
 def encode_task(task: Task, options: EncoderOptions, *, skip_existing: bool = True, force: bool = False) -> FileResult:
     """Encode one file of a batch; never raises for a bad file.
 
@@ -309,6 +315,7 @@ def encode_task(task: Task, options: EncoderOptions, *, skip_existing: bool = Tr
         encoded = encode_file(source, target, options, force=force)
         quality = encoded.psnr
     except (Exception, MemoryError) as exc:  # noqa: BLE001 - every failure becomes a row
+        _reraise_interrupt(exc)
         return FileResult(source, target, FAILED, reason(exc), seconds=time.perf_counter() - start)
     fields_ = _kvq_fields(encoded.header, len(encoded.data))
     return FileResult(source, target, DONE, psnr=quality, seconds=time.perf_counter() - start, **fields_)
@@ -359,6 +366,7 @@ def decode_task(
         check_output(target, force=force, inputs=(source,))
         decode_file(source, target, format, max_pixels=max_pixels, force=force)
     except (Exception, MemoryError) as exc:  # noqa: BLE001 - every failure becomes a row
+        _reraise_interrupt(exc)
         return FileResult(source, target, FAILED, reason(exc), seconds=time.perf_counter() - start)
     return FileResult(source, target, DONE, seconds=time.perf_counter() - start, **fields_)
 

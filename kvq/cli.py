@@ -582,6 +582,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", EXIT_INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - a user must never see a traceback
+        if isinstance(exc.__cause__, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt):
+            # Ctrl-C inside a numba kernel arrives as a SystemError caused by it.
+            return _fail("interrupted", EXIT_INTERRUPTED)
         return _fail(f"internal error ({type(exc).__name__}: {exc}); please report it")
 
 
