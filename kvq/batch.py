@@ -272,8 +272,16 @@ def _kvq_fields(header: Any, size: int) -> dict[str, Any]:
 
 
 def _reraise_interrupt(exc: BaseException) -> None:
-    """Ctrl-C inside a numba kernel surfaces as a SystemError whose cause is the KeyboardInterrupt: stop the batch."""
-    if isinstance(exc.__cause__, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt):
+    """Stop the batch when ``exc`` is Ctrl-C in disguise.
+
+    Ctrl-C inside a numba kernel surfaces as a SystemError ("returned a
+    result with an exception set") whose chain may or may not hold the
+    KeyboardInterrupt; the CLI's SIGINT handler also records it in
+    :data:`kvq.errors.interrupt`, which catches the other case.
+    """
+    from .errors import interrupted_by_user
+
+    if interrupted_by_user(exc):
         raise KeyboardInterrupt from None
 
 

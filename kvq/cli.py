@@ -543,8 +543,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         The exit status.
     """
-    from .errors import KvqError, QualityError
+    from .errors import KvqError, QualityError, interrupt, interrupted_by_user
 
+    interrupt.watch()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
@@ -582,8 +583,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", EXIT_INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - a user must never see a traceback
-        if isinstance(exc.__cause__, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt):
-            # Ctrl-C inside a numba kernel arrives as a SystemError caused by it.
+        if interrupted_by_user(exc):
+            # Ctrl-C inside a numba kernel arrives as a SystemError.
             return _fail("interrupted", EXIT_INTERRUPTED)
         return _fail(f"internal error ({type(exc).__name__}: {exc}); please report it")
 

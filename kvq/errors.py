@@ -7,6 +7,9 @@ subclasses :class:`ValueError` so that code written for Pillow (which treats
 
 from __future__ import annotations
 
+import signal
+import threading
+
 
 class KvqError(ValueError):
     """Base class of every error kvq raises on bad input or options."""
@@ -92,3 +95,54 @@ class QualityError(KvqError):
     def __init__(self, message: str, achieved: float) -> None:
         self.achieved = achieved
         super().__init__(message)
+
+
+class _Interrupt:
+    """Whether Ctrl-C reached this process since :meth:`watch` (a record, set by a signal handler)."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def watch(self) -> None:
+        """Record SIGINT before raising KeyboardInterrupt as Python's own handler does.
+
+        A compiled kernel that is interrupted turns the KeyboardInterrupt
+        into a SystemError; the record tells the two apart. Only the main
+        thread may set handlers, and a handler someone else installed is kept.
+        """
+        self.seen = False
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.seen = True
+        signal.default_int_handler(signum, frame)  # type: ignore[arg-type]
+
+
+interrupt = _Interrupt()
+
+
+def interrupted_by_user(exc: BaseException) -> bool:
+    """True when ``exc`` is, or was caused by, Ctrl-C.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The exception caught.
+
+    Returns
+    -------
+    bool
+        True for a KeyboardInterrupt anywhere in the chain of causes, or for
+        any exception raised after the CLI's SIGINT handler saw Ctrl-C.
+    """
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if isinstance(link, KeyboardInterrupt):
+            return True
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    return interrupt.seen

@@ -253,3 +253,30 @@ def test_own_pool_from_a_threaded_program_uses_a_fork_server(tmp_path):
     for name in images:
         with Image.open(tmp_path / "photos" / name) as source:
             assert (tmp_path / "out" / name).with_suffix(".kvq").read_bytes() == kvq.encode(source, k=16)
+
+
+def test_ctrl_c_inside_a_compiled_kernel_is_told_apart_from_a_failure():
+    # numba turns an interrupted kernel into "SystemError: ... returned a
+    # result with an exception set", its KeyboardInterrupt one or more links
+    # down the chain (or nowhere, which the SIGINT record covers).
+    from kvq.errors import interrupt, interrupted_by_user
+
+    def chained(depth):
+        try:
+            if depth == 0:
+                raise KeyboardInterrupt
+            chained(depth - 1)
+        except BaseException as exc:
+            raise SystemError("returned a result with an exception set") from exc
+
+    for depth in (0, 2):
+        with pytest.raises(SystemError) as caught:
+            chained(depth)
+        assert interrupted_by_user(caught.value)
+    interrupt.seen = False
+    assert not interrupted_by_user(SystemError("a real bug"))
+    interrupt.seen = True
+    try:
+        assert interrupted_by_user(SystemError("no chain"))
+    finally:
+        interrupt.seen = False
