@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import platform
 import statistics
 import sys
@@ -30,7 +31,8 @@ import kvq
 
 SIZE = (4000, 3000)
 K = 256
-DEFAULT_SOURCE = Path("/work/shared/kodak/kodim01.png")
+#: Relative to the repository root, where the project's data lives beside it.
+DEFAULT_SOURCE = Path("../shared/kodak/kodim01.png")
 
 
 def make_file(source: Path) -> Path:
@@ -81,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "pillow_open.md")
     args = parser.parse_args(argv)
 
+    if not args.source.is_absolute():
+        args.source = Path(__file__).resolve().parent.parent / args.source
+    shown_source = os.path.relpath(args.source, Path(__file__).resolve().parent.parent)
     path = make_file(args.source)
     header = kvq.read_header(path)
     readers = {
@@ -102,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Pillow plugin: `Image.open(...).load()` against `kvq.decode`",
         "",
-        f"Command: `PYTHONPATH=. python benchmarks/pillow_open.py --source {args.source} --repeat {args.repeat}`",
+        f"Command: `PYTHONPATH=. python benchmarks/pillow_open.py --source {shown_source} --repeat {args.repeat}`",
         "",
         f"File: {args.source.name} resized to {header.width}x{header.height} "
         f"({header.n_pixels / 1e6:.0f} MP), k={header.k}, {path.stat().st_size:,} bytes; opens as mode "
