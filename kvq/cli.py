@@ -212,20 +212,9 @@ class _FdHold:
 
 def _stream(name: str, direction: str, *, force: bool = False) -> Any:
     """A path as given, or standard input or output for ``-``."""
-    from .errors import KvqError
+    from .fileio import standard_stream
 
-    if name != "-":
-        return name
-    stream = sys.stdin if direction == "in" else sys.stdout
-    which = "input" if direction == "in" else "output"
-    if stream is None:
-        # Python sets sys.stdin / sys.stdout to None when the descriptor was
-        # closed before it started (kvq decode x.kvq -o - >&-).
-        raise KvqError(f"standard {which} is closed")
-    if direction == "out" and not force and stream.isatty():
-        # As gzip does: image bytes on a terminal are never what was meant.
-        raise KvqError("will not write binary data to a terminal; redirect standard output, or use -f to force")
-    return stream.buffer
+    return standard_stream(name, direction, force=force)
 
 
 def _text_out() -> Any:
@@ -288,13 +277,28 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     output = args.output or default_output(source, ".png")
     if _skip_valid(args, source, output, "decode"):
         return EXIT_OK
-    with _OneRow(args, source, output, "decode") as row, Ticker(f"decoding {source}", enabled=None if not args.quiet else False):
+    with (
+        _OneRow(args, source, output, "decode") as row,
+        Ticker(f"decoding {source}", enabled=None if not args.quiet else False),
+        _naming(source),
+    ):
         header = decode_file(
             _stream(source, "in"), _stream(output, "out", force=args.force), args.format,
             max_pixels=max_pixels, force=args.force, strip=args.strip,
         ).header  # fmt: skip
         row.update(_kvq_row(header, os.path.getsize(source) if source != "-" else None))
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _naming(source: str) -> Iterator[None]:
+    """Name the file in the one error line of a bad ``.kvq`` input, as kvq encode names a bad image."""
+    from .errors import FormatError, KvqError
+
+    try:
+        yield
+    except FormatError as exc:
+        raise KvqError(f"{'stdin' if source == '-' else source}: {exc}") from None
 
 
 def _kvq_row(header: Any, size: int | None) -> dict[str, Any]:
@@ -422,7 +426,10 @@ def _run_batch(args: argparse.Namespace, verb: str, **settings: Any) -> int:
         reason = result.reason.removeprefix(f"{result.source}: ")
         print(f"kvq: failed: {result.source}: {reason}", file=sys.stderr)
     done = bar.count - bar.skipped - bar.failed
-    if not args.quiet:
+    # A success is silent on standard error unless someone watches it (a
+    # terminal) or asked (-v), as for one file; failures always get the count.
+    watched = args.verbose or (sys.stderr is not None and sys.stderr.isatty())
+    if not args.quiet and (failures or interrupted or watched):
         print(
             f"kvq {verb}: {done:,} done, {bar.skipped:,} skipped (already there), {bar.failed:,} failed"
             f" of {len(tasks):,} files in {time.perf_counter() - start:.1f} s",
@@ -466,7 +473,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     if len(args.inputs) == 1 and not os.path.isdir(args.inputs[0]):
         out = _text_out()
-        report = describe(read_input(_stream(args.inputs[0], "in")), args.inputs[0])
+        with _naming(args.inputs[0]):
+            report = describe(read_input(_stream(args.inputs[0], "in")), args.inputs[0])
         print(json.dumps(report.as_dict(), indent=2) if args.json else report.text(color=_colour_terminal(out)), file=out)
         return EXIT_OK
     if "-" in args.inputs:

@@ -23,7 +23,6 @@ import inspect
 import io
 import json
 import os
-import sys
 import webbrowser
 from collections.abc import Sequence
 from importlib import resources
@@ -34,7 +33,7 @@ import numpy as np
 
 from .codec import Encoded, encode_image
 from .errors import OptionError
-from .options import MAX_K, EncoderOptions
+from .options import MAX_K, EncoderOptions, k_list
 
 #: Palette sizes a page shows when none are given.
 DEFAULT_KS = (2, 4, 8, 16, 32, 64, 128, 256)
@@ -297,12 +296,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="image file (anything Pillow reads) or .kvq file; - for standard input")
     parser.add_argument("-o", "--output", help="output page (default: INPUT with suffix .explore.html; - for standard output)")
     parser.add_argument(
-        "-k", "--colors", dest="ks", default=None, metavar="K,K,...",
-        help=f"palette sizes, comma-separated (default {','.join(map(str, DEFAULT_KS))})",
+        "-k", "--colors", dest="ks", default=None, action="extend", type=k_list, metavar="K,K,...",
+        help=f"palette sizes, comma-separated, and -k may repeat (default {','.join(map(str, DEFAULT_KS))})",
     )  # fmt: skip
     parser.add_argument("--max-pixels", type=int, default=PAGE_MAX_PIXELS, help=f"refuse larger images (default {PAGE_MAX_PIXELS:,})")
     parser.add_argument("--no-open", action="store_true", help="do not open the page in the default browser")
     parser.add_argument("-f", "--force", action="store_true", help="replace an existing output")
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    noise.add_argument("-v", "--verbose", action="store_true", help="also print the warnings of the libraries underneath (Pillow)")
     # The options kvq bench offers: every encoder option but k (swept here) and quality (which picks K itself).
     encoder_arguments(parser.add_argument_group("encoder options (as kvq encode)"), bench=True)
 
@@ -320,7 +322,7 @@ def main(args: argparse.Namespace) -> int:
     int
         0.
     """
-    from .fileio import check_output, default_output, read_input, write_output
+    from .fileio import check_output, default_output, read_input, standard_stream, write_output
     from .options import from_arguments
     from .pixels import open_image
 
@@ -329,7 +331,7 @@ def main(args: argparse.Namespace) -> int:
         # Refuse before the encodes, and again at the rename.
         check_output(output, force=args.force, inputs=(args.input,) if args.input != "-" else ())
     name = "stdin" if args.input == "-" else Path(args.input).name
-    source: str | bytes = read_input(sys.stdin.buffer) if args.input == "-" else args.input
+    source: str | bytes = read_input(standard_stream("-", "in")) if args.input == "-" else args.input
     if isinstance(source, str) and not os.path.isdir(source):
         with open(source, "rb") as fp:
             if fp.read(len(_SIGNATURE)) == _SIGNATURE:
@@ -340,12 +342,15 @@ def main(args: argparse.Namespace) -> int:
         page = viewer_page([(name, source)])
     else:
         options = from_arguments(args)
-        ks = DEFAULT_KS if args.ks is None else parse_ks(args.ks)
+        ks = DEFAULT_KS if args.ks is None else parse_ks(",".join(map(str, args.ks)))
         page = build_page(open_image(source, name=name), ks, options, name=name, max_pixels=args.max_pixels)
     data = page.encode("utf-8")
-    write_output(sys.stdout.buffer if output == "-" else output, data, force=args.force, inputs=(args.input,))
+    # The page is text: a terminal may have it (the closed-stream check still applies).
+    destination = standard_stream(output, "out", force=True)
+    write_output(destination, data, force=args.force, inputs=(args.input,))
     if output != "-":
-        print(f"{output}: {len(data):,} bytes")
+        if not args.quiet:
+            print(f"{output}: {len(data):,} bytes")
         if not args.no_open:
             open_in_browser(output)
     return 0

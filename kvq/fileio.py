@@ -13,6 +13,7 @@ file or the new one, never half of one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import tempfile
@@ -205,7 +206,7 @@ def write_output(
         Inputs of the same operation; paths among them are never overwritten.
     """
     if not _is_path(destination):
-        out: Any = destination
+        out: Any = _WholeWrites(destination)  # type: ignore[arg-type]  # _is_path narrowed it to a file object
         if isinstance(content, (bytes, bytearray, memoryview)):
             out.write(content)
         else:
@@ -214,6 +215,69 @@ def write_output(
         return
     check_output(destination, force=force, inputs=tuple(i for i in inputs if _is_path(i)))
     atomic_write(destination, content, force=force)
+
+
+def standard_stream(name: str, direction: str, *, force: bool = False) -> Any:
+    """A path as given, or the binary standard input or output for ``-``.
+
+    Parameters
+    ----------
+    name : str
+        A path, or ``-``.
+    direction : {"in", "out"}
+    force : bool, default=False
+        Write binary data to a terminal all the same.
+
+    Returns
+    -------
+    str or binary file object
+
+    Raises
+    ------
+    KvqError
+        The standard stream is closed, or it is a terminal that would get
+        binary output.
+    """
+    import sys
+
+    if name != "-":
+        return name
+    stream = sys.stdin if direction == "in" else sys.stdout
+    which = "input" if direction == "in" else "output"
+    if stream is None:
+        # Python sets sys.stdin / sys.stdout to None when the descriptor was
+        # closed before it started (kvq decode x.kvq -o - >&-).
+        raise KvqError(f"standard {which} is closed")
+    if direction == "out" and not force and stream.isatty():
+        # As gzip does: image bytes on a terminal are never what was meant.
+        raise KvqError("will not write binary data to a terminal; redirect standard output, or use -f to force")
+    return stream.buffer
+
+
+class _WholeWrites:
+    """A binary stream whose ``write`` writes everything or raises.
+
+    A buffered pipe whose reader has gone can report a short write instead of
+    raising (``kvq encode -o - | head -c 10``); callers, Pillow's writers
+    among them, ignore the count, so the command would report success for an
+    output cut off. Writing the rest raises BrokenPipeError.
+    """
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        total = len(view)
+        while view:
+            written = self._stream.write(view)
+            if written is None:  # a non-blocking stream that is full: refuse rather than spin
+                raise BlockingIOError(errno.EAGAIN, "standard output would block")
+            view = view[written:]
+        return total
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 #: The format name of ``.kvq`` files, as Pillow knows it.

@@ -172,6 +172,8 @@ def write_image(decoded: codec.Decoded, fp: IO[bytes], format: str, *, strip: bo
     try:
         # A decoder should not add loss the user did not choose.
         image.save(fp, format=format, **metadata, **({"lossless": True} if upper == "WEBP" else {}))
+    except BrokenPipeError:
+        raise  # the reader of standard output went away: the CLI's exit 141, not a writer's failure
     except (OSError, ValueError, KeyError) as exc:
         raise KvqError(f"cannot write {format}: {exc}") from None
 

@@ -177,7 +177,7 @@ def test_sigkill_leaves_no_half_written_output_and_the_rerun_finishes(tmp_path):
     assert process.wait(timeout=60) == -signal.SIGKILL
     finished = check_outputs_complete(tmp_path / "out")
     assert 1 <= len(finished) < 40
-    again = run("encode", "photos", "-o", "out", "-k", "64", "--jobs", "2", cwd=tmp_path)
+    again = run("encode", "photos", "-o", "out", "-k", "64", "--jobs", "2", "-v", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert f"{40 - len(finished)} done, {len(finished)} skipped" in again.stderr
     assert len(check_outputs_complete(tmp_path / "out")) == 40
@@ -204,3 +204,16 @@ def test_progress_bar_only_on_a_terminal(tmp_path, tree):
     assert process.returncode == 3
     assert "\rkvq encode [########################] 6/6  100%" in text and "files/s" in text and "1 failed" in text
     assert process.stdout is not None and process.stdout.read() == b""
+
+
+def test_a_successful_batch_is_silent_unless_asked(tmp_path, capsys):
+    from kvq.cli import main
+
+    (tmp_path / "in").mkdir()
+    for name, value in (("a.png", 10), ("b.png", 200)):
+        Image.fromarray(np.full((6, 5, 3), value, np.uint8)).save(tmp_path / "in" / name)
+    assert main(["encode", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-k", "2"]) == 0
+    assert capsys.readouterr() == ("", "")  # standard error is not a terminal here
+    assert main(["decode", str(tmp_path / "out"), "-o", str(tmp_path / "back"), "-v"]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 2 and err.startswith("kvq decode: 2 done, 0 skipped (already there), 0 failed of 2 files")

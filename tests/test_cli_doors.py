@@ -173,7 +173,7 @@ def test_info_checks_the_index_data(tmp_path: Path, capsys, case: str) -> None:
     for extra in ([], ["--json"]):
         status, out, err = cli(capsys, "info", str(tmp_path / "bad.kvq"), *extra)
         assert (status, out) == (1, "")
-        assert one_line(err) == f"kvq: error: {decoding.value}"
+        assert one_line(err) == f"kvq: error: {tmp_path / 'bad.kvq'}: {decoding.value}"
 
 
 def test_info_shows_the_palette_with_pixel_counts(tmp_path: Path, capsys) -> None:
@@ -257,11 +257,33 @@ def test_closed_standard_streams_give_a_clear_line(tmp_path: Path, photo_png: Pa
         ("info in.kvq >&-", "output"),
         ("decode - -o out.png <&-", "input"),
         ("encode - -o out.kvq <&-", "input"),
+        ("explore photo.png -o - -k 2 >&-", "output"),
+        ("explore - -o out.html --no-open -k 2 <&-", "input"),
     ):
         result = shell(command, tmp_path)
         assert result.returncode == 1, (command, result.stderr)
         assert one_line(result.stderr.decode()) == f"kvq: error: standard {which} is closed", command
     assert not (tmp_path / "out.png").exists() and not (tmp_path / "out.kvq").exists()
+    assert not (tmp_path / "out.html").exists()
+
+
+def test_a_reader_that_stops_early_is_exit_141_not_success(tmp_path: Path) -> None:
+    # Outputs larger than a pipe's buffer (64 KiB), read 10 bytes of: the
+    # command must not report a cut-off output as written (a short write of
+    # a buffered pipe once hid the broken pipe).
+    noise = np.random.default_rng(3).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "noise.png")
+    (tmp_path / "noise.kvq").write_bytes(kvq.encode(noise, k=256))
+    for args in (["encode", "noise.png", "-o", "-", "-k", "256"], ["decode", "noise.kvq", "-o", "-", "--format", "PNG"]):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kvq", *args], cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        assert process.stdout is not None and process.stderr is not None
+        assert len(process.stdout.read(10)) == 10
+        process.stdout.close()
+        err = process.stderr.read().decode()
+        assert process.wait(timeout=120) == 141, (args, err)
+        assert err == "", args  # quiet, as cat is after SIGPIPE, and no "N bytes" success line
 
 
 # -------------------------------------------- item 15: the output's extension

@@ -218,7 +218,6 @@ def test_cli_never_overwrites_without_force(photo_file, tmp_path, capsys, browse
     ("args", "message"),
     [
         (["-k", "0"], "K must be between 1 and 65,536"),
-        (["-k", "two"], "K values must be integers"),
         (["--max-pixels", "100"], "too heavy for a browser"),
         (["--speed", "11"], "speed must be between"),
     ],
@@ -229,6 +228,19 @@ def test_cli_errors_are_one_line(photo_file, tmp_path, capsys, browser_calls, ar
     err = capsys.readouterr().err.strip()
     assert err.startswith("kvq: error: ") and message in err and "\n" not in err
     assert not out.exists()
+
+
+def test_cli_options_behave_as_the_other_commands(photo_file, tmp_path, capsys, browser_calls):
+    out = tmp_path / "page.html"
+    # A K list that is not numbers is a usage error (exit 2), as for kvq encode and kvq demo.
+    assert main(["explore", str(photo_file), "-o", str(out), "--no-open", "-k", "two"]) == 2
+    assert "usage error" in capsys.readouterr().err and not out.exists()
+    # -k repeats, as for kvq demo and kvq bench, rather than the last one winning.
+    assert main(["explore", str(photo_file), "-o", str(out), "--no-open", "-k", "2", "-k", "5,3", "-q"]) == 0
+    assert capsys.readouterr() == ("", "")  # -q: nothing but errors
+    page = out.read_text()
+    assert all(f'"k":{k},' in page.replace(" ", "") for k in (2, 3, 5))
+    assert '"k":16,' not in page.replace(" ", "")
 
 
 def test_cli_on_a_kvq_file_and_on_non_images(tmp_path, photo, capsys, browser_calls):
