@@ -1,4 +1,9 @@
-"""The kvq command on many files: folders, --jobs, the manifest, resumption, exit statuses, progress."""
+"""The kvq command on many files: folders, --jobs, the manifest, resumption, exit statuses, progress.
+
+Signals, terminals and worker pools (``--jobs``) run the command in a subprocess, as a user
+runs it; the rest run ``kvq.cli.main`` in the test process on real descriptors 0-2
+(``conftest.run_kvq_here``), the same code without the interpreter's start-up.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +23,20 @@ from test_batch import make_tree, photo_tiles
 import kvq
 from kvq.manifest import read_manifest
 
-from conftest import kvq_command, kvq_env
+from conftest import kvq_command, kvq_env, run_kvq_here
 
 
 def run(*args, cwd: Path) -> subprocess.CompletedProcess:
+    """``kvq ARGS`` in this process, output as text; with worker processes (``--jobs`` other than 1,
+    ``--scheduler``) in a subprocess (:func:`run_process`), so that no pool or cluster client starts in the tests'."""
+    if "--scheduler" in args or ("--jobs" in args and str(args[args.index("--jobs") + 1]) != "1"):
+        return run_process(*args, cwd=cwd)
+    result = run_kvq_here(*args, cwd=cwd)
+    return subprocess.CompletedProcess(result.args, result.returncode, result.stdout.decode(), result.stderr.decode())
+
+
+def run_process(*args, cwd: Path) -> subprocess.CompletedProcess:
+    """``kvq ARGS`` in a subprocess, as a user runs it, output as text."""
     return subprocess.run(kvq_command(*args), cwd=cwd, env=kvq_env(), capture_output=True, text=True, timeout=300)
 
 
