@@ -3,9 +3,9 @@
 Helpers are plain functions that test modules import (``from conftest import run_kvq``):
 pytest puts this folder on ``sys.path``.
 
-Markers: ``slow`` marks tests that take seconds each (fuzzing smoke runs, SIGKILL and
-memory-limit subprocesses). They run by default and in CI; ``pytest -m "not slow"`` leaves
-them out for a quick loop while editing.
+Markers: ``slow`` marks tests that wait seconds on the clock or on a tool however fast
+the code is (the fuzzing smoke run, SIGKILLs after set delays, a wheel build). They run by
+default and in CI; ``pytest -m "not slow"`` leaves them out for a quick loop while editing.
 
 The ``kvq`` command is run two ways. :func:`run_kvq` starts ``python -m kvq`` as a user
 does: for what only a process shows (signals, pipes, terminals, closed descriptors, what
