@@ -159,9 +159,12 @@ def check_outputs_complete(folder: Path) -> list[str]:
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_ctrl_c_writes_the_manifest_and_the_rerun_resumes(tmp_path, jobs):
     many_photos(tmp_path / "photos", 40)
+    # SIGINT as a terminal's foreground command has it, whatever this run inherited: a shell starts a
+    # background job (`pytest &` in a script) with SIGINT ignored, and Python then keeps ignoring it.
     process = subprocess.Popen(
         kvq_command("encode", "photos", "-o", "out", "-k", "64", "--manifest", "m.csv", "--jobs", jobs),
         cwd=tmp_path, env=kvq_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     wait_for_output(tmp_path / "out", process)
     os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C does: the command and its workers
