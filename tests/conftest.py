@@ -3,17 +3,26 @@
 Helpers are plain functions that test modules import (``from conftest import run_kvq``):
 pytest puts this folder on ``sys.path``.
 
-Markers: ``slow`` marks tests that take seconds each (fuzzing smoke runs, SIGKILL and
-memory-limit subprocesses). They run by default and in CI; ``pytest -m "not slow"`` leaves
-them out for a quick loop while editing.
+Markers: ``slow`` marks tests that wait seconds on the clock or on a tool however fast
+the code is (the fuzzing smoke run, SIGKILLs after set delays, a wheel build). They run by
+default and in CI; ``pytest -m "not slow"`` leaves them out for a quick loop while editing.
+
+The ``kvq`` command is run two ways. :func:`run_kvq` starts ``python -m kvq`` as a user
+does: for what only a process shows (signals, pipes, terminals, closed descriptors, what
+gets imported, separate processes agreeing). :func:`run_kvq_here` runs the same
+``kvq.cli.main`` in the test process on real descriptors 0, 1 and 2, without the second or
+so that each new interpreter spends importing numpy, Pillow and numba and loading the
+compiled kernels: for what a command does with its files, options and messages.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -38,6 +47,56 @@ def kvq_command(*args: object) -> list[str]:
 def run_kvq(*args: object, cwd: Path, stdin: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run the ``kvq`` command in a subprocess of this checkout and capture its output."""
     return subprocess.run(kvq_command(*args), cwd=cwd, input=stdin, env=kvq_env(), capture_output=True, timeout=timeout)
+
+
+def run_kvq_here(*args: object, cwd: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    """Run the ``kvq`` command's ``main`` in this process, as :func:`run_kvq` runs it in a subprocess.
+
+    Descriptors 0, 1 and 2 (not only ``sys.stdin``, ``sys.stdout`` and ``sys.stderr``) are
+    files meanwhile, as pipes are for a subprocess: the command's own hold on descriptor 2,
+    and whatever C libraries write there, behave as in a real process. The working folder,
+    the streams, the descriptors and the SIGINT handler are put back afterwards. Returns
+    what :func:`run_kvq` returns: the exit status and the bytes written to each stream.
+    """
+    from kvq.cli import main
+
+    argv = [str(arg) for arg in args]
+    streams = sys.stdin, sys.stdout, sys.stderr
+    sigint = signal.getsignal(signal.SIGINT)
+    here = os.getcwd()
+    for stream in streams[1:]:
+        stream.flush()
+    with tempfile.TemporaryFile() as fin, tempfile.TemporaryFile() as fout, tempfile.TemporaryFile() as ferr:
+        fin.write(stdin or b"")
+        fin.seek(0)
+        saved = [os.dup(fd) for fd in (0, 1, 2)]
+        try:
+            for fd, file in zip((0, 1, 2), (fin, fout, ferr), strict=True):
+                os.dup2(file.fileno(), fd)
+            # Python's own standard streams for pipes: locale encoding, backslashreplace on stderr.
+            sys.stdin = open(0, closefd=False)  # noqa: SIM115 - closed below
+            sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+            sys.stderr = open(2, "w", closefd=False, errors="backslashreplace")  # noqa: SIM115
+            os.chdir(cwd)
+            try:
+                status = main(argv)
+            except SystemExit as exc:  # as the interpreter turns sys.exit(code) into a status
+                status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os.chdir(here)
+            signal.signal(signal.SIGINT, sigint)
+            for stream in (sys.stdin, sys.stdout, sys.stderr):
+                if stream not in streams:
+                    stream.close()
+            sys.stdin, sys.stdout, sys.stderr = streams
+            for fd, copy in zip((0, 1, 2), saved, strict=True):
+                os.dup2(copy, fd)
+                os.close(copy)
+        fout.seek(0)
+        ferr.seek(0)
+        return subprocess.CompletedProcess(["kvq", *argv], status, fout.read(), ferr.read())
 
 
 def one_error_line(result: subprocess.CompletedProcess, status: int | None = None) -> str:

@@ -170,9 +170,15 @@ def test_own_pool_survives_a_worker_that_dies(tmp_path):
     rows = by_name(list(batch.run(tasks, die_on_c, jobs=2)), tmp_path / "photos")
     assert sorted(rows) == sorted([*images, "sub/broken.png"])
     assert rows["sub/c.png"].status == "failed" and "worker process died" in rows["sub/c.png"].reason
+    # The death breaks the whole pool: a file the other worker had just written, its result
+    # not yet back, is retried alone, finds its complete output and is reported skipped (as
+    # on a Dask cluster, tests/test_dask.py; seen once in a loaded full run). The output
+    # folder was empty: whatever is there this batch wrote, and it must be the file's encode.
     for name in images:
         if name != "sub/c.png":
-            assert rows[name].status == "done", rows[name]
+            assert rows[name].status in ("done", "skipped"), rows[name]
+            with Image.open(tmp_path / "photos" / name) as source:  # its metadata (a BMP's resolution) rides along
+                assert (tmp_path / "out" / name).with_suffix(".kvq").read_bytes() == kvq.encode(source, k=16), name
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".json"])

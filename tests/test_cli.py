@@ -1,4 +1,10 @@
-"""The kvq command, run as a user runs it: in a subprocess, reading its output and status."""
+"""The kvq command, reading its output, its files and its status.
+
+What a process shows runs as a user runs it, in a subprocess (``run_kvq``): standard input
+piped to standard output, every error's one line and exit status, two runs giving the same
+bytes. The rest runs ``kvq.cli.main`` in the test process on real descriptors 0-2
+(``run_kvq_here``): the same code, without the interpreter's start-up.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,8 @@ from PIL import Image
 import kvq
 from kvq.container import OVERHEAD
 
-from conftest import one_error_line
-from conftest import run_kvq as run
+from conftest import one_error_line, run_kvq
+from conftest import run_kvq_here as run
 
 
 def test_encode_info_decode_round_trip(photo_png: Path, tmp_path: Path) -> None:
@@ -43,18 +49,19 @@ def test_encode_info_decode_round_trip(photo_png: Path, tmp_path: Path) -> None:
 
 
 def test_same_options_same_bytes(photo_png: Path, tmp_path: Path) -> None:
-    for name in ("a.kvq", "b.kvq"):
-        assert run("encode", str(photo_png), "-o", name, "-k", "8", "--seed", "3", cwd=tmp_path).returncode == 0
+    # Two runs in two processes (a new one and this one): nothing may depend on hash seeds or process state.
+    for runner, name in ((run_kvq, "a.kvq"), (run, "b.kvq")):
+        assert runner("encode", str(photo_png), "-o", name, "-k", "8", "--seed", "3", cwd=tmp_path).returncode == 0
     assert (tmp_path / "a.kvq").read_bytes() == (tmp_path / "b.kvq").read_bytes()
 
 
 def test_stdin_to_stdout(photo_png: Path, tmp_path: Path) -> None:
-    result = run("encode", "-", "-k", "4", cwd=tmp_path, stdin=photo_png.read_bytes())
+    result = run_kvq("encode", "-", "-k", "4", cwd=tmp_path, stdin=photo_png.read_bytes())
     assert result.returncode == 0
     assert kvq.read_header(result.stdout).k == 4
     # The summary goes to stderr so that stdout holds only the file.
     assert "bytes" in result.stderr.decode()
-    decoded = run("decode", "-", "-o", "-", cwd=tmp_path, stdin=result.stdout)
+    decoded = run_kvq("decode", "-", "-o", "-", cwd=tmp_path, stdin=result.stdout)
     assert decoded.returncode == 0
     assert decoded.stdout[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -100,7 +107,7 @@ def test_existing_output_needs_force(photo_png: Path, tmp_path: Path) -> None:
 def test_bad_input_one_line_and_status(photo_png: Path, tmp_path: Path, args: list, status: int, fragment: str) -> None:
     (tmp_path / "notes.txt").write_text("not an image\n")
     before = sorted(os.listdir(tmp_path))
-    result = run(*args, cwd=tmp_path)
+    result = run_kvq(*args, cwd=tmp_path)
     assert result.returncode == status
     assert fragment in one_error_line(result)
     assert sorted(os.listdir(tmp_path)) == before  # nothing left behind

@@ -1,4 +1,9 @@
-"""The kvq command on many files: folders, --jobs, the manifest, resumption, exit statuses, progress."""
+"""The kvq command on many files: folders, --jobs, the manifest, resumption, exit statuses, progress.
+
+Signals, terminals and worker pools (``--jobs``) run the command in a subprocess, as a user
+runs it; the rest run ``kvq.cli.main`` in the test process on real descriptors 0-2
+(``conftest.run_kvq_here``), the same code without the interpreter's start-up.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +23,20 @@ from test_batch import make_tree, photo_tiles
 import kvq
 from kvq.manifest import read_manifest
 
-from conftest import kvq_command, kvq_env
+from conftest import kvq_command, kvq_env, run_kvq_here
 
 
 def run(*args, cwd: Path) -> subprocess.CompletedProcess:
+    """``kvq ARGS`` in this process, output as text; with worker processes (``--jobs`` other than 1,
+    ``--scheduler``) in a subprocess (:func:`run_process`), so that no pool or cluster client starts in the tests'."""
+    if "--scheduler" in args or ("--jobs" in args and str(args[args.index("--jobs") + 1]) != "1"):
+        return run_process(*args, cwd=cwd)
+    result = run_kvq_here(*args, cwd=cwd)
+    return subprocess.CompletedProcess(result.args, result.returncode, result.stdout.decode(), result.stderr.decode())
+
+
+def run_process(*args, cwd: Path) -> subprocess.CompletedProcess:
+    """``kvq ARGS`` in a subprocess, as a user runs it, output as text."""
     return subprocess.run(kvq_command(*args), cwd=cwd, env=kvq_env(), capture_output=True, text=True, timeout=300)
 
 
@@ -144,9 +159,12 @@ def check_outputs_complete(folder: Path) -> list[str]:
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_ctrl_c_writes_the_manifest_and_the_rerun_resumes(tmp_path, jobs):
     many_photos(tmp_path / "photos", 40)
+    # SIGINT as a terminal's foreground command has it, whatever this run inherited: a shell starts a
+    # background job (`pytest &` in a script) with SIGINT ignored, and Python then keeps ignoring it.
     process = subprocess.Popen(
         kvq_command("encode", "photos", "-o", "out", "-k", "64", "--manifest", "m.csv", "--jobs", jobs),
         cwd=tmp_path, env=kvq_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     wait_for_output(tmp_path / "out", process)
     os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C does: the command and its workers

@@ -15,7 +15,7 @@ from PIL import Image
 import kvq
 from kvq import coding, container, entropy
 
-from conftest import REPO, kvq_env, run_kvq
+from conftest import REPO, kvq_env, run_kvq_here
 
 KODAK = REPO.parent / "shared" / "kodak"
 
@@ -193,14 +193,14 @@ def test_pillow_open_reads_only_header_and_palette(photo, tmp_path):
 def test_cli_coding_option_and_info(photo_png, tmp_path):
     for name in ("fixed", "entropy"):
         out = tmp_path / f"{name}.kvq"
-        result = run_kvq("encode", photo_png, "-o", out, "-k", "16", "--coding", name, cwd=tmp_path)
+        result = run_kvq_here("encode", photo_png, "-o", out, "-k", "16", "--coding", name, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert kvq.read_header(out).coding == coding.BY_NAME[name]
-    info = run_kvq("info", tmp_path / "entropy.kvq", cwd=tmp_path)
+    info = run_kvq_here("info", tmp_path / "entropy.kvq", cwd=tmp_path)
     assert info.returncode == 0
     text = info.stdout.decode()
     assert "index coding 1 (entropy coded)" in text and "vs fixed" in text
-    bad = run_kvq("encode", photo_png, "-o", tmp_path / "x.kvq", "--coding", "huffman", cwd=tmp_path)
+    bad = run_kvq_here("encode", photo_png, "-o", tmp_path / "x.kvq", "--coding", "huffman", cwd=tmp_path)
     assert bad.returncode == 1 and b"coding must be one of entropy, fixed" in bad.stderr
 
 

@@ -12,6 +12,8 @@ from kvq.errors import QualityError
 from kvq.options import EncoderOptions
 from kvq.quantize import quantize
 
+from conftest import kvq_env
+
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
@@ -157,13 +159,12 @@ def test_deterministic_across_processes(china: np.ndarray) -> None:
     # This process runs with default thread pools; the child with two threads.
     env_runs = [{"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2", "NUMBA_NUM_THREADS": "2"}]
     import hashlib
-    import os
 
     p, i = quantize(china, EncoderOptions(k=48))
     q, j = quantize(china, EncoderOptions(k=48, dither=0.5))
     here = hashlib.sha256(p.tobytes() + i.tobytes() + q.tobytes() + j.tobytes()).hexdigest()
     for extra in env_runs:
-        env = {**os.environ, **extra}
+        env = {**kvq_env(), **extra}
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
         assert out.stdout.strip() == here
 
@@ -307,7 +308,7 @@ def test_rejects_bad_pixels() -> None:
 
 def test_import_kvq_does_not_import_sklearn() -> None:
     code = "import sys, kvq, kvq.quantize; print('sklearn' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=kvq_env())
     assert out.stdout.strip() == "False"
 
 
@@ -327,7 +328,7 @@ def test_numba_only_when_quantizing(tmp_path) -> None:
         f"assert kvq.decode(open({str(tmp_path / 'image.kvq')!r}, 'rb').read()).shape == (30, 40, 3)\n"
         "print(sorted(m for m in ('numba', 'sklearn', 'kvq.quantize') if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=kvq_env())
     assert out.stdout.strip() == "[]"
 
 

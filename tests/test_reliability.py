@@ -380,7 +380,9 @@ def kill_after(command: list[str], cwd: Path, delay: float, output: Path, old: b
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("delay", [0.3, 1.0, 1.8, 2.6])
 def test_sigkill_during_encode_keeps_old_output(tmp_path, delay):
-    source = noise_png(tmp_path / "in.png", 900)
+    # 1200x1200: about 3 s of `kvq encode` on an idle 2-core machine, so that even the latest kill lands
+    # mid-encode; a smaller image finished first, and the retry at half the delay added its own wait.
+    source = noise_png(tmp_path / "in.png", 1200)
     output = tmp_path / "out.kvq"
     old = b"old output, not a kvq file"
     proc = kill_after(kvq_command("encode", source, "-o", output, "-k", "64", "--force"), tmp_path, delay, output, old)
@@ -388,15 +390,21 @@ def test_sigkill_during_encode_keeps_old_output(tmp_path, delay):
     check_no_partial(tmp_path, output, old, lambda p: kvq.load(p))
 
 
+@pytest.fixture(scope="module")
+def slow_to_decode() -> bytes:
+    """A 1500x1500 file of 4,000 colours: seconds to decode and write as TIFF (encoded once, for every delay)."""
+    rng = np.random.default_rng(1)
+    palette = rng.integers(0, 256, (4000, 3), dtype=np.uint8)
+    return kvq.encode_indexed(palette=palette, indices=rng.integers(0, 4000, (1500, 1500)))
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("delay", [0.4, 0.9, 1.4])
-def test_sigkill_during_decode_keeps_old_output(tmp_path, delay):
+def test_sigkill_during_decode_keeps_old_output(tmp_path, delay, slow_to_decode):
     from PIL import Image
 
-    rng = np.random.default_rng(1)
-    palette = rng.integers(0, 256, (4000, 3), dtype=np.uint8)
-    (tmp_path / "in.kvq").write_bytes(kvq.encode_indexed(palette=palette, indices=rng.integers(0, 4000, (1500, 1500))))
+    (tmp_path / "in.kvq").write_bytes(slow_to_decode)
     output = tmp_path / "out.tif"
     old = b"old output"
     proc = kill_after(kvq_command("decode", tmp_path / "in.kvq", "-o", output, "--force"), tmp_path, delay, output, old)
