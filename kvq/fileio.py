@@ -246,7 +246,9 @@ def output_format(destination: PathLike | IO[bytes] | None) -> str:
     if not _is_path(destination):
         return KVQ
     suffix = Path(destination).suffix.lower()
-    if not suffix:
+    if suffix in ("", ".kvq"):
+        # Known without asking Pillow, whose registry of extensions imports
+        # every one of its plugins (tens of milliseconds in a lone encode).
         return KVQ
     format = Image.registered_extensions().get(suffix)
     if format is None:
