@@ -40,7 +40,8 @@ def start() -> None:
     # A None entry in sys.modules makes "import name" raise ImportError at
     # once, before any parent package is imported: numba's own fallbacks
     # (no BLAS, no cffi) then apply.
-    sys.modules.update(dict.fromkeys(SKIPPED))
+    for name in SKIPPED:
+        sys.modules[name] = None  # type: ignore[assignment]
     try:
         from numba.core.registry import cpu_target
 
