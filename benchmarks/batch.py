@@ -119,8 +119,13 @@ def main() -> None:
         shutil.copy(photos[0], one / photos[0].name)
         folder = work / "twelve"
         folder.mkdir()
+        # pngquant writes its outputs beside its inputs: it gets its own copy,
+        # or kvq's next run would find 24 images in the folder.
+        pq_folder = work / "twelve-pngquant"
+        pq_folder.mkdir()
         for photo in photos:
             shutil.copy(photo, folder / photo.name)
+            shutil.copy(photo, pq_folder / photo.name)
         twice = work / "twentyfour"
         twice.mkdir()
         for photo in photos:
@@ -155,17 +160,20 @@ def main() -> None:
         loads.append(os.getloadavg()[0])
         # 2. A folder of 12 photos, --jobs 2, against one pngquant call.
         outputs = work / "out-twelve"
-        pq_outputs = sorted(folder.glob("*.png"))
+        pq_inputs = sorted(pq_folder.glob("*.png"))
         folder_times = interleaved(
             {
                 "kvq encode FOLDER -k 64 --jobs 2": kvq_command("encode", folder, "-o", outputs, "-k", 64, "--jobs", 2, "-q"),
                 "kvq encode FOLDER -k 64 --jobs 1": kvq_command("encode", folder, "-o", outputs, "-k", 64, "--jobs", 1, "-q"),
-                "pngquant --nofs 64 12 files": [pngquant, "--nofs", "64", "--force", "--ext", "-pq.png", *map(str, pq_outputs)],
+                "pngquant --nofs 64 12 files": [pngquant, "--nofs", "64", "--force", "--ext", "-pq.png", *map(str, pq_inputs)],
             },
             work,
             args.repeat,
             before={name: lambda: clear(outputs) for name in ("kvq encode FOLDER -k 64 --jobs 2", "kvq encode FOLDER -k 64 --jobs 1")},
         )
+        made = len(list(outputs.rglob("*.kvq")))
+        if made != 12:
+            raise SystemExit(f"kvq encoded {made} files of the folder of 12")
         reference = statistics.median(folder_times["pngquant --nofs 64 12 files"])
         pairs = zip(folder_times["kvq encode FOLDER -k 64 --jobs 2"], folder_times["pngquant --nofs 64 12 files"], strict=True)
         ratios = [k / p for k, p in pairs]
