@@ -112,21 +112,27 @@ def main() -> None:
     version = subprocess.run([pngquant, "--version"], capture_output=True, text=True).stdout.split()[0]
     work = Path(tempfile.mkdtemp(prefix="kvq-bench-batch-"))
     lines: list[str] = []
-    load_before = os.getloadavg()[0]
+    loads: list[float] = []
     try:
         one = work / "one"
         one.mkdir()
         shutil.copy(photos[0], one / photos[0].name)
         folder = work / "twelve"
         folder.mkdir()
+        # pngquant writes its outputs beside its inputs: it gets its own copy,
+        # or kvq's next run would find 24 images in the folder.
+        pq_folder = work / "twelve-pngquant"
+        pq_folder.mkdir()
         for photo in photos:
             shutil.copy(photo, folder / photo.name)
+            shutil.copy(photo, pq_folder / photo.name)
         twice = work / "twentyfour"
         twice.mkdir()
         for photo in photos:
             shutil.copy(photo, twice / photo.name)
             shutil.copy(photo, twice / f"again-{photo.name}")
 
+        loads.append(os.getloadavg()[0])
         # 1. One photo, whole process.
         single = interleaved(
             {
@@ -151,19 +157,23 @@ def main() -> None:
             "",
         ]
 
+        loads.append(os.getloadavg()[0])
         # 2. A folder of 12 photos, --jobs 2, against one pngquant call.
         outputs = work / "out-twelve"
-        pq_outputs = sorted(folder.glob("*.png"))
+        pq_inputs = sorted(pq_folder.glob("*.png"))
         folder_times = interleaved(
             {
                 "kvq encode FOLDER -k 64 --jobs 2": kvq_command("encode", folder, "-o", outputs, "-k", 64, "--jobs", 2, "-q"),
                 "kvq encode FOLDER -k 64 --jobs 1": kvq_command("encode", folder, "-o", outputs, "-k", 64, "--jobs", 1, "-q"),
-                "pngquant --nofs 64 12 files": [pngquant, "--nofs", "64", "--force", "--ext", "-pq.png", *map(str, pq_outputs)],
+                "pngquant --nofs 64 12 files": [pngquant, "--nofs", "64", "--force", "--ext", "-pq.png", *map(str, pq_inputs)],
             },
             work,
             args.repeat,
             before={name: lambda: clear(outputs) for name in ("kvq encode FOLDER -k 64 --jobs 2", "kvq encode FOLDER -k 64 --jobs 1")},
         )
+        made = len(list(outputs.rglob("*.kvq")))
+        if made != 12:
+            raise SystemExit(f"kvq encoded {made} files of the folder of 12")
         reference = statistics.median(folder_times["pngquant --nofs 64 12 files"])
         pairs = zip(folder_times["kvq encode FOLDER -k 64 --jobs 2"], folder_times["pngquant --nofs 64 12 files"], strict=True)
         ratios = [k / p for k, p in pairs]
@@ -178,6 +188,7 @@ def main() -> None:
             "",
         ]
 
+        loads.append(os.getloadavg()[0])
         # 3. Dask: a LocalCluster of 2 single-threaded workers against --jobs 1, 24 photos.
         # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 for its workers by default,
         # which makes glibc map and zero every numpy temporary above 128 KiB: an
@@ -232,9 +243,10 @@ def main() -> None:
         "",
         f"Command: `PYTHONPATH=. python benchmarks/batch.py --repeat {args.repeat}`",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, shared with other work: load average {load_before:.1f} at the start,"
-        f" {os.getloadavg()[0]:.1f} at the end (on an idle machine it is 0; above {os.cpu_count()}, parallel runs cannot get"
-        f" {os.cpu_count()} cores). Python {platform.python_version()}, pngquant {version}. Runs interleaved; medians. CPU: user +"
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs. Load average (1 minute) at the start of parts 1, 2 and 3:"
+        f" {', '.join(f'{load:.2f}' for load in loads)}; {os.getloadavg()[0]:.2f} at the end (0 on an idle machine; this"
+        f" benchmark's own runs raise it; above {os.cpu_count()}, parallel runs cannot get {os.cpu_count()} cores)."
+        f" Python {platform.python_version()}, pngquant {version}. Runs interleaved; medians. CPU: user +"
         " system seconds of the command and the workers it reaps (a Dask cluster's workers are not counted).",
         "",
     ]

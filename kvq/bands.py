@@ -6,6 +6,13 @@ the INDX chunk's length, CRC and end of file in one streaming pass, and then
 unpacks and yields the indices a band of rows at a time, so that a consumer
 (the Pillow plugin's decoder, ``kvq decode``) holds its output and one band.
 
+That holds for fixed-width files (index coding 0). The entropy-coded stream
+of coding 1 is one sequential arithmetic-coded stream whose contexts run
+across rows, with no point inside it to start from: it is decoded whole to
+its indices (1 byte a pixel for K <= 256, 2 beyond), and only the palette
+lookup, 1, 3 or 4 bytes a pixel, is done a band at a time. A coding-1 decode
+therefore holds its output, every index and one band of pixels.
+
 The checks are those of :func:`kvq.container.parse` and
 :func:`kvq.bitpack.unpack`, with the same messages and file offsets, and the
 CRC is checked before the first band is yielded: a corrupt file never gives
@@ -24,6 +31,7 @@ import numpy as np
 from . import bitpack, container
 from .container import DEFAULT_MAX_PIXELS, Header
 from .errors import ChecksumError, FormatError, TruncatedError
+from .metadata import Metadata
 
 #: Pixels per band (rounded to whole rows, a multiple of 8 rows so that every
 #: band but the last starts on a byte boundary at any index width).
@@ -64,17 +72,25 @@ class BandReader:
         palette, self.ancillary, self.index_offset, _ = container.read_palette_from(fp, self.header)
         self.palette = np.frombuffer(palette, dtype=np.uint8).reshape(self.header.k, self.header.channels)
 
-    def band_rows(self, band_pixels: int = BAND_PIXELS) -> int:
+    @property
+    def metadata(self) -> Metadata:
+        """Metadata: the file's ICC profile, EXIF and resolution, as :func:`kvq.decode_indexed` reads them."""
+        return Metadata.from_chunks(self.ancillary)
+
+    def band_rows(self, band_pixels: int | None = None) -> int:
         """Rows per band: about ``band_pixels`` pixels, a multiple of 8 rows.
 
         Parameters
         ----------
-        band_pixels : int, default=1,048,576
+        band_pixels : int, optional
+            Default: :data:`BAND_PIXELS` (1,048,576).
 
         Returns
         -------
         int
         """
+        if band_pixels is None:
+            band_pixels = BAND_PIXELS
         return max(8, band_pixels // self.header.width // 8 * 8)
 
     def _verify(self) -> None:
@@ -105,13 +121,13 @@ class BandReader:
         if extra:
             raise FormatError(f"{extra:,} bytes after the INDX chunk, which must be last", self.index_offset + length + 4)
 
-    def bands(self, band_pixels: int = BAND_PIXELS) -> Iterator[tuple[int, np.ndarray]]:
+    def bands(self, band_pixels: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Check the index data, then yield it a band of rows at a time.
 
         Parameters
         ----------
-        band_pixels : int, default=1,048,576
-            About how many pixels per band.
+        band_pixels : int, optional
+            About how many pixels per band; default :data:`BAND_PIXELS`.
 
         Yields
         ------
@@ -163,7 +179,7 @@ class BandReader:
                     )
             yield row, band.reshape(rows, h.width)
 
-    def pixel_bands(self, band_pixels: int = BAND_PIXELS) -> Iterator[tuple[int, np.ndarray]]:
+    def pixel_bands(self, band_pixels: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """As :meth:`bands`, with every index looked up in the palette.
 
         Yields

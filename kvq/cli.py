@@ -249,6 +249,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     if _skip_valid(args, source, output, "encode"):
         return EXIT_OK
     destination = _stream(output, "out", force=args.force)
+    _start_numba()
     ticker = Ticker(f"encoding {source}", enabled=None if not args.quiet else False)
     with _OneRow(args, source, output, "encode") as row, ticker:
         encoded = encode_file(
@@ -277,6 +278,8 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     output = args.output or default_output(source, ".png")
     if _skip_valid(args, source, output, "decode"):
         return EXIT_OK
+    if os.path.isfile(source) and _entropy_coded(source):  # a pipe's header can be read only once
+        _start_numba()
     with (
         _OneRow(args, source, output, "decode") as row,
         Ticker(f"decoding {source}", enabled=None if not args.quiet else False),
@@ -299,6 +302,25 @@ def _naming(source: str) -> Iterator[None]:
         yield
     except FormatError as exc:
         raise KvqError(f"{'stdin' if source == '-' else source}: {exc}") from None
+
+
+def _start_numba() -> None:
+    """numba's start without its scipy and cffi imports: this process is the command's own (see kvq._numba_start)."""
+    from ._numba_start import start
+
+    start()
+
+
+def _entropy_coded(source: str) -> bool:
+    """Whether a file's header names an index coding other than fixed width (decoded by a numba kernel)."""
+    from .codec import read_header
+    from .container import CODING_FIXED
+    from .errors import KvqError
+
+    try:
+        return read_header(source, max_pixels=None).coding != CODING_FIXED
+    except (KvqError, OSError):
+        return False  # decode_file reports it
 
 
 def _kvq_row(header: Any, size: int | None) -> dict[str, Any]:
@@ -409,6 +431,9 @@ def _run_batch(args: argparse.Namespace, verb: str, **settings: Any) -> int:
             from threadpoolctl import threadpool_limits
 
             stack.enter_context(threadpool_limits(1))
+        if verb == "encode" and client is None:
+            # Before the pool forks its workers, which then start with numba ready.
+            _start_numba()
         running = batch.run(tasks, work, executor=client, jobs=None if client or jobs == 1 else jobs)
         results = stack.enter_context(contextlib.closing(running))
         try:

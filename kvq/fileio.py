@@ -18,12 +18,14 @@ import io
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeGuard, Union
 
-from .codec import Decoded, Encoded, decode, decode_indexed, encode_image
-from .container import DEFAULT_MAX_PIXELS, Header, parse_header
+from .codec import Decoded, Encoded, decode, encode_image
+from .container import DEFAULT_MAX_PIXELS, Header, read_header_from
 from .errors import KvqError
+from .metadata import Metadata
 from .options import EncoderOptions
 from .pixels import open_image
 
@@ -308,7 +310,9 @@ def output_format(destination: PathLike | IO[bytes] | None) -> str:
     if not _is_path(destination):
         return KVQ
     suffix = Path(destination).suffix.lower()
-    if not suffix:
+    if suffix in ("", ".kvq"):
+        # Known without asking Pillow, whose registry of extensions imports
+        # every one of its plugins (tens of milliseconds in a lone encode).
         return KVQ
     format = Image.registered_extensions().get(suffix)
     if format is None:
@@ -400,6 +404,28 @@ def _content(encoded: Encoded, format: str) -> Callable[[IO[bytes]], None] | byt
     return write
 
 
+@dataclass(frozen=True)
+class DecodedFile:
+    """What :func:`decode_file` decoded: the file's header, palette and metadata.
+
+    The indices are not kept: they were read a band of rows at a time, and
+    holding them all would cost as much memory again as the output.
+    :func:`kvq.decode_indexed` gives them.
+
+    Attributes
+    ----------
+    header : Header
+    palette : ndarray of uint8, shape (K, C)
+    metadata : Metadata
+        ICC profile, EXIF and resolution, as stored in the file (and written
+        to the output unless stripped).
+    """
+
+    header: Header
+    palette: np.ndarray
+    metadata: Metadata
+
+
 def decode_file(
     source: PathLike | IO[bytes] | bytes,
     destination: PathLike | IO[bytes],
@@ -408,13 +434,21 @@ def decode_file(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     force: bool = False,
     strip: bool = False,
-) -> Decoded:
+) -> DecodedFile:
     """Decode a ``.kvq`` file to an image file in any format Pillow writes.
+
+    The file is read a band of rows at a time (:class:`kvq.bands.BandReader`),
+    so that a fixed-width file needs memory for the output image and one band
+    rather than for the file, every index and every pixel at once. An
+    entropy-coded file's index stream cannot be cut into bands: it is decoded
+    whole to its indices (1 or 2 bytes a pixel), which are then looked up in
+    the palette a band at a time.
 
     Parameters
     ----------
     source : str, path-like, binary file object or bytes
-        The ``.kvq`` file.
+        The ``.kvq`` file. A path is read as it is needed; a file object
+        (standard input) is read whole first, as it may not seek.
     destination : str, path-like or binary file object
         The image file to write.
     format : str, optional
@@ -429,33 +463,27 @@ def decode_file(
 
     Returns
     -------
-    Decoded
-        The decoded file: header, palette, indices and metadata.
+    DecodedFile
+        The decoded file's header, palette and metadata.
 
     Raises
     ------
     KvqError (and subclasses), FileNotFoundError, OSError
     """
-    from PIL import Image
-
+    from .bands import BandReader
     from .pillow_plugin import write_image
 
-    if format is None:
-        if not _is_path(destination):
-            format = "PNG"
-        else:
-            format = Image.registered_extensions().get(Path(destination).suffix.lower())
-            if format is None:
-                raise KvqError(f"{destination}: unknown image extension; use --format or one of .png .bmp .tif .webp .gif .jpg")
-    data = source if isinstance(source, (bytes, bytearray, memoryview)) else read_input(source)
-    # The input's header before the output: "not a .kvq file" says more than
-    # that the default output of photo.png is photo.png, the input itself.
-    parse_header(data, max_pixels)
-    inputs = _check_before_work(source, destination, force)
-    decoded = decode_indexed(data, max_pixels)
-    fmt = format
-    write_output(destination, lambda fp: write_image(decoded, fp, fmt, strip=strip), force=force, inputs=inputs)
-    return decoded
+    fmt = format or image_format(destination)
+    with _open_input(source) as fp:
+        # The input's header before the output: "not a .kvq file" says more
+        # than that the default output of photo.png is photo.png, the input.
+        start = fp.tell()
+        read_header_from(fp, max_pixels)
+        inputs = _check_before_work(source, destination, force)
+        fp.seek(start)
+        reader = BandReader(fp, max_pixels)
+        write_output(destination, lambda out: write_image(reader, out, fmt, strip=strip), force=force, inputs=inputs)
+    return DecodedFile(reader.header, reader.palette, reader.metadata)
 
 
 def image_format(destination: PathLike | IO[bytes]) -> str:

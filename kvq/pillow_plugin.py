@@ -41,6 +41,8 @@ padding and every index) as loading does, without decoding the pixels.
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterator
 from dataclasses import fields
 from typing import IO, Any
 
@@ -48,6 +50,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImagePalette
 
 from . import codec, container
+from .bands import BandReader
 from .container import Header
 from .errors import KvqError, NotKvqError, TruncatedError
 from .metadata import Metadata
@@ -135,7 +138,65 @@ def to_pillow(decoded: codec.Decoded, *, indexed: bool = True, grey_indexed: boo
     return image
 
 
-def write_image(decoded: codec.Decoded, fp: IO[bytes], format: str, *, strip: bool = False) -> None:
+def raw_bands(reader: BandReader, mode: str) -> Iterator[tuple[int, np.ndarray]]:
+    """A file's rows, a band at a time, as the raw data of a Pillow image of ``mode``.
+
+    The one mapping from a file's indices to a Pillow mode's raw data when
+    decoding by bands (:func:`to_pillow` is the same for a whole decode).
+
+    Parameters
+    ----------
+    reader : kvq.bands.BandReader
+    mode : str
+        ``P`` takes the indices as they are; the other modes the pixels
+        looked up in the palette, one band at a time.
+
+    Yields
+    ------
+    row : int
+        The band's first row.
+    raw : ndarray of uint8, C-contiguous
+        (rows, width) or (rows, width, channels).
+    """
+    for row, indices in reader.bands():
+        yield row, np.ascontiguousarray(indices if mode == "P" else codec.lookup(reader.palette, indices))
+
+
+def image_from_bands(reader: BandReader, *, indexed: bool = True, grey_indexed: bool = False) -> Image.Image:
+    """Build the Pillow image of an open file band by band.
+
+    Memory is the image and one band for a fixed-width file; for an
+    entropy-coded one (coding 1, decoded whole, see :mod:`kvq.bands`) also
+    its indices.
+
+    Parameters
+    ----------
+    reader : kvq.bands.BandReader
+    indexed, grey_indexed : bool
+        See :func:`layout`.
+
+    Returns
+    -------
+    PIL.Image.Image
+        The image :func:`to_pillow` makes from the whole decoded file, pixels
+        and ``info`` (metadata, transparency) alike.
+    """
+    header = reader.header
+    mode, palette_mode, palette = layout(header, reader.palette.tobytes(), indexed=indexed, grey_indexed=grey_indexed)
+    image = Image.new(mode, (header.width, header.height))
+    if palette is not None:
+        image.putpalette(palette, rawmode=palette_mode)
+        if palette_mode == "RGBA":
+            image.info["transparency"] = palette[3::4]
+    for row, raw in raw_bands(reader, mode):
+        # A view of the band, pasted as raw values (P into P copies indices).
+        band = Image.frombuffer(mode, (header.width, len(raw)), raw, "raw", mode, 0, 1)
+        image.paste(band, (0, row))
+    image.info.update(reader.metadata.pillow_info())
+    return image
+
+
+def write_image(source: codec.Decoded | BandReader, fp: IO[bytes], format: str, *, strip: bool = False) -> None:
     """Write a decoded file in a format Pillow writes, losing nothing it need not.
 
     PNG keeps the palette (PNG-8, grey included: the smallest exact file
@@ -146,7 +207,9 @@ def write_image(decoded: codec.Decoded, fp: IO[bytes], format: str, *, strip: bo
 
     Parameters
     ----------
-    decoded : kvq.Decoded
+    source : kvq.Decoded or kvq.bands.BandReader
+        A whole decoded file, or an open one, read a band of rows at a time
+        (see :func:`image_from_bands`).
     fp : binary file object
     format : str
         Pillow format name.
@@ -161,11 +224,14 @@ def write_image(decoded: codec.Decoded, fp: IO[bytes], format: str, *, strip: bo
     upper = format.upper()
     # GIF has one transparent index, not an alpha per entry: an RGBA palette
     # goes through Pillow's own conversion.
-    indexed = upper == "PNG" or (upper == "GIF" and decoded.header.channels != 4)
-    image = to_pillow(decoded, indexed=indexed, grey_indexed=True)
+    indexed = upper == "PNG" or (upper == "GIF" and source.header.channels != 4)
+    if isinstance(source, BandReader):
+        image = image_from_bands(source, indexed=indexed, grey_indexed=True)
+    else:
+        image = to_pillow(source, indexed=indexed, grey_indexed=True)
     # Pillow's writers take metadata as save keywords (PNG reads only the ICC
     # profile from info); stripping must also clear what info holds.
-    metadata = {} if strip else decoded.metadata.pillow_info()
+    metadata = {} if strip else source.metadata.pillow_info()
     if strip:
         for key in ("icc_profile", "exif", "dpi"):
             image.info.pop(key, None)
@@ -233,13 +299,17 @@ class KvqImageFile(ImageFile.ImageFile):
 
 
 class KvqDecoder(ImageFile.PyDecoder):
-    """Decode a whole ``.kvq`` file with :func:`kvq.decode_indexed`.
+    """Decode a ``.kvq`` file into the image a band of rows at a time.
 
-    ``ImageFile.load`` honours ``_pulls_fd`` and lets the decoder read the file
-    in one call; ``ImageFile.Parser`` ignores it and pushes pieces, which are
-    collected until the file is complete. Errors are raised, never returned as
-    an error code, so that ``ImageFile.LOAD_TRUNCATED_IMAGES`` cannot turn a
-    corrupt file into a partly black image.
+    ``ImageFile.load`` honours ``_pulls_fd`` and lets the decoder read the
+    file itself: :class:`kvq.bands.BandReader` checks it and hands it over a
+    band of rows at a time, so loading a fixed-width file needs memory for
+    the image and one band (an entropy-coded one also holds its indices; see
+    :mod:`kvq.bands`). ``ImageFile.Parser`` ignores ``_pulls_fd`` and pushes
+    pieces, which are collected until the file is complete and then read the
+    same way. Errors are raised, never returned as an error code, so that
+    ``ImageFile.LOAD_TRUNCATED_IMAGES`` cannot turn a corrupt file into a
+    partly black image.
     """
 
     _pulls_fd = True
@@ -261,29 +331,39 @@ class KvqDecoder(ImageFile.PyDecoder):
         (int, int)
             ``(len(buffer), 0)`` while waiting for more, ``(-1, 0)`` when done.
         """
-        data: bytes | bytearray
         if self.fd is not None:
-            data = self.fd.read()
-        else:
-            self._pieces += buffer
-            # Wait for Parser.close's empty feed even once the declared size
-            # is reached: a piece ending exactly there may be followed by more
-            # bytes, which the codec must see (and refuse). Decode at once
-            # only when there are already too many bytes.
-            if buffer and len(self._pieces) <= self._file_size:
-                return len(buffer), 0
-            # Fed b"" at the end (Parser.close), or past the declared end: a
-            # short file raises kvq's TruncatedError, a long one FormatError.
-            data = self._pieces
-        decoded = codec.decode_indexed(data, max_pixels=None)
-        if decoded.header != self._header:
-            raise OSError("the .kvq file changed between open and load")
-        # The palette of a P image was set at open.
-        array = _raw_pixels(decoded, self.mode)
-        # A flat view, not tobytes(): saves a copy of the whole image (Pillow
-        # takes any buffer, though its stubs say bytes).
-        self.set_as_raw(np.ascontiguousarray(array).data.cast("B"), self.mode)  # type: ignore[arg-type]
+            # The tile's offset is 0: the reader checks the file from its
+            # signature on rather than trusting what _open read.
+            self.fd.seek(0)
+            self._load(BandReader(self.fd, max_pixels=None))
+            return -1, 0
+        self._pieces += buffer
+        # Wait for Parser.close's empty feed even once the declared size is
+        # reached: a piece ending exactly there may be followed by more bytes,
+        # which the reader must see (and refuse). Decode at once only when
+        # there are already too many bytes.
+        if buffer and len(self._pieces) <= self._file_size:
+            return len(buffer), 0
+        # Fed b"" at the end (Parser.close), or past the declared end: a short
+        # file raises kvq's TruncatedError, a long one FormatError.
+        self._load(BandReader(io.BytesIO(self._pieces), max_pixels=None))
         return -1, 0
+
+    def _load(self, reader: BandReader) -> None:
+        if reader.header != self._header:
+            raise OSError("the .kvq file changed between open and load")
+        state = self.state
+        top, height = state.yoff, state.ysize
+        try:
+            # The palette of a P image was set at open.
+            for row, raw in raw_bands(reader, self.mode):
+                # set_as_raw fills the state's extents: point them at this band.
+                state.yoff, state.ysize = top + row, len(raw)
+                # A flat view, not tobytes(): saves a copy of the band (Pillow
+                # takes any buffer, though its stubs say bytes).
+                self.set_as_raw(raw.data.cast("B"), self.mode)  # type: ignore[arg-type]
+        finally:
+            state.yoff, state.ysize = top, height
 
 
 def _palette_of(im: Image.Image, transparency: Any) -> np.ndarray:

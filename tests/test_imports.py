@@ -57,3 +57,33 @@ def test_encoding_a_photo_never_imports_scikit_learn(tmp_path, photo) -> None:
     np.save(source, photo)
     code = f"import numpy as np, kvq; kvq.encode(np.load({str(source)!r}), k=64)"
     assert "sklearn" not in loaded_after(code)
+
+
+def _probe(code: str) -> dict:
+    """Run ``code`` in a fresh interpreter, then report what numba decided and what got imported."""
+    probe = (
+        f"{code}\n"
+        "import json, sys\n"
+        "seen = {name: name in sys.modules for name in ('scipy.linalg', 'cffi')}\n"
+        "import numba.np.arraymath, scipy.linalg  # still importable afterwards\n"
+        "print(json.dumps(dict(seen, blas=numba.np.arraymath._HAVE_BLAS)))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_the_command_starts_numba_without_scipy_linalg_and_cffi(tmp_path, photo_png) -> None:
+    """numba's first kernel imports scipy.linalg (a BLAS check) and cffi: about 0.3 s kvq's kernels never use.
+
+    The command (its own process) skips them; the library leaves numba as it would be without kvq.
+    """
+    import kvq
+
+    out = tmp_path / "photo.kvq"
+    command = _probe(f"from kvq.cli import main\nassert main(['encode', {str(photo_png)!r}, '-o', {str(out)!r}, '-q']) == 0")
+    assert command == {"scipy.linalg": False, "cffi": False, "blas": False}
+    # The same bytes as the library's encode, where numba starts as usual.
+    assert out.read_bytes() == kvq.encode(kvq.open_image(photo_png))
+    library = _probe(f"import kvq\nkvq.encode(kvq.open_image({str(photo_png)!r}))")
+    assert library["scipy.linalg"] and library["blas"]
