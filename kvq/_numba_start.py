@@ -33,14 +33,16 @@ def start() -> None:
     """Import numba and register its typing and lowering modules, skipping :data:`SKIPPED`.
 
     Does nothing when numba has already registered them (its first kernel
-    ran before), or when one of the skipped modules is already imported.
+    ran before). A skipped module that is already imported stays as it is:
+    it costs nothing more (Pillow before 11 imports cffi itself).
     """
-    if "numba.np.arraymath" in sys.modules or any(name in sys.modules for name in SKIPPED):
+    skipped = [name for name in SKIPPED if name not in sys.modules]
+    if "numba.np.arraymath" in sys.modules or not skipped:
         return
     # A None entry in sys.modules makes "import name" raise ImportError at
     # once, before any parent package is imported: numba's own fallbacks
     # (no BLAS, no cffi) then apply.
-    for name in SKIPPED:
+    for name in skipped:
         sys.modules[name] = None  # type: ignore[assignment]
     try:
         from numba.core.registry import cpu_target
@@ -49,6 +51,6 @@ def start() -> None:
     except Exception:  # noqa: BLE001 - a numba whose internals differ: start it the usual way, on first use
         pass
     finally:
-        for name in SKIPPED:
+        for name in skipped:
             if sys.modules.get(name, 0) is None:
                 del sys.modules[name]
