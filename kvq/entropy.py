@@ -131,6 +131,10 @@ def _kernel() -> Any:
     return run
 
 
+def _index_type(k: int) -> type:
+    return np.uint8 if k <= 256 else np.uint16
+
+
 def encode(indices: np.ndarray, k: int, limit: int | None = None) -> bytes | None:
     """Entropy-code an (H, W) index array.
 
@@ -150,8 +154,9 @@ def encode(indices: np.ndarray, k: int, limit: int | None = None) -> bytes | Non
     """
     height, width = indices.shape
     n = height * width
-    # A writable copy: the kernel is one compiled function for both directions.
-    flat = np.array(indices, dtype=np.uint16, order="C").reshape(-1)
+    # A writable copy (the kernel is one compiled function for both
+    # directions), in the type decoding gives: one compiled kernel per type.
+    flat = np.array(indices, dtype=_index_type(k), order="C").reshape(-1)
     if limit is None:
         # Worst case: 20 decisions per pixel at under 12.1 bits each, plus the flush.
         limit = 31 * n + 16
@@ -189,7 +194,8 @@ def decode(data: bytes | memoryview, width: int, height: int, k: int, offset: in
         pixel (rule 27).
     """
     n = width * height
-    out = np.zeros(n, dtype=np.uint16)
+    # Straight into the returned type: 1 byte a pixel when K <= 256, never 2 then 1.
+    out = np.zeros(n, dtype=_index_type(k))
     buf = np.frombuffer(data, dtype=np.uint8).copy()
     status, pos, pixel = _kernel()(
         out, width, height, k, table_bits(n), buf, True, SQUASH_TABLE, STRETCH_TABLE, RATE_TABLE
@@ -200,4 +206,4 @@ def decode(data: bytes | memoryview, width: int, height: int, k: int, offset: in
         raise FormatError(f"entropy-coded literal index at pixel {pixel} is not below K = {k}", offset + pos)
     if status == _TRAILING:
         raise FormatError(f"{len(buf) - pos} bytes after the last entropy-coded index", offset + pos)
-    return out.astype(np.uint8) if k <= 256 else out
+    return out

@@ -224,3 +224,25 @@ def test_kodak_photo_entropy_file_is_smaller_than_png8_of_the_same_pixels():
     p.save(png, "PNG", optimize=True, compress_level=9)
     assert len(encoded.data) < 0.8 * len(png.getvalue())
     assert len(encoded.data) < 0.3 * encoded.sizes.fixed_file_bits / 8
+
+
+def test_decoding_holds_one_byte_a_pixel_beside_the_model_when_k_is_at_most_256():
+    # The kernel decodes straight into the returned uint8 indices: a 2-byte
+    # array and its 1-byte copy (3 bytes a pixel) would triple a huge image's
+    # index memory. Besides the output, only the context tables (3 x 2^18
+    # 4-byte counters at most) and the stream's copy are allowed.
+    import tracemalloc
+
+    height, width, k = 1000, 2000, 200
+    indices = (np.add.outer(np.arange(height) // 40, np.arange(width) // 40) % k).astype(np.uint8)
+    stream = entropy.encode(indices, k)
+    entropy.decode(stream, width, height, k)  # compiled before measuring
+    tracemalloc.start()
+    try:
+        decoded = entropy.decode(stream, width, height, k)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert decoded.dtype == np.uint8 and np.array_equal(decoded.reshape(height, width), indices)
+    tables = 3 * (1 << entropy.table_bits(indices.size)) * 4
+    assert peak <= indices.size + tables + len(stream) + 64 * 1024, peak
