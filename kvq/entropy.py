@@ -131,7 +131,7 @@ def _kernel() -> Any:
     return run
 
 
-def _index_type(k: int) -> type:
+def _index_type(k: int) -> type[np.unsignedinteger[Any]]:
     return np.uint8 if k <= 256 else np.uint16
 
 
@@ -156,7 +156,7 @@ def encode(indices: np.ndarray, k: int, limit: int | None = None) -> bytes | Non
     n = height * width
     # A writable copy (the kernel is one compiled function for both
     # directions), in the type decoding gives: one compiled kernel per type.
-    flat = np.array(indices, dtype=_index_type(k), order="C").reshape(-1)
+    flat: np.ndarray = np.array(indices, dtype=_index_type(k), order="C").reshape(-1)
     if limit is None:
         # Worst case: 20 decisions per pixel at under 12.1 bits each, plus the flush.
         limit = 31 * n + 16
@@ -195,7 +195,7 @@ def decode(data: bytes | memoryview, width: int, height: int, k: int, offset: in
     """
     n = width * height
     # Straight into the returned type: 1 byte a pixel when K <= 256, never 2 then 1.
-    out = np.zeros(n, dtype=_index_type(k))
+    out: np.ndarray = np.zeros(n, dtype=_index_type(k))
     buf = np.frombuffer(data, dtype=np.uint8).copy()
     status, pos, pixel = _kernel()(
         out, width, height, k, table_bits(n), buf, True, SQUASH_TABLE, STRETCH_TABLE, RATE_TABLE
