@@ -213,8 +213,12 @@ def reason(exc: BaseException) -> str:
     -------
     str
     """
+    from .errors import interrupted_by_user
+
     if isinstance(exc, KvqError):
         message = str(exc)
+    elif interrupted_by_user(exc):
+        message = "interrupted"
     elif isinstance(exc, FileNotFoundError):
         message = f"{exc.filename}: no such file"
     elif isinstance(exc, IsADirectoryError):
@@ -230,8 +234,12 @@ def reason(exc: BaseException) -> str:
     return " ".join(message.split())
 
 
-def _image_size(path: str) -> tuple[int, int] | None:
-    """(width, height) of an image file as kvq would store it (EXIF rotation applied), read from its header."""
+def _image_size(path: str) -> tuple[int, int]:
+    """(width, height) of an image file as kvq would store it (EXIF rotation applied), read from its header.
+
+    An input that cannot be read raises the error its encode would: an
+    output already there is no reason to skip a missing or broken input.
+    """
     from PIL import Image
 
     try:
@@ -241,8 +249,11 @@ def _image_size(path: str) -> tuple[int, int] | None:
             if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):
                 width, height = height, width
             return width, height
-    except Exception:  # noqa: BLE001 - unreadable: the encode reports why
-        return None
+    except Exception:  # noqa: BLE001 - unreadable: the encode's own door says why
+        from .pixels import open_image
+
+        image = open_image(path)  # raises kvq's error for it
+        return image.size
 
 
 def _valid_kvq(target: str, size: tuple[int, int] | None) -> Any:

@@ -195,6 +195,29 @@ def unpack(data: bytes | memoryview | np.ndarray, bits: int, count: int, k: int,
     return out
 
 
+def count_values(indices: np.ndarray, k: int) -> np.ndarray:
+    """How many times each value below ``k`` occurs in ``indices``, block by block.
+
+    np.bincount converts its input to intp (8 bytes a value): blocks keep that
+    copy small whatever the image size.
+
+    Parameters
+    ----------
+    indices : ndarray of unsigned int
+        Any shape; values of ``k`` or more are not counted.
+    k : int
+
+    Returns
+    -------
+    ndarray of int64, shape (k,)
+    """
+    flat = indices.reshape(-1)
+    counts = np.zeros(k, dtype=np.int64)
+    for start in range(0, flat.size, _BLOCK):
+        counts += np.bincount(flat[start : start + _BLOCK], minlength=k)[:k]
+    return counts
+
+
 def tally(data: bytes | memoryview, bits: int, count: int, k: int) -> np.ndarray:
     """Check packed indices as :func:`unpack` does and count each value, block by block.
 

@@ -338,6 +338,11 @@ def _skip_valid(args: argparse.Namespace, source: str, output: str, verb: str) -
 
     task = batch.Task(source, output)
     result = batch.encode_task(task, batch.EncoderOptions()) if verb == "encode" else batch.decode_task(task)
+    if result.status == batch.FAILED:
+        # The input cannot be read, or the output is not its valid .kvq: say that, once.
+        from .errors import KvqError
+
+        raise KvqError(result.reason)
     if result.status != batch.SKIPPED:
         return False
     if args.manifest:
@@ -399,6 +404,9 @@ def _run_batch(args: argparse.Namespace, verb: str, **settings: Any) -> int:
         raise UsageError(f"--jobs must be 0 (one per CPU) or more, not {args.jobs}")
     if args.scheduler and args.jobs != 1:
         raise UsageError("--jobs and --scheduler do not go together: the cluster's workers do the work")
+    if args.output and os.path.lexists(args.output) and not os.path.isdir(args.output):
+        # Once, rather than one failure a file.
+        raise KvqError(f"output {args.output} is a file; several inputs or a folder need an output folder")
     if verb == "encode":
         suffix, find, what = ".kvq", batch.IMAGE_SUFFIXES, "image"
         work = functools.partial(batch.encode_task, options=settings["options"], force=args.force)
@@ -554,7 +562,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_explore(args: argparse.Namespace) -> int:
     from .explore import main as explore
 
-    return explore(args)
+    with _naming(args.input):
+        return explore(args)
 
 
 _COMMANDS = {

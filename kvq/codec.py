@@ -201,7 +201,7 @@ def compact(palette: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.nd
     indices : ndarray, same shape as the input, dtype for K'
     """
     k, channels = palette.shape
-    used = np.bincount(indices.reshape(-1), minlength=k)[:k] > 0
+    used = bitpack.count_values(indices, k) > 0
     keys = np.zeros(k, dtype=np.uint32)
     for ch in range(channels):
         keys = (keys << 8) | palette[:, ch]
@@ -490,11 +490,14 @@ def read_file(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> by
     if callable(getattr(source, "read", None)):
         return _read_fp(source, max_pixels)  # type: ignore[arg-type]
     try:
-        return memoryview(source)  # type: ignore[arg-type]
+        view = memoryview(source)  # type: ignore[arg-type]
     except TypeError:
         raise KvqError(
             f"expected a .kvq file as bytes, a path or a binary file object, not {type(source).__name__}"
         ) from None
+    if not view.c_contiguous:
+        raise KvqError("a .kvq file given as a buffer must be contiguous (a strided array view is not)")
+    return view
 
 
 def _read_head(fp: IO[bytes]) -> bytes:
@@ -539,8 +542,9 @@ def validate_indices(header: Header, body: bytes | memoryview) -> np.ndarray:
         return bitpack.tally(body, header.bits, header.n_pixels, header.k)
     # Coding 1 has no cheaper check than decoding the stream: its indices
     # (1 or 2 bytes a pixel, not the pixels' C) are the only memory it takes.
-    indices = coding.decode(header.coding, body, header.width, header.height, header.k, header.bits)
-    return np.bincount(indices, minlength=header.k).astype(np.int64)
+    with _allocating(header, header.n_pixels * bitpack.index_dtype(header.k).itemsize):
+        indices = coding.decode(header.coding, body, header.width, header.height, header.k, header.bits)
+    return bitpack.count_values(indices, header.k)
 
 
 @dataclass(frozen=True)

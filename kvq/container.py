@@ -124,6 +124,31 @@ class Header:
         return OVERHEAD + self.palette_size + self.fixed_index_size
 
     @property
+    def index_size(self) -> int:
+        """int: the fixed-width index size.
+
+        .. deprecated:: 1.1
+            A coding-1 file's indices have another size; use
+            :attr:`fixed_index_size`. Removed in 2.0.
+        """
+        import warnings
+
+        warnings.warn("Header.index_size is deprecated; use Header.fixed_index_size", DeprecationWarning, stacklevel=2)
+        return self.fixed_index_size
+
+    @property
+    def file_size(self) -> int:
+        """int: the size of a fixed-width file with this header.
+
+        .. deprecated:: 1.1
+            Use :attr:`fixed_file_size`. Removed in 2.0.
+        """
+        import warnings
+
+        warnings.warn("Header.file_size is deprecated; use Header.fixed_file_size", DeprecationWarning, stacklevel=2)
+        return self.fixed_file_size
+
+    @property
     def mode(self) -> str:
         """str: Pillow mode of the decoded pixels ("L", "RGB" or "RGBA").
 

@@ -156,7 +156,7 @@ def encode(indices: np.ndarray, k: int, limit: int | None = None) -> bytes | Non
     n = height * width
     # A writable copy (the kernel is one compiled function for both
     # directions), in the type decoding gives: one compiled kernel per type.
-    flat: np.ndarray = np.array(indices, dtype=_index_type(k), order="C").reshape(-1)
+    flat: np.ndarray = np.require(indices, _index_type(k), ["C", "W"]).reshape(-1)
     if limit is None:
         # Worst case: 20 decisions per pixel at under 12.1 bits each, plus the flush.
         limit = 31 * n + 16

@@ -235,3 +235,32 @@ def test_a_successful_batch_is_silent_unless_asked(tmp_path, capsys):
     assert main(["decode", str(tmp_path / "out"), "-o", str(tmp_path / "back"), "-v"]) == 0
     out, err = capsys.readouterr()
     assert len(out.splitlines()) == 2 and err.startswith("kvq decode: 2 done, 0 skipped (already there), 0 failed of 2 files")
+
+
+def test_a_missing_input_is_a_failure_even_when_an_output_is_there(tmp_path, capsys):
+    from kvq.cli import main
+
+    Image.fromarray(np.full((5, 5, 3), 9, np.uint8)).save(tmp_path / "b.png")
+    Image.fromarray(np.full((5, 5, 3), 200, np.uint8)).save(tmp_path / "c.png")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "gone.kvq").write_bytes(kvq.encode(np.full((5, 5, 3), 9, np.uint8), k=2))
+    (tmp_path / "gone.kvq").write_bytes((tmp_path / "out" / "gone.kvq").read_bytes())
+    # One file: its own error, not "exists and is valid, skipped".
+    assert main(["encode", str(tmp_path / "gone.png"), "-o", str(tmp_path / "gone.kvq"), "--skip-existing"]) == 1
+    assert capsys.readouterr().err.strip() == f"kvq: error: {tmp_path / 'gone.png'}: no such file"
+    # A batch: a failure (exit 3), the other file done.
+    assert main(["encode", str(tmp_path / "gone.png"), str(tmp_path / "c.png"), "-o", str(tmp_path / "out")]) == 3
+    err = capsys.readouterr().err
+    assert "gone.png: no such file" in err and "skipped" not in err.split("kvq encode:")[0]
+
+
+def test_a_file_as_the_output_of_several_inputs_is_one_error(tmp_path, capsys):
+    from kvq.cli import main
+
+    for name in ("a.png", "b.png"):
+        Image.fromarray(np.full((4, 4, 3), 7, np.uint8)).save(tmp_path / name)
+    (tmp_path / "x.kvq").write_bytes(b"keep")
+    assert main(["encode", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-o", str(tmp_path / "x.kvq")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"kvq: error: output {tmp_path / 'x.kvq'} is a file; several inputs or a folder need an output folder"
+    assert (tmp_path / "x.kvq").read_bytes() == b"keep"

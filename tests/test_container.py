@@ -7,6 +7,7 @@ import struct
 import tracemalloc
 import zlib
 
+import numpy as np
 import pytest
 
 from kvq import container
@@ -257,3 +258,13 @@ def test_format_error_rebased_keeps_class_and_reason(error):
     assert type(moved) is error and moved.offset == 105 and moved.reason == "something wrong"
     assert str(moved) == "something wrong (at byte 105)"
     assert error("no offset").rebased(7).offset == 7
+
+
+def test_the_renamed_header_sizes_still_answer_with_a_deprecation_warning():
+    import kvq
+
+    header = kvq.read_header(kvq.encode(np.zeros((3, 5, 3), np.uint8) + np.arange(5, dtype=np.uint8)[None, :, None], k=4))
+    with pytest.warns(DeprecationWarning, match="fixed_index_size"):
+        assert header.index_size == header.fixed_index_size
+    with pytest.warns(DeprecationWarning, match="fixed_file_size"):
+        assert header.file_size == header.fixed_file_size

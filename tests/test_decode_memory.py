@@ -87,3 +87,23 @@ def test_under_an_address_space_limit_the_66_byte_file_gives_kvq_error(tmp_path)
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ImageTooLargeError ") and "65535x65535 image" in result.stdout, result.stdout
+
+
+def test_validating_an_entropy_coded_file_refuses_a_huge_claim_as_kvqs_error(monkeypatch):
+    # validate() (kvq info, Pillow's verify()) decodes a coding-1 stream to check it: the indices it
+    # would hold are bounded like decoding's, never a bare MemoryError.
+    from kvq import container
+
+    header = container.Header(width=400_000, height=400_000, channels=3, k=3, bits=2, coding=1, version=(1, 1))
+    data = container.write(header, bytes(9), b"\x00" * 8)
+    monkeypatch.setattr(codec, "_physical_memory", lambda: 1 << 30)
+    with pytest.raises(kvq.ImageTooLargeError, match="400000x400000 image"):
+        codec.validate(data, max_pixels=None)
+
+
+def test_a_strided_buffer_is_refused_as_kvqs_error():
+    import numpy as np
+
+    data = np.frombuffer(k1_file(4, 4) * 2, dtype=np.uint8)[::2]
+    with pytest.raises(kvq.KvqError, match="contiguous"):
+        kvq.decode(data)

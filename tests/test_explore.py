@@ -305,3 +305,11 @@ def test_docstring_example_runs():
 
     result = doctest.testmod(explore, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_cli_names_a_broken_kvq_file(tmp_path, photo, capsys, browser_calls):
+    broken = tmp_path / "cut.kvq"
+    broken.write_bytes(kvq.encode(photo, k=4)[:50])
+    assert main(["explore", str(broken), "--no-open"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"kvq: error: {broken}: ") and "\n" not in err

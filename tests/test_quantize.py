@@ -8,7 +8,9 @@ import sys
 import numpy as np
 import pytest
 
+import kvq
 from kvq.errors import QualityError
+from kvq.metrics import psnr
 from kvq.options import EncoderOptions
 from kvq.quantize import quantize
 
@@ -490,3 +492,14 @@ def test_dither_strength_through_every_door(tmp_path, photo: np.ndarray) -> None
     assert buffer.getvalue() == library
     assert main(["encode", str(tmp_path / "in.png"), "-o", str(tmp_path / "bad.kvq"), "--dither", "2"]) != 0
     assert not (tmp_path / "bad.kvq").exists()
+
+
+@pytest.mark.parametrize("speed", [9, 10])
+def test_fast_speeds_give_as_many_colours_as_k_asks_for(speed):
+    # Fewer distinct colours than 4 K send the fit to the fine stage, whose point budget did not grow
+    # with K: speed 10 at K = 8,192 returned about 4,000 colours, and more K gave a worse image.
+    pixels = np.random.default_rng(1).integers(0, 256, (160, 160, 3), dtype=np.uint8)
+    big = kvq.decode_indexed(kvq.encode(pixels, k=8192, speed=speed))
+    small = kvq.decode_indexed(kvq.encode(pixels, k=2048, speed=speed))
+    assert big.header.k > 8000
+    assert psnr(pixels, big.pixels()) > psnr(pixels, small.pixels())

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..bitpack import count_values
 from .colorspace import from_space, to_space
 from .lloyd import update_centres
 from .nearest import Nearest, pad
-
-# Indices per block when counting which entries are used.
-_BLOCK = 1 << 22
 
 
 def round_to_palette(
@@ -106,11 +104,7 @@ def drop_unused(palette: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, n
     indices : ndarray, shape of the input
         uint8 when K' <= 256, else uint16.
     """
-    flat = indices.reshape(-1)
-    used = np.zeros(len(palette), dtype=bool)
-    # bincount converts its input to intp: blocks keep that copy small.
-    for start in range(0, flat.size, _BLOCK):
-        used |= np.bincount(flat[start : start + _BLOCK], minlength=len(palette)) > 0
+    used = count_values(indices, len(palette)) > 0
     dtype = np.uint8 if used.sum() <= 256 else np.uint16
     if used.all():
         return palette, indices.astype(dtype, copy=False)
