@@ -91,6 +91,9 @@ class Encoded:
     indices : ndarray, shape (H, W)
     metadata : Metadata
         What the file keeps beside the pixels.
+    index_size : int or None
+        Bytes of the INDX chunk's data, when the encoder knows it (else
+        :attr:`sizes` reads it from :attr:`data`).
     """
 
     data: bytes
@@ -99,6 +102,7 @@ class Encoded:
     palette: np.ndarray
     indices: np.ndarray
     metadata: Metadata = field(default_factory=Metadata)
+    index_size: int | None = None
 
     def pixels(self) -> np.ndarray:
         """What a decoder will rebuild, exactly :func:`decode`'s array.
@@ -113,7 +117,9 @@ class Encoded:
     @property
     def sizes(self) -> SizeBreakdown:
         """SizeBreakdown: where the file's bits go (see :func:`kvq.breakdown`)."""
-        index_size = len(container.parse(self.data, max_pixels=None).indices)
+        index_size = self.index_size
+        if index_size is None:  # made elsewhere: read it back (a full parse, CRCs included)
+            index_size = len(container.parse(self.data, max_pixels=None).indices)
         return breakdown(self.header, len(self.data), index_size)
 
     @cached_property
@@ -239,7 +245,7 @@ def _assemble(
     version = (container.VERSION_MAJOR, coding.CODINGS[code].minor)
     header = Header(width, height, channels, k, bits, code, version)
     data = container.write(header, palette.tobytes(), body, metadata.chunks())
-    return Encoded(data, header, _grey_as_2d(original), palette, indices, metadata)
+    return Encoded(data, header, _grey_as_2d(original), palette, indices, metadata, index_size=len(body))
 
 
 def _smallest_reaching_quality(

@@ -19,7 +19,6 @@ import argparse
 import base64
 import dataclasses
 import html
-import inspect
 import io
 import json
 import os
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .codec import Encoded, encode_image
+from .container import CODING_FIXED
 from .errors import OptionError
 from .options import MAX_K, EncoderOptions, k_list
 
@@ -98,40 +98,26 @@ def parse_ks(text: str) -> tuple[int, ...]:
     return tuple(sorted(ks))
 
 
-def entropy_file(encoded: Encoded, options: EncoderOptions | None = None) -> bytes | None:
-    """The same palette and indices in the entropy index coding, when this kvq can write it.
+def entropy_file(encoded: Encoded, options: EncoderOptions | None = None) -> bytes:
+    """The same palette and indices in the entropy index coding, as the encoder writes them.
 
     Parameters
     ----------
     encoded : Encoded
-        A fixed-width encoding.
+        An encoding in either coding.
     options : EncoderOptions, optional
-        The options ``encoded`` was made with.
+        The options ``encoded`` was made with; the palette and indices are
+        stored again as they are, so none of them changes the result.
 
     Returns
     -------
-    bytes or None
-        None when this version of kvq has no entropy coding.
+    bytes
+        A coding-1 file, or fixed width where the encoder finds that smaller
+        (as for every file it writes).
     """
     from . import codec
 
-    # Feature-detected: the entropy coding is being added to the encoder, and
-    # the page shows its size as soon as the encoder can write it. (Passed as
-    # **coding, so that type checks hold before and after it lands.)
-    coding: dict[str, Any] = {"coding": ENTROPY_CODING}
-    if "coding" in inspect.signature(codec.encode_indexed).parameters:
-        try:
-            return bytes(codec.encode_indexed(palette=encoded.palette, indices=encoded.indices, **coding))
-        except OptionError:
-            return None
-    if "coding" in {f.name for f in dataclasses.fields(EncoderOptions)}:
-        base = options or EncoderOptions(k=encoded.header.k)
-        try:
-            chosen = dataclasses.replace(base, **coding)
-        except OptionError:
-            return None
-        return encode_image(encoded.original, chosen).data
-    return None
+    return bytes(codec.encode_indexed(palette=encoded.palette, indices=encoded.indices, coding=ENTROPY_CODING))
 
 
 def _png(pixels: np.ndarray) -> bytes:
@@ -241,14 +227,15 @@ def build_page(
     for k in ks:
         chosen = dataclasses.replace(base, k=k)
         encoded = encode_image(pixels, chosen)
-        entropy = entropy_file(encoded, chosen)
+        # The default coding already wrote it: code it again only for a fixed-width file.
+        entropy = encoded.data if encoded.header.coding != CODING_FIXED else entropy_file(encoded, chosen)
         entries.append(
             {
                 "label": f"{k:,}",
                 "name": f"{stem}-k{k}.kvq",
                 "k": k,
                 "file": _b64(encoded.data),
-                "entropy_size": None if entropy is None else len(entropy),
+                "entropy_size": len(entropy),
             }
         )
     data = {

@@ -72,6 +72,19 @@ def check_output(path: PathLike, *, force: bool = False, inputs: tuple[Any, ...]
 
 
 def _umask() -> int:
+    """The process's umask, read without changing it where the system says it.
+
+    Setting it to read it back is the portable way, but another thread
+    creating a file in between would get the wrong mask (a batch may run on
+    threads): Linux reports it in /proc/self/status.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

@@ -29,6 +29,7 @@ from typing import IO, Any
 
 from .batch import COLUMNS, DONE, FAILED, SKIPPED, FileResult
 from .errors import KvqError
+from .fileio import _umask
 
 #: Suffixes of the manifest formats.
 FORMATS = (".csv", ".json")
@@ -99,7 +100,11 @@ class ManifestWriter:
         self._json = self.path.suffix.lower() == ".json"
         folder = self.path.parent if str(self.path.parent) else Path(".")
         folder.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
+        try:
+            fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
+        except OSError as exc:
+            # Name the manifest the user gave, not the hidden temporary file.
+            raise type(exc)(exc.errno, exc.strerror, str(self.path)) from None
         self._fp: IO[str] = os.fdopen(fd, "w", encoding="utf-8", newline="")
         if self._json:
             self._fp.write(f'{{"{_JSON_MARK}": 1, "operation": {json.dumps(operation)}, "files": [')
@@ -164,12 +169,6 @@ def _cell(value: Any) -> Any:
     if isinstance(value, float):
         return "inf" if math.isinf(value) else f"{value:.6g}"
     return value
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def read_manifest(path: str | os.PathLike) -> list[dict[str, Any]]:

@@ -67,3 +67,17 @@ def test_decode_file_unknown_extension_is_a_kvq_error(tmp_path):
     with pytest.raises(kvq.KvqError, match="unknown image extension"):
         decode_file(data, tmp_path / "out.xyz")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_outputs_get_the_umask_read_without_setting_it(tmp_path):
+    import os
+
+    from kvq import fileio
+
+    old = os.umask(0o027)
+    try:
+        assert fileio._umask() == 0o027  # from /proc/self/status where Linux has it, else by setting it back
+        fileio.atomic_write(tmp_path / "x.kvq", b"data")
+        assert (tmp_path / "x.kvq").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
