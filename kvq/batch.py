@@ -507,12 +507,24 @@ def run(
     ``distributed.scheduler.allowed-failures`` deaths. Finished tasks'
     results are released as soon as they arrive, so the death of a worker
     never makes Dask recompute them.
+
+    Ctrl-C (in the main thread, with Python's own SIGINT handler in place)
+    is held while the caller handles a result and while results are
+    collected, and raised as KeyboardInterrupt where nothing is half-done;
+    a parallel run first yields the results of the files that were running,
+    whose outputs are complete. So every output on disk has been yielded.
+    Close the generator (or exhaust it) to restore the handler.
     """
     if executor is not None and jobs is not None:
         raise ValueError("give either executor or jobs, not both")
     if executor is None and (jobs is None or jobs <= 1):
-        for task in tasks:
-            yield work(task)
+        from .errors import interrupt
+
+        with interrupt.held():
+            for task in tasks:
+                with interrupt.waiting():  # a file cut short leaves no output, so nothing is lost
+                    result = work(task)
+                yield result
         return
     if executor is None:
         yield from _run_own_pool(tasks, work, int(jobs or 1))
@@ -534,29 +546,46 @@ def _failed(task: Task, reason: str) -> FileResult:
 def _run_executor(
     tasks: Iterable[Task], work: Callable[[Task], FileResult], executor: cf.Executor, window: int
 ) -> Iterator[FileResult]:
+    from .errors import interrupt
+
     pending: dict[cf.Future, Task] = {}
     source = iter(tasks)
     try:
-        for task in source:
-            pending[executor.submit(work, task)] = task
-            if len(pending) < window:
-                continue
-            yield from _next_done(pending)
-        while pending:
-            yield from _next_done(pending)
+        with interrupt.held():
+            for task in source:
+                pending[executor.submit(work, task)] = task
+                if len(pending) < window:
+                    continue
+                yield from _next_done(pending)
+            while pending:
+                yield from _next_done(pending)
     finally:
         for future in pending:
             future.cancel()
 
 
 def _next_done(pending: dict[cf.Future, Task]) -> Iterator[FileResult]:
+    done = yield from _wait_first(pending)
+    for future in done:
+        yield _outcome(future, pending.pop(future))
+
+
+def _wait_first(pending: dict[cf.Future, Task]) -> Generator[FileResult, None, set[cf.Future]]:
+    """Wait for the first of ``pending`` to finish; on Ctrl-C, report the running ones and re-raise.
+
+    Ctrl-C, held by :meth:`kvq.errors.interrupt.held` everywhere else, lands
+    only here, where nothing is half-done: results already received have
+    been yielded, and those still running are waited for and yielded too.
+    """
+    from .errors import interrupt
+
     try:
-        done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+        with interrupt.waiting():
+            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
     except KeyboardInterrupt:
         yield from _drain(pending)
         raise
-    for future in done:
-        yield _outcome(future, pending.pop(future))
+    return done
 
 
 def _outcome(future: cf.Future, task: Task) -> FileResult:
@@ -569,51 +598,50 @@ def _outcome(future: cf.Future, task: Task) -> FileResult:
 
 
 def _run_own_pool(tasks: Iterable[Task], work: Callable[[Task], FileResult], jobs: int) -> Iterator[FileResult]:
+    from .errors import interrupt
+
     source = iter(tasks)
     window = _window(jobs)
     pool = process_pool(jobs)
     pending: dict[cf.Future, Task] = {}
     unsent: list[Task] = []
     try:
-        while True:
-            broken = False
-            while len(pending) < window and not broken:
-                task = unsent.pop() if unsent else next(source, None)
-                if task is None:
-                    break
-                try:
-                    pending[pool.submit(work, task)] = task
-                except cf.process.BrokenProcessPool:
-                    unsent.append(task)  # never started: no suspect
-                    broken = True
-            if not pending and not broken:
-                return
-            suspects = []
-            if pending:
-                try:
-                    done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-                except KeyboardInterrupt:
-                    yield from _drain(pending)
-                    raise
-                for future in done:
-                    task = pending.pop(future)
+        with interrupt.held():
+            while True:
+                broken = False
+                while len(pending) < window and not broken:
+                    task = unsent.pop() if unsent else next(source, None)
+                    if task is None:
+                        break
                     try:
-                        result = future.result()
+                        pending[pool.submit(work, task)] = task
                     except cf.process.BrokenProcessPool:
-                        suspects.append(task)
-                        continue
-                    yield result
-            if suspects or broken:
-                # The pool is unusable and every task in flight fails with it;
-                # only one of them killed its worker, but which one is unknown.
-                # Retry each alone on a fresh pool.
-                suspects += pending.values()
-                pending.clear()
-                pool.shutdown(wait=True, cancel_futures=True)
-                pool = process_pool(jobs)
-                for task in suspects:
-                    pool, result = _alone(pool, work, task, jobs)
-                    yield result
+                        unsent.append(task)  # never started: no suspect
+                        broken = True
+                if not pending and not broken:
+                    return
+                suspects = []
+                if pending:
+                    done = yield from _wait_first(pending)
+                    for future in done:
+                        task = pending.pop(future)
+                        try:
+                            result = future.result()
+                        except cf.process.BrokenProcessPool:
+                            suspects.append(task)
+                            continue
+                        yield result
+                if suspects or broken:
+                    # The pool is unusable and every task in flight fails with it;
+                    # only one of them killed its worker, but which one is unknown.
+                    # Retry each alone on a fresh pool.
+                    suspects += pending.values()
+                    pending.clear()
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    pool = process_pool(jobs)
+                    for task in suspects:
+                        pool, result = _alone(pool, work, task, jobs)
+                        yield result
     finally:
         for future in pending:
             future.cancel()
@@ -649,6 +677,8 @@ def _alone(
 def _run_dask(tasks: Iterable[Task], work: Callable[[Task], FileResult], client: Any) -> Iterator[FileResult]:
     from distributed import as_completed
 
+    from .errors import interrupt
+
     threads = sum(client.nthreads().values()) or 1
     window = _window(threads)
     batch = uuid.uuid4().hex[:12]
@@ -668,27 +698,37 @@ def _run_dask(tasks: Iterable[Task], work: Callable[[Task], FileResult], client:
         return True
 
     try:
-        while len(in_flight) < window and submit():
-            pass
-        while in_flight:
-            future = next(queue)
-            task = in_flight.pop(future.key)
-            try:
-                result = future.result()
-            except Exception as exc:  # noqa: BLE001 - KilledWorker, a lost connection: this file failed
-                result = _failed(task, f"{type(exc).__name__}: {exc}")
-            else:
-                result = replace(result, source=task.source, target=task.target)
-            # Forget the key now: Dask would recompute a result it still
-            # holds a reference to if the worker keeping it died.
-            future.release()
-            del future
-            yield result
-            submit()
+        with interrupt.held():
+            yield from _collect_dask(queue, in_flight, window, submit)
     finally:
         if in_flight:
+            # Tasks already running on the cluster cannot be stopped; their
+            # outputs are complete and a rerun finds them.
             client.cancel(list(queue.futures), force=True)
             queue.clear()
+
+
+def _collect_dask(queue: Any, in_flight: dict[str, Task], window: int, submit: Callable[[], bool]) -> Iterator[FileResult]:
+    from .errors import interrupt
+
+    while len(in_flight) < window and submit():
+        pass
+    while in_flight:
+        with interrupt.waiting():
+            future = next(queue)
+        task = in_flight.pop(future.key)
+        try:
+            result = future.result()
+        except Exception as exc:  # noqa: BLE001 - KilledWorker, a lost connection: this file failed
+            result = _failed(task, f"{type(exc).__name__}: {exc}")
+        else:
+            result = replace(result, source=task.source, target=task.target)
+        # Forget the key now: Dask would recompute a result it still
+        # holds a reference to if the worker keeping it died.
+        future.release()
+        del future
+        yield result
+        submit()
 
 
 # --------------------------------------------------------------------------- the two verbs

@@ -7,8 +7,10 @@ subclasses :class:`ValueError` so that code written for Pillow (which treats
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 
 
 class KvqError(ValueError):
@@ -102,6 +104,8 @@ class _Interrupt:
 
     def __init__(self) -> None:
         self.seen = False
+        self.requested = False  # Ctrl-C arrived while held by held()
+        self._armed = False
 
     def watch(self) -> None:
         """Record SIGINT before raising KeyboardInterrupt as Python's own handler does.
@@ -119,6 +123,56 @@ class _Interrupt:
     def _handle(self, signum: int, frame: object) -> None:
         self.seen = True
         signal.default_int_handler(signum, frame)  # type: ignore[arg-type]
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold Ctrl-C outside :meth:`waiting`, so that it lands only where it can be handled.
+
+        A parallel batch keeps books on results that its workers finished;
+        a KeyboardInterrupt raised anywhere in that bookkeeping (or in the
+        caller's loop body, between two results) would drop a result whose
+        output is on disk. Inside this block Ctrl-C is recorded in
+        :attr:`requested` and raised at the next :meth:`waiting`; a second
+        Ctrl-C raises at once. Outside the main thread, or where someone
+        else's SIGINT handler is installed, nothing changes.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.getsignal(signal.SIGINT)
+        if previous not in (signal.default_int_handler, self._handle):
+            yield
+            return
+        self.requested = False
+        seen = self.seen
+        signal.signal(signal.SIGINT, self._hold)
+        try:
+            yield
+            if self.requested:  # held past the last wait: it still stops the caller
+                raise KeyboardInterrupt
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            # What leaves this block is a KeyboardInterrupt or nothing; the
+            # record must not relabel a later, unrelated failure "interrupted".
+            self.seen, self.requested = seen, False
+
+    def _hold(self, signum: int, frame: object) -> None:
+        self.seen = True
+        again = self.requested
+        self.requested = True
+        if self._armed or again:
+            signal.default_int_handler(signum, frame)  # type: ignore[arg-type]
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Where a held Ctrl-C lands: raise KeyboardInterrupt now if one came, or when one comes."""
+        self._armed = True
+        try:
+            if self.requested:
+                raise KeyboardInterrupt
+            yield
+        finally:
+            self._armed = False
 
 
 interrupt = _Interrupt()

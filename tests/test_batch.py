@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -286,3 +287,58 @@ def test_ctrl_c_inside_a_compiled_kernel_is_told_apart_from_a_failure():
         assert interrupted_by_user(SystemError("no chain"))
     finally:
         interrupt.seen = False
+
+
+@pytest.mark.parametrize("runner", ["serial", "jobs", "executor"])
+def test_ctrl_c_between_two_results_loses_none_of_them(tmp_path, runner):
+    # Ctrl-C lands where the caller keeps its books (a progress bar, a manifest row) as
+    # easily as in the wait for the next result. A parallel batch holds it until that
+    # wait, then reports every file its workers finish, so what was reported is exactly
+    # what is on disk: a manifest that lists it lets the rerun resume.
+    import signal
+    from concurrent.futures import ProcessPoolExecutor
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, tile in enumerate(photo_tiles(16)):
+        Image.fromarray(tile).save(folder / f"{i:02d}.png")
+    tasks = batch.plan([folder], tmp_path / "out", suffix=".kvq", find=batch.IMAGE_SUFFIXES)
+    work = functools.partial(batch.encode_task, options=kvq.EncoderOptions(k=16))
+    reported = []
+    handler = signal.getsignal(signal.SIGINT)
+    with ProcessPoolExecutor(2) as pool, pytest.raises(KeyboardInterrupt):
+        settings = {"serial": {}, "jobs": {"jobs": 2}, "executor": {"executor": pool}}[runner]
+        for result in batch.run(tasks, work, **settings):
+            if not reported:
+                os.kill(os.getpid(), signal.SIGINT)
+            reported.append(result)
+    assert signal.getsignal(signal.SIGINT) is handler
+    on_disk = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert 1 <= len(reported) < 16 and all(r.status == "done" for r in reported)
+    assert sorted(Path(r.target).name for r in reported) == on_disk
+
+
+def test_a_held_ctrl_c_lands_at_the_next_wait_and_a_second_one_at_once():
+    import signal
+
+    from kvq.errors import interrupt
+
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt), interrupt.held():
+        os.kill(os.getpid(), signal.SIGINT)
+        assert interrupt.requested  # recorded, not raised: this line runs
+        with interrupt.waiting():
+            pytest.fail("the held Ctrl-C must land on entering the wait")
+    caught = []
+    with interrupt.held():
+        os.kill(os.getpid(), signal.SIGINT)
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # the user insists
+            time.sleep(1)
+        except KeyboardInterrupt:
+            caught.append("second")
+        interrupt.requested = False  # handled here: the block ends quietly
+    assert caught == ["second"] and signal.getsignal(signal.SIGINT) is handler
+    from kvq.errors import interrupted_by_user
+
+    assert not interrupted_by_user(SystemError("a later, unrelated failure"))
