@@ -28,10 +28,13 @@ Rules every runner follows:
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import functools
 import os
+import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -103,6 +106,13 @@ class FileResult:
         lossless; None when not measured (skipped files, decoding).
     seconds : float
         Time spent on the file by the worker.
+    warnings : str
+        The Python warnings raised while the file was processed (Pillow's
+        "Corrupt EXIF data", a palette with fewer colours than asked...),
+        one line each, at most :data:`MAX_WARNINGS`, joined by newlines;
+        recorded where the task runs in a process's main thread (this
+        process, kvq's own pool), since Python's warning filters are global
+        and a threaded worker's neighbours would see each other's.
     """
 
     source: str
@@ -117,6 +127,7 @@ class FileResult:
     bits_per_pixel: float | None = None
     psnr: float | None = None
     seconds: float = 0.0
+    warnings: str = ""
 
     @property
     def ok(self) -> bool:
@@ -130,6 +141,9 @@ class FileResult:
 
 #: Manifest columns, in order.
 COLUMNS = tuple(f.name for f in fields(FileResult))
+
+#: Warnings kept per file; a file that raises more gets a count of the rest.
+MAX_WARNINGS = 5
 
 
 # --------------------------------------------------------------------------- planning
@@ -313,6 +327,12 @@ def encode_task(task: Task, options: EncoderOptions, *, skip_existing: bool = Tr
     -------
     FileResult
     """
+    with _recording_warnings() as caught:
+        result = _encode_one(task, options, skip_existing=skip_existing, force=force)
+    return _with_warnings(result, caught)
+
+
+def _encode_one(task: Task, options: EncoderOptions, *, skip_existing: bool, force: bool) -> FileResult:
     from .fileio import check_output, encode_file
 
     start = time.perf_counter()
@@ -364,6 +384,12 @@ def decode_task(
     -------
     FileResult
     """
+    with _recording_warnings() as caught:
+        result = _decode_one(task, format, max_pixels, skip_existing=skip_existing, force=force)
+    return _with_warnings(result, caught)
+
+
+def _decode_one(task: Task, format: str | None, max_pixels: int | None, *, skip_existing: bool, force: bool) -> FileResult:
     from .codec import read_header
     from .fileio import check_output, decode_file
 
@@ -388,6 +414,26 @@ def decode_task(
         _reraise_interrupt(exc)
         return FileResult(source, target, FAILED, reason(exc), seconds=time.perf_counter() - start)
     return FileResult(source, target, DONE, seconds=time.perf_counter() - start, **fields_)
+
+
+@contextlib.contextmanager
+def _recording_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """The warnings raised inside, in a list; an empty list, and nothing touched, outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caught
+
+
+def _with_warnings(result: FileResult, caught: list[warnings.WarningMessage]) -> FileResult:
+    if not caught:
+        return result
+    lines = list(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
+    if len(lines) > MAX_WARNINGS:
+        lines[MAX_WARNINGS:] = [f"... and {len(lines) - MAX_WARNINGS} more warnings"]
+    return replace(result, warnings="\n".join(lines))
 
 
 def _valid_image(path: str, size: tuple[int, int]) -> bool:

@@ -204,10 +204,19 @@ class _FdHold:
         sys.stderr = self.python_stderr
         os.dup2(self.saved, 2)
         os.close(self.saved)
+        # A library that complains about every file of a million-file batch
+        # must not fill memory here: the first lines are the telling ones.
+        size = self.file.seek(0, os.SEEK_END)
         self.file.seek(0)
-        text = self.file.read().decode(errors="replace")
+        text = self.file.read(_HELD_LIMIT).decode(errors="replace")
         self.file.close()
+        if size > _HELD_LIMIT:
+            text = text[: text.rfind("\n") + 1] + f"... and {size - _HELD_LIMIT:,} more bytes of messages\n"
         return text
+
+
+#: Bytes of held-back messages shown with -v.
+_HELD_LIMIT = 64 * 1024
 
 
 def _stream(name: str, direction: str, *, force: bool = False) -> Any:
@@ -439,8 +448,9 @@ def _run_batch(args: argparse.Namespace, verb: str, **settings: Any) -> int:
             from threadpoolctl import threadpool_limits
 
             stack.enter_context(threadpool_limits(1))
-        if verb == "encode" and client is None:
+        if client is None and (verb == "encode" or _entropy_coded(tasks[0].source)):
             # Before the pool forks its workers, which then start with numba ready.
+            # A decode looks at its first file only: a folder is usually one kind.
             _start_numba()
         running = batch.run(tasks, work, executor=client, jobs=None if client or jobs == 1 else jobs)
         results = stack.enter_context(contextlib.closing(running))
@@ -453,6 +463,9 @@ def _run_batch(args: argparse.Namespace, verb: str, **settings: Any) -> int:
                     failures.append(result)
                 elif args.verbose:
                     bar.write(_result_line(result, verb), stream=sys.stdout)
+                if args.verbose and result.warnings:
+                    for line in result.warnings.splitlines():
+                        bar.write(f"kvq: warning: {result.source}: {line}", stream=sys.stderr)
         except KeyboardInterrupt:
             interrupted = True
     for result in failures:

@@ -71,7 +71,8 @@ def _is_manifest(path: Path) -> bool:
     except (OSError, UnicodeDecodeError):
         return False
     if path.suffix.lower() == ".csv":
-        return start.startswith(",".join(COLUMNS))
+        # The first columns only: a manifest from a kvq that had fewer columns is a manifest too.
+        return start.startswith(",".join(COLUMNS[:4]) + ",")
     return start.lstrip().startswith("{") and f'"{_JSON_MARK}"' in start
 
 

@@ -218,6 +218,15 @@ def test_manifest_lossless_and_replacement_rules(tmp_path):
     with ManifestWriter(csv_path, "encode") as manifest:
         manifest.add(lossless)
     assert read_manifest(csv_path)[0]["psnr"] == "inf"
+    # A manifest from before the warnings column is a kvq manifest too; a CSV that shares only a first word is not.
+    older = tmp_path / "older.csv"
+    older.write_text("source,target,status,reason,width,height,k,coding,bytes,bits_per_pixel,psnr,seconds\na.png,a.kvq,done,,,,,,,,,0.1\n")
+    with ManifestWriter(older, "encode") as manifest:
+        manifest.add(lossless)
+    assert [r["source"] for r in read_manifest(older)] == ["a.png"] and "warnings" in read_manifest(older)[0]
+    (tmp_path / "sources.csv").write_text("source,comment\nx,y\n")
+    with pytest.raises(kvq.KvqError, match="not a kvq manifest"):
+        ManifestWriter(tmp_path / "sources.csv", "encode")
     (tmp_path / "notes.csv").write_text("precious,data\n")
     with pytest.raises(kvq.KvqError, match="not a kvq manifest"):
         ManifestWriter(tmp_path / "notes.csv", "encode")

@@ -265,3 +265,21 @@ def test_a_file_as_the_output_of_several_inputs_is_one_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err == f"kvq: error: output {tmp_path / 'x.kvq'} is a file; several inputs or a folder need an output folder"
     assert (tmp_path / "x.kvq").read_bytes() == b"keep"
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_verbose_shows_each_files_warnings_whichever_process_ran_it(tmp_path, jobs):
+    # A truncated EXIF directory: Pillow warns "Corrupt EXIF data" and the photo is fine. Worker
+    # processes raise it too; the warning travels with the file's result, named, and in the manifest.
+    from test_doors import _exif_rotated, jpeg_with_app1
+
+    make_tree(tmp_path / "photos")
+    (tmp_path / "photos" / "camera.jpg").write_bytes(jpeg_with_app1(_exif_rotated()[:-6]))
+    quiet = run("encode", "photos", "-o", "out", "-k", "4", "--jobs", jobs, "--manifest", "m.csv", cwd=tmp_path)
+    assert quiet.returncode == 3 and "warning" not in quiet.stderr  # 3: sub/broken.png
+    rows = {Path(r["source"]).name: r for r in read_manifest(tmp_path / "m.csv")}
+    assert rows["camera.jpg"]["status"] == "done" and rows["camera.jpg"]["warnings"].startswith("Corrupt EXIF data")
+    assert [name for name, r in rows.items() if r["warnings"]] == ["camera.jpg"]
+    verbose = run("encode", "photos", "-o", "again", "-k", "4", "--jobs", jobs, "-v", cwd=tmp_path)
+    warned = [line for line in verbose.stderr.splitlines() if "warning" in line]
+    assert warned == [f"kvq: warning: {os.path.join('photos', 'camera.jpg')}: {rows['camera.jpg']['warnings']}"]

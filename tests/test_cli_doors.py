@@ -139,6 +139,23 @@ def test_library_messages_are_held_back_on_error(tmp_path: Path) -> None:
     assert result.returncode == 1 and "truncated" in one_line(result.stderr.decode())
 
 
+def test_held_library_messages_are_bounded(tmp_path: Path) -> None:
+    # A library that complains once per file of a huge batch: -v shows the first 64 KiB and a count.
+    script = (
+        "import os, sys\n"
+        "from kvq.cli import _FdHold\n"
+        "hold = _FdHold.start()\n"
+        "for i in range(20000): os.write(2, b'TIFFReadDirectory: unknown field with tag %d\\n' % i)\n"
+        "text = hold.stop()\n"
+        "print(len(text.encode()), text.splitlines()[0], text.splitlines()[-1], sep='|')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    size, first, last = result.stdout.strip().split("|")
+    assert result.stderr == "" and int(size) <= 64 * 1024 + 100
+    assert first == "TIFFReadDirectory: unknown field with tag 0"
+    assert last.startswith("... and ") and last.endswith(" more bytes of messages")
+
+
 def test_warnings_are_silent_on_success_unless_verbose(tmp_path: Path, capsys) -> None:
     # A truncated EXIF directory: Pillow warns "Corrupt EXIF data", the photo is fine.
     exif = _exif_rotated()
