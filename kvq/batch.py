@@ -423,7 +423,8 @@ def _recording_warnings() -> Iterator[list[warnings.WarningMessage]]:
         yield []
         return
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        # Last, so that a caller's own filters (DecompressionBombWarning as an error, say) still decide.
+        warnings.simplefilter("always", append=True)
         yield caught
 
 
@@ -556,10 +557,12 @@ def run(
 
     Ctrl-C (in the main thread, with Python's own SIGINT handler in place)
     is held while the caller handles a result and while results are
-    collected, and raised as KeyboardInterrupt where nothing is half-done;
-    a parallel run first yields the results of the files that were running,
-    whose outputs are complete. So every output on disk has been yielded.
-    Close the generator (or exhaust it) to restore the handler.
+    collected, and raised as KeyboardInterrupt where nothing is half-done:
+    a parallel run first yields the results of the files already sent to
+    its workers, whose outputs are complete, and a file of a serial run is
+    either cut short before its output is renamed into place or reported.
+    So every output on disk has been yielded. A second Ctrl-C stops at
+    once. Close the generator (or exhaust it) to restore the handler.
     """
     if executor is not None and jobs is not None:
         raise ValueError("give either executor or jobs, not both")
@@ -568,7 +571,9 @@ def run(
 
         with interrupt.held():
             for task in tasks:
-                with interrupt.waiting():  # a file cut short leaves no output, so nothing is lost
+                # Cut short, a file leaves no output; atomic_write disarms this
+                # before the rename that commits one, so it is then reported.
+                with interrupt.waiting():
                     result = work(task)
                 yield result
         return
@@ -686,6 +691,8 @@ def _run_own_pool(tasks: Iterable[Task], work: Callable[[Task], FileResult], job
                     pool.shutdown(wait=True, cancel_futures=True)
                     pool = process_pool(jobs)
                     for task in suspects:
+                        if interrupt.requested:  # one file at a time here: stop between two
+                            raise KeyboardInterrupt
                         pool, result = _alone(pool, work, task, jobs)
                         yield result
     finally:
@@ -759,9 +766,18 @@ def _collect_dask(queue: Any, in_flight: dict[str, Task], window: int, submit: C
 
     while len(in_flight) < window and submit():
         pass
+    interrupted = False
     while in_flight:
-        with interrupt.waiting():
-            future = next(queue)
+        try:
+            with interrupt.waiting():
+                future = next(queue)
+        except KeyboardInterrupt:
+            # The files already sent finish (a cluster's running tasks cannot be
+            # stopped) and are reported, as by a pool; a second Ctrl-C stops at once.
+            interrupted = True
+            future = next(queue, None)
+            if future is None:
+                break
         task = in_flight.pop(future.key)
         try:
             result = future.result()
@@ -774,7 +790,10 @@ def _collect_dask(queue: Any, in_flight: dict[str, Task], window: int, submit: C
         future.release()
         del future
         yield result
-        submit()
+        if not interrupted:
+            submit()
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 # --------------------------------------------------------------------------- the two verbs

@@ -208,11 +208,14 @@ class _FdHold:
         # must not fill memory here: the first lines are the telling ones.
         size = self.file.seek(0, os.SEEK_END)
         self.file.seek(0)
-        text = self.file.read(_HELD_LIMIT).decode(errors="replace")
+        kept = self.file.read(_HELD_LIMIT)
         self.file.close()
         if size > _HELD_LIMIT:
-            text = text[: text.rfind("\n") + 1] + f"... and {size - _HELD_LIMIT:,} more bytes of messages\n"
-        return text
+            # Whole lines where there are any; else whole characters.
+            end = kept.rfind(b"\n") + 1
+            kept, newline = (kept[:end], "") if end else (kept.decode(errors="ignore").encode(), "\n")
+            return kept.decode(errors="replace") + f"{newline}... and {size - len(kept):,} more bytes of messages\n"
+        return kept.decode(errors="replace")
 
 
 #: Bytes of held-back messages shown with -v.

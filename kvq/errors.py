@@ -11,6 +11,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 
 class KvqError(ValueError):
@@ -106,6 +107,8 @@ class _Interrupt:
         self.seen = False
         self.requested = False  # Ctrl-C arrived while held by held()
         self._armed = False
+        self._holding = 0  # held() blocks that installed _hold and have not ended
+        self._stale: Any = None  # the handler _hold stands for after a block ended off the main thread
 
     def watch(self) -> None:
         """Record SIGINT before raising KeyboardInterrupt as Python's own handler does.
@@ -117,12 +120,19 @@ class _Interrupt:
         self.seen = False
         if threading.current_thread() is not threading.main_thread():
             return
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        if self._current() is signal.default_int_handler:
             signal.signal(signal.SIGINT, self._handle)
 
     def _handle(self, signum: int, frame: object) -> None:
         self.seen = True
         signal.default_int_handler(signum, frame)  # type: ignore[arg-type]
+
+    def _current(self) -> Any:
+        """The SIGINT handler in force, seeing through a _hold left behind by a block that ended in another thread."""
+        handler = signal.getsignal(signal.SIGINT)
+        if handler == self._hold and not self._holding:
+            return self._stale
+        return handler
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
@@ -132,31 +142,50 @@ class _Interrupt:
         a KeyboardInterrupt raised anywhere in that bookkeeping (or in the
         caller's loop body, between two results) would drop a result whose
         output is on disk. Inside this block Ctrl-C is recorded in
-        :attr:`requested` and raised at the next :meth:`waiting`; a second
-        Ctrl-C raises at once. Outside the main thread, or where someone
+        :attr:`requested` and raised at the next :meth:`waiting`, or when
+        the block ends, however it ends; a second Ctrl-C raises at once.
+        Outside the main thread, inside another such block, or where someone
         else's SIGINT handler is installed, nothing changes.
         """
-        if threading.current_thread() is not threading.main_thread():
+        if threading.current_thread() is not threading.main_thread() or self._holding:
             yield
             return
-        previous = signal.getsignal(signal.SIGINT)
+        previous = self._current()
         if previous not in (signal.default_int_handler, self._handle):
             yield
             return
         self.requested = False
         seen = self.seen
         signal.signal(signal.SIGINT, self._hold)
+        self._holding = 1
         try:
-            yield
+            try:
+                yield
+            except GeneratorExit:
+                # The caller stopped early (a break, close()): a Ctrl-C it
+                # was holding must still stop it, not vanish.
+                if self.requested:
+                    raise KeyboardInterrupt from None
+                raise
             if self.requested:  # held past the last wait: it still stops the caller
                 raise KeyboardInterrupt
         finally:
-            signal.signal(signal.SIGINT, previous)
+            self._holding = 0
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, previous)
+            else:
+                # A generator closed by another thread (or collected there)
+                # cannot set the handler: _hold stays and acts as `previous`.
+                self._stale = previous
             # What leaves this block is a KeyboardInterrupt or nothing; the
             # record must not relabel a later, unrelated failure "interrupted".
             self.seen, self.requested = seen, False
 
     def _hold(self, signum: int, frame: object) -> None:
+        if not self._holding:  # left behind: behave as the handler it replaced
+            if self._stale == self._handle:
+                self._handle(signum, frame)
+            signal.default_int_handler(signum, frame)  # type: ignore[arg-type]
         self.seen = True
         again = self.requested
         self.requested = True
@@ -165,13 +194,28 @@ class _Interrupt:
 
     @contextlib.contextmanager
     def waiting(self) -> Iterator[None]:
-        """Where a held Ctrl-C lands: raise KeyboardInterrupt now if one came, or when one comes."""
+        """Where a held Ctrl-C lands: raise KeyboardInterrupt now if one came, or when one comes.
+
+        Only in the main thread inside :meth:`held`; elsewhere nothing changes.
+        """
+        if not self._holding or threading.current_thread() is not threading.main_thread():
+            yield
+            return
         self._armed = True
         try:
             if self.requested:
                 raise KeyboardInterrupt
             yield
         finally:
+            self._armed = False
+
+    def disarm(self) -> None:
+        """An output is about to be committed: a Ctrl-C from here waits for the next :meth:`waiting`.
+
+        Called before the rename that puts a finished file in place, so that
+        the file and the result that reports it are not torn apart.
+        """
+        if threading.current_thread() is threading.main_thread():
             self._armed = False
 
 

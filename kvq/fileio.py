@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeGuard, Union
 
 from .codec import Decoded, Encoded, decode, encode_image
 from .container import DEFAULT_MAX_PIXELS, Header, read_header_from
-from .errors import KvqError
+from .errors import KvqError, interrupt
 from .metadata import Metadata
 from .options import EncoderOptions
 from .pixels import open_image
@@ -127,6 +127,8 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None] | bytes, *, 
                 write(fp)
             fp.flush()
             os.fsync(fp.fileno())
+        # From the commit on, Ctrl-C in a batch waits until this file is reported.
+        interrupt.disarm()
         if force:
             os.replace(tmp_name, target)
         else:

@@ -351,3 +351,122 @@ def test_a_held_ctrl_c_lands_at_the_next_wait_and_a_second_one_at_once():
     from kvq.errors import interrupted_by_user
 
     assert not interrupted_by_user(SystemError("a later, unrelated failure"))
+
+
+def quick(task: batch.Task) -> batch.FileResult:
+    Path(task.target).write_text("done")
+    return batch.FileResult(task.source, task.target, "done")
+
+
+def slow_unless_crash(task: batch.Task) -> batch.FileResult:
+    if Path(task.source).name == "crash":
+        os._exit(9)
+    time.sleep(0.2)
+    return quick(task)
+
+
+def test_a_held_ctrl_c_still_stops_a_caller_that_stops_early(tmp_path):
+    import signal
+
+    results = batch.run([batch.Task(f"s{i}", str(tmp_path / f"t{i}")) for i in range(5)], quick)
+    for _ in results:
+        os.kill(os.getpid(), signal.SIGINT)
+        break  # the caller stops at its first result (say, on the first failure)
+    with pytest.raises(KeyboardInterrupt):
+        results.close()
+
+
+def test_ctrl_c_after_a_serial_files_output_is_in_place_reports_that_file(tmp_path, monkeypatch):
+    # The output is renamed into place, then Ctrl-C comes before the result is made: the file is reported.
+    import signal
+
+    make_tree(tmp_path / "photos")
+    real = batch._kvq_fields
+
+    def after_the_commit(*args):
+        if not sent:
+            sent.append(os.kill(os.getpid(), signal.SIGINT))
+        return real(*args)
+
+    sent: list = []
+    monkeypatch.setattr(batch, "_kvq_fields", after_the_commit)
+    reported = []
+    with pytest.raises(KeyboardInterrupt):
+        for result in batch.encode_files([tmp_path / "photos"], tmp_path / "out", k=8):
+            reported.append(Path(result.target).name)
+    assert reported == ["a.kvq"] and [p.name for p in (tmp_path / "out").iterdir()] == ["a.kvq"]
+
+
+def test_ctrl_c_while_files_are_retried_after_a_worker_died_stops_between_two(tmp_path):
+    import signal
+
+    tasks = [batch.Task("crash", str(tmp_path / "crash"))] + [batch.Task(f"s{i}", str(tmp_path / f"t{i}")) for i in range(8)]
+    reported = []
+    with pytest.raises(KeyboardInterrupt):
+        for result in batch.run(tasks, slow_unless_crash, jobs=2):
+            if result.source == tasks[0].source:  # the crash is known: its worker died, the pool was rebuilt
+                os.kill(os.getpid(), signal.SIGINT)
+            if result.status == "done":
+                reported.append(Path(result.target).name)
+    assert len(reported) < 8 and sorted(reported) == sorted(p.name for p in tmp_path.iterdir())
+
+
+def test_held_ctrl_c_is_this_threads_business(tmp_path):
+    # A batch in another thread neither arms the main thread's held Ctrl-C nor receives it.
+    import signal
+    import threading
+
+    other = threading.Thread(target=lambda: list(batch.run([batch.Task("bg", str(tmp_path / "bg"))], slow_unless_crash)))
+    reported = []
+    with pytest.raises(KeyboardInterrupt):
+        for result in batch.run([batch.Task(f"s{i}", str(tmp_path / f"t{i}")) for i in range(3)], quick):
+            if not reported:
+                other.start()
+                time.sleep(0.05)  # the other thread is inside its work
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)
+            reported.append(result.source)  # not cut short by the other thread's wait
+    other.join()
+    assert reported == ["s0"] and (tmp_path / "bg").exists()
+
+
+def test_a_batch_closed_from_another_thread_leaves_ctrl_c_working():
+    import signal
+    import threading
+
+    handler = signal.getsignal(signal.SIGINT)
+    results = batch.run([batch.Task(f"s{i}", f"t{i}") for i in range(3)], lambda t: batch.FileResult(t.source, t.target, "done"))
+    next(results)
+    closer = threading.Thread(target=results.close)
+    closer.start()
+    closer.join()
+    from kvq.errors import interrupt
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    finally:
+        interrupt.seen = False  # kvq's CLI handler (installed by in-process CLI tests) records it
+    reported = []
+    with pytest.raises(KeyboardInterrupt):  # and a later batch holds it again
+        for result in batch.run([batch.Task(f"s{i}", f"t{i}") for i in range(3)], lambda t: batch.FileResult(t.source, t.target, "done")):
+            if not reported:
+                os.kill(os.getpid(), signal.SIGINT)
+            reported.append(result.source)
+    assert reported == ["s0"] and signal.getsignal(signal.SIGINT) == handler
+
+
+def test_a_callers_warning_filters_still_decide(tmp_path, monkeypatch):
+    # Recording each file's warnings must not overrule a caller who made Pillow's bomb warning an error.
+    import warnings
+
+    (tmp_path / "photos").mkdir()
+    Image.fromarray(photo_tiles(1)[0]).save(tmp_path / "photos" / "a.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)  # 64 x 48 = 3072 pixels: a warning, not an error
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        (refused,) = batch.encode_files([tmp_path / "photos"], tmp_path / "strict", k=8)
+    (warned,) = batch.encode_files([tmp_path / "photos"], tmp_path / "lenient", k=8)
+    assert refused.status == "failed" and "exceeds limit" in refused.reason
+    assert warned.status == "done" and "exceeds limit" in warned.warnings

@@ -154,6 +154,18 @@ def test_held_library_messages_are_bounded(tmp_path: Path) -> None:
     assert result.stderr == "" and int(size) <= 64 * 1024 + 100
     assert first == "TIFFReadDirectory: unknown field with tag 0"
     assert last.startswith("... and ") and last.endswith(" more bytes of messages")
+    # One line longer than the cap, of two-byte characters: cut between characters, every byte counted.
+    script = (
+        "import os\n"
+        "from kvq.cli import _FdHold\n"
+        "hold = _FdHold.start()\n"
+        "os.write(2, ('\\u00e9' * 40000).encode())\n"
+        "text = hold.stop()\n"
+        "print(ascii(text[-50:]), len(text.split(chr(10))[0].encode()), sep='|')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    tail, kept = result.stdout.strip().split("|")
+    assert int(kept) == 64 * 1024 and tail.endswith(f"\\n... and {80000 - 64 * 1024:,} more bytes of messages\\n'")
 
 
 def test_warnings_are_silent_on_success_unless_verbose(tmp_path: Path, capsys) -> None:

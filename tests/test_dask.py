@@ -127,3 +127,27 @@ def test_command_line_scheduler(tmp_path, client):
     decoded = run("decode", "dask", "-o", "back", "--scheduler", address, cwd=tmp_path)
     assert decoded.returncode == 0, decoded.stderr
     assert len(list((tmp_path / "back").rglob("*.png"))) == 5
+
+
+def test_ctrl_c_reports_every_file_the_cluster_finishes(tmp_path, client):
+    # Ctrl-C while the caller records a result: the files already sent to the cluster run to
+    # the end there (a running task cannot be stopped), so they are waited for and reported.
+    import functools
+
+    from PIL import Image
+    from test_batch import photo_tiles
+
+    import kvq
+
+    (tmp_path / "photos").mkdir()
+    for i, tile in enumerate(photo_tiles(24)):
+        Image.fromarray(tile).save(tmp_path / "photos" / f"{i:02d}.png")
+    tasks = batch.plan([tmp_path / "photos"], tmp_path / "out", suffix=".kvq", find=batch.IMAGE_SUFFIXES)
+    work = functools.partial(batch.encode_task, options=kvq.EncoderOptions(k=16))
+    reported = []
+    with pytest.raises(KeyboardInterrupt):
+        for result in batch.run(tasks, work, executor=client):
+            if not reported:
+                os.kill(os.getpid(), signal.SIGINT)
+            reported.append(Path(result.target).name)
+    assert 1 < len(reported) < 24 and sorted(reported) == sorted(p.name for p in (tmp_path / "out").iterdir())
