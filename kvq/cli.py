@@ -601,9 +601,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         The exit status.
     """
-    from .errors import KvqError, QualityError, interrupt, interrupted_by_user
+    from .errors import interrupt
 
-    interrupt.watch()
+    with interrupt.watching():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from .errors import KvqError, QualityError, interrupted_by_user
+
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:

@@ -101,7 +101,7 @@ class QualityError(KvqError):
 
 
 class _Interrupt:
-    """Whether Ctrl-C reached this process since :meth:`watch` (a record, set by a signal handler)."""
+    """Whether Ctrl-C reached this process during :meth:`watching` (a record, set by a signal handler)."""
 
     def __init__(self) -> None:
         self.seen = False
@@ -110,18 +110,28 @@ class _Interrupt:
         self._holding = 0  # held() blocks that installed _hold and have not ended
         self._stale: Any = None  # the handler _hold stands for after a block ended off the main thread
 
-    def watch(self) -> None:
-        """Record SIGINT before raising KeyboardInterrupt as Python's own handler does.
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        """For the length of a command, record SIGINT before raising KeyboardInterrupt as Python's own handler does.
 
         A compiled kernel that is interrupted turns the KeyboardInterrupt
         into a SystemError; the record tells the two apart. Only the main
-        thread may set handlers, and a handler someone else installed is kept.
+        thread may set handlers, and a handler someone else installed is
+        kept. On the way out the handler and the record are put back, so a
+        program that runs the command in-process keeps its own Ctrl-C and
+        its later failures are not taken for interruptions.
         """
         self.seen = False
-        if threading.current_thread() is not threading.main_thread():
-            return
-        if self._current() is signal.default_int_handler:
+        installed = False
+        if threading.current_thread() is threading.main_thread() and self._current() is signal.default_int_handler:
             signal.signal(signal.SIGINT, self._handle)
+            installed = True
+        try:
+            yield
+        finally:
+            if installed:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+            self.seen = False
 
     def _handle(self, signum: int, frame: object) -> None:
         self.seen = True
