@@ -691,7 +691,7 @@ def _run_own_pool(tasks: Iterable[Task], work: Callable[[Task], FileResult], job
                     pool.shutdown(wait=True, cancel_futures=True)
                     pool = process_pool(jobs)
                     for task in suspects:
-                        if interrupt.requested:  # one file at a time here: stop between two
+                        if interrupt.pending():  # one file at a time here: stop between two
                             raise KeyboardInterrupt
                         pool, result = _alone(pool, work, task, jobs)
                         yield result

@@ -7,8 +7,10 @@ subclasses :class:`ValueError` so that code written for Pillow (which treats
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -101,14 +103,21 @@ class QualityError(KvqError):
 
 
 class _Interrupt:
-    """Whether Ctrl-C reached this process during :meth:`watching` (a record, set by a signal handler)."""
+    """Ctrl-C for the command and its batches: a record of it, and a way to hold it where it would lose a result.
+
+    Python runs a signal handler between any two bytecodes of the main thread,
+    so every change of handler below is written to survive a Ctrl-C arriving
+    halfway through it: state first, handler last on the way in; on the way
+    out, a teardown that is simply redone if a Ctrl-C interrupts it, with that
+    Ctrl-C delivered again once the teardown is complete.
+    """
 
     def __init__(self) -> None:
-        self.seen = False
+        self.seen = False  # Ctrl-C reached the command (see interrupted_by_user)
         self.requested = False  # Ctrl-C arrived while held by held()
         self._armed = False
-        self._holding = 0  # held() blocks that installed _hold and have not ended
-        self._stale: Any = None  # the handler _hold stands for after a block ended off the main thread
+        self._holding = 0  # 1 while a held() block of the main thread has _hold installed
+        self._stale: Any = signal.default_int_handler  # what _hold stands for when no block holds
 
     @contextlib.contextmanager
     def watching(self) -> Iterator[None]:
@@ -123,26 +132,39 @@ class _Interrupt:
         """
         self.seen = False
         installed = False
-        if threading.current_thread() is threading.main_thread() and self._current() is signal.default_int_handler:
-            signal.signal(signal.SIGINT, self._handle)
-            installed = True
         try:
+            if threading.current_thread() is threading.main_thread() and self._current() is signal.default_int_handler:
+                installed = True
+                signal.signal(signal.SIGINT, self._handle)
             yield
         finally:
-            if installed:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-            self.seen = False
+            # Redone if Ctrl-C interrupts it: no call comes before the try,
+            # as Python runs signal handlers only at calls and loop jumps.
+            interrupted = False
+            while True:
+                try:
+                    if installed:
+                        signal.signal(signal.SIGINT, signal.default_int_handler)
+                    self.seen = False
+                    break
+                except KeyboardInterrupt:
+                    interrupted = True
+            _deliver_after(interrupted)
 
     def _handle(self, signum: int, frame: object) -> None:
         self.seen = True
         signal.default_int_handler(signum, frame)  # type: ignore[arg-type]
 
     def _current(self) -> Any:
-        """The SIGINT handler in force, seeing through a _hold left behind by a block that ended in another thread."""
+        """The SIGINT handler in force, seeing through a _hold that no block holds (left by another thread)."""
         handler = signal.getsignal(signal.SIGINT)
         if handler == self._hold and not self._holding:
             return self._stale
         return handler
+
+    def pending(self) -> bool:
+        """Whether the main thread's held() block has a Ctrl-C waiting (False in any other thread)."""
+        return bool(self._holding and self.requested and threading.current_thread() is threading.main_thread())
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
@@ -153,7 +175,8 @@ class _Interrupt:
         caller's loop body, between two results) would drop a result whose
         output is on disk. Inside this block Ctrl-C is recorded in
         :attr:`requested` and raised at the next :meth:`waiting`, or when
-        the block ends, however it ends; a second Ctrl-C raises at once.
+        the block ends, however it ends (a generator closed early or
+        collected gets it right after); a second Ctrl-C raises at once.
         Outside the main thread, inside another such block, or where someone
         else's SIGINT handler is installed, nothing changes.
         """
@@ -164,35 +187,34 @@ class _Interrupt:
         if previous not in (signal.default_int_handler, self._handle):
             yield
             return
-        self.requested = False
         seen = self.seen
-        signal.signal(signal.SIGINT, self._hold)
-        self._holding = 1
+        self.requested = False
         try:
-            try:
-                yield
-            except GeneratorExit:
-                # The caller stopped early (a break, close()): a Ctrl-C it
-                # was holding must still stop it, not vanish.
-                if self.requested:
-                    raise KeyboardInterrupt from None
-                raise
+            self._stale = previous
+            self._holding = 1
+            signal.signal(signal.SIGINT, self._hold)
+            yield
             if self.requested:  # held past the last wait: it still stops the caller
                 raise KeyboardInterrupt
         finally:
-            self._holding = 0
-            if threading.current_thread() is threading.main_thread():
-                signal.signal(signal.SIGINT, previous)
-            else:
-                # A generator closed by another thread (or collected there)
-                # cannot set the handler: _hold stays and acts as `previous`.
-                self._stale = previous
-            # What leaves this block is a KeyboardInterrupt or nothing; the
-            # record must not relabel a later, unrelated failure "interrupted".
-            self.seen, self.requested = seen, False
+            # Redone if Ctrl-C interrupts it (see watching()).
+            late = False
+            while True:
+                try:
+                    late = late or self.requested
+                    self._holding = 0  # from here _hold acts as `previous`
+                    if threading.current_thread() is threading.main_thread():
+                        signal.signal(signal.SIGINT, previous)
+                    # What leaves this block is a KeyboardInterrupt or nothing; the
+                    # record must not relabel a later, unrelated failure "interrupted".
+                    self.seen, self.requested, self._armed = seen, False, False
+                    break
+                except KeyboardInterrupt:
+                    late = True
+            _deliver_after(late)
 
     def _hold(self, signum: int, frame: object) -> None:
-        if not self._holding:  # left behind: behave as the handler it replaced
+        if not self._holding:  # no block holds: behave as the handler it replaced
             if self._stale == self._handle:
                 self._handle(signum, frame)
             signal.default_int_handler(signum, frame)  # type: ignore[arg-type]
@@ -227,6 +249,22 @@ class _Interrupt:
         """
         if threading.current_thread() is threading.main_thread():
             self._armed = False
+
+
+def _deliver_after(ctrl_c: bool) -> None:
+    """Deliver again a Ctrl-C that a teardown absorbed, unless a KeyboardInterrupt is already leaving.
+
+    Inside a ``finally`` the exception in flight is visible. Otherwise the
+    main thread gets SIGINT again a moment later, from a timer thread: a
+    generator that its caller dropped is closed by a finalizer, which
+    swallows any exception raised in it, so raising now would lose the
+    Ctrl-C; 50 ms later the finalizer is over and the caller's own code
+    receives it, as if the user had pressed Ctrl-C then.
+    """
+    if ctrl_c and not isinstance(sys.exc_info()[1], KeyboardInterrupt):
+        timer = threading.Timer(0.05, _thread.interrupt_main)
+        timer.daemon = True
+        timer.start()
 
 
 interrupt = _Interrupt()

@@ -368,12 +368,19 @@ def slow_unless_crash(task: batch.Task) -> batch.FileResult:
 def test_a_held_ctrl_c_still_stops_a_caller_that_stops_early(tmp_path):
     import signal
 
-    results = batch.run([batch.Task(f"s{i}", str(tmp_path / f"t{i}")) for i in range(5)], quick)
-    for _ in results:
-        os.kill(os.getpid(), signal.SIGINT)
-        break  # the caller stops at its first result (say, on the first failure)
-    with pytest.raises(KeyboardInterrupt):
-        results.close()
+    # Closed by the caller, or dropped and closed by its finalizer (which swallows exceptions): either
+    # way the Ctrl-C reaches the caller's own code a moment later, as if pressed then.
+    for drop in (False, True):
+        results = batch.run([batch.Task(f"s{i}", str(tmp_path / f"t{i}")) for i in range(5)], quick)
+        with pytest.raises(KeyboardInterrupt):
+            for _ in results:
+                os.kill(os.getpid(), signal.SIGINT)
+                break  # the caller stops at its first result (say, on the first failure)
+            if drop:
+                del results
+            else:
+                results.close()
+            time.sleep(2)
 
 
 def test_ctrl_c_after_a_serial_files_output_is_in_place_reports_that_file(tmp_path, monkeypatch):
@@ -470,3 +477,25 @@ def test_a_callers_warning_filters_still_decide(tmp_path, monkeypatch):
     (warned,) = batch.encode_files([tmp_path / "photos"], tmp_path / "lenient", k=8)
     assert refused.status == "failed" and "exceeds limit" in refused.reason
     assert warned.status == "done" and "exceeds limit" in warned.warnings
+
+
+def test_a_batch_in_another_thread_never_takes_the_main_threads_held_ctrl_c(tmp_path):
+    # While the main thread holds a Ctrl-C, a batch in another thread retries files after a worker died:
+    # it must run to its end, and the main thread's Ctrl-C lands in the main thread.
+    import signal
+    import threading
+
+    outcome = {}
+
+    def background():
+        tasks = [batch.Task("crash", str(tmp_path / "crash"))] + [batch.Task(f"s{i}", str(tmp_path / f"t{i}")) for i in range(3)]
+        outcome["statuses"] = sorted(r.status for r in batch.run(tasks, slow_unless_crash, jobs=2))
+
+    other = threading.Thread(target=background)
+    with pytest.raises(KeyboardInterrupt):
+        for result in batch.run([batch.Task("m0", str(tmp_path / "m0")), batch.Task("m1", str(tmp_path / "m1"))], quick):
+            if result.source == "m0":
+                os.kill(os.getpid(), signal.SIGINT)
+                other.start()
+                other.join(120)
+    assert outcome["statuses"] == ["done", "done", "done", "failed"]
