@@ -561,8 +561,10 @@ def run(
     a parallel run first yields the results of the files already sent to
     its workers, whose outputs are complete, and a file of a serial run is
     either cut short before its output is renamed into place or reported.
-    So every output on disk has been yielded. A second Ctrl-C stops at
-    once. Close the generator (or exhaust it) to restore the handler.
+    So every output on disk has been yielded. A second Ctrl-C stops the
+    reporting at once (kvq's own worker processes still finish the file in
+    hand before the pool shuts down; their outputs are complete). Close the
+    generator (or exhaust it) to restore the handler.
     """
     if executor is not None and jobs is not None:
         raise ValueError("give either executor or jobs, not both")
