@@ -32,8 +32,6 @@ import os
 os.environ["NUMBA_NUM_THREADS"] = "1"
 os.environ["OMP_NUM_THREADS"] = "1"
 
-import argparse
-import csv
 import io
 import statistics
 import sys
@@ -283,19 +281,12 @@ def decode(data: bytes, width: int, height: int, k: int, hash_bits: int = 16) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kodak", default="../shared/kodak")
-    parser.add_argument("--ks", default="16,64,256")
-    parser.add_argument("--repeat", type=int, default=9)
-    parser.add_argument("--sizes", default="benchmarks/results/entropy.csv", help="benchmarks/entropy.py's CSV")
-    parser.add_argument("--out", default="benchmarks/results/coding_prototype.md")
-    args = parser.parse_args()
-    photos = sorted(Path(args.kodak).glob("kodim*.png"))
+    from coding_study import arguments, inputs
+
+    args = arguments(__doc__.splitlines()[0], "benchmarks/results/coding_prototype.md", repeat=True)
+    photos, measured = inputs(args)
     if not photos:
-        print(f"no Kodak photos in {args.kodak}: nothing to measure")
         return
-    with open(args.sizes, newline="") as fp:
-        measured = {(r["image"], int(r["k"])): r for r in csv.DictReader(fp)}
     lines = [
         "# A lean adaptive index coder: how fast it decodes, how small it codes (issue 10's speed goal)",
         "",

@@ -193,19 +193,33 @@ def study(indices: np.ndarray, k: int) -> dict[str, float]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(description: str, out: str, *, repeat: bool = False) -> argparse.Namespace:
+    """The options both studies take (``repeat``: also ``--repeat``)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--kodak", default="../shared/kodak")
     parser.add_argument("--ks", default="16,64,256")
+    if repeat:
+        parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--sizes", default="benchmarks/results/entropy.csv", help="benchmarks/entropy.py's CSV")
-    parser.add_argument("--out", default="benchmarks/results/coding_study.md")
-    args = parser.parse_args()
+    parser.add_argument("--out", default=out)
+    return parser.parse_args()
+
+
+def inputs(args: argparse.Namespace) -> tuple[list[Path], dict[tuple[str, int], dict[str, str]]]:
+    """The Kodak photos (none: say so) and entropy.py's measured sizes, by (photo, K)."""
     photos = sorted(Path(args.kodak).glob("kodim*.png"))
     if not photos:
         print(f"no Kodak photos in {args.kodak}: nothing to measure")
-        return
+        return [], {}
     with open(args.sizes, newline="") as fp:
-        measured = {(r["image"], int(r["k"])): r for r in csv.DictReader(fp)}
+        return photos, {(r["image"], int(r["k"])): r for r in csv.DictReader(fp)}
+
+
+def main() -> None:
+    args = arguments(__doc__.splitlines()[0], "benchmarks/results/coding_study.md")
+    photos, measured = inputs(args)
+    if not photos:
+        return
     models = {
         "static rank + static literal given up": ("rank_static", "literal_up_static"),
         "static rank + adaptive literal given up": ("rank_static", "literal_up_adaptive"),
