@@ -258,6 +258,25 @@ def _validate_header(h: Header, offset: int, max_pixels: int | None) -> None:
         raise FormatError(f"index coding {h.coding} is unknown to this reader, which knows {known}", offset + 12)
 
 
+def _skip_chunk(fp: IO[bytes], head: bytes, length: int, start: int) -> None:
+    """Read past one chunk's data and CRC in blocks, checking them as :func:`_read_chunk` does."""
+    kind = head[4:].decode()
+    crc = zlib.crc32(head)
+    remaining = length
+    while remaining:
+        block = fp.read(min(remaining, 1 << 20))
+        if not block:
+            raise TruncatedError(f"chunk {kind} declares {length:,} bytes but the file ends first", start)
+        crc = zlib.crc32(block, crc)
+        remaining -= len(block)
+    tail = _read_at_most(fp, 4)
+    if len(tail) < 4:
+        raise TruncatedError(f"chunk {kind} declares {length:,} bytes but the file ends first", start)
+    (stored,) = struct.unpack(">I", tail)
+    if stored != crc:
+        raise ChecksumError(f"CRC-32 mismatch in chunk {kind}: stored {stored:08x}, computed {crc:08x}", start + 8 + length)
+
+
 def _read_chunk(data: memoryview, offset: int) -> tuple[bytes, memoryview, int]:
     """Read one chunk at ``offset``; return its type, data and the next offset."""
     end = len(data)
@@ -376,11 +395,15 @@ class _ChunkOrder:
             raise FormatError("second HEAD chunk", start)
         raise FormatError(f"unknown critical chunk {kind.decode()}", start)
 
+    def wants(self, kind: bytes) -> bool:
+        """Whether an ancillary chunk of this type is kept (the first of a kept type)."""
+        return kind in self.keep_types and all(kind != kept for kept, _ in self.ancillary)
+
     def keep(self, kind: bytes, body: memoryview) -> None:
         """Keep the data of a checked PLTE or wanted ancillary chunk; count the others."""
         if kind == PLTE:
             self.palette = bytes(body)
-        elif kind in self.keep_types and all(kind != kept for kept, _ in self.ancillary):
+        elif self.wants(kind):
             # Only the first of each type counts (spec section 14), which also
             # bounds memory whatever the number of chunks.
             self.ancillary.append((kind, bytes(body)))
@@ -495,6 +518,13 @@ def read_palette_from(
         if kind.isascii() and kind.isalpha() and order.check(kind, length, start):
             assert order.palette is not None
             return order.palette, order.ancillary, start + 8, length
+        if kind.isascii() and kind.isalpha() and _is_ancillary(kind) and not order.wants(kind):
+            # A chunk nobody keeps is checked as it streams past: opening a
+            # file must not hold a large unknown chunk in memory.
+            _skip_chunk(fp, head, length, start)
+            order.skipped += 1
+            offset = start + CHUNK_OVERHEAD + length
+            continue
         # A file object cannot be sliced like parse()'s buffer: read this one
         # chunk whole and let _read_chunk check it with the same rules.
         chunk = memoryview(head + _read_at_most(fp, length + 4))

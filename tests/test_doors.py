@@ -356,3 +356,36 @@ def test_pillow_save_refuses_unknown_options_as_kvq_encode_does(tmp_path: Path, 
     indexed = Image.fromarray(photo).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
     indexed.save(tmp_path / "t.kvq", transparency=0)
     assert kvq.read_header(tmp_path / "t.kvq").channels == 4
+
+
+def test_opening_a_file_streams_past_a_large_unknown_chunk(tmp_path: Path) -> None:
+    # An ancillary chunk nobody keeps, 32 MiB, before the palette: Pillow's lazy open checks its CRC as it
+    # reads past, holding a block at a time, and still reports a damaged one as kvq.decode does.
+    from conftest import chunk
+
+    pixels = np.arange(48 * 64 * 3, dtype=np.uint8).reshape(48, 64, 3)
+    data = kvq.encode(pixels, k=8)
+    big = chunk(b"zzZz", bytes(range(256)) * (1 << 17))
+    path = tmp_path / "big.kvq"
+    path.write_bytes(data[:38] + big + data[38:])  # right after the 38-byte signature and HEAD
+    tracemalloc.start()
+    try:
+        with Image.open(path) as im:
+            assert im.size == (64, 48)
+            _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, peak
+    with Image.open(path) as im:
+        assert np.array_equal(np.asarray(im.convert("RGB")), kvq.decode(data))
+    damaged = bytearray(path.read_bytes())
+    damaged[38 + 8 + 12345] ^= 1
+    with pytest.raises(kvq.ChecksumError) as by_kvq:
+        kvq.decode(bytes(damaged))
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(kvq.ChecksumError) as by_pillow:
+        Image.open(path)
+    assert str(by_pillow.value) == str(by_kvq.value)
+    path.write_bytes(bytes(damaged[: 38 + 8 + 1000]))
+    with pytest.raises(OSError, match="chunk zzZz declares 33,554,432 bytes but the file ends first"):
+        Image.open(path)  # OSError, as Pillow's own plugins raise for a truncated file
