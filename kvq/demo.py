@@ -43,6 +43,11 @@ def run_demo(image_name: str = SAMPLES[0], ks: Sequence[int] = DEMO_KS, output_d
     for k in ks:
         if not 1 <= k <= MAX_K:
             raise KvqError(f"K must be between 1 and {MAX_K:,}, not {k:,}")
+    if output_dir:
+        # Before any output: a bad folder is the whole answer, not a half-printed table.
+        if os.path.lexists(output_dir) and not os.path.isdir(output_dir):
+            raise KvqError(f"{output_dir} is a file; -o names a folder for the demo's files")
+        os.makedirs(output_dir, exist_ok=True)
     image = load_sample_image(image_name)
     height, width = image.shape[:2]
     n = height * width
@@ -52,8 +57,6 @@ def run_demo(image_name: str = SAMPLES[0], ks: Sequence[int] = DEMO_KS, output_d
         f"{'bpp':>7} {'vs 24·N':>8} {'PSNR dB':>8}"
     )
     print(columns, file=out)
-    if output_dir:
-        os.makedirs(output_dir, exist_ok=True)
     for k in ks:
         stem = Path(output_dir) / f"{Path(image_name).stem}-k{k}" if output_dir else None
         encoded = encode_file(image, None if stem is None else f"{stem}.kvq", force=True, k=k)

@@ -153,6 +153,14 @@ def test_demo_prints_size_table(tmp_path: Path) -> None:
             assert np.array_equal(np.asarray(im), kvq.decode(data))
 
 
+def test_demo_refuses_a_file_as_its_folder_before_printing(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    result = run("demo", "-k", "16", "-o", "notes.txt", cwd=tmp_path)
+    assert result.returncode == 1 and result.stdout == b""
+    assert one_error_line(result) == "kvq: error: notes.txt is a file; -o names a folder for the demo's files"
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
 def test_version_and_help(tmp_path: Path) -> None:
     assert run("--version", cwd=tmp_path).stdout.decode().strip() == f"kvq {kvq.__version__}"
     help_text = run("encode", "--help", cwd=tmp_path).stdout.decode()
