@@ -260,21 +260,29 @@ def _validate_header(h: Header, offset: int, max_pixels: int | None) -> None:
 
 def _skip_chunk(fp: IO[bytes], head: bytes, length: int, start: int) -> None:
     """Read past one chunk's data and CRC in blocks, checking them as :func:`_read_chunk` does."""
-    kind = head[4:].decode()
+    kind = head[4:]
     crc = zlib.crc32(head)
     remaining = length
     while remaining:
         block = fp.read(min(remaining, 1 << 20))
         if not block:
-            raise TruncatedError(f"chunk {kind} declares {length:,} bytes but the file ends first", start)
+            raise _past_the_end(kind, length, start)
         crc = zlib.crc32(block, crc)
         remaining -= len(block)
     tail = _read_at_most(fp, 4)
     if len(tail) < 4:
-        raise TruncatedError(f"chunk {kind} declares {length:,} bytes but the file ends first", start)
+        raise _past_the_end(kind, length, start)
     (stored,) = struct.unpack(">I", tail)
     if stored != crc:
-        raise ChecksumError(f"CRC-32 mismatch in chunk {kind}: stored {stored:08x}, computed {crc:08x}", start + 8 + length)
+        raise _crc_mismatch(kind, stored, crc, start + 8 + length)
+
+
+def _past_the_end(kind: bytes, length: int, start: int) -> TruncatedError:
+    return TruncatedError(f"chunk {kind.decode()} declares {length:,} bytes but the file ends first", start)
+
+
+def _crc_mismatch(kind: bytes, stored: int, actual: int, offset: int) -> ChecksumError:
+    return ChecksumError(f"CRC-32 mismatch in chunk {kind.decode()}: stored {stored:08x}, computed {actual:08x}", offset)
 
 
 def _read_chunk(data: memoryview, offset: int) -> tuple[bytes, memoryview, int]:
@@ -287,12 +295,12 @@ def _read_chunk(data: memoryview, offset: int) -> tuple[bytes, memoryview, int]:
     if not (kind.isascii() and kind.isalpha()):
         raise FormatError(f"invalid chunk type {kind!r}", offset + 4)
     if length > end - offset - CHUNK_OVERHEAD:
-        raise TruncatedError(f"chunk {kind.decode()} declares {length:,} bytes but the file ends first", offset)
+        raise _past_the_end(kind, length, offset)
     body = data[offset + 8 : offset + 8 + length]
     (stored,) = struct.unpack_from(">I", data, offset + 8 + length)
     actual = zlib.crc32(body, zlib.crc32(data[offset : offset + 8]))
     if stored != actual:
-        raise ChecksumError(f"CRC-32 mismatch in chunk {kind.decode()}: stored {stored:08x}, computed {actual:08x}", offset + 8 + length)
+        raise _crc_mismatch(kind, stored, actual, offset + 8 + length)
     return kind, body, offset + CHUNK_OVERHEAD + length
 
 
