@@ -265,7 +265,8 @@ def test_own_pool_from_a_threaded_program_uses_a_fork_server(tmp_path):
     finally:
         stop.set()
         other.join()
-    assert sorted(r.status for r in results) == ["done"] * len(images) + ["failed"]
+    failed = [(r.source, r.reason) for r in results if r.status == "failed"]
+    assert sorted(r.status for r in results) == ["done"] * len(images) + ["failed"], failed
     for name in images:
         with Image.open(tmp_path / "photos" / name) as source:
             assert (tmp_path / "out" / name).with_suffix(".kvq").read_bytes() == kvq.encode(source, k=16)
