@@ -241,14 +241,24 @@ class _Interrupt:
         finally:
             self._armed = False
 
-    def disarm(self) -> None:
-        """An output is about to be committed: a Ctrl-C from here waits for the next :meth:`waiting`.
+    def disarm(self) -> bool:
+        """A Ctrl-C from here waits for the next :meth:`waiting` (or :meth:`rearm`); return whether it was armed.
 
         Called before the rename that puts a finished file in place, so that
-        the file and the result that reports it are not torn apart.
+        the file and the result that reports it are not torn apart, and while
+        a temporary file is created, so that it cannot be left behind.
         """
+        armed = self._armed
         if threading.current_thread() is threading.main_thread():
             self._armed = False
+        return armed
+
+    def rearm(self, armed: bool) -> None:
+        """Undo :meth:`disarm`: with ``armed``, a Ctrl-C that came meanwhile is raised now."""
+        if armed and threading.current_thread() is threading.main_thread():
+            self._armed = True
+            if self.requested:
+                raise KeyboardInterrupt
 
 
 def _deliver_after(ctrl_c: bool) -> None:

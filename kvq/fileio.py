@@ -111,12 +111,17 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None] | bytes, *, 
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
+    # mkstemp makes the file before it returns its name: a Ctrl-C in between
+    # would leave it behind. In a batch, the Ctrl-C waits until the try below.
+    armed = interrupt.disarm()
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
+        interrupt.rearm(armed)
         # Name the output the user gave, not the hidden temporary file.
         raise type(exc)(exc.errno, exc.strerror, str(target)) from None
     try:
+        interrupt.rearm(armed)
         # mkstemp creates the file 0600; give the output the permissions any
         # other newly created file would get.
         os.fchmod(fd, 0o666 & ~_umask())

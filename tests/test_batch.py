@@ -500,3 +500,28 @@ def test_a_batch_in_another_thread_never_takes_the_main_threads_held_ctrl_c(tmp_
                 other.start()
                 other.join(120)
     assert outcome["statuses"] == ["done", "done", "done", "failed"]
+
+
+def test_ctrl_c_as_a_temporary_file_is_created_leaves_none_behind(tmp_path, monkeypatch):
+    # mkstemp creates the file, then returns its name: a Ctrl-C in between must not strand it.
+    import signal
+    import tempfile
+
+    from kvq import fileio
+
+    make_tree(tmp_path / "photos")
+    real = tempfile.mkstemp
+    sent: list = []
+
+    def mkstemp_then_ctrl_c(*args, **kwargs):
+        made = real(*args, **kwargs)
+        if not sent:
+            sent.append(os.kill(os.getpid(), signal.SIGINT))
+        return made
+
+    monkeypatch.setattr(fileio.tempfile, "mkstemp", mkstemp_then_ctrl_c)
+    reported = []
+    with pytest.raises(KeyboardInterrupt):
+        for result in batch.encode_files([tmp_path / "photos"], tmp_path / "out", k=8):
+            reported.append(result)
+    assert reported == [] and list((tmp_path / "out").iterdir()) == []
