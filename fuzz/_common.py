@@ -70,8 +70,9 @@ def generated_seeds() -> dict[str, bytes]:
     """Small valid files: every channel count, index widths 0..10, both index codings, ancillary chunks."""
     import numpy as np
 
-    from kvq import container, entropy
+    from kvq import container
     from kvq.codec import encode_indexed
+    from kvq.coding import entropy
 
     rng = np.random.default_rng(0)
     seeds = {}

@@ -14,11 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from . import coding as coding_module
+from . import coding as codings
 from .container import OVERHEAD, Header
 
-#: What each index coding byte means, for reports.
-CODING_NAMES = {c.code: c.description for c in coding_module.CODINGS.values()}
 _KINDS = {1: "grey", 3: "RGB", 4: "RGBA"}
 
 
@@ -42,9 +40,13 @@ class SizeBreakdown:
     file_bits : int
         Size of the file in bits.
     coding : int
-        The header's index coding (0 fixed width, 1 entropy coded).
+        The header's index coding byte (0 fixed width, 1 entropy coded).
     fixed_index_bits : int
         8 * ceil(N * b / 8): what the indices take in fixed width.
+    side_bits : int
+        Index bits that carry no index, as the coding counts them: the
+        fixed-width padding, or the 32-bit flush of the entropy coder (its
+        adaptive model sends nothing).
     """
 
     n_pixels: int
@@ -54,21 +56,18 @@ class SizeBreakdown:
     palette_bits: int
     index_bits: int
     file_bits: int
-    coding: int = coding_module.FIXED
+    coding: int = codings.FALLBACK.code
     fixed_index_bits: int = 0
+    side_bits: int = 0
+
+    @property
+    def _textbook(self) -> bool:
+        return codings.by_code(self.coding).textbook
 
     @property
     def padding_bits(self) -> int:
-        """int: zero bits after the last fixed-width index (0 to 7; 0 for entropy coding)."""
-        if self.coding != coding_module.FIXED:
-            return 0
-        return self.index_bits - (self.theory_bits - self.palette_bits)
-
-    @property
-    def side_bits(self) -> int:
-        """int: index bits that carry no index: the fixed-width padding, or the
-        32-bit flush of the entropy coder (its adaptive model sends nothing)."""
-        return self.padding_bits if self.coding == coding_module.FIXED else 32
+        """int: zero bits after the last fixed-width index (0 to 7; 0 for the other codings)."""
+        return self.side_bits if self._textbook else 0
 
     @property
     def ancillary_bits(self) -> int:
@@ -93,7 +92,7 @@ class SizeBreakdown:
     @property
     def matches_theory(self) -> bool:
         """bool: fixed width and file bits == theory + fixed overhead + padding, nothing else."""
-        return self.coding == coding_module.FIXED and self.file_bits == self.theory_bits + self.overhead_bits + self.padding_bits
+        return self._textbook and self.file_bits == self.theory_bits + self.overhead_bits + self.padding_bits
 
     @property
     def accounted(self) -> bool:
@@ -113,7 +112,7 @@ def breakdown(header: Header, file_size: int | None = None, index_size: int | No
         The file's real size in bytes; defaults to the size with no
         ancillary chunks.
     index_size : int, optional
-        Bytes of INDX data. Required for entropy-coded files unless
+        Bytes of INDX data. Required for codings other than fixed width unless
         ``file_size`` is given (then taken as the file holds no ancillary
         chunk); a fixed-width file's follows from its header.
 
@@ -124,13 +123,14 @@ def breakdown(header: Header, file_size: int | None = None, index_size: int | No
     n = header.n_pixels
     entry_bits = 8 * header.channels
     fixed = header.fixed_index_size
+    coding = codings.by_code(header.coding)
     if index_size is None:
-        if header.coding == coding_module.FIXED:
+        if coding.textbook:
             index_size = fixed
         elif file_size is not None:
             index_size = file_size - OVERHEAD - header.palette_size
         else:
-            raise ValueError("an entropy-coded file's index size must be given")
+            raise ValueError(f"the index size of a file with index coding {header.coding} ({coding.name}) must be given")
     if file_size is None:
         file_size = OVERHEAD + header.palette_size + index_size
     return SizeBreakdown(
@@ -143,6 +143,7 @@ def breakdown(header: Header, file_size: int | None = None, index_size: int | No
         file_bits=8 * file_size,
         coding=header.coding,
         fixed_index_bits=8 * fixed,
+        side_bits=coding.side_bits(header, index_size),
     )
 
 
@@ -194,7 +195,7 @@ class FileReport:
         h, s = self.header, self.sizes
         return {
             "file": self.name,
-            "header": {**asdict(h), "version": list(h.version), "coding_name": CODING_NAMES.get(h.coding, "unknown")},
+            "header": {**asdict(h), "version": list(h.version), "coding_name": codings.by_code(h.coding).description},
             "bytes": {
                 "file": self.file_size,
                 "overhead": OVERHEAD,
@@ -236,10 +237,11 @@ class FileReport:
         str
         """
         h, s = self.header, self.sizes
+        coding = codings.by_code(h.coding)
         entry = 8 * h.channels
         lines = [
             f"file        {self.name}",
-            f"format      kvq {h.version[0]}.{h.version[1]}, index coding {h.coding} ({CODING_NAMES.get(h.coding, 'unknown')})",
+            f"format      kvq {h.version[0]}.{h.version[1]}, index coding {h.coding} ({coding.description})",
             f"image       {h.width} x {h.height} = {h.n_pixels:,} pixels, "
             f"{_KINDS[h.channels]} ({h.channels} channel{'s' if h.channels > 1 else ''})",
             f"palette     K = {h.k:,} entries, {h.bits} bit{'s' if h.bits != 1 else ''} per index",
@@ -248,7 +250,7 @@ class FileReport:
             f"bits        {s.file_bits:,} ({s.bits_per_pixel:.4f} per pixel)",
             f"vs {entry}·N     {s.raw_bits:,} bits uncompressed: {s.factor:.3f}x smaller ({100 / s.factor:.2f} %)",
         ]
-        if h.coding == coding_module.FIXED:
+        if coding.textbook:
             lines.append(
                 f"vs theory   N·{h.bits} + {entry}·K = {s.theory_bits:,} bits; file = theory + {s.overhead_bits} overhead"
                 f" + {s.padding_bits} padding" + (f" + {s.ancillary_bits:,} ancillary" if s.ancillary_bits else "") + " bits"
@@ -258,7 +260,7 @@ class FileReport:
                 f"vs theory   N·{h.bits} + {entry}·K = {s.theory_bits:,} bits; file is {s.file_bits / s.theory_bits:.3f}x that",
                 f"vs fixed    fixed-width file {s.fixed_file_bits:,} bits; this file is {s.fixed_file_bits / s.file_bits:.3f}x smaller",
                 f"indices     {s.index_bits:,} bits = {(s.index_bits - s.side_bits) / h.n_pixels:.4f} per pixel"
-                f" + {s.side_bits} side bits (coder flush; the adaptive model sends nothing)",
+                f" + {s.side_bits} side bits ({coding.side_information})",
             ]
         lines += [f"ancillary   {kind} ({length:,} bytes)" for kind, length in self.ancillary]
         if self.skipped:

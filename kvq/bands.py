@@ -28,7 +28,7 @@ from typing import IO
 
 import numpy as np
 
-from . import bitpack, container
+from . import coding, container
 from .container import DEFAULT_MAX_PIXELS, Header
 from .errors import ChecksumError, FormatError, TruncatedError
 from .metadata import Metadata
@@ -69,7 +69,7 @@ class BandReader:
         self._fp = fp
         self._start = fp.tell()
         self.header: Header = container.read_header_from(fp, max_pixels)
-        palette, self.ancillary, self.index_offset, _ = container.read_palette_from(fp, self.header)
+        palette, self.ancillary, self.index_offset, self.index_length = container.read_palette_from(fp, self.header)
         self.palette = np.frombuffer(palette, dtype=np.uint8).reshape(self.header.k, self.header.channels)
 
     @property
@@ -95,8 +95,8 @@ class BandReader:
 
     def _verify(self) -> None:
         """Check the INDX chunk's data length, CRC and that nothing follows it, as parse() does."""
-        h, fp = self.header, self._fp
-        length, chunk = h.fixed_index_size, self.index_offset - 8
+        fp = self._fp
+        length, chunk = self.index_length, self.index_offset - 8
         available = fp.seek(0, 2) - self._start - chunk
         if available < container.CHUNK_OVERHEAD:
             raise TruncatedError("file ends inside a chunk header", chunk)
@@ -143,41 +143,11 @@ class BandReader:
             bytes; at the band holding it for an index >= K or non-zero
             padding bits.
         """
-        h, fp = self.header, self._fp
-        rows_per_band = self.band_rows(band_pixels)
-        if h.coding != container.CODING_FIXED:
-            # An index coding other than fixed width is one sequential stream
-            # (the entropy coder's context runs across rows): decode it whole,
-            # with the codec's own checks, and hand it out in bands.
-            from .codec import decode_indexed
-
-            fp.seek(self._start)
-            indices = decode_indexed(fp.read(), max_pixels=None).indices
-            for row in range(0, h.height, rows_per_band):
-                yield row, indices[row : row + rows_per_band]
-            return
+        h = self.header
         self._verify()
-        fp.seek(self._start + self.index_offset)
-        for row in range(0, h.height, rows_per_band):
-            rows = min(rows_per_band, h.height - row)
-            first, count = row * h.width, rows * h.width
-            start_byte = first * h.bits // 8
-            end_byte = ((first + count) * h.bits + 7) // 8
-            data = fp.read(end_byte - start_byte)
-            try:
-                # The band's own check against K comes below, with pixel
-                # numbers counted from the start of the image.
-                band = bitpack.unpack(data, h.bits, count, 1 << h.bits)
-            except FormatError as exc:
-                raise exc.rebased(self.index_offset + start_byte) from None
-            if h.k < (1 << h.bits):
-                bad = np.flatnonzero(band >= h.k)
-                if bad.size:
-                    pixel = first + int(bad[0])
-                    raise FormatError(
-                        f"index {int(band[bad[0]])} of pixel {pixel:,} is >= palette size {h.k}", self.index_offset + pixel * h.bits // 8
-                    )
-            yield row, band.reshape(rows, h.width)
+        # Offsets of errors are counted from the file's start, which may not be the stream's.
+        source = container.IndexSource(self._fp, self.index_offset, self.index_length, base=self._start)
+        yield from coding.by_code(h.coding).bands(source, h, self.band_rows(band_pixels))
 
     def pixel_bands(self, band_pixels: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """As :meth:`bands`, with every index looked up in the palette.
@@ -191,3 +161,4 @@ class BandReader:
 
         for row, indices in self.bands(band_pixels):
             yield row, lookup(self.palette, indices)
+

@@ -324,13 +324,13 @@ def _start_numba() -> None:
 
 
 def _entropy_coded(source: str) -> bool:
-    """Whether a file's header names an index coding other than fixed width (decoded by a numba kernel)."""
+    """Whether a file's index coding runs compiled (numba) kernels, from its header."""
+    from . import coding
     from .codec import read_header
-    from .container import CODING_FIXED
     from .errors import KvqError
 
     try:
-        return read_header(source, max_pixels=None).coding != CODING_FIXED
+        return coding.by_code(read_header(source, max_pixels=None).coding).compiled
     except (KvqError, OSError):
         return False  # decode_file reports it
 

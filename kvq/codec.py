@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import IO, Any
@@ -20,8 +17,10 @@ import numpy as np
 
 from . import bitpack, coding, container
 from .accounting import SizeBreakdown, breakdown
+from .coding.fixed import fixed_size
 from .container import DEFAULT_MAX_PIXELS, MAX_K, Header
 from .errors import FormatError, ImageTooLargeError, KvqError, OptionError, UnsupportedImageError
+from .memory import allocating
 from .metadata import Metadata
 from .metrics import psnr
 from .options import EncoderOptions
@@ -71,7 +70,7 @@ class Decoded:
         ImageTooLargeError
             The pixels do not fit in memory.
         """
-        with _allocating(self.header, self.header.n_pixels * self.header.channels):
+        with allocating(self.header, self.header.n_pixels * self.header.channels):
             return _grey_as_2d(lookup(self.palette, self.indices))
 
 
@@ -160,35 +159,6 @@ def lookup(palette: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return out.reshape(*indices.shape, channels)
 
 
-def _physical_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, OSError, ValueError):  # not POSIX, or not reported
-        return None
-
-
-@contextmanager
-def _allocating(header: Header, size: int) -> Iterator[None]:
-    """Refuse, as ImageTooLargeError, an allocation of ``size`` bytes that cannot succeed.
-
-    ``max_pixels`` is the decoder's real guard; this one holds when it is off
-    (``None``) or set high: then a K = 1 file of a few dozen bytes may claim
-    up to 2^64 pixels. More than the machine's physical memory is refused
-    before allocating; a smaller request that still fails (an address-space
-    limit, other processes) is reported the same way, not as MemoryError.
-    """
-    what = f"{header.width}x{header.height} image"
-    memory = _physical_memory()
-    limit = sys.maxsize if memory is None else memory
-    if size > limit:
-        where = "" if memory is None else f", more than this machine's {memory:,} bytes of memory"
-        raise ImageTooLargeError(f"decoding the {what} needs {size:,} bytes{where}")
-    try:
-        yield
-    except MemoryError:
-        raise ImageTooLargeError(f"not enough memory to decode the {what} ({size:,} bytes)") from None
-
-
 def compact(palette: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Drop unused and duplicate palette entries and renumber the indices.
 
@@ -226,24 +196,25 @@ def compact(palette: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def _assemble(
-    original: np.ndarray, palette: np.ndarray, indices: np.ndarray, metadata: Metadata, coding_name: str = "entropy"
+    original: np.ndarray, palette: np.ndarray, indices: np.ndarray, metadata: Metadata, coding_name: str = coding.DEFAULT
 ) -> Encoded:
     palette, indices = compact(palette, indices)
     height, width, channels = original.shape
     k = palette.shape[0]
     bits = container.bits_for(k)
-    code = coding.BY_NAME[coding_name]
-    body = coding.encode(code, indices, k, bits)
-    if body is None:
-        # Entropy coding would not be smaller (tiny or noise-like images): fixed
-        # width is, and a 1.0 reader can read it too.
-        code = coding.FIXED
-        body = coding.encode(code, indices, k, bits)
+    chosen = coding.by_name(coding_name)
+    fixed = fixed_size(indices.size, bits)
+    # No coding need go past fixed width's size: one that would gives up (None).
+    body = chosen.encode(indices, k, limit=fixed)
+    if chosen is not coding.FALLBACK and (body is None or len(body) >= fixed):
+        # Not smaller (tiny or noise-like images): fixed width is, and every 1.x reader reads it.
+        chosen = coding.FALLBACK
+        body = chosen.encode(indices, k)
     assert body is not None
     if len(body) > container.MAX_CHUNK_LENGTH:
         raise ImageTooLargeError(f"{width}x{height} image at {bits} bits per index exceeds the format's 4 GiB index limit")
-    version = (container.VERSION_MAJOR, coding.CODINGS[code].minor)
-    header = Header(width, height, channels, k, bits, code, version)
+    version = (container.VERSION_MAJOR, chosen.minor)
+    header = Header(width, height, channels, k, bits, chosen.code, version)
     data = container.write(header, palette.tobytes(), body, metadata.chunks())
     return Encoded(data, header, _grey_as_2d(original), palette, indices, metadata, index_size=len(body))
 
@@ -405,7 +376,7 @@ def encode_indexed(
     palette: np.ndarray | None = None,
     indices: np.ndarray | None = None,
     metadata: Metadata | None = None,
-    coding: str = "entropy",
+    coding: str = coding.DEFAULT,
 ) -> bytes:
     """Store an already-indexed image as it is, without quantizing again.
 
@@ -525,9 +496,6 @@ def _read_fp(fp: IO[bytes], max_pixels: int | None) -> bytes:
 def validate_indices(header: Header, body: bytes | memoryview) -> np.ndarray:
     """Check a file's index data exactly as decoding does, without building the image.
 
-    The one place that knows how each index coding is checked: the header's
-    coding byte picks the check.
-
     Parameters
     ----------
     header : Header
@@ -543,14 +511,10 @@ def validate_indices(header: Header, body: bytes | memoryview) -> np.ndarray:
     ------
     FormatError
         The error decoding raises; its offset is relative to ``body``.
+    ImageTooLargeError
+        A coding that must decode the indices to check them cannot hold them in memory.
     """
-    if header.coding == container.CODING_FIXED:
-        return bitpack.tally(body, header.bits, header.n_pixels, header.k)
-    # Coding 1 has no cheaper check than decoding the stream: its indices
-    # (1 or 2 bytes a pixel, not the pixels' C) are the only memory it takes.
-    with _allocating(header, header.n_pixels * bitpack.index_dtype(header.k).itemsize):
-        indices = coding.decode(header.coding, body, header.width, header.height, header.k, header.bits)
-    return bitpack.count_values(indices, header.k)
+    return coding.by_code(header.coding).count(body, header)
 
 
 @dataclass(frozen=True)
@@ -638,12 +602,12 @@ def decode_indexed(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) 
     h = parsed.header
     palette = np.frombuffer(parsed.palette, dtype=np.uint8).reshape(h.k, h.channels)
     try:
-        with _allocating(h, h.n_pixels * bitpack.index_dtype(h.k).itemsize):
-            indices = coding.decode(h.coding, parsed.indices, h.width, h.height, h.k, h.bits)
+        with allocating(h, h.n_pixels * bitpack.index_dtype(h.k).itemsize):
+            indices = coding.by_code(h.coding).decode(parsed.indices, h)
     except FormatError as exc:
         # Report the offset in the file, not in the index chunk.
         raise exc.rebased(parsed.index_offset) from None
-    return Decoded(h, palette, indices.reshape(h.height, h.width), Metadata.from_chunks(parsed.ancillary))
+    return Decoded(h, palette, indices, Metadata.from_chunks(parsed.ancillary))
 
 
 def decode(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:

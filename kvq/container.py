@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from . import coding
+from .coding.fixed import FixedWidth, fixed_size
 from .errors import (
     ChecksumError,
     FormatError,
@@ -31,10 +32,6 @@ INDX = b"INDX"
 
 #: The metadata chunk types of spec section 14: ICC profile, EXIF, resolution.
 METADATA_TYPES = (b"iccp", b"exif", b"reso")
-
-#: Index coding 0: fixed-width big-endian bit packing; 1: entropy coded (v1.1). See kvq.coding.
-CODING_FIXED = coding.FIXED
-CODING_ENTROPY = coding.ENTROPY
 
 CHANNELS = (1, 3, 4)
 MAX_K = 65536
@@ -90,7 +87,7 @@ class Header:
     bits : int
         Bits per index, always ``bits_for(k)``.
     coding : int
-        Index coding: 0 fixed width, 1 entropy coded (see :mod:`kvq.coding`).
+        Index coding byte: 0 fixed width, 1 entropy coded (see :mod:`kvq.coding`).
     version : tuple of int
         (major, minor) of the file.
     """
@@ -100,7 +97,7 @@ class Header:
     channels: int
     k: int
     bits: int
-    coding: int = CODING_FIXED
+    coding: int = FixedWidth.code
     version: tuple[int, int] = (VERSION_MAJOR, VERSION_MINOR)
 
     @property
@@ -116,7 +113,7 @@ class Header:
     @property
     def fixed_index_size(self) -> int:
         """int: bytes the indices take in fixed width, ceil(N x bits / 8), whatever the coding."""
-        return coding.fixed_size(self.n_pixels, self.bits)
+        return fixed_size(self.n_pixels, self.bits)
 
     @property
     def fixed_file_size(self) -> int:
@@ -182,6 +179,48 @@ class Container:
     skipped: int = 0
 
 
+class IndexSource:
+    """The INDX data of a file, as an index coding reads it: from memory, or from a seekable file.
+
+    Parameters
+    ----------
+    data : bytes-like or binary file object
+        The INDX data itself, or a seekable file that holds it at ``offset``.
+    offset : int
+        File offset of the first INDX data byte (errors are rebased by it).
+    length : int
+        Bytes of INDX data.
+    base : int, default=0
+        Position in ``data`` (a file) where the ``.kvq`` file starts.
+    """
+
+    def __init__(self, data: bytes | memoryview | IO[bytes], offset: int, length: int, base: int = 0) -> None:
+        self._data = data
+        self.offset = offset
+        self.length = length
+        self._base = base
+
+    def read(self, start: int, size: int) -> bytes | memoryview:
+        """``size`` bytes of the INDX data from ``start`` (a view when in memory).
+
+        Raises
+        ------
+        TruncatedError
+            The file is shorter than it was when its INDX chunk was checked.
+        """
+        if isinstance(self._data, (bytes, bytearray, memoryview)):
+            return memoryview(self._data)[start : start + size]
+        self._data.seek(self._base + self.offset + start)
+        piece = _read_at_most(self._data, size)
+        if len(piece) < size:
+            raise _past_the_end(INDX, self.length, self.offset - 8)
+        return piece
+
+    def whole(self) -> bytes | memoryview:
+        """All of the INDX data."""
+        return self.read(0, self.length)
+
+
 def _chunk(kind: bytes, data: bytes) -> bytes:
     length = struct.pack(">I", len(data))
     return length + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind, zlib.crc32(length))))
@@ -206,7 +245,7 @@ def write(header: Header, palette: bytes, indices: bytes, ancillary: Sequence[tu
     bytes
     """
     _validate_header(header, 0, None)
-    if len(palette) != header.palette_size or coding.check_length(header.coding, len(indices), header.n_pixels, header.bits):
+    if len(palette) != header.palette_size or coding.by_code(header.coding).check_length(header, len(indices)):
         raise FormatError("palette or index data does not match the header")
     if len(indices) > MAX_CHUNK_LENGTH:
         raise ImageTooLargeError(f"{len(indices):,} bytes of indices do not fit in one chunk (max {MAX_CHUNK_LENGTH:,})")
@@ -253,9 +292,10 @@ def _validate_header(h: Header, offset: int, max_pixels: int | None) -> None:
         raise FormatError(f"palette size {h.k} is outside 1..{MAX_K}", offset + 14)
     if h.bits != bits_for(h.k):
         raise FormatError(f"bits per index is {h.bits}, but a palette of {h.k} needs {bits_for(h.k)}", offset + 11)
-    if h.coding not in coding.CODINGS:
-        known = ", ".join(f"{c.code} ({c.name})" for c in coding.CODINGS.values())
-        raise FormatError(f"index coding {h.coding} is unknown to this reader, which knows {known}", offset + 12)
+    try:
+        coding.by_code(h.coding)
+    except KeyError:
+        raise FormatError(f"index coding {h.coding} is unknown to this reader, which knows {coding.known()}", offset + 12) from None
 
 
 def _skip_chunk(fp: IO[bytes], head: bytes, length: int, start: int) -> None:
@@ -335,10 +375,10 @@ def parse_header(data: bytes | bytearray | memoryview, max_pixels: int | None = 
     if length != HEAD_LENGTH:
         raise FormatError(f"HEAD chunk is {length} bytes long, expected {HEAD_LENGTH}", 8)
     _, body, _ = _read_chunk(data[:HEADER_SIZE], 8)
-    major, minor, width, height, channels, bits, coding, flags, k = struct.unpack(_HEAD_FORMAT, body)
+    major, minor, width, height, channels, bits, code, flags, k = struct.unpack(_HEAD_FORMAT, body)
     if major == VERSION_MAJOR and flags != 0:
         raise FormatError(f"reserved flags byte is {flags}, must be 0", 8 + 8 + 13)
-    header = Header(width, height, channels, k, bits, coding, (major, minor))
+    header = Header(width, height, channels, k, bits, code, (major, minor))
     _validate_header(header, 16, max_pixels)
     return header
 
@@ -395,7 +435,7 @@ class _ChunkOrder:
         if kind == INDX:
             if self.palette is None:
                 raise FormatError("INDX chunk before PLTE", start)
-            problem = coding.check_length(h.coding, length, h.n_pixels, h.bits)
+            problem = coding.by_code(h.coding).check_length(h, length)
             if problem:
                 raise FormatError(problem, start)
             return True

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
+from . import coding as codings
 from .container import MAX_K
 from .errors import OptionError
 
@@ -29,7 +30,6 @@ COLOR_SPACES = ("rgb", "oklab")
 #: Words ``dither`` accepts for its two ends (and ``False``/``True``).
 DITHER_WORDS = {"none": 0.0, "off": 0.0, "floyd-steinberg": 1.0, "floyd_steinberg": 1.0, "fs": 1.0, "on": 1.0}
 SPEED_RANGE = (1, 10)
-CODING_NAMES = ("entropy", "fixed")
 
 
 @dataclass(frozen=True)
@@ -266,9 +266,10 @@ class EncoderOptions:
     speed : int, default=4
         1 (slowest, best palette) to 10 (fastest), like pngquant's ``--speed``.
     coding : {"entropy", "fixed"}, default="entropy"
-        How the indices are stored. ``"entropy"``: context-mixing arithmetic
-        coding (format 1.1), 2 to 4 times smaller than fixed width on photos;
-        the encoder stores fixed width instead where that is smaller.
+        How the indices are stored: the name of an index coding of
+        :mod:`kvq.coding`. ``"entropy"``: context-mixing arithmetic coding
+        (format 1.1), 2 to 4 times smaller than fixed width on photos; the
+        encoder stores fixed width instead where that is smaller.
         ``"fixed"``: ceil(log2 K) bits per index (format 1.0), the textbook
         N * ceil(log2 K), readable by every 1.x reader.
 
@@ -298,8 +299,9 @@ class EncoderOptions:
     )  # fmt: skip
     speed: int = option(4, "1 slowest/best .. 10 fastest", Interval(int, *SPEED_RANGE))
     coding: str = option(
-        "entropy", "index coding: entropy (smallest, format 1.1) or fixed (ceil(log2 K) bits each, 1.0)",
-        StrOptions(CODING_NAMES),
+        codings.DEFAULT,
+        "index coding: " + ", ".join(f"{name} ({codings.by_name(name).summary})" for name in codings.names()),
+        StrOptions(codings.names()),
     )  # fmt: skip
 
     def __post_init__(self) -> None:

@@ -104,7 +104,7 @@ def summarise(rows: Sequence[Row]) -> list[Summary]:
             held=sum(r.accounting_holds for r in group),
             lossless=sum(not math.isfinite(r.psnr) for r in group),
             fixed_bpp=_mean([r.fixed_file_bits / r.n_pixels for r in group]),
-            entropy=sum(r.coding != "fixed" for r in group),
+            entropy=sum(not r.textbook for r in group),
         )
         for key in PEERS:
             have = [r for r in group if r.peers.get(key, {}).get("bytes")]
@@ -216,7 +216,7 @@ def accounting_table(rows: Sequence[Row]) -> list[str]:
     ]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|---|---:|---|" + "|".join("---:" for _ in head[3:]) + "|"]
     for r in rows:
-        if r.coding == "fixed":
+        if r.textbook:
             check = f"{'yes' if r.matches_theory else '**NO**'}: theory + {r.overhead_bits} + {r.padding_bits}"
         else:
             check = f"{'yes' if r.accounted else '**NO**'}: {r.file_bits / r.fixed_file_bits:.3f} of fixed width"

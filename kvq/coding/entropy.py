@@ -1,4 +1,4 @@
-"""Index coding 1: context-mixing binary arithmetic coding (spec §7).
+"""Index coding 1: context-mixing binary arithmetic coding (``spec/kvq-coding-1.md``).
 
 Every pixel's index is turned into a few yes/no decisions: "is it the same
 as this neighbour?" for the distinct neighbours left, up, up-right and
@@ -16,20 +16,22 @@ three orders takes the best of both at every K. Everything is integer
 arithmetic with fixed tables, so the JavaScript decoder (``kvq/web/kvq.js``)
 and any independent decoder reproduce it bit for bit.
 
-numba compiles the sequential kernel; it is imported here and only here, so
-``import kvq`` and fixed-width files never pay for it.
+numba compiles the sequential kernel (:mod:`kvq.coding._entropy_kernel`); it
+is imported on first use, so ``import kvq`` and fixed-width files never pay
+for it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import FormatError, TruncatedError
+from ..errors import FormatError, TruncatedError
+from . import IndexCoding
 
-#: Header ``coding`` value of this coding.
-CODING_ENTROPY = 1
+if TYPE_CHECKING:
+    from ..container import Header
 
 # The 33 knots of the squash function, in 12-bit probability units, from
 # lpaq1: squash(d) = 4096 / (1 + e^(-d/256)) sampled at d = -2048, -1920, ..., 2048.
@@ -188,10 +190,10 @@ def decode(data: bytes | memoryview, width: int, height: int, k: int, offset: in
     Raises
     ------
     TruncatedError
-        The stream ends before the last pixel (rule 25).
+        The stream ends before the last pixel (rule 23).
     FormatError
-        A literal index is K or more (rule 26), or bytes remain after the last
-        pixel (rule 27).
+        A literal index is K or more (rule 24), or bytes remain after the last
+        pixel (rule 25).
     """
     n = width * height
     # Straight into the returned type: 1 byte a pixel when K <= 256, never 2 then 1.
@@ -207,3 +209,37 @@ def decode(data: bytes | memoryview, width: int, height: int, k: int, offset: in
     if status == _TRAILING:
         raise FormatError(f"{len(buf) - pos} bytes after the last entropy-coded index", offset + pos)
     return out
+
+
+class EntropyCoding(IndexCoding):
+    """Coding 1: context-mixing arithmetic coding (format 1.1), decoded by a compiled kernel."""
+
+    code = 1
+    name = "entropy"
+    description = "entropy coded"
+    summary = "smallest, format 1.1"
+    minor = 1
+    compiled = True
+    side_information = "coder flush; the adaptive model sends nothing"
+
+    def encode(self, indices: np.ndarray, k: int, *, limit: int | None = None, threads: int | None = None) -> bytes | None:
+        return encode(indices, k, limit)
+
+    def decode(
+        self, body: bytes | memoryview, header: Header, *, rows: tuple[int, int] | None = None, threads: int | None = None
+    ) -> np.ndarray:
+        # One sequential stream whose contexts run across rows: decoded whole, then sliced.
+        indices = decode(body, header.width, header.height, header.k).reshape(header.height, header.width)
+        return indices if rows is None else indices[rows[0] : rows[1]]
+
+    def side_bits(self, header: Header, index_size: int) -> int:
+        # The coder's 4-byte flush; the adaptive model sends nothing.
+        return 32
+
+    def start(self) -> None:
+        # One kernel type per index type: uint8 (K <= 256) and uint16.
+        for k in (2, 257):
+            indices = np.zeros((1, 2), dtype=_index_type(k))
+            stream = encode(indices, k)
+            assert stream is not None
+            decode(stream, 2, 1, k)

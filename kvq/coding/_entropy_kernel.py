@@ -1,4 +1,4 @@
-"""The compiled kernel of index coding 1 (see :mod:`kvq.entropy` and spec §7).
+"""The compiled kernel of index coding 1 (see :mod:`kvq.coding.entropy` and `spec/kvq-coding-1.md`).
 
 One function runs both directions, so encoder and decoder cannot drift apart:
 with ``decoding`` False it reads ``indices`` and writes ``data``; with it True
@@ -121,7 +121,7 @@ def run(indices, width, height, k, hb, data, decoding, squash_t, stretch_t, rate
     for y in range(height):
         for x in range(width):
             p_index = y * width + x
-            # Neighbours, with the edge rules of spec 7.3.
+            # Neighbours, with the edge rules of spec §E5.
             if y == 0:
                 if x == 0:
                     left = np.int64(0)
