@@ -104,6 +104,7 @@ def main() -> None:
         import kvq.bitpack
         import kvq.codec
         import kvq.container  # noqa: F401
+    _common.start_kernels()
     atheris.Setup(sys.argv, test_one_input, custom_mutator=_common.custom_mutator)
     atheris.Fuzz()
 

@@ -261,7 +261,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     if _skip_valid(args, source, output, "encode"):
         return EXIT_OK
     destination = _stream(output, "out", force=args.force)
-    _start_numba()
+    _start_kernels(args, options)
     ticker = Ticker(f"encoding {source}", enabled=None if not args.quiet else False)
     with _OneRow(args, source, output, "encode") as row, ticker:
         encoded = encode_file(
@@ -290,8 +290,9 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     output = args.output or default_output(source, ".png")
     if _skip_valid(args, source, output, "decode"):
         return EXIT_OK
-    if os.path.isfile(source) and _entropy_coded(source):  # a pipe's header can be read only once
-        _start_numba()
+    coding = _compiled_coding(source) if os.path.isfile(source) else None  # a pipe's header can be read only once
+    if coding is not None:
+        _start_kernels(args, coding=coding)
     with (
         _OneRow(args, source, output, "decode") as row,
         Ticker(f"decoding {source}", enabled=None if not args.quiet else False),
@@ -316,23 +317,55 @@ def _naming(source: str) -> Iterator[None]:
         raise KvqError(f"{'stdin' if source == '-' else source}: {exc}") from None
 
 
-def _start_numba() -> None:
-    """numba's start without its scipy and cffi imports: this process is the command's own (see kvq._numba_start)."""
+def _start_kernels(args: argparse.Namespace, options: Any = None, coding: Any = None) -> None:
+    """Compile, or load from the cache, the kernels the command will run, before any timer or progress line starts.
+
+    numba starts without its scipy and cffi imports (this process is the
+    command's own, see kvq._numba_start). Compiling happens once after an
+    install and takes a minute or so: the command says so on a terminal, or
+    with -v, rather than look hung.
+    """
+    from . import _jit
     from ._numba_start import start
 
     start()
+    watched = getattr(args, "verbose", False) or (not getattr(args, "quiet", False) and _is_terminal(sys.stderr))
+    previous = _jit.on_compile(_say_compiling if watched else None)
+    try:
+        if options is not None:
+            from . import coding as codings
+            from .quantize import start as start_quantizer
+
+            start_quantizer(options)
+            coding = codings.by_name(options.coding)
+        if coding is not None:
+            coding.start()
+    finally:
+        _jit.on_compile(previous)
 
 
-def _entropy_coded(source: str) -> bool:
-    """Whether a file's index coding runs compiled (numba) kernels, from its header."""
+def _say_compiling(kernel: str) -> None:
+    print("kvq: compiling kvq's kernels for this machine (once after an install; a minute or so)...", file=sys.stderr, flush=True)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _compiled_coding(source: str) -> Any:
+    """The index coding of a file, from its header, when it runs compiled kernels; else None."""
     from . import coding
     from .codec import read_header
     from .errors import KvqError
 
     try:
-        return coding.by_code(read_header(source, max_pixels=None).coding).compiled
+        found = coding.by_code(read_header(source, max_pixels=None).coding)
     except (KvqError, OSError):
-        return False  # decode_file reports it
+        return None  # decode_file reports it
+    return found if found.compiled else None
 
 
 def _kvq_row(header: Any, size: int | None) -> dict[str, Any]:
@@ -451,10 +484,14 @@ def _run_batch(args: argparse.Namespace, verb: str, **settings: Any) -> int:
             from threadpoolctl import threadpool_limits
 
             stack.enter_context(threadpool_limits(1))
-        if client is None and (verb == "encode" or _entropy_coded(tasks[0].source)):
-            # Before the pool forks its workers, which then start with numba ready.
-            # A decode looks at its first file only: a folder is usually one kind.
-            _start_numba()
+        if client is None:
+            # Before the pool forks its workers, which then start with the kernels loaded,
+            # and before any file's time is taken. A decode looks at its first file only:
+            # a folder is usually one kind.
+            if verb == "encode":
+                _start_kernels(args, settings["options"])
+            elif (coding := _compiled_coding(tasks[0].source)) is not None:
+                _start_kernels(args, coding=coding)
         running = batch.run(tasks, work, executor=client, jobs=None if client or jobs == 1 else jobs)
         results = stack.enter_context(contextlib.closing(running))
         try:

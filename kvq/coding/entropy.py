@@ -33,75 +33,6 @@ from . import IndexCoding
 if TYPE_CHECKING:
     from ..container import Header
 
-# The 33 knots of the squash function, in 12-bit probability units, from
-# lpaq1: squash(d) = 4096 / (1 + e^(-d/256)) sampled at d = -2048, -1920, ..., 2048.
-SQUASH_KNOTS = (
-    1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047,
-    2549, 2994, 3348, 3607, 3785, 3901, 3975, 4022, 4050, 4068, 4079, 4085, 4089,
-    4092, 4093, 4094,
-)
-
-#: Multiplier of the context hash (2^32 / golden ratio).
-HASH_MULTIPLIER = 0x9E3779B1
-#: Hash seeds of the two kinds of decision: neighbour matches and literal bits.
-SEED_MATCH = 0x6A09E667
-SEED_LITERAL = 0xBB67AE85
-#: A counter's adaptation rate stops slowing down after this many updates.
-COUNTER_LIMIT = 30
-#: Initial mixer weight of each of the three counters (16.16 fixed point);
-#: the bias input starts at 0.
-WEIGHT_INIT = 22000
-#: Mixer learning rate.
-LEARNING_RATE = 6
-#: Bias input of the mixer.
-BIAS_INPUT = 256
-#: Weights are kept within +-WEIGHT_LIMIT so every sum fits 53-bit doubles.
-WEIGHT_LIMIT = 1 << 24
-#: Weight sets: one per candidate rank (0-3) and one per literal bit depth (0-15).
-N_WEIGHT_SETS = 20
-#: Number of context tables (orders 0, 1, 2).
-N_TABLES = 3
-
-
-def squash(d: int) -> int:
-    """12-bit probability of the logistic value ``d`` (256 units per nat).
-
-    Parameters
-    ----------
-    d : int
-
-    Returns
-    -------
-    int
-        0 to 4095.
-    """
-    if d > 2047:
-        return 4095
-    if d < -2047:
-        return 0
-    w = d & 127
-    i = (d >> 7) + 16
-    return (SQUASH_KNOTS[i] * (128 - w) + SQUASH_KNOTS[i + 1] * w + 64) >> 7
-
-
-def _tables() -> tuple[np.ndarray, np.ndarray]:
-    squash_table = np.array([squash(d) for d in range(-2047, 2048)], dtype=np.int32)
-    stretch_table = np.empty(4096, dtype=np.int32)
-    # stretch is squash's inverse: the smallest d whose squash reaches p.
-    pi = 0
-    for x in range(-2047, 2048):
-        v = squash(x)
-        stretch_table[pi : v + 1] = x
-        pi = max(pi, v + 1)
-    stretch_table[pi:] = 2047
-    return squash_table, stretch_table
-
-
-SQUASH_TABLE, STRETCH_TABLE = _tables()
-#: rate[n] for a counter updated n times (n capped at COUNTER_LIMIT).
-RATE_TABLE = np.array([65536 // (n + 2) for n in range(COUNTER_LIMIT + 1)], dtype=np.int32)
-
-
 def table_bits(n_pixels: int) -> int:
     """log2 of each context table's size for an image of ``n_pixels``.
 
@@ -121,16 +52,12 @@ def table_bits(n_pixels: int) -> int:
     return min(18, max(12, n_pixels.bit_length() + 1))
 
 
-# Kernel status codes (kvq/_entropy_kernel.py returns them).
-_OK, _TRUNCATED, _LITERAL, _TRAILING, _FULL = 0, 1, 2, 3, 4
-
-
 def _kernel() -> Any:
     # numba costs ~0.3 s to import and compiles (or loads from its cache) on first use:
     # only files that use this coding pay for it.
-    from ._entropy_kernel import run
+    from . import _entropy_kernel
 
-    return run
+    return _entropy_kernel
 
 
 def _index_type(k: int) -> type[np.unsignedinteger[Any]]:
@@ -163,10 +90,11 @@ def encode(indices: np.ndarray, k: int, limit: int | None = None) -> bytes | Non
         # Worst case: 20 decisions per pixel at under 12.1 bits each, plus the flush.
         limit = 31 * n + 16
     out = np.empty(limit, dtype=np.uint8)
-    status, used, _ = _kernel()(
-        flat, width, height, k, table_bits(n), out, False, SQUASH_TABLE, STRETCH_TABLE, RATE_TABLE
+    kernel = _kernel()
+    status, used, _ = kernel.run(
+        flat, width, height, k, table_bits(n), out, False, kernel.SQUASH_TABLE, kernel.STRETCH_TABLE, kernel.RATE_TABLE
     )
-    if status == _FULL:
+    if status == kernel.FULL:
         return None
     return out[:used].tobytes()
 
@@ -199,14 +127,15 @@ def decode(data: bytes | memoryview, width: int, height: int, k: int, offset: in
     # Straight into the returned type: 1 byte a pixel when K <= 256, never 2 then 1.
     out: np.ndarray = np.zeros(n, dtype=_index_type(k))
     buf = np.frombuffer(data, dtype=np.uint8).copy()
-    status, pos, pixel = _kernel()(
-        out, width, height, k, table_bits(n), buf, True, SQUASH_TABLE, STRETCH_TABLE, RATE_TABLE
+    kernel = _kernel()
+    status, pos, pixel = kernel.run(
+        out, width, height, k, table_bits(n), buf, True, kernel.SQUASH_TABLE, kernel.STRETCH_TABLE, kernel.RATE_TABLE
     )
-    if status == _TRUNCATED:
+    if status == kernel.TRUNCATED:
         raise TruncatedError(f"entropy-coded indices end early, at pixel {pixel} of {n}", offset + pos)
-    if status == _LITERAL:
+    if status == kernel.LITERAL:
         raise FormatError(f"entropy-coded literal index at pixel {pixel} is not below K = {k}", offset + pos)
-    if status == _TRAILING:
+    if status == kernel.TRAILING:
         raise FormatError(f"{len(buf) - pos} bytes after the last entropy-coded index", offset + pos)
     return out
 

@@ -10,8 +10,8 @@ even the histogram is too big for a stage.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from .._jit import kernel
 from .nearest import DIMS
 
 # Pixels per block when expanding labels through searchsorted: bounds the
@@ -117,13 +117,13 @@ def _distinct(keys: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     return ordered[starts], np.diff(np.append(starts, len(ordered)))
 
 
-@njit(cache=True)
+@kernel
 def _count(keys: np.ndarray, table: np.ndarray) -> None:  # pragma: no cover - compiled
     for i in range(keys.shape[0]):
         table[keys[i]] += 1
 
 
-@njit(cache=True)
+@kernel
 def _radix_sort(keys: np.ndarray, bits: int) -> np.ndarray:  # pragma: no cover - compiled
     n = keys.shape[0]
     ordered = keys.copy()
