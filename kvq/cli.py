@@ -555,12 +555,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from . import batch
     from .accounting import describe
     from .errors import KvqError
-    from .fileio import read_input
+    from .inputs import read_all
 
     if len(args.inputs) == 1 and not os.path.isdir(args.inputs[0]):
         out = _text_out()
         with _naming(args.inputs[0]):
-            report = describe(read_input(_stream(args.inputs[0], "in")), args.inputs[0])
+            report = describe(read_all(_stream(args.inputs[0], "in")), args.inputs[0])
         print(json.dumps(report.as_dict(), indent=2) if args.json else report.text(color=_colour_terminal(out)), file=out)
         return EXIT_OK
     if "-" in args.inputs:
@@ -571,7 +571,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     failed = 0
     for number, task in enumerate(tasks):
         try:
-            report = describe(read_input(task.source), task.source)
+            report = describe(read_all(task.source), task.source)
         except (KvqError, OSError, MemoryError) as exc:
             failed += 1
             reason = batch.reason(exc).removeprefix(f"{task.source}: ")

@@ -6,27 +6,26 @@ functions here; none of them parses or builds a file on its own.
 
 from __future__ import annotations
 
-import io
-import os
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
-from . import bitpack, coding, container
+from . import bitpack, coding, container, inputs
 from .accounting import SizeBreakdown, breakdown
 from .coding.fixed import fixed_size
 from .container import DEFAULT_MAX_PIXELS, MAX_K, Header
-from .errors import FormatError, ImageTooLargeError, KvqError, OptionError, UnsupportedImageError
+from .errors import FormatError, ImageTooLargeError, OptionError, UnsupportedImageError
+from .inputs import checked_read
 from .memory import allocating
 from .metadata import Metadata
 from .metrics import psnr
 from .options import EncoderOptions
 
-#: What every decoding function accepts as a file: its bytes, a path or a binary file object.
-Source = bytes | bytearray | memoryview | str | os.PathLike | IO[bytes]
+#: What every decoding function accepts as a file: its bytes, a path or a binary file object (see kvq.inputs).
+Source = inputs.Source
 
 #: Pixels looked up per block: take() converts its indices to intp (8 bytes
 #: each), and blocks keep that copy small.
@@ -438,61 +437,6 @@ def encode_indexed(
     return _assemble(original, palette, indices.astype(bitpack.index_dtype(len(palette))), kept, coding_name).data
 
 
-def read_file(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes | memoryview:
-    """The bytes of a ``.kvq`` file given as bytes, a path or a binary file object.
-
-    A file is read only after its 38-byte header passed, so that a
-    decompression bomb is refused before the rest of it is read.
-
-    Parameters
-    ----------
-    source : bytes-like, str, path-like or binary file object
-        A file object is read from its current position to its end.
-    max_pixels : int or None, default=178,956,970
-
-    Returns
-    -------
-    bytes-like
-
-    Raises
-    ------
-    KvqError
-        ``source`` is none of the accepted kinds (a text-mode file, say).
-    FormatError, ImageTooLargeError
-        From the header. A missing file raises FileNotFoundError.
-    """
-    if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as fp:
-            return _read_fp(fp, max_pixels)
-    if callable(getattr(source, "read", None)):
-        return _read_fp(source, max_pixels)  # type: ignore[arg-type]
-    try:
-        view = memoryview(source)  # type: ignore[arg-type]
-    except TypeError:
-        raise KvqError(
-            f"expected a .kvq file as bytes, a path or a binary file object, not {type(source).__name__}"
-        ) from None
-    if not view.c_contiguous:
-        raise KvqError("a .kvq file given as a buffer must be contiguous (a strided array view is not)")
-    return view
-
-
-def _read_head(fp: IO[bytes]) -> bytes:
-    if isinstance(fp, io.TextIOBase):
-        # Checked first: reading would fail to decode the signature's 0x89.
-        raise KvqError("expected a binary file object (open(path, 'rb')), not a text-mode file")
-    head = fp.read(container.HEADER_SIZE)
-    if not isinstance(head, (bytes, bytearray)):
-        raise KvqError(f"expected a binary file object, not one whose read() gives {type(head).__name__}")
-    return bytes(head)
-
-
-def _read_fp(fp: IO[bytes], max_pixels: int | None) -> bytes:
-    head = _read_head(fp)
-    container.parse_header(head, max_pixels)
-    return head + fp.read()
-
-
 def validate_indices(header: Header, body: bytes | memoryview) -> np.ndarray:
     """Check a file's index data exactly as decoding does, without building the image.
 
@@ -568,14 +512,14 @@ def validate(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Val
         The same error, with the same message and offset, that :func:`decode`
         raises for the same file.
     """
-    data = read_file(source, max_pixels)
-    parsed = container.parse(data, max_pixels)
+    with inputs.opened(source) as data:
+        parsed = container.Reader(data, max_pixels, in_memory=True).container()
     try:
         counts = validate_indices(parsed.header, parsed.indices)
     except FormatError as exc:
         # Report the offset in the file, not in the index chunk.
         raise exc.rebased(parsed.index_offset) from None
-    return Validated(parsed, counts, memoryview(data).nbytes)
+    return Validated(parsed, counts, parsed.index_offset + len(parsed.indices) + 4)
 
 
 def decode_indexed(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:
@@ -598,7 +542,8 @@ def decode_indexed(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) 
         ImageTooLargeError also when the indices do not fit in memory,
         whatever ``max_pixels``.
     """
-    parsed = container.parse(read_file(source, max_pixels), max_pixels)
+    with inputs.opened(source) as data:
+        parsed = container.Reader(data, max_pixels, in_memory=True).container()
     h = parsed.header
     palette = np.frombuffer(parsed.palette, dtype=np.uint8).reshape(h.k, h.channels)
     try:
@@ -650,9 +595,6 @@ def read_header(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> 
     -------
     Header
     """
-    if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as fp:
-            return container.parse_header(_read_head(fp), max_pixels)
-    if callable(getattr(source, "read", None)):
-        return container.parse_header(_read_head(source), max_pixels)  # type: ignore[arg-type]
-    return container.parse_header(read_file(source, max_pixels), max_pixels)
+    with inputs.opened(source) as data:
+        head = data[: container.HEADER_SIZE] if isinstance(data, memoryview) else checked_read(data, container.HEADER_SIZE)
+    return container.parse_header(head, max_pixels)

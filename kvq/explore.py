@@ -308,7 +308,8 @@ def main(args: argparse.Namespace) -> int:
     int
         0.
     """
-    from .fileio import check_output, default_output, read_input, standard_stream, write_output
+    from .fileio import check_output, default_output, standard_stream, write_output
+    from .inputs import read_all
     from .options import from_arguments
     from .pixels import open_image
 
@@ -317,11 +318,11 @@ def main(args: argparse.Namespace) -> int:
         # Refuse before the encodes, and again at the rename.
         check_output(output, force=args.force, inputs=(args.input,) if args.input != "-" else ())
     name = "stdin" if args.input == "-" else Path(args.input).name
-    source: str | bytes = read_input(standard_stream("-", "in")) if args.input == "-" else args.input
+    source: str | bytes | memoryview = read_all(standard_stream("-", "in")) if args.input == "-" else args.input
     if isinstance(source, str) and not os.path.isdir(source):
         with open(source, "rb") as fp:
             if fp.read(len(_SIGNATURE)) == _SIGNATURE:
-                source = read_input(source)
+                source = read_all(source)
     if isinstance(source, bytes) and source[: len(_SIGNATURE)] == _SIGNATURE:
         if args.ks is not None:
             raise OptionError(f"{name} is already a .kvq file: -k applies to images")

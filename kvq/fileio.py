@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TypeGuard, Union
+from typing import IO, TYPE_CHECKING, Any, Union
 
 from .codec import Decoded, Encoded, decode, encode_image
 from .container import DEFAULT_MAX_PIXELS, Header, read_header_from
 from .errors import KvqError, interrupt
+from .inputs import is_path, seekable
 from .metadata import Metadata
 from .options import EncoderOptions
 from .pixels import open_image
@@ -155,40 +155,12 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None] | bytes, *, 
         raise
 
 
-def _is_path(obj: object) -> TypeGuard[str | os.PathLike[str]]:
-    return isinstance(obj, (str, os.PathLike))
-
-
 def _check_before_work(source: object, destination: object, force: bool) -> tuple[Any, ...]:
     """Refuse the output before a long encode or decode; return the inputs it must never replace."""
-    inputs = (source,) if _is_path(source) else ()
-    if _is_path(destination):
+    inputs = (source,) if is_path(source) else ()
+    if is_path(destination):
         check_output(destination, force=force, inputs=inputs)
     return inputs
-
-
-def read_input(source: PathLike | IO[bytes]) -> bytes:
-    """Read a whole input file, refusing a directory with a clear error.
-
-    Parameters
-    ----------
-    source : str, path-like or binary file object
-        A path, or an open file (standard input) read to its end.
-
-    Returns
-    -------
-    bytes
-
-    Raises
-    ------
-    FileNotFoundError, IsADirectoryError, PermissionError
-    """
-    if not _is_path(source):
-        return source.read()  # type: ignore[union-attr]
-    if os.path.isdir(source):
-        raise IsADirectoryError(21, "is a directory", str(source))
-    with open(source, "rb") as fp:
-        return fp.read()
 
 
 def default_output(source: str, suffix: str) -> str:
@@ -227,7 +199,7 @@ def write_output(
     inputs : tuple
         Inputs of the same operation; paths among them are never overwritten.
     """
-    if not _is_path(destination):
+    if not is_path(destination):
         out: Any = _WholeWrites(destination)  # type: ignore[arg-type]  # _is_path narrowed it to a file object
         if isinstance(content, (bytes, bytearray, memoryview)):
             out.write(content)
@@ -235,7 +207,7 @@ def write_output(
             content(out)
         out.flush()
         return
-    check_output(destination, force=force, inputs=tuple(i for i in inputs if _is_path(i)))
+    check_output(destination, force=force, inputs=tuple(i for i in inputs if is_path(i)))
     atomic_write(destination, content, force=force)
 
 
@@ -327,7 +299,7 @@ def output_format(destination: PathLike | IO[bytes] | None) -> str:
     """
     from PIL import Image
 
-    if not _is_path(destination):
+    if not is_path(destination):
         return KVQ
     suffix = Path(destination).suffix.lower()
     if suffix in ("", ".kvq"):
@@ -395,10 +367,8 @@ def encode_file(
     step = progress or (lambda name: None)
     inputs = _check_before_work(source, destination, force)
     step("reading")
-    if _is_path(source) or isinstance(source, (bytes, bytearray, memoryview)):
+    if is_path(source) or isinstance(source, (bytes, bytearray, memoryview)) or hasattr(source, "read"):
         image = open_image(source, name=name)
-    elif hasattr(source, "read"):
-        image = open_image(source.read(), name=name)
     else:
         image = source
     step("quantizing")
@@ -494,7 +464,7 @@ def decode_file(
     from .pillow_plugin import write_image
 
     fmt = format or image_format(destination)
-    with _open_input(source) as fp:
+    with seekable(source) as fp:
         # The input's header before the output: "not a .kvq file" says more
         # than that the default output of photo.png is photo.png, the input.
         start = fp.tell()
@@ -524,21 +494,12 @@ def image_format(destination: PathLike | IO[bytes]) -> str:
     """
     from PIL import Image
 
-    if not _is_path(destination):
+    if not is_path(destination):
         return "PNG"
     found = Image.registered_extensions().get(Path(destination).suffix.lower())
     if found is None:
         raise KvqError(f"{destination}: unknown image extension; use --format or one of .png .bmp .tif .webp .gif .jpg")
     return found
-
-
-def _open_input(source: PathLike | IO[bytes] | bytes) -> IO[bytes]:
-    """A seekable binary file for a path, bytes, or a stream (read whole: standard input cannot seek)."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return io.BytesIO(source)
-    if _is_path(source) and os.path.isfile(source):
-        return open(source, "rb")
-    return io.BytesIO(read_input(source))
 
 
 def save(image: Any, path: PathLike, k: int = 256, *, force: bool = False, **options: Any) -> Header:

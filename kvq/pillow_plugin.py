@@ -255,8 +255,7 @@ class KvqImageFile(ImageFile.ImageFile):
         try:
             # No pixel limit here: Image.open applies MAX_IMAGE_PIXELS to
             # self.size right after _open, with Pillow's warning and error.
-            header = container.read_header_from(self.fp, max_pixels=None)
-            palette, ancillary, index_offset, index_length = container.read_palette_from(self.fp, header)
+            reader = container.Reader(self.fp, max_pixels=None, lazy=True)
         except NotKvqError as exc:
             raise SyntaxError(str(exc)) from exc
         except TruncatedError as exc:
@@ -264,8 +263,9 @@ class KvqImageFile(ImageFile.ImageFile):
             # reads it as "not enough data yet" and keeps feeding.
             raise OSError(str(exc)) from exc
 
+        header = reader.header
         self._size = (header.width, header.height)
-        self._mode, palette_mode, entries = layout(header, palette)
+        self._mode, palette_mode, entries = layout(header, reader.palette)
         if entries is not None:
             self.palette = ImagePalette.raw(palette_mode, entries)
             # As Image.putpalette does: raw() leaves the palette's own mode at
@@ -273,11 +273,10 @@ class KvqImageFile(ImageFile.ImageFile):
             self.palette.mode = palette_mode
             if palette_mode == "RGBA":
                 self.info["transparency"] = entries[3::4]
-        self.info.update(Metadata.from_chunks(ancillary).pillow_info())
-        file_size = index_offset + index_length + 4
-        # Offset 0: the decoder hands the whole file to kvq's codec, which
+        self.info.update(Metadata.from_chunks(reader.ancillary).pillow_info())
+        # Offset 0: the decoder reads the whole file with kvq's reader, which
         # checks every chunk again rather than trusting what was read here.
-        self.tile = [ImageFile._Tile("kvq", (0, 0, *self._size), 0, (header, file_size))]
+        self.tile = [ImageFile._Tile("kvq", (0, 0, *self._size), 0, (header, reader.file_size))]
 
     def verify(self) -> None:
         """Check the whole file as ``load()`` does, without decoding its pixels.
