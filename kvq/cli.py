@@ -252,9 +252,10 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     options = from_arguments(args)
     if _is_batch(args):
         return _run_batch(args, "encode", options=options)
-    from .accounting import breakdown, summary
+    from .accounting import breakdown
     from .fileio import KVQ, default_output, encode_file, output_format
     from .progress import Ticker
+    from .report import summary
 
     source = args.inputs[0]
     output = args.output or default_output(source, ".kvq")
@@ -553,9 +554,9 @@ def _dask_client(address: str) -> Any:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from . import batch
-    from .accounting import describe
     from .errors import KvqError
     from .inputs import read_all
+    from .report import describe
 
     if len(args.inputs) == 1 and not os.path.isdir(args.inputs[0]):
         out = _text_out()

@@ -382,7 +382,7 @@ def encode_file(
 def _content(encoded: Encoded, format: str) -> Callable[[IO[bytes]], None] | bytes:
     if format.upper() == KVQ:
         return encoded.data
-    from .pillow_plugin import write_image
+    from .export import write_image
 
     # The quantized image is what a decoder of the .kvq file would rebuild,
     # metadata included.
@@ -461,7 +461,7 @@ def decode_file(
     KvqError (and subclasses), FileNotFoundError, OSError
     """
     from .bands import BandReader
-    from .pillow_plugin import write_image
+    from .export import write_image
 
     fmt = format or image_format(destination)
     with seekable(source) as fp:

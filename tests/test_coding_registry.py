@@ -65,9 +65,9 @@ def test_the_registry_finds_each_coding_by_byte_and_by_name():
 
 
 def test_a_coding_added_in_one_line_is_read_and_written_everywhere(deflate, photo, tmp_path):
-    from kvq.accounting import describe
     from kvq.codec import _assemble
     from kvq.fileio import decode_file
+    from kvq.report import describe
 
     encoded = kvq.encode_image(photo, k=16, coding="fixed")
     data = _assemble(encoded.original.reshape(*photo.shape), encoded.palette, encoded.indices, kvq.Metadata(), "deflate").data

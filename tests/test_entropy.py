@@ -13,7 +13,7 @@ import spec_coding1
 from PIL import Image
 
 import kvq
-from kvq import coding, container
+from kvq import coding, container, report
 from kvq.coding import entropy
 
 from conftest import REPO, kvq_env, run_kvq_here
@@ -144,9 +144,9 @@ def test_breakdown_accounts_for_both_codings(photo):
     assert s.theory_bits == f.theory_bits == photo.shape[0] * photo.shape[1] * 6 + 24 * 64
     assert s.side_bits == 32 and s.padding_bits == 0
     assert s.file_bits == 8 * len(encoded.data) < f.file_bits
-    report = kvq.accounting.describe(encoded.data)
-    assert report.as_dict()["bytes"]["indices_fixed_width"] == fixed.header.fixed_index_size
-    assert "fixed-width file" in report.text() and "coder flush" in report.text()
+    described = report.describe(encoded.data)
+    assert described.as_dict()["bytes"]["indices_fixed_width"] == fixed.header.fixed_index_size
+    assert "fixed-width file" in described.text() and "coder flush" in described.text()
 
 
 def test_quality_picks_the_k_with_the_fewest_bytes(photo):

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import FormatError, TruncatedError
-from . import IndexCoding
+from .base import IndexCoding
 
 if TYPE_CHECKING:
     from ..container import Header

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import bitpack
 from ..errors import FormatError
-from . import IndexCoding
+from .base import IndexCoding
 
 if TYPE_CHECKING:
     from ..container import Header, IndexSource
