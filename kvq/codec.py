@@ -123,7 +123,27 @@ class Encoded:
     @cached_property
     def psnr(self) -> float:
         """float: PSNR in dB of the decoded pixels against :attr:`original`; computed on first use."""
-        return psnr(self.original, self.pixels())
+        return decoded_psnr(self.original, self.palette, self.indices)
+
+
+def decoded_psnr(original: np.ndarray, palette: np.ndarray, indices: np.ndarray) -> float:
+    """PSNR in dB of the pixels a decoder rebuilds from ``palette`` and ``indices``, against ``original``.
+
+    What :attr:`Encoded.psnr` reports and what a ``quality`` target must reach (:func:`reaches`).
+
+    Parameters
+    ----------
+    original : ndarray of uint8
+        The input, (H, W) or (H, W, C).
+    palette : ndarray of uint8, shape (K, C)
+    indices : ndarray, shape (H, W)
+
+    Returns
+    -------
+    float
+        ``inf`` when lossless.
+    """
+    return psnr(original.reshape(*indices.shape, -1), lookup(palette, indices))
 
 
 def lookup(palette: np.ndarray, indices: np.ndarray) -> np.ndarray:
@@ -218,38 +238,80 @@ def _assemble(
     return Encoded(data, header, _grey_as_2d(original), palette, indices, metadata, index_size=len(body))
 
 
-def _smallest_reaching_quality(
-    pixels: np.ndarray, options: EncoderOptions, metadata: Metadata
-) -> tuple[np.ndarray, np.ndarray, Encoded]:
-    """--quality with entropy coding: the K with the fewest bytes, not the fewest colours.
+def reaches(quality: float, target: float) -> bool:
+    """Whether a PSNR reaches a ``quality`` target: the one definition, for every door.
 
-    Bytes no longer follow K: a few more colours can make smoother index
-    fields that code smaller. Start from the fewest colours that reach the
-    target, then try larger palettes up to ``k`` on a half-octave grid and keep
-    the smallest file among those that reach it.
+    ``quality`` is :func:`decoded_psnr` (:attr:`Encoded.psnr`): the PSNR of
+    the pixels a decoder rebuilds from the file, dithering included, against
+    the input, the number ``kvq encode`` prints.
+
+    Parameters
+    ----------
+    quality, target : float
+        dB.
+
+    Returns
+    -------
+    bool
+    """
+    return quality >= target
+
+
+def _encode_for_quality(pixels: np.ndarray, options: EncoderOptions, metadata: Metadata) -> Encoded:
+    """``quality``: the smallest file, at most ``k`` colours, whose decoded pixels reach the target (:func:`reaches`).
+
+    The fewest colours that reach it come first, by bisection on K (a larger
+    palette never reaches less, up to the quantizer's noise). Then, since bytes
+    do not follow K once the indices are entropy coded (a few more colours can
+    make smoother index fields that code smaller), larger palettes up to ``k``
+    on a half-octave grid, keeping the smallest file that reaches the target
+    and stopping once files grow 5 % past it; at fixed width the fewest
+    colours are the fewest bytes, and the climb ends within a step or two.
     """
     from dataclasses import replace
 
+    from .errors import QualityError
     from .quantize import quantize
 
-    palette, indices = quantize(pixels, options)
-    best = _assemble(pixels, palette, indices, metadata, options.coding)
-    k = best.header.k
-    tried = {k}
-    candidate = k
+    target = options.quality
+    assert target is not None
+    plain = replace(options, quality=None)
+
+    def attempt(k: int) -> tuple[np.ndarray, np.ndarray, float]:
+        palette, indices = quantize(pixels, replace(plain, k=k))
+        return palette, indices, decoded_psnr(pixels, palette, indices)
+
+    def encoded(palette: np.ndarray, indices: np.ndarray) -> Encoded:
+        return _assemble(pixels, palette, indices, metadata, options.coding)
+
+    fewest = attempt(options.k)
+    if not reaches(fewest[2], target):
+        raise QualityError(f"{options.k} colours reach only {fewest[2]:.2f} dB PSNR, short of the requested {target:.2f} dB", fewest[2])
+    lo, hi = 0, options.k  # attempt(lo) misses (or lo == 0), attempt(hi) reaches
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        tried_mid = attempt(mid)
+        if reaches(tried_mid[2], target):
+            hi, fewest = mid, tried_mid
+        else:
+            lo = mid
+    # Only now a file: the bisection needs the PSNR alone, not the coded indices.
+    best = encoded(fewest[0], fewest[1])
+    tried = {hi, best.header.k}
+    candidate = best.header.k
     while True:
         candidate = min(options.k, max(candidate + 1, round(candidate * 2**0.5)))
         if candidate in tried:
             break
         tried.add(candidate)
-        palette, indices = quantize(pixels, replace(options, k=candidate, quality=None))
-        encoded = _assemble(pixels, palette, indices, metadata, options.coding)
-        if encoded.psnr >= options.quality and len(encoded.data) < len(best.data):  # type: ignore[operator]
-            best = encoded
-        elif len(encoded.data) >= len(best.data) * 1.05:
+        palette, indices, quality = attempt(candidate)
+        larger = encoded(palette, indices)
+        if reaches(quality, target) and len(larger.data) < len(best.data):
+            best = larger
+        elif len(larger.data) >= len(best.data) * 1.05:
             # Sizes grow with K from here on; no need to climb further.
             break
-    return best.palette, best.indices, best
+    return best
 
 
 def metadata_for(image: Any, metadata: Metadata | None = None, strip: bool = False) -> Metadata:
@@ -323,8 +385,8 @@ def encode_image(
         raise OptionError("give either options or keyword options, not both")
     pixels = to_array(image)
     kept = metadata_for(image, metadata, strip)
-    if options.quality is not None and options.coding != "fixed":
-        return _smallest_reaching_quality(pixels, options, kept)[2]
+    if options.quality is not None:
+        return _encode_for_quality(pixels, options, kept)
     palette, indices = quantize(pixels, options)
     return _assemble(pixels, palette, indices, kept, options.coding)
 

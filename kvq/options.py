@@ -251,8 +251,11 @@ class EncoderOptions:
         so it changes nothing); the same image and options always give
         byte-identical output.
     quality : float or None, default=None
-        Target PSNR in dB over all channels. When set, the encoder uses the
-        fewest colours (at most ``k``) whose PSNR reaches it, and raises
+        Target PSNR in dB over all channels. When set, the encoder writes the
+        smallest file, at most ``k`` colours, whose pixels as a decoder
+        rebuilds them (dithering included) reach it against the input, the
+        PSNR ``kvq encode`` prints (:func:`kvq.codec.decoded_psnr`); at fixed
+        width that is the fewest colours. It raises
         :class:`kvq.QualityError` when even ``k`` colours do not.
     color_space : {"rgb", "oklab"}, default="rgb"
         Space in which colours are clustered. Palettes are always stored as
@@ -286,7 +289,7 @@ class EncoderOptions:
     )  # fmt: skip
     seed: int = option(0, "random seed; same seed, same bytes (default 0)", Interval(int, 0, 2**32 - 1), metavar="SEED")
     quality: float | None = option(
-        None, "use the fewest colours reaching this PSNR in dB; an error (exit 99) if K colours cannot",
+        None, "write the smallest file whose decoded PSNR reaches this many dB; an error (exit 99) if K colours cannot",
         Interval(float, 0, 100, low_closed=False, noun="a number of dB", range_noun="a PSNR in dB"),
         metavar="DB", optional=True, bench=False,
     )  # fmt: skip

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..errors import QualityError, UnsupportedImageError
+from ..errors import OptionError, UnsupportedImageError
 from ..options import EncoderOptions
 from .colorspace import from_space, to_space
 from .histogram import Histogram, coarser
@@ -107,7 +107,7 @@ def quantize(pixels: np.ndarray, options: EncoderOptions) -> tuple[np.ndarray, n
     pixels : ndarray of uint8, shape (H, W, C)
         C is 1 (grey), 3 (RGB) or 4 (RGBA).
     options : EncoderOptions
-        Uses ``k``, ``quality``, ``color_space``, ``dither`` and ``speed``.
+        Uses ``k``, ``color_space``, ``dither`` and ``speed``.
 
     Returns
     -------
@@ -118,8 +118,9 @@ def quantize(pixels: np.ndarray, options: EncoderOptions) -> tuple[np.ndarray, n
 
     Raises
     ------
-    QualityError
-        ``options.quality`` is set and even ``options.k`` colours do not reach it.
+    OptionError
+        ``options.quality`` is set: a quality target is the encoder's
+        (:func:`kvq.encode_image`, which measures the file a decoder reads).
     UnsupportedImageError
         ``pixels`` is not an (H, W, C) uint8 array with C in {1, 3, 4}.
 
@@ -129,18 +130,15 @@ def quantize(pixels: np.ndarray, options: EncoderOptions) -> tuple[np.ndarray, n
     squared byte distance over all channels for ``color_space="rgb"``, squared
     OKLab distance (alpha appended as alpha/255) to the OKLab value of the
     stored sRGB entry for ``"oklab"``; ties go to the lowest index. Pixels with
-    alpha 0 are treated as (0, 0, 0, 0) and all share one such entry.
-    ``quality`` is measured on that nearest-entry mapping, against those
-    canonical transparent pixels, even when dithering is requested. No
+    alpha 0 are treated as (0, 0, 0, 0) and all share one such entry. No
     random numbers are drawn: ``seed`` does not change the result.
     """
+    if options.quality is not None:
+        raise OptionError("a quality target is the encoder's: kvq.encode_image finds the palette that reaches it")
     pixels = _check_pixels(pixels)
     h, w, _ = pixels.shape
     hist = Histogram(pixels)
-    if options.quality is None:
-        palette, labels = _fit(hist, options.k, options)
-    else:
-        palette, labels = _fit_for_quality(hist, options)
+    palette, labels = _fit(hist, options.k, options)
     if options.dither > 0 and len(palette) > 1:
         from .dither import diffuse
 
@@ -207,36 +205,6 @@ def _fit(hist: Histogram, k: int, options: EncoderOptions) -> tuple[np.ndarray, 
     palette = np.concatenate([colours[:n_fixed], from_space(state.centres[:, : hist.channels], space, hist.channels)])
     guess = np.concatenate([np.zeros(n_fixed, dtype=np.int64), by_colour + n_fixed])
     return round_to_palette(points, weights, palette, space, profile.palette_rounds, n_fixed, guess)
-
-
-def _fit_for_quality(hist: Histogram, options: EncoderOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Fewest colours (bisection on K) whose PSNR reaches ``options.quality``."""
-    target = options.quality
-    assert target is not None
-    cache: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
-
-    def attempt(k: int) -> tuple[np.ndarray, np.ndarray, float]:
-        if k not in cache:
-            palette, labels = _fit(hist, k, options)
-            cache[k] = (palette, labels, hist.psnr(palette, labels))
-        return cache[k]
-
-    hi = min(options.k, len(hist.colours))
-    best = attempt(hi)
-    if best[2] < target:
-        raise QualityError(
-            f"{options.k} colours reach only {best[2]:.2f} dB PSNR, short of the requested {target:.2f} dB",
-            best[2],
-        )
-    lo = 0  # invariant: attempt(lo) misses the target (or lo == 0), attempt(hi) reaches it
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if attempt(mid)[2] >= target:
-            hi = mid
-        else:
-            lo = mid
-    palette, labels, _ = attempt(hi)
-    return palette, labels
 
 
 def start(options: EncoderOptions | None = None) -> None:

@@ -81,18 +81,6 @@ class Histogram:
             out[i : i + _EXPAND_BLOCK] = labels[np.searchsorted(self.unique, self.keys[i : i + _EXPAND_BLOCK])]
         return out
 
-    def squared_error(self, palette: np.ndarray, labels: np.ndarray) -> int:
-        """Sum over pixels of the squared byte error when each colour becomes ``palette[labels]``."""
-        diff = self.colours.astype(np.int64) - palette[labels].astype(np.int64)
-        return int(((diff * diff).sum(axis=1) * self.counts).sum())
-
-    def psnr(self, palette: np.ndarray, labels: np.ndarray) -> float:
-        """PSNR in dB over all channels of the image that ``palette[labels]`` makes."""
-        error = self.squared_error(palette, labels)
-        if error == 0:
-            return float("inf")
-        return float(10 * np.log10(255.0**2 * self.n_pixels * self.channels / error))
-
 
 def _distinct(keys: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     """Distinct values of ``keys`` (below 2**bits) in increasing order, and how often each occurs.
