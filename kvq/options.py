@@ -287,7 +287,10 @@ class EncoderOptions:
         256, f"largest palette size, 1..{MAX_K} (default 256)", Interval(int, 1, MAX_K),
         flags=("-k", "--colors"), metavar="K", bench=False,
     )  # fmt: skip
-    seed: int = option(0, "random seed; same seed, same bytes (default 0)", Interval(int, 0, 2**32 - 1), metavar="SEED")
+    seed: int = option(
+        0, "seed of random choices; kvq's engine makes none, so it changes nothing today (default 0)",
+        Interval(int, 0, 2**32 - 1), metavar="SEED",
+    )  # fmt: skip
     quality: float | None = option(
         None, "write the smallest file whose decoded PSNR reaches this many dB; an error (exit 99) if K colours cannot",
         Interval(float, 0, 100, low_closed=False, noun="a number of dB", range_noun="a PSNR in dB"),

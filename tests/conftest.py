@@ -144,6 +144,18 @@ def chunk(kind: bytes, data: bytes, length: int | None = None) -> bytes:
 
 
 @pytest.fixture
+def python_sigint():
+    """SIGINT handled as Python handles it in a foreground process, whatever this run inherited.
+
+    A shell starts a background job (``pytest &`` in a script) with SIGINT ignored, and Python keeps ignoring it:
+    the ``kvq`` command then leaves it so, and installs no handler of its own.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20240607)
 

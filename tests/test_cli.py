@@ -201,7 +201,7 @@ def test_info_json_accounts_for_every_byte(photo_png: Path, tmp_path: Path) -> N
     assert report["bits"]["file_bits"] == 8 * len(data) and report["ancillary"] == []
 
 
-def test_the_command_in_process_leaves_ctrl_c_as_it_found_it(tmp_path, capsys, monkeypatch):
+def test_the_command_in_process_leaves_ctrl_c_as_it_found_it(tmp_path, capsys, monkeypatch, python_sigint):
     # A program (or a test) that runs kvq's command in-process gets its own SIGINT handler back, and a Ctrl-C the
     # command saw is not remembered: a later, unrelated failure is not taken for an interruption. The handler is
     # called here as Python calls it on Ctrl-C, so nothing is sent to the test process.

@@ -336,7 +336,7 @@ def test_a_full_disk_names_the_manifest_and_leaves_no_temporary_file(tmp_path, t
     assert not (tmp_path / "m.csv").exists()
 
 
-def test_a_second_ctrl_c_stops_at_once_and_the_manifest_lists_the_outputs_on_disk(tmp_path, monkeypatch):
+def test_a_second_ctrl_c_stops_at_once_and_the_manifest_lists_the_outputs_on_disk(tmp_path, monkeypatch, python_sigint):
     # Issue 19.22: after two Ctrl-C 0.3 s apart the manifest listed 4 of 8 outputs on disk. The command's SIGINT
     # handler is called here as Python calls it, twice, as the third file starts: the first press stops the batch,
     # the second stops it at once, the third file unwound; the manifest is still written, and lists what is on disk.
