@@ -384,6 +384,7 @@ def encode_task(
     FileResult
     """
     # The one-file command's own held-back standard error shows its warnings, failures' included.
+    start = time.perf_counter()
     with _recording_warnings(not raise_errors) as caught:
         try:
             result = _encode_one(
@@ -393,7 +394,7 @@ def encode_task(
         except (Exception, MemoryError) as exc:  # every failure becomes a row
             if raise_errors or caused_by_ctrl_c(exc):
                 raise
-            result = failed(task, exc)
+            result = failed(task, exc, time.perf_counter() - start)
     return _with_warnings(result, caught)
 
 
@@ -465,13 +466,14 @@ def decode_task(
     -------
     FileResult
     """
+    start = time.perf_counter()
     with _recording_warnings(not raise_errors) as caught:
         try:
             result = _decode_one(task, format, max_pixels, skip_existing=skip_existing, force=force, strip=strip, folders=folders)
         except (Exception, MemoryError) as exc:  # every failure becomes a row
             if raise_errors or caused_by_ctrl_c(exc):
                 raise
-            result = failed(task, exc)
+            result = failed(task, exc, time.perf_counter() - start)
     return _with_warnings(result, caught)
 
 
