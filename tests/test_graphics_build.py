@@ -163,3 +163,11 @@ def test_tile_repeats_the_image_n_by_n():
     for ty in range(4):
         for tx in range(4):
             assert np.array_equal(tiled[ty * 2 : (ty + 1) * 2, tx * 3 : (tx + 1) * 3], rgba)
+
+
+def test_a_partial_build_keeps_the_other_images_in_the_manifest(fake, tmp_path):
+    cache, sources, recipes, _ = fake
+    run(fake, tmp_path, update_lock=True)
+    gb.build(recipes[1:], sources, tmp_path / "out", cache, tmp_path / "lock.json", log=lambda _: None)
+    files = [e["file"] for e in json.loads((tmp_path / "out" / "manifest.json").read_text())["images"]]
+    assert sorted(files) == ["pixelart/sprite-opaque.png", "pixelart/sprite.png"]

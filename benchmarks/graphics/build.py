@@ -67,9 +67,6 @@ REQUIREMENTS = HERE / "requirements.txt"
 IN_ENV = "KVQ_GRAPHICS_IN_ENV"
 #: The set is meant to be benchmarked in minutes: no image above about 2 megapixels.
 MAX_PIXELS = 2_100_000
-#: The one platform whose wheels are downloaded when a source is a compiled wheel: only data files are
-#: read from them, so any platform's wheel would do, but one fixed file keeps its sha256 fixed.
-WHEEL_PLATFORM = ("manylinux_2_28_x86_64", "3.11", "cp311")
 
 
 class BuildError(Exception):
@@ -134,6 +131,21 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def wheel_tags(filename: str) -> list[str]:
+    """``pip download`` options that select exactly this wheel file, whatever machine runs pip.
+
+    Only data files are read from a compiled wheel, so any platform's would do; naming its tags (from the
+    file name, PEP 427) keeps the file, and so its sha256, the same on every machine.
+    """
+    python_tag, abi_tag, platform_tag = filename[: -len(".whl")].split("-")[-3:]
+    if platform_tag == "any":
+        return []  # a pure-Python wheel is the same file everywhere
+    first = python_tag.split(".")[0]  # cp311 -> CPython 3.11
+    options = [opt for plat in platform_tag.split(".") for opt in ("--platform", plat)]
+    options += ["--python-version", f"{first[2]}.{first[3:]}", "--implementation", first[:2]]
+    return options + [opt for abi in abi_tag.split(".") for opt in ("--abi", abi)]
+
+
 def _quiet(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """Run a command, raising BuildError with its output when it fails."""
     proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
@@ -159,12 +171,8 @@ def download(source: Source, cache: Path) -> Path:
         with tempfile.TemporaryDirectory(dir=folder) as tmp:
             if source.kind == "pypi":
                 cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", "-d", tmp]
-                if source.filename.endswith(".whl") and not source.filename.endswith("-any.whl"):
-                    plat, pyver, abi = WHEEL_PLATFORM
-                    cmd += ["--only-binary=:all:", "--platform", plat, "--python-version", pyver, "--implementation", "cp"]
-                    cmd += ["--abi", abi, "--abi", "abi3"]
-                elif source.filename.endswith(".whl"):
-                    cmd += ["--only-binary=:all:"]
+                if source.filename.endswith(".whl"):
+                    cmd += ["--only-binary=:all:", *wheel_tags(source.filename)]
                 else:
                     cmd += ["--no-binary=:all:"]
                 _quiet(cmd + [f"{source.name}=={source.version}"])
@@ -200,7 +208,13 @@ class Archive:
             weakref.finalize(self, shutil.rmtree, self._unpacked, True)
             with tarfile.open(path, "r:gz") as tar:
                 members = [m for m in tar.getmembers() if m.isfile()]
-                tar.extractall(self._unpacked, members=members, filter="data")
+                unsafe = [m.name for m in members if m.name.startswith("/") or ".." in Path(m.name).parts]
+                if unsafe:
+                    raise BuildError(f"{source.label}: unsafe member paths in {path.name}: {unsafe[:3]}")
+                if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12 / 3.11.4: refuse links, devices, odd modes too
+                    tar.extractall(self._unpacked, members=members, filter="data")
+                else:
+                    tar.extractall(self._unpacked, members=members)
             self._names = [m.name for m in members]
 
     def names(self) -> list[str]:
@@ -448,10 +462,23 @@ def build(
             if verdict:
                 problems.append(f"{recipe.file}: {verdict}")
             log(f"{'MISMATCH' if verdict else 'ok':8} {recipe.file} {width}x{height} {mode} ({time.perf_counter() - started:.1f} s)")
+    # A partial build (--only) keeps the entries of the images it did not remake, so that the manifest
+    # always lists every image in the folder.
+    made = {e["file"] for e in entries}
+    manifest_path = out / "manifest.json"
+    old_sources: dict[str, Any] = {}
+    if manifest_path.exists():
+        try:
+            old = json.loads(manifest_path.read_text())
+            entries += [e for e in old["images"] if e["file"] not in made and (out / e["file"]).exists()]
+            old_sources = dict(old.get("sources", {}))
+        except (ValueError, KeyError, TypeError):
+            pass  # an unreadable manifest is replaced by this build's
     manifest = {
         "about": "The graphics benchmark set of kvq, made by benchmarks/graphics/build.py; see benchmarks/graphics/SOURCES.md.",
         "environment": dict(environment or {}),
-        "sources": {
+        "sources": old_sources
+        | {
             key: {
                 "label": sources[key].label,
                 "file": sources[key].filename,
@@ -522,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.out = args.out.resolve()
     args.cache = args.cache.resolve()
-    if not (args.no_env or os.environ.get(IN_ENV) or args.list):
+    if not (args.no_env or os.environ.get(IN_ENV)):
         try:
             python = ensure_environment(args.cache)
         except BuildError as exc:
