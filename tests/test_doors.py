@@ -342,7 +342,7 @@ def test_wrong_source_is_a_kvq_error_naming_what_is_accepted(tmp_path: Path, nam
         function(text)
 
 
-@pytest.mark.parametrize("options", [{"colors": 16}, {"k": 16, "sead": 3}, {"optimize": True}])
+@pytest.mark.parametrize("options", [{"colors": 16}, {"k": 16, "sead": 3}, {"compress_level": 9}])
 def test_pillow_save_refuses_unknown_options_as_kvq_encode_does(tmp_path: Path, options: dict) -> None:
     photo = _photo()
     with pytest.raises(kvq.OptionError) as library:
