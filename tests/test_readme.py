@@ -1,0 +1,103 @@
+"""The README's examples, run as a user runs them: in a fresh interpreter, in a folder holding the files they name.
+
+Each top-level expression of an example is evaluated and its value checked against what the README's comment beside
+it says; what Pillow is asked to resample is recorded (a thumbnail of a ``P`` image is resized by nearest neighbour,
+whatever filter is named, so an example must convert first and keep what ``convert`` returns).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import kvq
+
+from conftest import REPO, kvq_env
+
+README = REPO / "README.md"
+
+#: Runs a README example from standard input and prints, as JSON, the value of each top-level expression (arrays as
+#: shape, dtype and a digest) and the mode of every image Pillow was asked to thumbnail.
+RUNNER = r"""
+import ast, hashlib, json, sys
+import numpy as np
+from PIL import Image
+
+resized = []
+_thumbnail = Image.Image.thumbnail
+
+
+def thumbnail(self, *args, **kwargs):
+    resized.append(self.mode)
+    return _thumbnail(self, *args, **kwargs)
+
+
+Image.Image.thumbnail = thumbnail
+
+
+def describe(value):
+    if isinstance(value, np.ndarray):
+        return {"shape": list(value.shape), "dtype": str(value.dtype), "sha256": hashlib.sha256(value.tobytes()).hexdigest()}
+    return repr(value)
+
+
+source = sys.stdin.read()
+namespace = {"__name__": "__main__"}
+values = {}
+for node in ast.parse(source).body:
+    text = ast.get_source_segment(source, node)
+    if isinstance(node, ast.Expr):
+        values[text] = describe(eval(compile(ast.Expression(node.value), "README", "eval"), namespace))
+    else:
+        exec(compile(ast.Module([node], []), "README", "exec"), namespace)
+print(json.dumps({"values": values, "thumbnails": resized}))
+"""
+
+
+def example(section: str) -> str:
+    """The first Python block of the README section headed ``## section``."""
+    text = README.read_text(encoding="utf-8")
+    body = text.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return body.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def run_example(code: str, folder: Path) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-c", RUNNER], input=code.encode(), cwd=folder, env=kvq_env(), capture_output=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    return json.loads(result.stdout)
+
+
+def digest(array: np.ndarray) -> dict:
+    import hashlib
+
+    return {"shape": list(array.shape), "dtype": str(array.dtype), "sha256": hashlib.sha256(array.tobytes()).hexdigest()}
+
+
+@pytest.fixture
+def pillow_folder(tmp_path: Path, photo: np.ndarray) -> Path:
+    """The files the Pillow example names: a photo as PNG and as .kvq, and a logo."""
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    (tmp_path / "photo.kvq").write_bytes(kvq.encode(photo, k=64))
+    logo = np.zeros((40, 60, 3), dtype=np.uint8)
+    logo[10:30, 15:45] = (200, 40, 30)
+    Image.fromarray(logo).save(tmp_path / "logo.png")
+    return tmp_path
+
+
+def test_the_pillow_example_runs_as_its_comments_say(pillow_folder: Path) -> None:
+    original = (pillow_folder / "photo.kvq").read_bytes()
+    out = run_example(example("Pillow"), pillow_folder)
+    values = out["values"]
+    height, width = kvq.read_header(original).height, kvq.read_header(original).width
+    assert values["im.format, im.size, im.mode"] == repr(("KVQ", (width, height), "P"))
+    # A thumbnail is resampled from colours, never from palette indices.
+    assert out["thumbnails"], "the example makes no thumbnail"
+    assert "P" not in out["thumbnails"], f"thumbnail() called on a {out['thumbnails']} image"
