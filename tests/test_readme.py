@@ -43,7 +43,11 @@ Image.Image.thumbnail = thumbnail
 
 def describe(value):
     if isinstance(value, np.ndarray):
-        return {"shape": list(value.shape), "dtype": str(value.dtype), "sha256": hashlib.sha256(value.tobytes()).hexdigest()}
+        out = {"shape": list(value.shape), "dtype": str(value.dtype), "sha256": hashlib.sha256(value.tobytes()).hexdigest()}
+        if value.ndim == 3 and value.shape[2] == 4:
+            out["rgb_sha256"] = hashlib.sha256(np.ascontiguousarray(value[..., :3]).tobytes()).hexdigest()
+            out["alpha"] = np.unique(value[..., 3]).tolist()
+        return out
     return repr(value)
 
 
@@ -75,10 +79,10 @@ def run_example(code: str, folder: Path) -> dict:
     return json.loads(result.stdout)
 
 
-def digest(array: np.ndarray) -> dict:
+def sha256(array: np.ndarray) -> str:
     import hashlib
 
-    return {"shape": list(array.shape), "dtype": str(array.dtype), "sha256": hashlib.sha256(array.tobytes()).hexdigest()}
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
 @pytest.fixture
@@ -101,3 +105,37 @@ def test_the_pillow_example_runs_as_its_comments_say(pillow_folder: Path) -> Non
     # A thumbnail is resampled from colours, never from palette indices.
     assert out["thumbnails"], "the example makes no thumbnail"
     assert "P" not in out["thumbnails"], f"thumbnail() called on a {out['thumbnails']} image"
+    # imageio gives exactly kvq.decode; matplotlib the same colours and an alpha channel of 255.
+    pixels = kvq.decode(original)
+    read = values['iio.imread("photo.kvq")']
+    assert read == {"shape": [height, width, 3], "dtype": "uint8", "sha256": sha256(pixels)}
+    shown = values['plt.imread("photo.kvq")']
+    assert (shown["shape"], shown["dtype"], shown["rgb_sha256"], shown["alpha"]) == ([height, width, 4], "uint8", sha256(pixels), [255])
+
+
+def test_a_fresh_interpreter_reads_kvq_through_pillow_only_after_import_kvq(pillow_folder: Path) -> None:
+    # What the README tells users: no Pillow reads plugins from entry points, so the import is needed, and enough.
+    readers = {
+        "Pillow": "from PIL import Image; Image.open('photo.kvq').load()",
+        "imageio": "import imageio.v3 as iio; iio.imread('photo.kvq')",
+        "matplotlib": "import matplotlib.image as mpimg; mpimg.imread('photo.kvq')",
+    }
+    for name, code in readers.items():
+        without = subprocess.run([sys.executable, "-c", code], cwd=pillow_folder, env=kvq_env(), capture_output=True, timeout=120)
+        assert without.returncode != 0, f"{name} read a .kvq file without import kvq: update the README"
+        with_kvq = subprocess.run(
+            [sys.executable, "-c", f"import kvq; {code}"], cwd=pillow_folder, env=kvq_env(), capture_output=True, timeout=120
+        )
+        assert with_kvq.returncode == 0, (name, with_kvq.stderr.decode())
+
+
+def test_matplotlib_makes_a_gif_rgba_too(tmp_path: Path, photo: np.ndarray) -> None:
+    # The README's explanation of the fourth channel: matplotlib's imread turns any palette image (not read as PNG)
+    # into RGBA; an RGB GIF gets one as a K <= 256 .kvq file does.
+    import matplotlib.image as mpimg
+
+    Image.fromarray(photo).convert("P", palette=Image.Palette.ADAPTIVE, colors=64).save(tmp_path / "photo.gif")
+    with Image.open(tmp_path / "photo.gif") as gif:
+        assert gif.mode == "P" and "transparency" not in gif.info
+    read = mpimg.imread(tmp_path / "photo.gif")
+    assert read.shape == (*photo.shape[:2], 4) and (read[..., 3] == 255).all()
