@@ -566,13 +566,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from .errors import KvqError
 
     try:
-        from . import bench
+        # The command line only: it answers --help, and says what to install before a run, without the extra.
+        from .bench.cli import main as bench
     except ImportError as exc:
         message = str(exc)
         if "kvq[bench]" not in message:
             message = f"kvq bench needs the bench extra, pip install 'kvq[bench]' ({message})"
         raise KvqError(message) from None
-    return bench.main(args.rest, prog="kvq bench")
+    return bench(args.rest, prog="kvq bench")
 
 
 def _cmd_explore(args: argparse.Namespace) -> int:

@@ -350,9 +350,33 @@ def test_without_the_extra_the_suite_says_what_to_install():
     code = (
         "import importlib.util as u; real = u.find_spec\n"
         "u.find_spec = lambda name, *a: None if name == 'matplotlib' else real(name, *a)\n"
-        "try:\n    import kvq.bench\nexcept ImportError as exc:\n    print(exc)\n"
+        "try:\n    from kvq.bench import run_suite\nexcept ImportError as exc:\n    print(exc)\n"
     )
     env = kvq_env()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert 'pip install "kvq[bench]"' in out.stdout
     assert "matplotlib" in out.stdout
+
+
+#: The kvq command in a process where matplotlib cannot be imported, as on an install without the bench extra.
+WITHOUT_MATPLOTLIB = "import sys; sys.modules['matplotlib'] = None\nfrom kvq.cli import main\nsys.exit(main(sys.argv[1:]))"
+
+
+def test_bench_help_needs_no_extra_and_a_run_says_what_to_install(tmp_path):
+    env = kvq_env()
+    shown = subprocess.run(
+        [sys.executable, "-c", WITHOUT_MATPLOTLIB, "bench", "--help"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("usage: kvq bench") and "--peers" in shown.stdout and shown.stderr == ""
+    run = subprocess.run(
+        [sys.executable, "-c", WITHOUT_MATPLOTLIB, "bench", "-o", "out"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr == 'kvq bench: error: the kvq benchmark suite needs matplotlib: install it with pip install "kvq[bench]"\n'
+    assert not (tmp_path / "out").exists()
+    # A usage error is answered as such, extra or not.
+    usage = subprocess.run(
+        [sys.executable, "-c", WITHOUT_MATPLOTLIB, "bench", "--grids", "x"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert usage.returncode == 2 and "invalid int value" in usage.stderr
