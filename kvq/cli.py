@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="palette sizes, comma- or space-separated (default 2,16,64,256)",
     )  # fmt: skip
     demo.add_argument("-o", "--output-dir", help="also write the .kvq files and decoded PNGs here")
+    demo.add_argument("-f", "--force", action="store_true", help="replace files of the same names in the -o folder")
 
     from .explore import add_arguments as explore_arguments
 
@@ -558,7 +559,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     ks = [k for group in args.ks for k in group]
-    run_demo(args.image, ks, args.output_dir, out=_text_out())
+    run_demo(args.image, ks, args.output_dir, force=args.force, out=_text_out())
     return EXIT_OK
 
 
