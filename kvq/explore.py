@@ -137,6 +137,9 @@ def _b64(data: bytes) -> str:
 def _options_text(options: EncoderOptions) -> str:
     # dither is a strength from 0 to 1 (0: none, 1: full error diffusion).
     dither = "no dithering" if not options.dither else f"dithering {options.dither:g}"
+    if options.method == "kmeans":
+        # The engine's speed does not apply to scikit-learn's KMeans; the seed is its random_state.
+        return f"palettes by scikit-learn's KMeans, seed {options.seed}, {options.color_space} clustering, {dither}"
     return f"seed {options.seed}, {options.color_space} clustering, {dither}, speed {options.speed}"
 
 

@@ -177,6 +177,48 @@ def test_numbers_recomputed_from_the_kvq_files(run, rows, images):
                 assert r[f"{key}_psnr"] == r["psnr"], key
 
 
+def test_the_textbook_method_is_measured_beside_kvqs_engine(run, rows, images):
+    from kvq.bench.quality import delta_e2000
+
+    for r in rows:
+        original = load_images([images / f"{r['image']}.png"])[0].pixels
+        k = int(r["k_requested"])
+        # The kmeans peer is the .kvq file the same options give with method="kmeans".
+        data = (run / "files" / f"{r['image']}_k{k}_kmeans.kvq").read_bytes()
+        assert data == kvq.encode(original, k=k, method="kmeans")
+        assert int(r["kmeans_bytes"]) == len(data)
+        decoded = kvq.decode(data).reshape(original.shape)
+        psnr = bench_psnr(original, decoded)
+        assert r["kmeans_psnr"] == "inf" if math.isinf(psnr) else float(r["kmeans_psnr"]) == pytest.approx(psnr, rel=1e-5)
+        assert float(r["kmeans_delta_e2000"]) == pytest.approx(delta_e2000(original, decoded), rel=1e-5, abs=1e-9)
+        assert float(r["kmeans_seconds"]) > 0 and float(r["encode_seconds"]) > 0
+        # Only the textbook method's row has a ΔE2000 and seconds of its own.
+        assert r["png8_delta_e2000"] == r["png8_seconds"] == ""
+    report = (run / "report.md").read_text(encoding="utf-8")
+    section = report.split("### kvq's engine beside the textbook method", 1)[1].split("\n## ", 1)[0]
+    table = [line for line in section.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [line.split(" | ")[0] for line in table] == [f"| {k}" for k in KS]
+    for line, k in zip(table, KS, strict=True):
+        cells = line.strip("| ").split(" | ")
+        group = [r for r in rows if int(r["k_requested"]) == k]
+        assert int(cells[1]) == len(group)
+        finite = [r for r in group if r["psnr"] != "inf" and r["kmeans_psnr"] != "inf"]
+        assert float(cells[3]) == pytest.approx(np.mean([float(r["kmeans_psnr"]) for r in finite]), abs=0.006)
+        assert float(cells[6]) == pytest.approx(np.mean([float(r["kmeans_delta_e2000"]) for r in group]), abs=0.006)
+
+
+def test_the_textbook_peer_is_skipped_when_kvq_itself_uses_it(images, tmp_path):
+    out = tmp_path / "kmeans"
+    code = main([str(images / "gradient.png"), "-k", "16", "--method", "kmeans", "-o", str(out), "--peers", "kmeans",
+                 "--grids", "0", "--no-progress", "--save-files"])  # fmt: skip
+    assert code == 0
+    with open(out / "results.csv", newline="", encoding="utf-8") as fp:
+        (row,) = list(csv.DictReader(fp))
+    assert row["kmeans_bytes"] == "" and row["kmeans_note"] == "kvq's own rows already use method kmeans"
+    assert (out / "files" / "gradient_k16.kvq").read_bytes() == kvq.encode(_gradient(48, 64), k=16, method="kmeans")
+    assert "method kmeans" in (out / "report.md").read_text(encoding="utf-8")
+
+
 def test_lossless_peers_are_the_stated_settings_on_kvq_pixels(run):
     import io
 

@@ -126,6 +126,22 @@ def test_options_reach_every_file(photo):
     assert "seed 7, oklab clustering, dithering 1" in data["options"]
 
 
+def test_the_command_explores_the_textbook_method_too(tmp_path, photo):
+    # kvq explore --method kmeans: every K's file is the one kvq encode --method kmeans writes, and the page says so.
+    from PIL import Image
+
+    from kvq.cli import main
+
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    out = tmp_path / "page.html"
+    command = ["explore", str(tmp_path / "photo.png"), "-o", str(out), "--no-open", "-k", "4,32"]
+    assert main([*command, "--method", "kmeans", "--seed", "3"]) == 0
+    data = page_data(out.read_text(encoding="utf-8"))
+    for entry, k in zip(data["entries"], (4, 32), strict=True):
+        assert base64.b64decode(entry["file"]) == kvq.encode(photo, k=k, method="kmeans", seed=3)
+    assert data["options"] == "palettes by scikit-learn's KMeans, seed 3, rgb clustering, no dithering"
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("2,4,8", (2, 4, 8)), ("256, 2", (2, 256)), ("1,65536,1", (1, 65536)), ("16 32", (16, 32))],

@@ -25,8 +25,12 @@ _COLOURS = {
     "webp": "#17becf",
     "jxl": "#bcbd22",
     "jpeg": "#7f7f7f",
+    "kmeans": "#393b79",
 }
-_MARKERS = {"kvq": "o", "kvq_fixed": "o", "png8": "s", "pngquant": "^", "gif": "v", "kvq_png8": "D", "webp": "P", "jxl": "*", "jpeg": "x"}
+_MARKERS = {
+    "kvq": "o", "kvq_fixed": "o", "png8": "s", "pngquant": "^", "gif": "v", "kvq_png8": "D", "webp": "P", "jxl": "*",
+    "jpeg": "x", "kmeans": "h",
+}  # fmt: skip
 _NAMES = {"kvq": "kvq (.kvq file)", "kvq_fixed": "kvq, fixed-width indices"}
 
 
