@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import subprocess
 import sys
@@ -217,6 +218,59 @@ def test_the_textbook_peer_is_skipped_when_kvq_itself_uses_it(images, tmp_path):
     assert row["kmeans_bytes"] == "" and row["kmeans_note"] == "kvq's own rows already use method kmeans"
     assert (out / "files" / "gradient_k16.kvq").read_bytes() == kvq.encode(_gradient(48, 64), k=16, method="kmeans")
     assert "method kmeans" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def _saved_figure(monkeypatch, draw, rows, path):
+    """Call a figure function and return the matplotlib figure it saved, drawn."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    saved = []
+    real = Figure.savefig
+
+    def savefig(self, *args, **kwargs):
+        saved.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    draw(rows, path)
+    (figure,) = saved
+    # pyplot.close() leaves the figure without its canvas: lay it out again as it was saved.
+    FigureCanvasAgg(figure).draw()
+    return figure
+
+
+def _rows(coding: str, ks, peers):
+    from sklearn.datasets import load_sample_image
+
+    from kvq.bench.suite import InputImage, measure
+
+    image = InputImage("china", np.ascontiguousarray(load_sample_image("china.jpg")[:120, :160]), "test")
+    return [measure(image, k, kvq.EncoderOptions(coding=coding), want_peers=peers) for k in ks]
+
+
+@pytest.mark.parametrize(("coding", "ks", "peers"), [("fixed", (16, 32), ()), ("entropy", (2, 16, 64), ("kvq_png8", "webp"))])
+def test_rd_curves_label_the_axis_and_keep_the_legend_off_every_line(monkeypatch, tmp_path, coding, ks, peers):
+    from kvq.bench import figures
+
+    figure = _saved_figure(monkeypatch, figures.rd_curves, _rows(coding, ks, peers), tmp_path / "rd.png")
+    renderer = figure.canvas.get_renderer()
+    legends = [legend.get_window_extent(renderer) for legend in [*figure.legends, *(ax.get_legend() for ax in figure.axes)] if legend]
+    assert legends
+    for ax in figure.axes:
+        low, high = ax.get_xlim()
+        labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text() and low <= t.get_position()[0] <= high]
+        # A log axis over less than an octave had one label, or none.
+        assert len(labels) >= 3, labels
+        for line in ax.get_lines():
+            xy = line.get_xydata()
+            # Every point of every segment, in pixels, stays outside every legend.
+            steps = np.linspace(0, 1, 50)[:, None]
+            along = np.concatenate([a + steps * (b - a) for a, b in itertools.pairwise(xy)] or [xy])
+            shown = ax.transData.transform(along)
+            for box in legends:
+                inside = (shown[:, 0] > box.x0) & (shown[:, 0] < box.x1) & (shown[:, 1] > box.y0) & (shown[:, 1] < box.y1)
+                assert not inside.any(), f"the legend covers {line.get_label()!r}"
 
 
 def test_lossless_peers_are_the_stated_settings_on_kvq_pixels(run):
