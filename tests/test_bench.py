@@ -178,6 +178,19 @@ def test_numbers_recomputed_from_the_kvq_files(run, rows, images):
                 assert r[f"{key}_psnr"] == r["psnr"], key
 
 
+def test_the_summary_says_how_much_smaller_than_the_textbook_each_file_is(run, rows):
+    # The README quotes these figures from the committed Kodak report, so the report must state them.
+    report = (run / "report.md").read_text(encoding="utf-8")
+    summary = report.split("## Summary", 1)[1].split("\n\n")[2].splitlines()
+    head = [cell.strip() for cell in summary[0].strip("|").split("|")]
+    column = head.index("factor vs theory (range)")
+    for line, k in zip(summary[2:], KS, strict=True):
+        cell = [c.strip() for c in line.strip("|").split("|")][column]
+        factors = [int(r["theory_bits"]) / int(r["file_bits"]) for r in rows if int(r["k_requested"]) == k]
+        mean = math.exp(sum(map(math.log, factors)) / len(factors))
+        assert cell == f"{mean:,.2f}× ({min(factors):,.2f}–{max(factors):,.2f})", k
+
+
 def test_the_textbook_method_is_measured_beside_kvqs_engine(run, rows, images):
     from kvq.bench.quality import delta_e2000
 
