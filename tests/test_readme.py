@@ -139,3 +139,70 @@ def test_matplotlib_makes_a_gif_rgba_too(tmp_path: Path, photo: np.ndarray) -> N
         assert gif.mode == "P" and "transparency" not in gif.info
     read = mpimg.imread(tmp_path / "photo.gif")
     assert read.shape == (*photo.shape[:2], 4) and (read[..., 3] == 255).all()
+
+
+def readme_text() -> str:
+    """The README's prose and tables with every run of white space as one space, so that a figure may wrap."""
+    return " ".join(README.read_text(encoding="utf-8").split())
+
+
+def table(markdown: str, heading_cell: str) -> list[list[str]]:
+    """The body rows of the first Markdown table whose header row has ``heading_cell``, as lists of cells."""
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|") and heading_cell in line)
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    return rows
+
+
+def test_the_readmes_figures_are_those_of_the_benchmarks_it_names() -> None:
+    import csv
+
+    text = readme_text()
+    results = REPO / "benchmarks" / "results"
+    # The file against the textbook: benchmarks/kodak/report.md, its summary.
+    summary = table((REPO / "benchmarks" / "kodak" / "report.md").read_text(encoding="utf-8"), "factor vs theory")
+    theory = {row[0]: row[6] for row in summary}
+    means = [theory[k].split("×")[0] for k in ("2", "16", "64", "256")]
+    lows = [float(cell.split("(")[1].split("–")[0]) for cell in theory.values()]
+    highs = [float(cell.split("–")[1].rstrip(")")) for cell in theory.values()]
+    assert (
+        f"On the 12 Kodak photos the entropy-coded file is {means[0]}, {means[1]}, {means[2]} and {means[3]} times smaller"
+        " than the textbook N·ceil(log2 K) + 24·K at K = 2, 16, 64 and 256 (geometric means;"
+        f" from {min(lows):.2f} times, one photo at K = 256, to {max(highs):.2f} times, one at K = 2;"
+        " `benchmarks/kodak/report.md`)"
+    ) in text
+    assert min(lows) == float(theory["256"].split("(")[1].split("–")[0]) and max(highs) == float(theory["2"].split("–")[1].rstrip(")"))
+    # Against WebP-lossless and JPEG XL, and the decoding time: benchmarks/results/entropy.md and entropy.csv.
+    ratios = table((results / "entropy.md").read_text(encoding="utf-8"), "decode speed vs WebP")
+    assert [row[0] for row in ratios] == ["16", "64", "256"]
+    assert all(float(row[1]) < 1 and float(row[2]) < 1 for row in ratios)  # smaller than both, on average, at every K
+    speeds = [row[4].split("×")[0] for row in ratios]
+    with open(results / "entropy.csv", newline="", encoding="utf-8") as fp:
+        photos = list(csv.DictReader(fp))
+    jxl_wins = sum(int(r["jxl_bytes"]) < int(r["kvq_bytes"]) for r in photos if r["k"] == "16")
+    milliseconds = [1000 * float(r["decode_kvq_cpu_s"]) for r in photos]
+    assert len({r["image"] for r in photos}) == 12
+    assert f"(JPEG XL is smaller on {jxl_wins} of the 12 photos at K = 16)" in text
+    assert (
+        f"Decoding it is slower than theirs: {min(milliseconds):.0f} to {max(milliseconds):.0f} ms of CPU for one of those"
+        f" photos at K = 16 to 256, {speeds[0]}, {speeds[1]} and {speeds[2]} times WebP-lossless's speed at K = 16, 64 and 256"
+        " (`benchmarks/results/entropy.md`, per photo in `benchmarks/results/entropy.csv`)"
+    ) in text
+    # A 100-megapixel photo: benchmarks/results/large_image.md, its table of whole processes.
+    processes = table((results / "large_image.md").read_text(encoding="utf-8"), "peak RSS (GiB)")
+    peaks = {row[0].strip("`").split(" -o ")[0].split(".load")[0]: row[2] for row in processes}
+    decode, pillow, fixed = peaks["kvq decode big.kvq"], peaks['Image.open("big.kvq")'], peaks["kvq decode fixed.kvq"]
+    assert (
+        f"peaks at {decode} GiB through `kvq decode` and {pillow} GiB through Pillow's `load()`, or {fixed} GiB as a"
+        " fixed-width file"
+    ) in text
+    # The explore page's slider: benchmarks/results/explore_slider.md.
+    slider = table((results / "explore_slider.md").read_text(encoding="utf-8"), "95th percentile")
+    assert f"a step's work takes {slider[0][1]}, median, on a 768×512 photo; `benchmarks/results/explore_slider.md`" in text
+    # Figures with no benchmark behind them are gone.
+    for unsourced in ("2 to 4 times", "10 to 25 times", "about 1.5 times", "under 3 minutes", "a few milliseconds"):
+        assert unsourced not in text
