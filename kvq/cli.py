@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="palette sizes, comma- or space-separated (default 2,16,64,256)",
     )  # fmt: skip
     demo.add_argument("-o", "--output-dir", help="also write the .kvq files and decoded PNGs here")
+    demo.add_argument("-f", "--force", action="store_true", help="replace files of the same names in the -o folder")
 
     from .explore import add_arguments as explore_arguments
 
@@ -558,7 +559,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     ks = [k for group in args.ks for k in group]
-    run_demo(args.image, ks, args.output_dir, out=_text_out())
+    run_demo(args.image, ks, args.output_dir, force=args.force, out=_text_out())
     return EXIT_OK
 
 
@@ -566,13 +567,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from .errors import KvqError
 
     try:
-        from . import bench
+        # The command line only: it answers --help, and says what to install before a run, without the extra.
+        from .bench.cli import main as bench
     except ImportError as exc:
         message = str(exc)
         if "kvq[bench]" not in message:
             message = f"kvq bench needs the bench extra, pip install 'kvq[bench]' ({message})"
         raise KvqError(message) from None
-    return bench.main(args.rest, prog="kvq bench")
+    return bench(args.rest, prog="kvq bench")
 
 
 def _cmd_explore(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ Split by layer, as libimagequant is (``pam``, ``mediancut``, ``nearest``,
     palette.py      rounding to stored bytes, merging repeats, dropping unused entries
     dither.py       serpentine, edge-aware error diffusion with a strength
     colorspace.py   sRGB <-> OKLab
+    sklearn_kmeans.py  the textbook method instead of the engine: scikit-learn's KMeans (``method="kmeans"``)
 
 :func:`quantize` runs them in that order. The work is sized by a
 :class:`Profile` per ``speed``: the start, most Lloyd iterations and the swaps
@@ -130,8 +131,10 @@ def quantize(pixels: np.ndarray, options: EncoderOptions) -> tuple[np.ndarray, n
     stored sRGB entry for ``"oklab"``; ties go to the lowest index. Pixels with
     alpha 0 are treated as (0, 0, 0, 0) and all share one such entry.
     ``quality`` is measured on that nearest-entry mapping, against those
-    canonical transparent pixels, even when dithering is requested. No
-    random numbers are drawn: ``seed`` does not change the result.
+    canonical transparent pixels, even when dithering is requested. kvq's
+    engine draws no random numbers: ``seed`` does not change its result.
+    ``method="kmeans"`` chooses the palette with scikit-learn's ``KMeans``
+    instead (:mod:`.sklearn_kmeans`, seeded by ``seed``); the rest is the same.
     """
     pixels = _check_pixels(pixels)
     h, w, _ = pixels.shape
@@ -169,6 +172,10 @@ def _fit(hist: Histogram, k: int, options: EncoderOptions) -> tuple[np.ndarray, 
     colours = hist.colours
     if len(colours) <= k:
         return colours, np.arange(len(colours))
+    if options.method == "kmeans":
+        from .sklearn_kmeans import fit
+
+        return fit(hist, k, options)
     space, profile = options.color_space, PROFILES[options.speed]
     # The transparent entry is fixed: fit the visible colours with one fewer.
     n_fixed = 1 if hist.transparent else 0
