@@ -43,7 +43,7 @@ class GuardedFile(io.BytesIO):
 def start_kernels() -> None:
     """Compile, or load from numba's cache, the index codings' kernels before libFuzzer's per-input clock runs.
 
-    Compiling the entropy coder's kernel takes 8 to 14 s on a busy 2-core machine: inside the first input that
+    Compiling the entropy coder's kernel takes seconds, more on a busy machine: inside the first input that
     needs it, libFuzzer's per-input limit would kill the run, and the kernel would never reach the cache.
     """
     from kvq import coding

@@ -10,9 +10,9 @@ own module and of every kvq module it imports, recursively: a change anywhere
 in that code compiles the kernel again, and a fresh clone and a developer's
 checkout run the same code.
 
-The first compile after an install takes tens of seconds (a minute on a busy
-2-core machine); :func:`on_compile` lets the ``kvq`` command say so, once,
-when it happens. The library itself prints nothing.
+The first compile after an install takes a while; :func:`on_compile` lets
+the ``kvq`` command say so, once, when it happens. The library itself prints
+nothing.
 """
 
 from __future__ import annotations

@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="palette sizes, comma- or space-separated (default 2,16,64,256)",
     )  # fmt: skip
     demo.add_argument("-o", "--output-dir", help="also write the .kvq files and decoded PNGs here")
+    demo.add_argument("-f", "--force", action="store_true", help="replace files of the same names in the -o folder")
 
     from .explore import add_arguments as explore_arguments
 
@@ -370,8 +371,8 @@ def _start_kernels(args: argparse.Namespace, options: Any = None, coding: Any = 
 
     numba starts without its scipy and cffi imports (this process is the
     command's own, see kvq._numba_start). Compiling happens once after an
-    install and takes a minute or so: the command says so on a terminal, or
-    with -v, rather than look hung.
+    install and takes a while: the command says so on a terminal, or with -v,
+    rather than look hung.
     """
     from . import _jit
     from ._numba_start import start
@@ -393,7 +394,7 @@ def _start_kernels(args: argparse.Namespace, options: Any = None, coding: Any = 
 
 
 def _say_compiling(kernel: str) -> None:
-    print("kvq: compiling kvq's kernels for this machine (once after an install; a minute or so)...", file=sys.stderr, flush=True)
+    print("kvq: compiling kvq's kernels for this machine, once after an install...", file=sys.stderr, flush=True)
 
 
 def _is_terminal(stream: Any) -> bool:
@@ -596,7 +597,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     ks = [k for group in args.ks for k in group]
-    run_demo(args.image, ks, args.output_dir, out=_text_out())
+    run_demo(args.image, ks, args.output_dir, force=args.force, out=_text_out())
     return EXIT_OK
 
 
@@ -604,13 +605,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from .errors import KvqError
 
     try:
-        from . import bench
+        # The command line only: it answers --help, and says what to install before a run, without the extra.
+        from .bench.cli import main as bench
     except ImportError as exc:
         message = str(exc)
         if "kvq[bench]" not in message:
             message = f"kvq bench needs the bench extra, pip install 'kvq[bench]' ({message})"
         raise KvqError(message) from None
-    return bench.main(args.rest, prog="kvq bench")
+    return bench(args.rest, prog="kvq bench")
 
 
 def _cmd_explore(args: argparse.Namespace) -> int:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
 from .container import OVERHEAD
 from .errors import KvqError
-from .fileio import atomic_write, encode_file
+from .fileio import atomic_write, check_output, encode_file
 from .options import MAX_K
 
 #: Palette sizes shown when none are given.
@@ -19,7 +20,14 @@ DEMO_KS = (2, 16, 64, 256)
 SAMPLES = ("china.jpg", "flower.jpg")
 
 
-def run_demo(image_name: str = SAMPLES[0], ks: Sequence[int] = DEMO_KS, output_dir: str | None = None, *, out: IO[str]) -> None:
+def run_demo(
+    image_name: str = SAMPLES[0],
+    ks: Sequence[int] = DEMO_KS,
+    output_dir: str | None = None,
+    *,
+    force: bool = False,
+    out: IO[str],
+) -> None:
     """Encode a scikit-learn sample photo at each K and print the size table.
 
     Parameters
@@ -29,25 +37,35 @@ def run_demo(image_name: str = SAMPLES[0], ks: Sequence[int] = DEMO_KS, output_d
         Palette sizes, each 1 to 65,536.
     output_dir : str, optional
         Also write the ``.kvq`` files and decoded PNGs here.
+    force : bool, default=False
+        Replace files of those names already in ``output_dir``.
     out : text file
         Where the table goes.
 
     Raises
     ------
     KvqError
-        A K out of range.
+        A K out of range, or ``output_dir`` a file, or one of the files to
+        write already there (without ``force``), or a folder that cannot be
+        written: all found before anything is printed.
     """
     from PIL import Image
     from sklearn.datasets import load_sample_image
 
+    ks = list(dict.fromkeys(ks))  # a K named twice is shown, and written, once
     for k in ks:
         if not 1 <= k <= MAX_K:
             raise KvqError(f"K must be between 1 and {MAX_K:,}, not {k:,}")
+    stems = {k: Path(output_dir) / f"{Path(image_name).stem}-k{k}" for k in ks} if output_dir else {}
     if output_dir:
         # Before any output: a bad folder is the whole answer, not a half-printed table.
         if os.path.lexists(output_dir) and not os.path.isdir(output_dir):
             raise KvqError(f"{output_dir} is a file; -o names a folder for the demo's files")
         os.makedirs(output_dir, exist_ok=True)
+        for name in stems.values():
+            for suffix in (".kvq", ".png"):
+                check_output(f"{name}{suffix}", force=force)
+        _check_writable(output_dir)
     image = load_sample_image(image_name)
     height, width = image.shape[:2]
     n = height * width
@@ -58,8 +76,8 @@ def run_demo(image_name: str = SAMPLES[0], ks: Sequence[int] = DEMO_KS, output_d
     )
     print(columns, file=out)
     for k in ks:
-        stem = Path(output_dir) / f"{Path(image_name).stem}-k{k}" if output_dir else None
-        encoded = encode_file(image, None if stem is None else f"{stem}.kvq", force=True, k=k)
+        stem = stems.get(k)
+        encoded = encode_file(image, None if stem is None else f"{stem}.kvq", force=force, k=k)
         s = encoded.sizes
         print(
             f"{k:>6} {encoded.header.bits:>8} {len(encoded.data):>11,} {s.fixed_file_bits // 8:>11,} "
@@ -70,9 +88,23 @@ def run_demo(image_name: str = SAMPLES[0], ks: Sequence[int] = DEMO_KS, output_d
         if stem is not None:
             buf = io.BytesIO()
             Image.fromarray(encoded.pixels()).save(buf, "PNG")
-            atomic_write(f"{stem}.png", buf.getvalue(), force=True)
+            atomic_write(f"{stem}.png", buf.getvalue(), force=force)
     print(
         f"file: entropy-coded indices; fixed: the same file at ceil(log2 K) bits per index = theory + {8 * OVERHEAD} bits"
         " of overhead (+ < 8 padding bits); see `kvq info FILE`",
         file=out,
     )
+
+
+def _check_writable(folder: str) -> None:
+    """Refuse a folder no file can be created in, by creating one, as the outputs will be.
+
+    A permission check (``os.access``) would pass for root in a read-only
+    folder and knows nothing of read-only file systems.
+    """
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".kvq-demo.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise KvqError(f"cannot write into {folder}: {exc.strerror or exc}") from None
+    os.close(fd)
+    os.unlink(probe)

@@ -136,6 +136,9 @@ def _b64(data: bytes) -> str:
 def _options_text(options: EncoderOptions) -> str:
     # dither is a strength from 0 to 1 (0: none, 1: full error diffusion).
     dither = "no dithering" if not options.dither else f"dithering {options.dither:g}"
+    if options.method == "kmeans":
+        # The engine's speed does not apply to scikit-learn's KMeans; the seed is its random_state.
+        return f"palettes by scikit-learn's KMeans, seed {options.seed}, {options.color_space} clustering, {dither}"
     return f"seed {options.seed}, {options.color_space} clustering, {dither}, speed {options.speed}"
 
 
@@ -240,13 +243,15 @@ def build_page(
     data = {
         "name": name,
         "options": _options_text(base),
+        # Files dropped on the page later are held to the same limit.
+        "max_pixels": max_pixels,
         "original": {"png": _b64(_png(pixels)), "width": width, "height": height, "channels": channels},
         "entries": entries,
     }
     return _render(data, f"{name} · kvq explore")
 
 
-def viewer_page(files: Sequence[tuple[str, bytes]]) -> str:
+def viewer_page(files: Sequence[tuple[str, bytes]], *, max_pixels: int | None = PAGE_MAX_PIXELS) -> str:
     """A page that shows ``.kvq`` files as they are, with no original to compare.
 
     Parameters
@@ -255,19 +260,30 @@ def viewer_page(files: Sequence[tuple[str, bytes]]) -> str:
         File names (not paths) and contents. Each is checked with
         :func:`kvq.decode_indexed` first, so that a broken file is reported
         here rather than in the browser.
+    max_pixels : int or None, default=PAGE_MAX_PIXELS
+        Refuse larger files, here and when dropped on the page; None for no
+        limit.
 
     Returns
     -------
     str
+
+    Raises
+    ------
+    FormatError
+        A broken file.
+    ImageTooLargeError
+        A file of more than ``max_pixels`` pixels.
     """
     from .codec import decode_indexed
 
     entries = []
     for name, data in files:
-        decode_indexed(data)
+        decode_indexed(data, max_pixels=max_pixels)
         entries.append({"label": name, "name": name, "k": None, "file": _b64(data), "entropy_size": None})
     title = files[0][0] if len(files) == 1 else f"{len(files)} files"
-    return _render({"name": title, "options": "", "original": None, "entries": entries}, f"{title} · kvq explore")
+    page = {"name": title, "options": "", "max_pixels": max_pixels, "original": None, "entries": entries}
+    return _render(page, f"{title} · kvq explore")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -285,7 +301,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-k", "--colors", dest="ks", default=None, action="extend", type=k_list, metavar="K,K,...",
         help=f"palette sizes, comma-separated, and -k may repeat (default {','.join(map(str, DEFAULT_KS))})",
     )  # fmt: skip
-    parser.add_argument("--max-pixels", type=int, default=PAGE_MAX_PIXELS, help=f"refuse larger images (default {PAGE_MAX_PIXELS:,})")
+    parser.add_argument(
+        "--max-pixels", type=int, default=PAGE_MAX_PIXELS,
+        help=f"refuse larger images, here and in .kvq files dropped on the page (default {PAGE_MAX_PIXELS:,})",
+    )  # fmt: skip
     parser.add_argument("--no-open", action="store_true", help="do not open the page in the default browser")
     parser.add_argument("-f", "--force", action="store_true", help="replace an existing output")
     noise = parser.add_mutually_exclusive_group()
@@ -326,7 +345,7 @@ def main(args: argparse.Namespace) -> int:
     if isinstance(source, bytes) and source[: len(_SIGNATURE)] == _SIGNATURE:
         if args.ks is not None:
             raise OptionError(f"{name} is already a .kvq file: -k applies to images")
-        page = viewer_page([(name, source)])
+        page = viewer_page([(name, source)], max_pixels=args.max_pixels)
     else:
         options = from_arguments(args)
         ks = DEFAULT_KS if args.ks is None else parse_ks(",".join(map(str, args.ks)))

@@ -30,6 +30,8 @@ COLOR_SPACES = ("rgb", "oklab")
 #: Words ``dither`` accepts for its two ends (and ``False``/``True``).
 DITHER_WORDS = {"none": 0.0, "off": 0.0, "floyd-steinberg": 1.0, "floyd_steinberg": 1.0, "fs": 1.0, "on": 1.0}
 SPEED_RANGE = (1, 10)
+#: Palette methods: kvq's own engine, and the textbook's scikit-learn KMeans (kvq.quantize.sklearn_kmeans).
+METHODS = ("kvq", "kmeans")
 
 
 @dataclass(frozen=True)
@@ -247,9 +249,12 @@ class EncoderOptions:
         Largest palette size, 1 to 65,536. The stored palette holds only the
         colours actually used, so it may be smaller.
     seed : int, default=0
-        Seed of every random choice the quantizer makes (today's makes none,
-        so it changes nothing); the same image and options always give
-        byte-identical output.
+        Seed of every random choice the quantizer makes; the same image and
+        options always give byte-identical output. kvq's engine
+        (``method="kvq"``) makes no random choice, so for it the seed changes
+        nothing; for ``method="kmeans"`` it is ``KMeans``'s ``random_state``,
+        which picks the k-means++ starting centres, so another seed gives
+        another palette.
     quality : float or None, default=None
         Target PSNR in dB over all channels. When set, the encoder writes the
         smallest file, at most ``k`` colours, whose pixels as a decoder
@@ -271,10 +276,23 @@ class EncoderOptions:
     coding : {"entropy", "fixed"}, default="entropy"
         How the indices are stored: the name of an index coding of
         :mod:`kvq.coding`. ``"entropy"``: context-mixing arithmetic coding
-        (format 1.1), 2 to 4 times smaller than fixed width on photos; the
-        encoder stores fixed width instead where that is smaller.
+        (format 1.1); on the Kodak photos the file is 7.76 to 2.34 times
+        smaller than the textbook N * ceil(log2 K) + 24 * K from K = 2 to 256
+        (geometric means, ``benchmarks/kodak/report.md``); the encoder stores
+        fixed width instead where that is smaller.
         ``"fixed"``: ceil(log2 K) bits per index (format 1.0), the textbook
         N * ceil(log2 K), readable by every 1.x reader.
+    method : {"kvq", "kmeans"}, default="kvq"
+        How the palette is chosen. ``"kvq"``: kvq's own engine
+        (:mod:`kvq.quantize`). ``"kmeans"``: the textbook method,
+        scikit-learn's ``KMeans`` (k-means++ seeding, ``n_init=1``,
+        ``max_iter=300``, ``tol=1e-4``, ``random_state=seed``) on the image's
+        distinct colours weighted by their pixel counts
+        (``sample_weight``), in ``color_space``, on one thread; its centres
+        are rounded to bytes and every pixel takes its nearest entry
+        (:mod:`kvq.quantize.sklearn_kmeans`). ``speed`` does not apply to it;
+        ``quality``, ``dither`` and ``coding`` do. It is slower and, on
+        photos, no better than the engine: ``kvq bench`` shows both.
 
     Notes
     -----
@@ -288,7 +306,8 @@ class EncoderOptions:
         flags=("-k", "--colors"), metavar="K", bench=False,
     )  # fmt: skip
     seed: int = option(
-        0, "seed of random choices; kvq's engine makes none, so it changes nothing today (default 0)",
+        0, "seed of random choices: --method kmeans's starting centres; kvq's engine makes none, so for it the seed "
+        "changes nothing (default 0)",
         Interval(int, 0, 2**32 - 1), metavar="SEED",
     )  # fmt: skip
     quality: float | None = option(
@@ -308,6 +327,10 @@ class EncoderOptions:
         codings.DEFAULT,
         "index coding: " + ", ".join(f"{name} ({codings.by_name(name).summary})" for name in codings.names()),
         StrOptions(codings.names()),
+    )  # fmt: skip
+    method: str = option(
+        "kvq", "palette method: kvq (its own engine, the default) or kmeans (the textbook: scikit-learn's KMeans, "
+        "k-means++ from --seed; slower)", StrOptions(METHODS),
     )  # fmt: skip
 
     def __post_init__(self) -> None:

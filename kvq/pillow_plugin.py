@@ -29,12 +29,27 @@ drops them, as with Pillow's PNG and JPEG.
 
 Saving takes the encoder options of :class:`kvq.EncoderOptions` (``k``,
 ``seed``, ``quality``, ``color_space``, ``dither``, ``speed``) as keyword
-arguments of ``Image.save``; any other keyword but ``transparency`` raises
-:class:`kvq.OptionError`, as :func:`kvq.encode` does, rather than being
-silently ignored. A ``P`` image saved without any option is stored with its
-own palette and indices, not quantized again (``transparency`` makes the
-stored palette RGBA); naming an option asks for quantization as for any other
-mode. Either way the EXIF orientation is applied first.
+arguments of ``Image.save``; any other keyword but ``transparency``,
+``optimize`` and the metadata ones raises :class:`kvq.OptionError`, as
+:func:`kvq.encode` does, rather than being silently ignored. A ``P`` image
+saved without any option is stored with its own palette and indices, not
+quantized again (``transparency`` makes the stored palette RGBA); naming an
+option asks for quantization as for any other mode. Either way the EXIF
+orientation is applied first.
+
+Two keywords mean something else in Pillow's other formats:
+
+- ``quality`` is kvq's, the same as at every other door: a target PSNR in dB
+  (the Kodak photos average 30.5 dB at K = 16 and 41.1 dB at K = 256,
+  ``benchmarks/kodak/report.md``), not the 0 to 100 scale of Pillow's JPEG and
+  WebP. ``save(..., quality=90)`` asks for 90 dB, which no palette of a photo
+  reaches: the :class:`kvq.QualityError` then says what ``quality`` means and
+  what the image reached, rather than guessing a conversion between two scales
+  that have none.
+- ``optimize=True`` asks Pillow's PNG, JPEG and GIF writers for a smaller file
+  of the same pixels. kvq always writes the smallest file its coding gives
+  (unused entries dropped; the default coding stores fixed width where that
+  is smaller), so ``optimize`` is accepted, True or False, and changes no byte.
 
 ``Image.verify()`` checks the whole file (every CRC, the chunk order, the
 padding and every index) as loading does, without decoding the pixels.
@@ -51,7 +66,7 @@ from PIL import Image, ImageFile, ImagePalette
 
 from . import codec, container
 from .bands import BandReader
-from .errors import NotKvqError, TruncatedError
+from .errors import NotKvqError, QualityError, TruncatedError
 from .export import layout, raw_bands
 from .metadata import Metadata
 from .options import EncoderOptions
@@ -65,9 +80,11 @@ EXTENSION = ".kvq"
 OPTION_NAMES = tuple(f.name for f in fields(EncoderOptions))
 #: Save keywords about metadata rather than pixels: they never ask for quantization.
 METADATA_NAMES = ("icc_profile", "exif", "dpi", "strip")
+#: Pillow's keyword for a smaller file of the same pixels, which kvq always writes: accepted, and it changes nothing.
+PILLOW_HABITS = ("optimize",)
 #: Other save keywords the plugin understands: ``transparency``, a ``P`` image's alpha (an index or per-entry bytes),
-#: and the metadata ones.
-OTHER_NAMES = ("transparency", *METADATA_NAMES)
+#: the metadata ones and Pillow's habits.
+OTHER_NAMES = ("transparency", *METADATA_NAMES, *PILLOW_HABITS)
 
 
 def _accept(prefix: bytes) -> bool:
@@ -245,7 +262,17 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
             palette=palette, indices=np.asarray(upright), metadata=metadata, coding=options.get("coding", "entropy")
         )
     else:
-        data = codec.encode_image(im, EncoderOptions.from_kwargs(**options), metadata=metadata).data
+        chosen = EncoderOptions.from_kwargs(**options)
+        try:
+            data = codec.encode_image(im, chosen, metadata=metadata).data
+        except QualityError as exc:
+            # Through Pillow, quality=90 is a JPEG habit: say what kvq's quality is.
+            raise QualityError(
+                f"{exc}: kvq's quality is a target PSNR in dB, not the 0 to 100 scale of Pillow's JPEG and WebP; "
+                f"ask for a PSNR the image can reach, or leave quality out and choose the palette size with k= "
+                f"(now {chosen.k})",
+                exc.achieved,
+            ) from None
     fp.write(data)
 
 

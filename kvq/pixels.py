@@ -9,7 +9,9 @@ stored pixels look the way every viewer shows the photo.
 
 from __future__ import annotations
 
+import contextlib
 import struct
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +25,16 @@ if TYPE_CHECKING:  # Pillow is imported lazily: the numpy path does not need it.
 
 #: Pillow mode of pixels with 1, 3 or 4 channels, both ways between kvq and Pillow.
 PILLOW_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+
+
+class FramesDroppedWarning(UserWarning):
+    """An image file holds more than one frame (an animation, pages), and kvq stores only the first.
+
+    A ``.kvq`` file holds one image. :func:`open_image` warns with this
+    category, so ``kvq encode -v`` shows it, a batch records it with the
+    file's result and in the manifest, and a program can turn it into an
+    error with :func:`warnings.simplefilter`.
+    """
 
 
 def pillow_mode(channels: int) -> str:
@@ -229,6 +241,12 @@ def open_image(source: Source, name: str | None = None) -> Image.Image:
     ImageTooLargeError
         A decompression bomb (more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``
         allows). A missing file raises FileNotFoundError.
+
+    Warns
+    -----
+    FramesDroppedWarning
+        The file holds several frames (an animated GIF, WebP or PNG, a
+        multi-page TIFF): the first is returned, the others are not read.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -239,6 +257,15 @@ def open_image(source: Source, name: str | None = None) -> Image.Image:
     try:
         # Pillow needs a file it can seek: a pipe (a shell's <(...)) is read whole first.
         with seekable(source, "an image file") as fp, Image.open(fp) as image:
+            # Before load(): counting frames seeks through the file and back.
+            frames = frame_count(image)
+            if frames > 1:
+                # Unnamed, as Pillow's own warnings: a batch and the manifest put each file's name before them.
+                warnings.warn(
+                    f"the image has {frames:,} frames (an animation or pages); only the first is encoded",
+                    FramesDroppedWarning,
+                    stacklevel=2,
+                )
             image.load()
             # copy() detaches the pixels from the file, which is closed here.
             return image.copy()
@@ -252,3 +279,40 @@ def open_image(source: Source, name: str | None = None) -> Image.Image:
         raise ImageTooLargeError(f"{label}: cannot read image: {exc}") from None
     except (OSError, ValueError, SyntaxError, EOFError, NotImplementedError) as exc:
         raise UnsupportedImageError(f"{label}: cannot read image: {exc}") from None
+
+
+#: MPO entries that are a smaller copy of the first image (cameras write them as previews), not more pictures.
+_MPO_PREVIEWS = ("Large Thumbnail",)
+
+
+def frame_count(image: Image.Image) -> int:
+    """How many pictures an open image file holds; kvq encodes the first.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+        Opened, not yet loaded: counting a GIF's or TIFF's frames seeks
+        through the file, and it is left at its first frame.
+
+    Returns
+    -------
+    int
+        ``n_frames`` of an animated GIF, WebP or PNG (APNG), a multi-page
+        TIFF and the like; 1 for a single image, for a camera JPEG whose other
+        MPO entries are only previews of it ("Large Thumbnail"), and for a
+        file whose later frames cannot be counted (the first is still read).
+    """
+    try:
+        frames = int(getattr(image, "n_frames", 1))
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error):
+        # A broken later frame: Pillow's count stops there, away from the first frame. load() then
+        # reports what is wrong with the first frame, if anything.
+        with contextlib.suppress(OSError, ValueError, SyntaxError, EOFError, struct.error):
+            image.seek(0)
+        return 1
+    if frames > 1 and image.format == "MPO":
+        entries = getattr(image, "mpinfo", {}).get(0xB002, [])[1:]
+        kinds = [str(entry.get("Attribute", {}).get("MPType", "")) for entry in entries]
+        if kinds and all(kind.startswith(_MPO_PREVIEWS) for kind in kinds):
+            return 1
+    return max(frames, 1)

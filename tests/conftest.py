@@ -38,14 +38,14 @@ sys.path.insert(0, str(REPO))
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Compile, or load from numba's cache, the kernels most tests run, before any test's clock starts.
 
-    A fresh clone compiles them here, once (a minute or so on 2 busy cores): the first test that needs them does
+    A fresh clone compiles them here, once: the first test that needs them does
     not spend its timeout on it, and the subprocesses tests start (the fuzzers among them) load them from the cache.
     """
     from kvq import _jit, coding, quantize
     from kvq.options import EncoderOptions
 
     def say(kernel: str) -> None:
-        sys.stderr.write("\nkvq: compiling kvq's kernels for this checkout (once; a minute or so)...\n")
+        sys.stderr.write("\nkvq: compiling kvq's kernels for this checkout, once...\n")
 
     previous = _jit.on_compile(say)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import subprocess
 import sys
@@ -175,6 +176,114 @@ def test_numbers_recomputed_from_the_kvq_files(run, rows, images):
             else:
                 assert (back == decoded).all(), key
                 assert r[f"{key}_psnr"] == r["psnr"], key
+
+
+def test_the_summary_says_how_much_smaller_than_the_textbook_each_file_is(run, rows):
+    # The README quotes these figures from the committed Kodak report, so the report must state them.
+    report = (run / "report.md").read_text(encoding="utf-8")
+    summary = report.split("## Summary", 1)[1].split("\n\n")[2].splitlines()
+    head = [cell.strip() for cell in summary[0].strip("|").split("|")]
+    column = head.index("factor vs theory (range)")
+    for line, k in zip(summary[2:], KS, strict=True):
+        cell = [c.strip() for c in line.strip("|").split("|")][column]
+        factors = [int(r["theory_bits"]) / int(r["file_bits"]) for r in rows if int(r["k_requested"]) == k]
+        mean = math.exp(sum(map(math.log, factors)) / len(factors))
+        assert cell == f"{mean:,.2f}× ({min(factors):,.2f}–{max(factors):,.2f})", k
+
+
+def test_the_textbook_method_is_measured_beside_kvqs_engine(run, rows, images):
+    from kvq.bench.quality import delta_e2000
+
+    for r in rows:
+        original = load_images([images / f"{r['image']}.png"])[0].pixels
+        k = int(r["k_requested"])
+        # The kmeans peer is the .kvq file the same options give with method="kmeans".
+        data = (run / "files" / f"{r['image']}_k{k}_kmeans.kvq").read_bytes()
+        assert data == kvq.encode(original, k=k, method="kmeans")
+        assert int(r["kmeans_bytes"]) == len(data)
+        decoded = kvq.decode(data).reshape(original.shape)
+        psnr = bench_psnr(original, decoded)
+        assert r["kmeans_psnr"] == "inf" if math.isinf(psnr) else float(r["kmeans_psnr"]) == pytest.approx(psnr, rel=1e-5)
+        assert float(r["kmeans_delta_e2000"]) == pytest.approx(delta_e2000(original, decoded), rel=1e-5, abs=1e-9)
+        assert float(r["kmeans_seconds"]) > 0 and float(r["encode_seconds"]) > 0
+        # Only the textbook method's row has a ΔE2000 and seconds of its own.
+        assert r["png8_delta_e2000"] == r["png8_seconds"] == ""
+    report = (run / "report.md").read_text(encoding="utf-8")
+    section = report.split("### kvq's engine beside the textbook method", 1)[1].split("\n## ", 1)[0]
+    table = [line for line in section.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [line.split(" | ")[0] for line in table] == [f"| {k}" for k in KS]
+    for line, k in zip(table, KS, strict=True):
+        cells = line.strip("| ").split(" | ")
+        group = [r for r in rows if int(r["k_requested"]) == k]
+        assert int(cells[1]) == len(group)
+        finite = [r for r in group if r["psnr"] != "inf" and r["kmeans_psnr"] != "inf"]
+        assert float(cells[3]) == pytest.approx(np.mean([float(r["kmeans_psnr"]) for r in finite]), abs=0.006)
+        assert float(cells[6]) == pytest.approx(np.mean([float(r["kmeans_delta_e2000"]) for r in group]), abs=0.006)
+
+
+def test_the_textbook_peer_is_skipped_when_kvq_itself_uses_it(images, tmp_path):
+    out = tmp_path / "kmeans"
+    code = main([str(images / "gradient.png"), "-k", "16", "--method", "kmeans", "-o", str(out), "--peers", "kmeans",
+                 "--grids", "0", "--no-progress", "--save-files"])  # fmt: skip
+    assert code == 0
+    with open(out / "results.csv", newline="", encoding="utf-8") as fp:
+        (row,) = list(csv.DictReader(fp))
+    assert row["kmeans_bytes"] == "" and row["kmeans_note"] == "kvq's own rows already use method kmeans"
+    assert (out / "files" / "gradient_k16.kvq").read_bytes() == kvq.encode(_gradient(48, 64), k=16, method="kmeans")
+    assert "method kmeans" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def _saved_figure(monkeypatch, draw, rows, path):
+    """Call a figure function and return the matplotlib figure it saved, drawn."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    saved = []
+    real = Figure.savefig
+
+    def savefig(self, *args, **kwargs):
+        saved.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    draw(rows, path)
+    (figure,) = saved
+    # pyplot.close() leaves the figure without its canvas: lay it out again as it was saved.
+    FigureCanvasAgg(figure).draw()
+    return figure
+
+
+def _rows(coding: str, ks, peers):
+    from sklearn.datasets import load_sample_image
+
+    from kvq.bench.suite import InputImage, measure
+
+    image = InputImage("china", np.ascontiguousarray(load_sample_image("china.jpg")[:120, :160]), "test")
+    return [measure(image, k, kvq.EncoderOptions(coding=coding), want_peers=peers) for k in ks]
+
+
+@pytest.mark.parametrize(("coding", "ks", "peers"), [("fixed", (16, 32), ()), ("entropy", (2, 16, 64), ("kvq_png8", "webp"))])
+def test_rd_curves_label_the_axis_and_keep_the_legend_off_every_line(monkeypatch, tmp_path, coding, ks, peers):
+    from kvq.bench import figures
+
+    figure = _saved_figure(monkeypatch, figures.rd_curves, _rows(coding, ks, peers), tmp_path / "rd.png")
+    renderer = figure.canvas.get_renderer()
+    legends = [legend.get_window_extent(renderer) for legend in [*figure.legends, *(ax.get_legend() for ax in figure.axes)] if legend]
+    assert legends
+    for ax in figure.axes:
+        low, high = ax.get_xlim()
+        labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text() and low <= t.get_position()[0] <= high]
+        # A log axis over less than an octave had one label, or none.
+        assert len(labels) >= 3, labels
+        for line in ax.get_lines():
+            xy = line.get_xydata()
+            # Every point of every segment, in pixels, stays outside every legend.
+            steps = np.linspace(0, 1, 50)[:, None]
+            along = np.concatenate([a + steps * (b - a) for a, b in itertools.pairwise(xy)] or [xy])
+            shown = ax.transData.transform(along)
+            for box in legends:
+                inside = (shown[:, 0] > box.x0) & (shown[:, 0] < box.x1) & (shown[:, 1] > box.y0) & (shown[:, 1] < box.y1)
+                assert not inside.any(), f"the legend covers {line.get_label()!r}"
 
 
 def test_lossless_peers_are_the_stated_settings_on_kvq_pixels(run):
@@ -350,9 +459,33 @@ def test_without_the_extra_the_suite_says_what_to_install():
     code = (
         "import importlib.util as u; real = u.find_spec\n"
         "u.find_spec = lambda name, *a: None if name == 'matplotlib' else real(name, *a)\n"
-        "try:\n    import kvq.bench\nexcept ImportError as exc:\n    print(exc)\n"
+        "try:\n    from kvq.bench import run_suite\nexcept ImportError as exc:\n    print(exc)\n"
     )
     env = kvq_env()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert 'pip install "kvq[bench]"' in out.stdout
     assert "matplotlib" in out.stdout
+
+
+#: The kvq command in a process where matplotlib cannot be imported, as on an install without the bench extra.
+WITHOUT_MATPLOTLIB = "import sys; sys.modules['matplotlib'] = None\nfrom kvq.cli import main\nsys.exit(main(sys.argv[1:]))"
+
+
+def test_bench_help_needs_no_extra_and_a_run_says_what_to_install(tmp_path):
+    env = kvq_env()
+    shown = subprocess.run(
+        [sys.executable, "-c", WITHOUT_MATPLOTLIB, "bench", "--help"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("usage: kvq bench") and "--peers" in shown.stdout and shown.stderr == ""
+    run = subprocess.run(
+        [sys.executable, "-c", WITHOUT_MATPLOTLIB, "bench", "-o", "out"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr == 'kvq bench: error: the kvq benchmark suite needs matplotlib: install it with pip install "kvq[bench]"\n'
+    assert not (tmp_path / "out").exists()
+    # A usage error is answered as such, extra or not.
+    usage = subprocess.run(
+        [sys.executable, "-c", WITHOUT_MATPLOTLIB, "bench", "--grids", "x"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert usage.returncode == 2 and "invalid int value" in usage.stderr

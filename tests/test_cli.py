@@ -160,6 +160,50 @@ def test_demo_refuses_a_file_as_its_folder_before_printing(tmp_path: Path) -> No
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+def test_demo_replaces_its_files_only_with_force(tmp_path: Path) -> None:
+    assert run("demo", "-k", "2", "-o", "out", cwd=tmp_path).returncode == 0
+    mine = tmp_path / "out" / "china-k2.png"
+    mine.write_bytes(b"my own picture")
+    kept = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    result = run("demo", "-k", "2", "-o", "out", cwd=tmp_path)
+    assert result.stdout == b""  # refused before the table's first line
+    assert "china-k2.kvq exists" in one_error_line(result, 1) and "--force" in one_error_line(result)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == kept
+    # A K named twice is one row and one file, not a refusal of its own output half way.
+    forced = run("demo", "-k", "2,2", "-o", "out", "--force", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert len(forced.stdout.decode().splitlines()) == 4  # title, header, one row, footnote
+    with Image.open(mine) as im:
+        assert np.array_equal(np.asarray(im), kvq.decode(tmp_path / "out" / "china-k2.kvq"))
+
+
+@pytest.fixture
+def read_only_folder(tmp_path: Path):
+    """A folder no file can be created in, for root too (root ignores permissions, not the immutable flag)."""
+    import subprocess
+
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("root, and this file system has no immutable flag (chattr +i) to make a folder read-only")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def test_demo_into_a_read_only_folder_is_one_error_before_the_table(tmp_path: Path, read_only_folder: Path) -> None:
+    result = run("demo", "-k", "2", "-o", read_only_folder, cwd=tmp_path)
+    assert result.stdout == b""
+    assert one_error_line(result, 1).startswith(f"kvq: error: cannot write into {read_only_folder}: ")
+    assert list(read_only_folder.iterdir()) == []
+
+
 def test_version_and_help(tmp_path: Path) -> None:
     assert run("--version", cwd=tmp_path).stdout.decode().strip() == f"kvq {kvq.__version__}"
     help_text = run("encode", "--help", cwd=tmp_path).stdout.decode()

@@ -54,6 +54,88 @@ def jpeg_with_app1(payload: bytes) -> bytes:
     return data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
 
 
+def _frames(count: int = 3) -> list[Image.Image]:
+    photo = _photo(24, 32)
+    # Distinct frames: the first is the photo, the others its colours turned.
+    return [Image.fromarray(np.roll(photo, shift, axis=2)) for shift in range(count)]
+
+
+def _mpo_with_previews(path: Path) -> None:
+    """A camera-style MPO: the photo and a second JPEG marked "Large Thumbnail" (a preview, not another picture)."""
+    first, second = _frames(2)
+    first.save(path, format="MPO", save_all=True, append_images=[second])
+    data = bytearray(path.read_bytes())
+    tiff = data.index(b"MPF\0") + 4  # the MP index is a little TIFF directory
+    endian = "<" if data[tiff : tiff + 2] == b"II" else ">"
+    directory = tiff + struct.unpack_from(endian + "L", data, tiff + 4)[0]
+    for number in range(struct.unpack_from(endian + "H", data, directory)[0]):
+        tag, _, _, offset = struct.unpack_from(endian + "HHLL", data, directory + 2 + 12 * number)
+        if tag == 0xB002:  # MP entries, 16 bytes each; the second entry's type becomes Large Thumbnail (VGA)
+            struct.pack_into(endian + "L", data, tiff + offset + 16, 0x010001)
+    path.write_bytes(bytes(data))
+
+
+FRAME_FILES = {
+    "animated.gif": {"format": "GIF", "duration": 100, "loop": 0},
+    "animated.png": {"format": "PNG", "duration": 100},
+    "animated.webp": {"format": "WEBP", "lossless": True},
+    "pages.tif": {"format": "TIFF"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(FRAME_FILES))
+def test_a_file_of_several_frames_warns_that_only_the_first_is_encoded(tmp_path: Path, name: str) -> None:
+    frames = _frames()
+    path = tmp_path / name
+    frames[0].save(path, save_all=True, append_images=frames[1:], **FRAME_FILES[name])
+    with Image.open(path) as image:
+        assert image.n_frames == 3
+        image.load()
+        first = image.copy()
+    note = r"^the image has 3 frames \(an animation or pages\); only the first is encoded$"
+    with pytest.warns(kvq.pixels.FramesDroppedWarning, match=note):
+        data = kvq.encode_image(kvq.open_image(path), k=256).data
+    with pytest.warns(kvq.pixels.FramesDroppedWarning):
+        kvq.save(path, tmp_path / "saved.kvq")
+    # What is encoded is the first frame, as Pillow shows the file.
+    assert np.array_equal(kvq.decode(data), kvq.decode(kvq.encode(first, k=256)))
+
+
+def test_a_single_frame_and_a_camera_jpeg_with_previews_do_not_warn(tmp_path: Path) -> None:
+    import warnings
+
+    _frames(1)[0].save(tmp_path / "one.gif")
+    _mpo_with_previews(tmp_path / "camera.jpg")
+    with Image.open(tmp_path / "camera.jpg") as image:
+        assert image.format == "MPO" and image.n_frames == 2  # Pillow counts the preview as a frame
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name in ("one.gif", "camera.jpg"):
+            kvq.open_image(tmp_path / name)
+
+
+def test_a_batch_records_the_dropped_frames_per_file_and_verbose_shows_them(tmp_path: Path) -> None:
+    from conftest import run_kvq_here
+
+    frames = _frames()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:], loop=0)
+    frames[0].save(folder / "still.png")
+    result = run_kvq_here("encode", folder, "-o", tmp_path / "out", "--manifest", tmp_path / "run.json", "-v", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    note = "the image has 3 frames (an animation or pages); only the first is encoded"
+    assert f"kvq: warning: {folder / 'animated.gif'}: {note}" in result.stderr.decode()
+    rows = {Path(row["source"]).name: row for row in json.loads((tmp_path / "run.json").read_text())["files"]}
+    assert rows["animated.gif"]["warnings"] == note
+    assert not rows["still.png"]["warnings"]
+    # One file: -v shows it, and without -v a success prints nothing on standard error.
+    shown = run_kvq_here("encode", folder / "animated.gif", "-o", tmp_path / "one.kvq", "-v", cwd=tmp_path)
+    assert shown.returncode == 0 and shown.stderr.decode() == f"kvq: warning: {note}\n"
+    quiet = run_kvq_here("encode", folder / "animated.gif", "-o", tmp_path / "two.kvq", cwd=tmp_path)
+    assert quiet.returncode == 0 and quiet.stderr == b""
+
+
 @pytest.mark.parametrize("cut", [8, 10], ids=["bad-tiff-header", "truncated-directory"])
 def test_jpeg_with_corrupt_exif_is_encoded(tmp_path: Path, cut: int) -> None:
     # Cut 8 made Pillow raise SyntaxError ("not a TIFF file"), cut 10 struct.error.
@@ -342,7 +424,7 @@ def test_wrong_source_is_a_kvq_error_naming_what_is_accepted(tmp_path: Path, nam
         function(text)
 
 
-@pytest.mark.parametrize("options", [{"colors": 16}, {"k": 16, "sead": 3}, {"optimize": True}])
+@pytest.mark.parametrize("options", [{"colors": 16}, {"k": 16, "sead": 3}, {"compress_level": 9}])
 def test_pillow_save_refuses_unknown_options_as_kvq_encode_does(tmp_path: Path, options: dict) -> None:
     photo = _photo()
     with pytest.raises(kvq.OptionError) as library:

@@ -126,6 +126,22 @@ def test_options_reach_every_file(photo):
     assert "seed 7, oklab clustering, dithering 1" in data["options"]
 
 
+def test_the_command_explores_the_textbook_method_too(tmp_path, photo):
+    # kvq explore --method kmeans: every K's file is the one kvq encode --method kmeans writes, and the page says so.
+    from PIL import Image
+
+    from kvq.cli import main
+
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    out = tmp_path / "page.html"
+    command = ["explore", str(tmp_path / "photo.png"), "-o", str(out), "--no-open", "-k", "4,32"]
+    assert main([*command, "--method", "kmeans", "--seed", "3"]) == 0
+    data = page_data(out.read_text(encoding="utf-8"))
+    for entry, k in zip(data["entries"], (4, 32), strict=True):
+        assert base64.b64decode(entry["file"]) == kvq.encode(photo, k=k, method="kmeans", seed=3)
+    assert data["options"] == "palettes by scikit-learn's KMeans, seed 3, rgb clustering, no dithering"
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("2,4,8", (2, 4, 8)), ("256, 2", (2, 256)), ("1,65536,1", (1, 65536)), ("16 32", (16, 32))],
@@ -313,3 +329,19 @@ def test_cli_names_a_broken_kvq_file(tmp_path, photo, capsys, browser_calls):
     assert main(["explore", str(broken), "--no-open"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"kvq: error: {broken}: ") and "\n" not in err
+
+
+def test_a_kvq_file_over_the_page_limit_gets_no_viewer_page(tmp_path):
+    from kvq import container
+    from kvq.cli import main
+
+    # 20 megapixels declared in a few dozen bytes (K = 1: the indices take no bits).
+    big = container.write(container.Header(5_000, 4_000, 3, 1, 0), bytes([200, 30, 30]), b"")
+    with pytest.raises(kvq.ImageTooLargeError, match="exceeds the limit of 16,777,216 pixels"):
+        explore.viewer_page([("big.kvq", big)])
+    assert page_data(explore.viewer_page([("big.kvq", big)], max_pixels=None))["max_pixels"] is None
+    (tmp_path / "big.kvq").write_bytes(big)
+    assert main(["explore", str(tmp_path / "big.kvq"), "-o", str(tmp_path / "big.html"), "--no-open"]) == 1
+    assert not (tmp_path / "big.html").exists()
+    assert main(["explore", str(tmp_path / "big.kvq"), "-o", str(tmp_path / "big.html"), "--no-open", "--max-pixels", "20000000"]) == 0
+    assert page_data((tmp_path / "big.html").read_text(encoding="utf-8"))["max_pixels"] == 20_000_000

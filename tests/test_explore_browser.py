@@ -34,10 +34,12 @@ return [canvas.width, canvas.height, btoa(text)];
 """
 
 DROP = """
-const [name, b64] = arguments;
-const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+const files = arguments.length === 1 ? arguments[0] : [[arguments[0], arguments[1]]];
 const transfer = new DataTransfer();
-transfer.items.add(new File([bytes], name, { type: "application/octet-stream" }));
+for (const [name, b64] of files) {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  transfer.items.add(new File([bytes], name, { type: "application/octet-stream" }));
+}
 const target = document.querySelector("main");
 for (const type of ["dragenter", "dragover", "drop"]) {
   target.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
@@ -307,3 +309,82 @@ def test_viewer_page_of_a_kvq_file(driver, tmp_path, photo):
     assert len(driver.find_elements("css selector", "#swatches .swatch")) == 256  # the 256 most used of K
     assert "more entries" in text(driver, "palette-caption")
     assert console_problems(driver) == []
+
+
+TOAST = "const t = document.getElementById('toast'); return t.classList.contains('show') ? t.textContent : ''"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def test_a_long_dropped_name_stays_on_its_card(driver, tmp_path, photo):
+    open_page(driver, make_page(tmp_path, photo, "2,8", "long"))
+    name = "holiday-photos-2024-the-beach-at-sunset-" * 5 + "k4.kvq"
+    driver.execute_script(DROP, name, _b64(kvq.encode(photo[:20, :30], k=4)))
+    wait_for(driver, "return window.kvqExplore.state.entries.length === 3 && window.kvqExplore.state.current === 2")
+    # Every label of the slider inside the slider's card, and the image's title inside its pane.
+    outside = driver.execute_script("""
+        const out = [];
+        const within = (node, box) => {
+          const a = node.getBoundingClientRect(), b = box.getBoundingClientRect();
+          if (a.left < b.left - 0.5 || a.right > b.right + 0.5) out.push([node.textContent.slice(0, 40), a.left, a.right, b.left, b.right]);
+        };
+        for (const tick of document.querySelectorAll("#ticks button")) within(tick, document.querySelector(".kbar"));
+        within(document.getElementById("decoded-title"), document.querySelector(".pane.decoded .caption"));
+        return out;
+    """)
+    assert outside == []
+    assert driver.find_element("css selector", "#ticks button:last-child").get_attribute("title") == name
+    assert console_problems(driver) == []
+
+
+def test_an_error_message_goes_when_a_good_file_is_shown(driver, tmp_path, photo):
+    open_page(driver, make_page(tmp_path, photo, "2,8", "toast"))
+    good = kvq.encode(photo[:20, :30], k=4)
+    broken = bytearray(good)
+    broken[40] ^= 1
+    driver.execute_script(DROP, "broken.kvq", _b64(bytes(broken)))
+    assert "broken.kvq" in wait_for(driver, TOAST)
+    driver.execute_script(DROP, "good.kvq", _b64(good))
+    wait_for(driver, "return window.kvqExplore.state.entries.length === 3 && window.kvqExplore.state.current === 2")
+    assert driver.execute_script(TOAST) == ""  # it stayed 7 s over the good file
+    # Dropped together, the good one is shown and the message about the broken one stays.
+    driver.execute_script(DROP, [["again.kvq", _b64(good)], ["broken2.kvq", _b64(bytes(broken))]])
+    wait_for(driver, "return window.kvqExplore.state.entries.length === 4 && window.kvqExplore.state.current === 3")
+    assert "broken2.kvq" in wait_for(driver, TOAST)
+    # Moving to another K is a new action: the old message goes.
+    driver.execute_script("document.getElementById('ticks').children[0].click()")
+    assert driver.execute_script(TOAST) == ""
+    assert console_problems(driver) == []
+
+
+def _declared(width: int, height: int) -> bytes:
+    """A valid K = 1 file of any declared size: its indices take no bits, so a few dozen bytes say it all."""
+    from kvq import container
+
+    return container.write(container.Header(width, height, 3, 1, 0), bytes([200, 30, 30]), b"")
+
+
+def test_a_dropped_file_over_the_pages_pixel_limit_is_refused_before_decoding(driver, tmp_path, photo):
+    source = tmp_path / "small.png"
+    Image.fromarray(photo[:30, :40]).save(source)
+    page = tmp_path / "limited.html"
+    assert main(["explore", str(source), "-o", str(page), "--no-open", "-k", "4", "--max-pixels", "2000"]) == 0
+    open_page(driver, page)
+    driver.execute_script(DROP, "at-limit.kvq", _b64(_declared(40, 50)))
+    wait_for(driver, "return window.kvqExplore.state.entries.length === 2 && window.kvqExplore.state.current === 1")
+    driver.execute_script(DROP, "over.kvq", _b64(_declared(41, 50)))
+    message = wait_for(driver, TOAST)
+    assert "over.kvq: 41 x 50 image exceeds the limit of 2000 pixels [kvq spec rule 8]" in message
+    assert "at most 2,000 pixels (kvq explore --max-pixels)" in message
+    assert driver.execute_script("return window.kvqExplore.state.entries.length") == 2
+    # The default page: a 169-megapixel file of 64 bytes is refused from its header, not decoded for seconds.
+    open_page(driver, make_page(tmp_path, photo, "2", "default"))
+    huge = _declared(13_000, 13_000)
+    assert len(huge) < 100
+    driver.execute_script(DROP, "huge.kvq", _b64(huge))
+    assert "huge.kvq: 13000 x 13000 image exceeds the limit of 16777216 pixels" in wait_for(driver, TOAST)
+    assert driver.execute_script("return window.kvqExplore.state.entries.length") == 1
+    assert console_problems(driver) == []
+

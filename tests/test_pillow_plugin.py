@@ -244,6 +244,44 @@ def test_save_with_options_matches_kvq_encode(tmp_path: Path, photo: np.ndarray)
         Image.fromarray(photo).save(io.BytesIO(), format="KVQ", k=0)
 
 
+@pytest.mark.parametrize("optimize", [True, False])
+def test_optimize_is_accepted_and_changes_no_byte(photo: np.ndarray, optimize: bool) -> None:
+    # Pillow users ask PNG, JPEG and GIF for a smaller file of the same pixels with optimize=True; kvq always
+    # writes its smallest, so the keyword is accepted and the bytes are those of the same save without it.
+    rgb = Image.fromarray(photo)
+    indexed = rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    for image, options in ((rgb, {"k": 16}), (indexed, {}), (indexed, {"k": 8})):
+        plain, optimized = io.BytesIO(), io.BytesIO()
+        image.save(plain, format="KVQ", **options)
+        image.save(optimized, format="KVQ", optimize=optimize, **options)
+        assert optimized.getvalue() == plain.getvalue(), options
+    # A P image saved with optimize alone is still kept as it is, not quantized again.
+    kept = kvq.decode_indexed(_saved(indexed, optimize=optimize))
+    assert np.array_equal(kept.indices, np.asarray(indexed))
+
+
+def _saved(image: Image.Image, **options: object) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="KVQ", **options)
+    return buf.getvalue()
+
+
+def test_pillow_quality_habit_gets_what_kvq_quality_means(photo: np.ndarray) -> None:
+    # save("x.kvq", quality=90) is a JPEG habit; kvq's quality is a PSNR in dB at every door, so the error says so.
+    with pytest.raises(kvq.QualityError) as caught:
+        Image.fromarray(photo).save(io.BytesIO(), format="KVQ", quality=90)
+    message = str(caught.value)
+    assert "kvq's quality is a target PSNR in dB, not the 0 to 100 scale of Pillow's JPEG and WebP" in message
+    assert "k= (now 256)" in message
+    assert caught.value.achieved < 90
+    # The same keyword, reachable, is exactly kvq.encode's quality.
+    target = round(caught.value.achieved) - 4
+    assert _saved(Image.fromarray(photo), quality=target) == kvq.encode(photo, quality=target)
+    # An image of few colours is stored losslessly, which reaches any PSNR, 90 dB included.
+    few = photo // 128 * 128
+    assert np.array_equal(kvq.decode(_saved(Image.fromarray(few), quality=90)), few)
+
+
 def test_p_image_keeps_its_palette_and_indices(photo: np.ndarray) -> None:
     p = Image.fromarray(photo).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
     indices = np.asarray(p)

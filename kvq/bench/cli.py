@@ -111,6 +111,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "kvq bench") -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help and on errors
         return int(exc.code or 0)
+    # After parsing: --help and usage errors need none of the extra.
+    from . import require_extra
+
+    try:
+        require_extra()
+    except ImportError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
     ks = [k for group in (args.ks or [list(DEFAULT_KS)]) for k in group]
     ks = list(dict.fromkeys(ks))
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,8 +26,12 @@ _COLOURS = {
     "webp": "#17becf",
     "jxl": "#bcbd22",
     "jpeg": "#7f7f7f",
+    "kmeans": "#393b79",
 }
-_MARKERS = {"kvq": "o", "kvq_fixed": "o", "png8": "s", "pngquant": "^", "gif": "v", "kvq_png8": "D", "webp": "P", "jxl": "*", "jpeg": "x"}
+_MARKERS = {
+    "kvq": "o", "kvq_fixed": "o", "png8": "s", "pngquant": "^", "gif": "v", "kvq_png8": "D", "webp": "P", "jxl": "*",
+    "jpeg": "x", "kmeans": "h",
+}  # fmt: skip
 _NAMES = {"kvq": "kvq (.kvq file)", "kvq_fixed": "kvq, fixed-width indices"}
 
 
@@ -43,6 +48,39 @@ def _pyplot():
     return plt
 
 
+def log2_ticks(low: float, high: float, least: int = 3) -> list[float]:
+    """Labelled ticks for a base-2 log axis from ``low`` to ``high``, at least ``least`` of them.
+
+    Powers of 2 where the range spans enough of them; otherwise 1.5 times
+    each power of 2 joins them (0.75, 1, 1.5, 2, 3, ...); for a range
+    narrower still, evenly spaced round numbers. A range within one octave
+    had a single labelled tick, or none.
+
+    Parameters
+    ----------
+    low, high : float
+        The axis limits, 0 < low < high.
+    least : int, default=3
+
+    Returns
+    -------
+    list of float
+        Ascending, within [low, high].
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    first, last = math.floor(math.log2(low)), math.ceil(math.log2(high))
+    for steps in ((1.0,), (1.0, 1.5)):
+        ticks = [m * 2.0**e for e in range(first, last + 1) for m in steps if low <= m * 2.0**e <= high]
+        if len(ticks) >= least:
+            return sorted(ticks)
+    for bins in range(least, 4 * least):
+        ticks = [float(v) for v in MaxNLocator(nbins=bins, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high) if low <= v <= high]
+        if len(ticks) >= least:
+            break
+    return ticks
+
+
 def rd_curves(rows: Sequence[Row], path: Path) -> None:
     """Mean bits per pixel of the actual files against mean PSNR and SSIM, one line per codec across K.
 
@@ -51,9 +89,28 @@ def rd_curves(rows: Sequence[Row], path: Path) -> None:
     are drawn too, dotted, at the same quality.
     """
     plt = _pyplot()
+    fig = rd_curves_figure(rows)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def rd_curves_figure(rows: Sequence[Row]) -> Any:
+    """The figure :func:`rd_curves` saves: two panels, and one legend for both below them, clear of every line.
+
+    Parameters
+    ----------
+    rows : sequence of Row
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _pyplot()
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
     summaries = summarise(rows)
     entropy = not all(r.textbook for r in rows)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), constrained_layout=True)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 6.0), layout="constrained")
     for ax, metric, label in ((axes[0], 1, "PSNR (dB)"), (axes[1], 2, "SSIM")):
         series = {"kvq": [(s.k, s.bpp, s.psnr if metric == 1 else s.ssim) for s in summaries]}
         if entropy:
@@ -82,16 +139,22 @@ def rd_curves(rows: Sequence[Row], path: Path) -> None:
         ax.set_ylabel(f"mean {label}")
         ax.grid(True, which="both", alpha=0.3)
         ax.set_title(f"Rate–distortion: bits per pixel against {label.split()[0]}")
-        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
-    axes[0].legend(loc="lower right", fontsize=9)
+        # Matplotlib labels only powers of 2 on a base-2 axis: one label, or none, when the points span an octave.
+        low, high = ax.get_xlim()
+        ax.xaxis.set_major_locator(FixedLocator(log2_ticks(low, high)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlim(low, high)
+    # One legend for both panels, outside them: inside, it covered lines wherever it was put.
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 5), fontsize=9, frameon=False)
     images = len({r.image for r in rows})
     fig.suptitle(
         f"Means over {images} image(s) at each K; JPEG is at the quality that matches kvq's PSNR;"
         " kvq's palette as PNG-8, WebP and JPEG XL hold kvq's own pixels",
         fontsize=10,
     )
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
 def raw_reference(rows: Sequence[Row]) -> tuple[str, str]:

@@ -19,6 +19,10 @@ it does not apply:
   (``imagecodecs.jpegxl_encode``; core Pillow has no JPEG XL plugin).
 - ``jpeg``: Pillow JPEG at the lowest quality 1..95 whose PSNR reaches
   kvq's, found by bisection, with 4:2:0 or 4:4:4 chroma, whichever is smaller.
+- ``kmeans``: a ``.kvq`` file with the same options but the textbook palette
+  method, ``method="kmeans"`` (scikit-learn's ``KMeans``,
+  :mod:`kvq.quantize.sklearn_kmeans`), timed as kvq's own encode is: what
+  kvq's engine adds to the method the tutorials use.
 
 ``kvq_png8``, ``webp`` and ``jxl`` store exactly what the ``.kvq`` file
 stores (WebP drops the colour of fully transparent pixels, which no viewer
@@ -30,12 +34,14 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
 
 from ..metrics import psnr
+from ..options import EncoderOptions
 from ..pixels import pillow_mode
 
 #: Peer keys in report order, with their display names.
@@ -47,6 +53,7 @@ PEERS = {
     "webp": "WebP-lossless of kvq's pixels",
     "jxl": "JPEG XL lossless of kvq's pixels",
     "jpeg": "JPEG at kvq's PSNR",
+    "kmeans": "kvq, scikit-learn KMeans palette",
 }
 #: Peers that store the ``.kvq`` file's own decoded pixels, losslessly.
 SAME_PIXELS = ("kvq_png8", "webp", "jxl")
@@ -75,12 +82,15 @@ class PeerResult:
         Why the peer was skipped, or a detail (the JPEG quality).
     quality : int or None
         JPEG quality setting, for the ``jpeg`` peer.
+    seconds : float or None
+        Time of the encode, for the ``kmeans`` peer (measured as kvq's own).
     """
 
     data: bytes | None
     pixels: np.ndarray | None = None
     note: str = ""
     quality: int | None = None
+    seconds: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -323,3 +333,30 @@ def _jpeg_bisect(
             low = mid + 1
     data, decoded, _ = at(high)
     return data, decoded, high
+
+
+def kvq_kmeans(pixels: np.ndarray, options: EncoderOptions) -> PeerResult:
+    """The same image and options through kvq with the textbook palette method, ``method="kmeans"``, timed.
+
+    Parameters
+    ----------
+    pixels : ndarray of uint8, shape (H, W, C)
+    options : EncoderOptions
+        kvq's own options at this K; only the method changes.
+
+    Returns
+    -------
+    PeerResult
+        The ``.kvq`` file, its decoded pixels (H, W, C) and the encode's
+        seconds; skipped when kvq's own rows already use the method.
+    """
+    from .. import decode_indexed
+    from ..fileio import encode_file
+
+    if options.method == "kmeans":
+        return skipped("kvq's own rows already use method kmeans")
+    start = time.perf_counter()
+    encoded = encode_file(pixels, None, replace(options, method="kmeans"))
+    seconds = time.perf_counter() - start
+    decoded = decode_indexed(encoded.data)
+    return PeerResult(encoded.data, decoded.palette[decoded.indices], seconds=seconds)

@@ -37,7 +37,7 @@ DEFAULT_KS = (2, 16, 64, 256)
 #: The sample images bundled with scikit-learn, used when no image is given.
 BUNDLED = ("china.jpg", "flower.jpg")
 #: What is measured for each peer; CSV columns are ``<peer>_<column>``.
-PEER_COLUMNS = ("bytes", "bpp", "psnr", "ssim", "quality", "note")
+PEER_COLUMNS = ("bytes", "bpp", "psnr", "ssim", "quality", "note", "delta_e2000", "seconds")
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,11 @@ class Row:
 
     Attributes are the CSV columns (peers flattened as ``<peer>_bytes``,
     ``<peer>_bpp``, ``<peer>_psnr``, ``<peer>_ssim``, ``<peer>_note``, and
-    ``jpeg_quality``). Bits are of the ``.kvq`` file; ``k`` is the palette
-    size stored (at most ``k_requested``: kvq drops unused and duplicate
-    colours), and the theory uses it. ``coding`` is the index coding the
+    ``jpeg_quality``; ``<peer>_delta_e2000`` and ``<peer>_seconds`` are
+    measured for ``kmeans``, the textbook method, only). Bits are of the
+    ``.kvq`` file; ``k`` is the palette size stored (at most
+    ``k_requested``: kvq drops unused and duplicate colours), and the theory
+    uses it. ``coding`` is the index coding the
     file holds (``"fixed"`` or ``"entropy"``: the encoder stores fixed width
     where that is smaller); ``fixed_file_bits`` is the same file with
     fixed-width indices, and ``side_bits`` the index bits that carry no
@@ -259,16 +261,22 @@ def measure(
             result = peer_codecs.webp_lossless(pixels)
         elif key == "jxl":
             result = peer_codecs.jxl_lossless(pixels)
+        elif key == "kmeans":
+            result = peer_codecs.kvq_kmeans(original, replace(options, k=k))
         else:
             result = peer_codecs.jpeg_matched(original, row.psnr)
         # Peers that decode to pixels already measured (kvq's own as PNG-8,
         # WebP and JPEG XL, GIF of Pillow's PNG-8 palette) reuse those numbers.
         known = [(pixels, row.psnr, row.ssim)] + [(p, m["psnr"], m["ssim"]) for p, m in measured]
         row.peers[key] = _peer_row(result, original, header.n_pixels, known)
+        if result.seconds is not None and result.pixels is not None:
+            # The textbook method beside kvq's engine: the same measures, the same clock.
+            row.peers[key]["delta_e2000"] = delta_e2000(original, result.pixels)
+            row.peers[key]["seconds"] = result.seconds
         if result.pixels is not None:
             measured.append((result.pixels, row.peers[key]))
         if keep is not None and result.data is not None:
-            suffix = {"gif": "gif", "jpeg": "jpg", "webp": "webp", "jxl": "jxl"}.get(key, "png")
+            suffix = {"gif": "gif", "jpeg": "jpg", "webp": "webp", "jxl": "jxl", "kmeans": "kvq"}.get(key, "png")
             keep(f"{image.name}_k{k}_{key}.{suffix}", result.data)
     return row
 
@@ -326,6 +334,11 @@ def run_suite(
 
     options = options or EncoderOptions()
     want = tuple(want_peers)
+    # Load the compiled kernels (and scikit-learn, for the kmeans peer) before any encode is timed: the first
+    # row would pay for them. A small gradient with more colours than K runs every stage.
+    warm = np.arange(3 * 32 * 32, dtype=np.uint8).reshape(32, 32, 3)
+    for method in dict.fromkeys((options.method, "kmeans" if "kmeans" in want else options.method)):
+        encode_file(warm, None, replace(options, k=4, method=method))
     rows: list[Row] = []
     tasks = [(image, k) for image in images for k in ks]
     with tqdm(total=len(tasks), disable=not progress, unit="encode", desc="kvq bench") as bar:

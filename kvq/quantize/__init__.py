@@ -11,6 +11,7 @@ Split by layer, as libimagequant is (``pam``, ``mediancut``, ``nearest``,
     palette.py      rounding to stored bytes, merging repeats, dropping unused entries
     dither.py       serpentine, edge-aware error diffusion with a strength
     colorspace.py   sRGB <-> OKLab
+    sklearn_kmeans.py  the textbook method instead of the engine: scikit-learn's KMeans (``method="kmeans"``)
 
 :func:`quantize` runs them in that order. The work is sized by a
 :class:`Profile` per ``speed``: the start, most Lloyd iterations and the swaps
@@ -130,8 +131,10 @@ def quantize(pixels: np.ndarray, options: EncoderOptions) -> tuple[np.ndarray, n
     squared byte distance over all channels for ``color_space="rgb"``, squared
     OKLab distance (alpha appended as alpha/255) to the OKLab value of the
     stored sRGB entry for ``"oklab"``; ties go to the lowest index. Pixels with
-    alpha 0 are treated as (0, 0, 0, 0) and all share one such entry. No
-    random numbers are drawn: ``seed`` does not change the result.
+    alpha 0 are treated as (0, 0, 0, 0) and all share one such entry. kvq's
+    engine draws no random numbers: ``seed`` does not change its result.
+    ``method="kmeans"`` chooses the palette with scikit-learn's ``KMeans``
+    instead (:mod:`.sklearn_kmeans`, seeded by ``seed``); the rest is the same.
     """
     if options.quality is not None:
         raise OptionError("a quality target is the encoder's: kvq.encode_image finds the palette that reaches it")
@@ -168,6 +171,10 @@ def _fit(hist: Histogram, k: int, options: EncoderOptions) -> tuple[np.ndarray, 
     colours = hist.colours
     if len(colours) <= k:
         return colours, np.arange(len(colours))
+    if options.method == "kmeans":
+        from .sklearn_kmeans import fit
+
+        return fit(hist, k, options)
     space, profile = options.color_space, PROFILES[options.speed]
     # The transparent entry is fixed: fit the visible colours with one fewer.
     n_fixed = 1 if hist.transparent else 0
@@ -210,8 +217,8 @@ def _fit(hist: Histogram, k: int, options: EncoderOptions) -> tuple[np.ndarray, 
 def start(options: EncoderOptions | None = None) -> None:
     """Compile, or load from numba's cache, the kernels :func:`quantize` runs with ``options``.
 
-    The first run after an install compiles them (tens of seconds on 2
-    cores); later runs load them from the cache in a fraction of a second.
+    The first run after an install compiles them; later runs load them from
+    numba's cache.
     The ``kvq`` command calls this before its first file, so that no timer,
     progress line or per-file time includes the compiling; a program that
     times its encodes can do the same.

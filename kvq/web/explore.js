@@ -1,6 +1,6 @@
 // The page of `kvq explore`: an image at several palette sizes K, decoded here from the embedded .kvq files by
 // kvq.js. Loaded by the page's bootstrap as `start(kvq, data)`; `data` is what kvq/explore.py embeds:
-//   { name, generator, options, original: { png (base64), width, height, channels } | null,
+//   { name, generator, options, max_pixels (number | null), original: { png (base64), width, height, channels } | null,
 //     entries: [{ label, name, k, file (base64 .kvq), entropy_size (bytes) | null }] }
 // Nothing here touches the network. Names from the data or from dropped files only ever reach the page as text.
 
@@ -10,10 +10,14 @@ const LEVELS = [1 / 8, 1 / 6, 1 / 4, 1 / 3, 1 / 2, 2 / 3, 1, 2, 3, 4, 6, 8, 12, 
 const WHEEL_STEP = 60; // wheel delta (pixels) per zoom step
 const MAX_SWATCHES = 256;
 const HIGHLIGHT_FADE = 0.86; // how far the pixels of other entries fade towards the background on a swatch hover
+// The most pixels a file may declare before the page decodes it, when the data does not say (kvq explore's
+// --max-pixels default): each decoded image costs the page 4 bytes a pixel, and a dropped file is anyone's.
+const PAGE_MAX_PIXELS = 16777216;
 
 let kvq;
 const state = {
   name: "",
+  maxPixels: PAGE_MAX_PIXELS,
   entries: [],
   current: -1,
   original: null,
@@ -31,6 +35,7 @@ const $ = (id) => document.getElementById(id);
 export async function start(kvqModule, data) {
   kvq = kvqModule;
   state.name = data.name || "";
+  if (data.max_pixels !== undefined) state.maxPixels = data.max_pixels;
   const api = { state, timings: state.timings, ready: false, allDecoded: false, show, openFiles };
   window.kvqExplore = api;
   for (const e of data.entries) {
@@ -167,7 +172,8 @@ function load(i) {
   const t0 = performance.now();
   let image;
   try {
-    image = kvq.decode(entry.bytes);
+    // The header is checked against the limit before any pixel memory is taken (rule 8).
+    image = kvq.decode(entry.bytes, { maxPixels: state.maxPixels });
   } catch (err) {
     entry.error = err;
     throw err;
@@ -495,7 +501,9 @@ function rebuildTicks() {
   $("k-slider").max = String(Math.max(count - 1, 0));
   state.entries.forEach((entry, i) => {
     const left = count === 1 ? 50 : (100 * i) / (count - 1);
-    ticks.append(el("button", { type: "button", style: { left: `${left}%` }, title: entry.name, onclick: () => step(i) }, entry.label));
+    // The end labels grow inwards, so that a long file name stays on the card.
+    const end = count === 1 ? "" : i === 0 ? "first" : i === count - 1 ? "last" : "";
+    ticks.append(el("button", { type: "button", class: end, style: { left: `${left}%` }, title: entry.name, onclick: () => step(i) }, entry.label));
   });
   const body = $("table");
   body.replaceChildren();
@@ -522,6 +530,8 @@ function fillRow(i) {
 /** Move to entry i from a user action, and time it: the work, and the time until the frame after it is painted. */
 function step(i) {
   if (i === state.current) return;
+  // A message about an earlier action does not stay over what the user now looks at.
+  hideToast();
   const t0 = performance.now();
   const cached = Boolean(state.entries[i].image);
   show(i);
@@ -742,17 +752,20 @@ async function openFiles(files) {
       shown = state.entries.length - 1;
     } catch (err) {
       state.entries.pop();
-      const hint = err.rule === 1 ? " To explore an image, run: kvq explore IMAGE" : "";
+      const hint =
+        err.rule === 1 ? " To explore an image, run: kvq explore IMAGE" : err.rule === 8 ? ` This page decodes at most ${int(state.maxPixels)} pixels (kvq explore --max-pixels).` : "";
       problems.push(`${file.name}: ${err.message}.${hint}`);
     }
   }
-  if (problems.length) toast(problems.join(" "));
   if (shown >= 0) {
     rebuildTicks();
     if (!state.original) describeImage();
     state.view.fitted = true;
     step(shown);
   }
+  // After the step, which clears an older message: this one is about these files.
+  if (problems.length) toast(problems.join(" "));
+  else hideToast();
 }
 
 let toastTimer = 0;
@@ -761,5 +774,10 @@ function toast(message) {
   box.textContent = message;
   box.classList.add("show");
   clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => box.classList.remove("show"), 7000);
+  toastTimer = setTimeout(hideToast, 7000);
+}
+
+function hideToast() {
+  clearTimeout(toastTimer);
+  $("toast").classList.remove("show");
 }
