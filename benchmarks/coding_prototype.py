@@ -57,7 +57,7 @@ HASH = 0x9E3779B1
 
 @numba.njit(inline="always")
 def _neighbours(indices, p, x, y, width):  # type: ignore[no-untyped-def]
-    """left, up, up-left, up-right with coding 1's edge rules (spec §7.3)."""
+    """left, up, up-left, up-right with coding 1's edge rules (`spec/kvq-coding-1.md` §E5)."""
     if y == 0:
         if x == 0:
             return 0, 0, 0, 0

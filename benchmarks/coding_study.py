@@ -5,7 +5,7 @@ Usage (from the repository root)::
     PYTHONPATH=. python benchmarks/coding_study.py [--kodak ../shared/kodak] [--ks 16,64,256]
         [--sizes benchmarks/results/entropy.csv] [--out benchmarks/results/coding_study.md]
 
-Index coding 1 (spec §7) beats WebP-lossless and JPEG XL in size, but decodes at 0.04-0.09x WebP's speed (goal:
+Index coding 1 (`spec/kvq-coding-1.md`) beats WebP-lossless and JPEG XL in size, but decodes at 0.04-0.09x WebP's speed (goal:
 0.25x): it mixes three adaptive binary models for every one of 2.7 to 7.9 binary decisions a pixel, about 33 ns
 each, bound by the latency of that chain, not by table sizes. A decoder fast enough needs about one table lookup a
 pixel: a static (two-pass) or cheaply adaptive multi-symbol model, decoded by table (tANS, prefix codes) or by a
@@ -15,7 +15,7 @@ same as ``benchmarks/entropy.py``), against the bytes that coding 1 and JPEG XL 
 that benchmark's CSV.
 
 The symbol of a pixel is coding 1's own first step: its rank among the distinct neighbours (left, up, up-right,
-up-left, in that order, with the edge rules of spec §7.3), or an escape to a literal index. Models:
+up-left, in that order, with the edge rules of `spec/kvq-coding-1.md` §E5), or an escape to a literal index. Models:
 
 - ``rank | pattern, states``: the rank coded in the context of the six neighbour equalities and the ranks chosen at
   the left and upper pixels (64 x 5 x 5 contexts), the context coding 1 hashes first.
@@ -56,7 +56,7 @@ LN2 = np.log(2.0)
 
 
 def neighbours(indices: np.ndarray) -> tuple[np.ndarray, ...]:
-    """left, up, up_left, up_right of every pixel, with spec §7.3's edge rules."""
+    """left, up, up_left, up_right of every pixel, with the edge rules of `spec/kvq-coding-1.md` §E5."""
     v = indices.astype(np.int64)
     left = np.zeros_like(v)
     left[:, 1:] = v[:, :-1]

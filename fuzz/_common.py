@@ -40,6 +40,18 @@ class GuardedFile(io.BytesIO):
         return super().read(size)
 
 
+def start_kernels() -> None:
+    """Compile, or load from numba's cache, the index codings' kernels before libFuzzer's per-input clock runs.
+
+    Compiling the entropy coder's kernel takes seconds, more on a busy machine: inside the first input that
+    needs it, libFuzzer's per-input limit would kill the run, and the kernel would never reach the cache.
+    """
+    from kvq import coding
+
+    for index_coding in coding.CODINGS:
+        index_coding.start()
+
+
 def fix_crcs(data: bytes) -> bytes:
     """Recompute the CRC of every complete chunk after the 8-byte signature."""
     out = bytearray(data)
@@ -70,8 +82,9 @@ def generated_seeds() -> dict[str, bytes]:
     """Small valid files: every channel count, index widths 0..10, both index codings, ancillary chunks."""
     import numpy as np
 
-    from kvq import container, entropy
+    from kvq import container
     from kvq.codec import encode_indexed
+    from kvq.coding import entropy
 
     rng = np.random.default_rng(0)
     seeds = {}

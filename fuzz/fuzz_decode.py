@@ -69,19 +69,27 @@ def check(data: bytes) -> None:
         counts = np.bincount(decoded.indices.reshape(-1), minlength=decoded.header.k)
         if not np.array_equal(checked.counts, counts):
             raise AssertionError("validate counts pixels per entry differently from the decoded indices")
-    # The lazy reader of the Pillow plugin (header, then chunks up to INDX from
-    # a file object) must accept what the decoder accepts, read the same
-    # palette, and never request more than READ_LIMIT bytes at once.
+    # The reader on a file object (the Pillow plugin's, kvq decode's) must
+    # agree with the reader on bytes, read the palette the decoder reads, and
+    # never request more than READ_LIMIT bytes at once.
     try:
-        fp = GuardedFile(data)
-        lazy_header = kvq.container.read_header_from(fp, MAX_PIXELS)
-        lazy = kvq.container.read_palette_from(fp, lazy_header)
-    except kvq.KvqError:
-        lazy = None
+        lazy = kvq.container.Reader(GuardedFile(data), MAX_PIXELS)
+    except kvq.KvqError as exc:
+        lazy, lazy_verdict = None, (type(exc), str(exc))
+    else:
+        lazy_verdict = None
+    # The same reader for bytes and for files: the same verdict, the same error.
+    try:
+        kvq.container.parse(data, MAX_PIXELS)
+        parse_verdict = None
+    except kvq.KvqError as exc:
+        parse_verdict = (type(exc), str(exc))
+    if lazy_verdict != parse_verdict:
+        raise AssertionError(f"the reader on a file says {lazy_verdict}, on bytes {parse_verdict}")
     if decoded is None:
         return
-    if lazy is None or lazy[0] != decoded.palette.tobytes():
-        raise AssertionError("read_palette_from disagrees with the decoder")
+    if lazy is None or lazy.palette != decoded.palette.tobytes():
+        raise AssertionError("the reader on a file disagrees with the decoder")
     h = decoded.header
     if header != h:
         raise AssertionError(f"read_header gave {header}, the decoder {h}")
@@ -104,6 +112,7 @@ def main() -> None:
         import kvq.bitpack
         import kvq.codec
         import kvq.container  # noqa: F401
+    _common.start_kernels()
     atheris.Setup(sys.argv, test_one_input, custom_mutator=_common.custom_mutator)
     atheris.Fuzz()
 

@@ -113,6 +113,7 @@ def main() -> None:
         except ImportError:
             sys.exit("kvq.pillow_plugin does not exist yet: nothing to fuzz")
     _FORMATS.extend(plugin_formats())
+    _common.start_kernels()
     atheris.Setup(sys.argv, test_one_input, custom_mutator=_common.custom_mutator)
     atheris.Fuzz()
 

@@ -7,7 +7,9 @@
 True
 
 Importing kvq registers its Pillow plugin, so ``PIL.Image.open("x.kvq")``
-works. scikit-learn is imported only when encoding.
+works. Neither importing kvq nor encoding or decoding imports scikit-learn;
+numba is imported on the first encode, or the first decode of a file whose
+index coding is compiled.
 """
 
 from __future__ import annotations

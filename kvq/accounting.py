@@ -1,25 +1,19 @@
-"""Where every bit of a ``.kvq`` file goes, beside the textbook figures.
+"""Where every bit of a ``.kvq`` file goes, beside the textbook figures: pure arithmetic on a header and sizes.
 
 The textbook cost of a K-colour palette image of N pixels is
 N * ceil(log2 K) index bits plus 24 * K palette bits, against 24 * N bits
 uncompressed (8 bits per channel: 8 and 32 per pixel for grey and RGBA).
 A ``.kvq`` file with no ancillary chunks adds exactly the spec's fixed
-overhead, plus at most 7 padding bits after the last index.
+overhead, plus at most 7 padding bits after the last index. What ``kvq info``
+and ``kvq encode`` print about a file is :mod:`kvq.report`'s.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
-import numpy as np
-
-from . import coding as coding_module
+from . import coding as codings
 from .container import OVERHEAD, Header
-
-#: What each index coding byte means, for reports.
-CODING_NAMES = {c.code: c.description for c in coding_module.CODINGS.values()}
-_KINDS = {1: "grey", 3: "RGB", 4: "RGBA"}
 
 
 @dataclass(frozen=True)
@@ -42,9 +36,13 @@ class SizeBreakdown:
     file_bits : int
         Size of the file in bits.
     coding : int
-        The header's index coding (0 fixed width, 1 entropy coded).
+        The header's index coding byte (0 fixed width, 1 entropy coded).
     fixed_index_bits : int
         8 * ceil(N * b / 8): what the indices take in fixed width.
+    side_bits : int
+        Index bits that carry no index, as the coding counts them: the
+        fixed-width padding, or the 32-bit flush of the entropy coder (its
+        adaptive model sends nothing).
     """
 
     n_pixels: int
@@ -54,21 +52,18 @@ class SizeBreakdown:
     palette_bits: int
     index_bits: int
     file_bits: int
-    coding: int = coding_module.FIXED
+    coding: int = codings.FALLBACK.code
     fixed_index_bits: int = 0
+    side_bits: int = 0
+
+    @property
+    def _textbook(self) -> bool:
+        return codings.by_code(self.coding).textbook
 
     @property
     def padding_bits(self) -> int:
-        """int: zero bits after the last fixed-width index (0 to 7; 0 for entropy coding)."""
-        if self.coding != coding_module.FIXED:
-            return 0
-        return self.index_bits - (self.theory_bits - self.palette_bits)
-
-    @property
-    def side_bits(self) -> int:
-        """int: index bits that carry no index: the fixed-width padding, or the
-        32-bit flush of the entropy coder (its adaptive model sends nothing)."""
-        return self.padding_bits if self.coding == coding_module.FIXED else 32
+        """int: zero bits after the last fixed-width index (0 to 7; 0 for the other codings)."""
+        return self.side_bits if self._textbook else 0
 
     @property
     def ancillary_bits(self) -> int:
@@ -93,7 +88,7 @@ class SizeBreakdown:
     @property
     def matches_theory(self) -> bool:
         """bool: fixed width and file bits == theory + fixed overhead + padding, nothing else."""
-        return self.coding == coding_module.FIXED and self.file_bits == self.theory_bits + self.overhead_bits + self.padding_bits
+        return self._textbook and self.file_bits == self.theory_bits + self.overhead_bits + self.padding_bits
 
     @property
     def accounted(self) -> bool:
@@ -113,7 +108,7 @@ def breakdown(header: Header, file_size: int | None = None, index_size: int | No
         The file's real size in bytes; defaults to the size with no
         ancillary chunks.
     index_size : int, optional
-        Bytes of INDX data. Required for entropy-coded files unless
+        Bytes of INDX data. Required for codings other than fixed width unless
         ``file_size`` is given (then taken as the file holds no ancillary
         chunk); a fixed-width file's follows from its header.
 
@@ -124,13 +119,14 @@ def breakdown(header: Header, file_size: int | None = None, index_size: int | No
     n = header.n_pixels
     entry_bits = 8 * header.channels
     fixed = header.fixed_index_size
+    coding = codings.by_code(header.coding)
     if index_size is None:
-        if header.coding == coding_module.FIXED:
+        if coding.textbook:
             index_size = fixed
         elif file_size is not None:
             index_size = file_size - OVERHEAD - header.palette_size
         else:
-            raise ValueError("an entropy-coded file's index size must be given")
+            raise ValueError(f"the index size of a file with index coding {header.coding} ({coding.name}) must be given")
     if file_size is None:
         file_size = OVERHEAD + header.palette_size + index_size
     return SizeBreakdown(
@@ -143,206 +139,5 @@ def breakdown(header: Header, file_size: int | None = None, index_size: int | No
         file_bits=8 * file_size,
         coding=header.coding,
         fixed_index_bits=8 * fixed,
-    )
-
-
-@dataclass(frozen=True)
-class FileReport:
-    """What ``kvq info`` reports about one file: its header and where every bit goes.
-
-    Attributes
-    ----------
-    name : str
-        What to call the file (its path, or ``-``).
-    header : Header
-    sizes : SizeBreakdown
-    file_size : int
-        Bytes.
-    ancillary : list of (str, int)
-        Type and length in bytes of each ancillary chunk this reader keeps,
-        in file order.
-    palette : ndarray of uint8, shape (K, C)
-    counts : ndarray of int64, shape (K,)
-        Pixels that use each palette entry.
-    skipped : int
-        Ancillary chunks this reader does not know, checked and skipped.
-    """
-
-    name: str
-    header: Header
-    sizes: SizeBreakdown
-    file_size: int
-    ancillary: list[tuple[str, int]]
-    palette: np.ndarray
-    counts: np.ndarray
-    skipped: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        """The report as plain data, for ``kvq info --json``.
-
-        Returns
-        -------
-        dict
-            ``file``, ``header`` (every header field), ``bytes`` (file,
-            overhead, palette, indices, ancillary), ``bits`` (every field of
-            :class:`SizeBreakdown` with padding and ancillary bits),
-            ``bits_per_pixel``, ``factor``, ``matches_theory``,
-            ``ancillary`` (list of ``{"type", "bytes"}``), ``skipped_chunks``
-            and ``palette`` (list of ``{"index", "color", "hex", "pixels"}``,
-            ``color`` holding one value per channel).
-        """
-        h, s = self.header, self.sizes
-        return {
-            "file": self.name,
-            "header": {**asdict(h), "version": list(h.version), "coding_name": CODING_NAMES.get(h.coding, "unknown")},
-            "bytes": {
-                "file": self.file_size,
-                "overhead": OVERHEAD,
-                "palette": h.palette_size,
-                "indices": s.index_bits // 8,
-                "indices_fixed_width": h.fixed_index_size,
-                "ancillary": s.ancillary_bits // 8,
-            },
-            "bits": {
-                **asdict(s),
-                "padding_bits": s.padding_bits,
-                "side_bits": s.side_bits,
-                "ancillary_bits": s.ancillary_bits,
-                "fixed_file_bits": s.fixed_file_bits,
-            },
-            "bits_per_pixel": s.bits_per_pixel,
-            "factor": s.factor,
-            "matches_theory": s.matches_theory,
-            "ancillary": [{"type": kind, "bytes": length} for kind, length in self.ancillary],
-            "skipped_chunks": self.skipped,
-            "palette": [
-                {"index": i, "color": entry.tolist(), "hex": _hex(entry), "pixels": int(n)}
-                for i, (entry, n) in enumerate(zip(self.palette, self.counts, strict=True))
-            ],
-        }
-
-    def text(self, color: bool = False, max_entries: int = 256) -> str:
-        """The report as ``kvq info`` prints it, one fact per line.
-
-        Parameters
-        ----------
-        color : bool, default=False
-            Show each palette entry as a swatch too (24-bit terminal colours).
-        max_entries : int, default=256
-            Palette entries listed; :meth:`as_dict` has them all.
-
-        Returns
-        -------
-        str
-        """
-        h, s = self.header, self.sizes
-        entry = 8 * h.channels
-        lines = [
-            f"file        {self.name}",
-            f"format      kvq {h.version[0]}.{h.version[1]}, index coding {h.coding} ({CODING_NAMES.get(h.coding, 'unknown')})",
-            f"image       {h.width} x {h.height} = {h.n_pixels:,} pixels, "
-            f"{_KINDS[h.channels]} ({h.channels} channel{'s' if h.channels > 1 else ''})",
-            f"palette     K = {h.k:,} entries, {h.bits} bit{'s' if h.bits != 1 else ''} per index",
-            f"bytes       {self.file_size:,} = overhead {OVERHEAD} + palette {h.palette_size:,} + indices {s.index_bits // 8:,}"
-            + (f" + ancillary {s.ancillary_bits // 8:,}" if s.ancillary_bits else ""),
-            f"bits        {s.file_bits:,} ({s.bits_per_pixel:.4f} per pixel)",
-            f"vs {entry}·N     {s.raw_bits:,} bits uncompressed: {s.factor:.3f}x smaller ({100 / s.factor:.2f} %)",
-        ]
-        if h.coding == coding_module.FIXED:
-            lines.append(
-                f"vs theory   N·{h.bits} + {entry}·K = {s.theory_bits:,} bits; file = theory + {s.overhead_bits} overhead"
-                f" + {s.padding_bits} padding" + (f" + {s.ancillary_bits:,} ancillary" if s.ancillary_bits else "") + " bits"
-            )
-        else:
-            lines += [
-                f"vs theory   N·{h.bits} + {entry}·K = {s.theory_bits:,} bits; file is {s.file_bits / s.theory_bits:.3f}x that",
-                f"vs fixed    fixed-width file {s.fixed_file_bits:,} bits; this file is {s.fixed_file_bits / s.file_bits:.3f}x smaller",
-                f"indices     {s.index_bits:,} bits = {(s.index_bits - s.side_bits) / h.n_pixels:.4f} per pixel"
-                f" + {s.side_bits} side bits (coder flush; the adaptive model sends nothing)",
-            ]
-        lines += [f"ancillary   {kind} ({length:,} bytes)" for kind, length in self.ancillary]
-        if self.skipped:
-            plural = "s" if self.skipped != 1 else ""
-            lines.append(f"ancillary   {self.skipped:,} chunk{plural} unknown to this reader, skipped")
-        lines += self._palette_lines(color, max_entries)
-        return "\n".join(lines)
-
-    def _palette_lines(self, color: bool, max_entries: int) -> list[str]:
-        n = max(self.header.n_pixels, 1)
-        index_width, count_width = len(f"{self.header.k - 1}"), len(f"{n:,}")
-        lines = []
-        for i, (entry, count) in enumerate(zip(self.palette[:max_entries], self.counts[:max_entries], strict=True)):
-            swatch = _swatch(entry) + " " if color else ""
-            share = f"({100 * count / n:.2f} %)"
-            lines.append(f"entry       {i:>{index_width}}  {swatch}{_hex(entry):<9}  {int(count):>{count_width},} pixels {share}")
-        if self.header.k > max_entries:
-            lines.append(f"entry       ... {self.header.k - max_entries:,} more (kvq info --json lists every entry)")
-        return lines
-
-
-def _hex(entry: np.ndarray) -> str:
-    """#rrggbb (#rrggbbaa with alpha) of a palette entry; grey as #vvvvvv."""
-    values = [int(entry[0])] * 3 if len(entry) == 1 else [int(v) for v in entry]
-    return "#" + "".join(f"{v:02x}" for v in values)
-
-
-def _swatch(entry: np.ndarray) -> str:
-    """Two cells of the entry's colour (alpha shown over black), as a 24-bit terminal background."""
-    rgb = [int(entry[0])] * 3 if len(entry) == 1 else [int(v) for v in entry[:3]]
-    if len(entry) == 4:
-        rgb = [v * int(entry[3]) // 255 for v in rgb]
-    return f"\x1b[48;2;{rgb[0]};{rgb[1]};{rgb[2]}m  \x1b[0m"
-
-
-def describe(data: bytes | bytearray | memoryview, name: str = "-") -> FileReport:
-    """Check a whole ``.kvq`` file, as decoding does, and account for its bits.
-
-    Parameters
-    ----------
-    data : bytes-like
-        The complete file.
-    name : str, default="-"
-        What to call it in the report.
-
-    Returns
-    -------
-    FileReport
-
-    Raises
-    ------
-    FormatError (and subclasses)
-        The file is not a valid ``.kvq`` file: any error decoding would
-        raise, from its chunks or its index data (any pixel count is accepted).
-    """
-    from .codec import validate  # codec builds on this module
-
-    checked = validate(data, max_pixels=None)
-    parsed, size = checked.parsed, checked.size
-    ancillary = [(kind.decode(), len(body)) for kind, body in parsed.ancillary]
-    return FileReport(
-        name, parsed.header, breakdown(parsed.header, size, len(parsed.indices)), size, ancillary,
-        checked.palette, checked.counts, parsed.skipped,
-    )
-
-
-def summary(header: Header, sizes: SizeBreakdown, psnr: float, where: str) -> str:
-    """The one line ``kvq encode`` prints about the file it wrote.
-
-    Parameters
-    ----------
-    header : Header
-    sizes : SizeBreakdown
-    psnr : float
-        dB.
-    where : str
-        The output's name.
-
-    Returns
-    -------
-    str
-    """
-    return (
-        f"{where}: {sizes.file_bits // 8:,} bytes, {sizes.bits_per_pixel:.3f} bpp, "
-        f"{sizes.factor:.2f}x smaller than {8 * header.channels}·N, "
-        f"K={header.k}, PSNR {psnr:.2f} dB"
+        side_bits=coding.side_bits(header, index_size),
     )

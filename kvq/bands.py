@@ -1,43 +1,38 @@
 """Decoding an open file by row bands, in memory for one band rather than the whole image.
 
 A 100-megapixel file decoded whole holds the file's bytes, every index and
-every pixel at once. :class:`BandReader` reads the header and palette, checks
-the INDX chunk's length, CRC and end of file in one streaming pass, and then
-unpacks and yields the indices a band of rows at a time, so that a consumer
+every pixel at once. :class:`BandReader` opens the file with the container's
+reader (:class:`kvq.container.Reader`: header, palette, INDX's length, then
+its CRC and the end of file in one streaming pass, before the first band) and
+hands the index coding a band of rows at a time to decode, so that a consumer
 (the Pillow plugin's decoder, ``kvq decode``) holds its output and one band.
 
-That holds for fixed-width files (index coding 0). The entropy-coded stream
-of coding 1 is one sequential arithmetic-coded stream whose contexts run
-across rows, with no point inside it to start from: it is decoded whole to
-its indices (1 byte a pixel for K <= 256, 2 beyond), and only the palette
-lookup, 1, 3 or 4 bytes a pixel, is done a band at a time. A coding-1 decode
-therefore holds its output, every index and one band of pixels.
+That holds for codings that can start a band anywhere (fixed width,
+``IndexCoding.streams``). The entropy-coded stream of coding 1 is one
+sequential arithmetic-coded stream whose contexts run across rows, with no
+point inside it to start from: it is decoded whole to its indices (1 byte a
+pixel for K <= 256, 2 beyond), and only the palette lookup, 1, 3 or 4 bytes a
+pixel, is done a band at a time.
 
-The checks are those of :func:`kvq.container.parse` and
-:func:`kvq.bitpack.unpack`, with the same messages and file offsets, and the
-CRC is checked before the first band is yielded: a corrupt file never gives
-a single band of garbage.
+Every check is the container's and the coding's own, with the same messages
+and file offsets as :func:`kvq.decode`; the CRC is checked before the first
+band is yielded, so a corrupt file never gives a single band of garbage.
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import Iterator
 from typing import IO
 
 import numpy as np
 
-from . import bitpack, container
+from . import coding, container
 from .container import DEFAULT_MAX_PIXELS, Header
-from .errors import ChecksumError, FormatError, TruncatedError
 from .metadata import Metadata
 
 #: Pixels per band (rounded to whole rows, a multiple of 8 rows so that every
 #: band but the last starts on a byte boundary at any index width).
 BAND_PIXELS = 1 << 20
-#: Bytes read per step of the checking pass.
-_READ = 1 << 20
 
 
 class BandReader:
@@ -66,11 +61,11 @@ class BandReader:
     """
 
     def __init__(self, fp: IO[bytes], max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
-        self._fp = fp
-        self._start = fp.tell()
-        self.header: Header = container.read_header_from(fp, max_pixels)
-        palette, self.ancillary, self.index_offset, _ = container.read_palette_from(fp, self.header)
-        self.palette = np.frombuffer(palette, dtype=np.uint8).reshape(self.header.k, self.header.channels)
+        self._reader = container.Reader(fp, max_pixels)
+        self.header: Header = self._reader.header
+        self.ancillary = self._reader.ancillary
+        self.index_offset = self._reader.index_offset
+        self.palette = np.frombuffer(self._reader.palette, dtype=np.uint8).reshape(self.header.k, self.header.channels)
 
     @property
     def metadata(self) -> Metadata:
@@ -93,34 +88,6 @@ class BandReader:
             band_pixels = BAND_PIXELS
         return max(8, band_pixels // self.header.width // 8 * 8)
 
-    def _verify(self) -> None:
-        """Check the INDX chunk's data length, CRC and that nothing follows it, as parse() does."""
-        h, fp = self.header, self._fp
-        length, chunk = h.fixed_index_size, self.index_offset - 8
-        available = fp.seek(0, 2) - self._start - chunk
-        if available < container.CHUNK_OVERHEAD:
-            raise TruncatedError("file ends inside a chunk header", chunk)
-        if length > available - container.CHUNK_OVERHEAD:
-            raise TruncatedError(f"chunk INDX declares {length:,} bytes but the file ends first", chunk)
-        fp.seek(self._start + self.index_offset)
-        crc = zlib.crc32(container.INDX, zlib.crc32(struct.pack(">I", length)))
-        left = length
-        while left:
-            piece = fp.read(min(left, _READ))
-            if not piece:  # the file shrank since it was measured
-                raise TruncatedError(f"chunk INDX declares {length:,} bytes but the file ends first", chunk)
-            crc = zlib.crc32(piece, crc)
-            left -= len(piece)
-        tail = fp.read(4)
-        if len(tail) < 4:
-            raise TruncatedError(f"chunk INDX declares {length:,} bytes but the file ends first", chunk)
-        (stored,) = struct.unpack(">I", tail)
-        if stored != crc:
-            raise ChecksumError(f"CRC-32 mismatch in chunk INDX: stored {stored:08x}, computed {crc:08x}", self.index_offset + length)
-        extra = available - container.CHUNK_OVERHEAD - length
-        if extra:
-            raise FormatError(f"{extra:,} bytes after the INDX chunk, which must be last", self.index_offset + length + 4)
-
     def bands(self, band_pixels: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Check the index data, then yield it a band of rows at a time.
 
@@ -140,44 +107,11 @@ class BandReader:
         ------
         TruncatedError, ChecksumError, FormatError
             Before the first band for a short file, a bad CRC or trailing
-            bytes; at the band holding it for an index >= K or non-zero
-            padding bits.
+            bytes; for fixed width, at the band holding it for an index >= K
+            or non-zero padding bits.
         """
-        h, fp = self.header, self._fp
-        rows_per_band = self.band_rows(band_pixels)
-        if h.coding != container.CODING_FIXED:
-            # An index coding other than fixed width is one sequential stream
-            # (the entropy coder's context runs across rows): decode it whole,
-            # with the codec's own checks, and hand it out in bands.
-            from .codec import decode_indexed
-
-            fp.seek(self._start)
-            indices = decode_indexed(fp.read(), max_pixels=None).indices
-            for row in range(0, h.height, rows_per_band):
-                yield row, indices[row : row + rows_per_band]
-            return
-        self._verify()
-        fp.seek(self._start + self.index_offset)
-        for row in range(0, h.height, rows_per_band):
-            rows = min(rows_per_band, h.height - row)
-            first, count = row * h.width, rows * h.width
-            start_byte = first * h.bits // 8
-            end_byte = ((first + count) * h.bits + 7) // 8
-            data = fp.read(end_byte - start_byte)
-            try:
-                # The band's own check against K comes below, with pixel
-                # numbers counted from the start of the image.
-                band = bitpack.unpack(data, h.bits, count, 1 << h.bits)
-            except FormatError as exc:
-                raise exc.rebased(self.index_offset + start_byte) from None
-            if h.k < (1 << h.bits):
-                bad = np.flatnonzero(band >= h.k)
-                if bad.size:
-                    pixel = first + int(bad[0])
-                    raise FormatError(
-                        f"index {int(band[bad[0]])} of pixel {pixel:,} is >= palette size {h.k}", self.index_offset + pixel * h.bits // 8
-                    )
-            yield row, band.reshape(rows, h.width)
+        source = self._reader.indices()
+        yield from coding.by_code(self.header.coding).bands(source, self.header, self.band_rows(band_pixels))
 
     def pixel_bands(self, band_pixels: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """As :meth:`bands`, with every index looked up in the palette.

@@ -1,16 +1,18 @@
 """Many files in one call: encode or decode lists of paths and folder trees.
 
-The work is one function per file, which never raises for a bad file but
-returns a :class:`FileResult` saying what went wrong, and a runner that hands
-those functions to whatever runs them: nothing (this process, one file after
-another), a :class:`concurrent.futures.Executor`, a process pool of its own
-(``jobs=N``), or a Dask ``distributed.Client`` for more than one machine.
+The work is one function per file (:func:`encode_task`, :func:`decode_task`),
+which never raises for a bad file but returns a :class:`FileResult` saying what
+went wrong, and one runner, :func:`run`, that hands it to an executor: this
+process (one file after another), a process pool of kvq's own (``jobs=N``), a
+caller's :class:`concurrent.futures.Executor`, or a Dask ``distributed.Client``
+through its executor. The ``kvq`` command runs a single file the same way, as
+a batch of one.
 
 >>> import kvq.batch                                           # doctest: +SKIP
 >>> for result in kvq.batch.encode_files(["photos/"], "out/", k=64, jobs=2):
 ...     print(result.source, result.status, result.reason)
 
-Rules every runner follows:
+Rules the runner keeps, whatever runs the work:
 
 - A file's output is written through a temporary sibling and renamed into
   place (:func:`kvq.fileio.atomic_write`), so an interrupted batch leaves
@@ -23,6 +25,10 @@ Rules every runner follows:
 - At most a few tasks per worker are in flight, so a million-file folder does
   not become a million futures, and a result is released as soon as it has
   arrived: a Dask worker that dies loses no finished work.
+- Stopping is the caller's: ``stop`` is anything with ``is_set()`` (a
+  :class:`threading.Event`); once it is set no new file starts, the files in
+  hand finish and are yielded, and the generator ends. kvq installs no signal
+  handler: the ``kvq`` command sets the flag on Ctrl-C (:mod:`kvq.cli`).
 """
 
 from __future__ import annotations
@@ -33,29 +39,41 @@ import functools
 import os
 import threading
 import time
-import uuid
 import warnings
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from . import paths
 from .container import DEFAULT_MAX_PIXELS
-from .errors import KvqError
+from .errors import KvqError, caused_by_ctrl_c, message
+from .formats import KVQ_SUFFIX, suffix_for
 from .options import EncoderOptions
 from .paths import walk_images
+
+__all__ = [
+    "COLUMNS", "DONE", "FAILED", "IMAGE_SUFFIXES", "KVQ_SUFFIXES", "MAX_WARNINGS", "SKIPPED", "FileResult", "Stop", "Task",
+    "decode_files", "decode_task", "encode_files", "encode_task", "failed", "plan", "process_pool", "reason", "run",
+    "suffix_for", "summarize",
+]  # fmt: skip
 
 #: Suffixes of the files taken from a folder by :func:`encode_files` (a file
 #: named on its own is read whatever its name): kvq.paths' list without
 #: ``.kvq``, so that encoding a folder twice never takes its own outputs.
-IMAGE_SUFFIXES = tuple(s for s in paths.IMAGE_SUFFIXES if s != ".kvq")
+IMAGE_SUFFIXES = tuple(s for s in paths.IMAGE_SUFFIXES if s != KVQ_SUFFIX)
 #: Suffix of the files taken from a folder by :func:`decode_files`.
-KVQ_SUFFIXES = (".kvq",)
+KVQ_SUFFIXES = (KVQ_SUFFIX,)
 
 DONE = "done"
 SKIPPED = "skipped"
 FAILED = "failed"
+
+
+class Stop(Protocol):
+    """What :func:`run` takes as its stop flag: a :class:`threading.Event`, or anything with ``is_set()``."""
+
+    def is_set(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -217,7 +235,7 @@ def plan(
 
 
 def reason(exc: BaseException) -> str:
-    """One line saying what went wrong with a file, for the failure list and the manifest.
+    """One line saying what went wrong with a file, for the failure list and the manifest (:func:`kvq.errors.message`).
 
     Parameters
     ----------
@@ -227,25 +245,30 @@ def reason(exc: BaseException) -> str:
     -------
     str
     """
-    from .errors import interrupted_by_user
+    return message(exc)
 
-    if isinstance(exc, KvqError):
-        message = str(exc)
-    elif interrupted_by_user(exc):
-        message = "interrupted"
-    elif isinstance(exc, FileNotFoundError):
-        message = f"{exc.filename}: no such file"
-    elif isinstance(exc, IsADirectoryError):
-        message = f"{exc.filename}: is a directory"
-    elif isinstance(exc, PermissionError):
-        message = f"{exc.filename}: permission denied"
-    elif isinstance(exc, OSError) and exc.strerror:
-        message = f"{exc.filename or ''}: {exc.strerror}".lstrip(": ")
-    elif isinstance(exc, MemoryError):
-        message = "out of memory"
-    else:
-        message = f"internal error ({type(exc).__name__}: {exc}); please report it"
-    return " ".join(message.split())
+
+def failed(task: Task, exc: BaseException, seconds: float = 0.0) -> FileResult:
+    """The failure row of a file: the one place a failed :class:`FileResult` is made from an exception.
+
+    Parameters
+    ----------
+    task : Task
+    exc : BaseException
+    seconds : float, default=0.0
+
+    Returns
+    -------
+    FileResult
+    """
+    return FileResult(task.source, task.target, FAILED, reason(exc), seconds=seconds)
+
+
+def _stream(name: str, direction: str, force: bool) -> Any:
+    """A path as given; ``-`` is standard input or output (the one-file command's own)."""
+    from .fileio import standard_stream
+
+    return standard_stream(name, direction, force=force)
 
 
 def _image_size(path: str) -> tuple[int, int]:
@@ -285,77 +308,128 @@ def _valid_kvq(target: str, size: tuple[int, int] | None) -> Any:
     return header
 
 
-def _kvq_fields(header: Any, size: int) -> dict[str, Any]:
+def _kvq_fields(header: Any, size: int | None) -> dict[str, Any]:
+    """The manifest's fields of a ``.kvq`` file: its header's, and its size when known (not on standard input)."""
     return {
         "width": header.width,
         "height": header.height,
         "k": header.k,
         "coding": header.coding,
         "bytes": size,
-        "bits_per_pixel": 8 * size / header.n_pixels,
+        "bits_per_pixel": None if size is None else 8 * size / header.n_pixels,
     }
 
 
-def _reraise_interrupt(exc: BaseException) -> None:
-    """Stop the batch when ``exc`` is Ctrl-C in disguise.
+def _existing_output(
+    task: Task, skip_existing: bool, size: Callable[[], tuple[int, int]], valid: Callable[[tuple[int, int]], bool], what: str
+) -> FileResult:
+    """The skipped row of an output already there, once it is known to be a complete output of this input.
 
-    Ctrl-C inside a numba kernel surfaces as a SystemError ("returned a
-    result with an exception set") whose chain may or may not hold the
-    KeyboardInterrupt; the CLI's SIGINT handler also records it in
-    :data:`kvq.errors.interrupt`, which catches the other case.
+    Raises
+    ------
+    KvqError
+        The output is there and not a complete output of this input, or
+        skipping was not asked for.
     """
-    from .errors import interrupted_by_user
+    from .fileio import OutputExistsError
 
-    if interrupted_by_user(exc):
-        raise KeyboardInterrupt from None
+    start = time.perf_counter()
+    if not skip_existing:
+        raise OutputExistsError(f"output {task.target} exists (use --force / force=True to replace it)")
+    if not valid(size()):
+        raise KvqError(f"output {task.target} exists and is not {what} (use --force to replace it)")
+    return FileResult(task.source, task.target, SKIPPED, "output exists and is valid", seconds=time.perf_counter() - start)
 
 
-def encode_task(task: Task, options: EncoderOptions, *, skip_existing: bool = True, force: bool = False) -> FileResult:
-    """Encode one file of a batch; never raises for a bad file.
+def encode_task(
+    task: Task,
+    options: EncoderOptions,
+    *,
+    skip_existing: bool = True,
+    force: bool = False,
+    strip: bool = False,
+    folders: bool = True,
+    raise_errors: bool = False,
+    on_stage: Callable[[str], None] | None = None,
+    on_encoded: Callable[[Any], None] | None = None,
+) -> FileResult:
+    """Encode one file of a batch; never raises for a bad file (unless ``raise_errors``).
 
     Parameters
     ----------
     task : Task
+        ``-`` as its source or target is standard input or output (a batch of one).
     options : EncoderOptions
     skip_existing : bool, default=True
         Keep an output that is already a complete ``.kvq`` of this input's
-        size (status ``"skipped"``).
+        size (status ``"skipped"``); False: an existing output is a failure.
     force : bool, default=False
         Replace any existing output.
+    strip : bool, default=False
+        Store no ICC profile, EXIF or resolution.
+    folders : bool, default=True
+        Create the output's folder (a batch mirrors its input tree); False
+        refuses a missing one.
+    raise_errors : bool, default=False
+        Raise the file's error rather than return it as a failed row: the
+        one-file command, whose message and exit status are the error's.
+    on_stage, on_encoded : callable, optional
+        Called with each step's name (``"reading"``, ``"quantizing"``,
+        ``"writing"``, ``"measuring PSNR"``) and with the :class:`kvq.Encoded`,
+        when the file is worked on in this process (the one-file command's
+        progress line and summary).
 
     Returns
     -------
     FileResult
     """
-    with _recording_warnings() as caught:
-        result = _encode_one(task, options, skip_existing=skip_existing, force=force)
+    # The one-file command's own held-back standard error shows its warnings, failures' included.
+    start = time.perf_counter()
+    with _recording_warnings(not raise_errors) as caught:
+        try:
+            result = _encode_one(
+                task, options, skip_existing=skip_existing, force=force, strip=strip, folders=folders,
+                on_stage=on_stage, on_encoded=on_encoded,
+            )  # fmt: skip
+        except (Exception, MemoryError) as exc:  # every failure becomes a row
+            if raise_errors or caused_by_ctrl_c(exc):
+                raise
+            result = failed(task, exc, time.perf_counter() - start)
     return _with_warnings(result, caught)
 
 
-def _encode_one(task: Task, options: EncoderOptions, *, skip_existing: bool, force: bool) -> FileResult:
-    from .fileio import check_output, encode_file
+def _encode_one(
+    task: Task, options: EncoderOptions, *, skip_existing: bool, force: bool, strip: bool, folders: bool,
+    on_stage: Callable[[str], None] | None, on_encoded: Callable[[Any], None] | None,
+) -> FileResult:  # fmt: skip
+    from .fileio import encode_file
 
     start = time.perf_counter()
     source, target = task.source, task.target
-    try:
-        if task.error:
-            raise KvqError(task.error)
-        if not force and os.path.lexists(target):
-            if not skip_existing:
-                raise KvqError(f"output {target} exists (use --force to replace it)")
-            header = _valid_kvq(target, _image_size(source))
-            if header is None:
-                raise KvqError(f"output {target} exists and is not a complete .kvq of this input (use --force to replace it)")
-            fields_ = _kvq_fields(header, os.path.getsize(target))
-            return FileResult(source, target, SKIPPED, "output exists and is valid", seconds=time.perf_counter() - start, **fields_)
-        # The mirrored folder first: check_output refuses a missing parent.
+    if task.error:
+        raise KvqError(task.error)
+    if not force and target != "-" and source != "-" and os.path.lexists(target):
+        header = None
+
+        def valid(size: tuple[int, int]) -> bool:
+            nonlocal header
+            header = _valid_kvq(target, size)
+            return header is not None
+
+        skipped = _existing_output(task, skip_existing, lambda: _image_size(source), valid, "a complete .kvq of this input")
+        return replace(skipped, seconds=time.perf_counter() - start, **_kvq_fields(header, os.path.getsize(target)))
+    if folders and target != "-":
+        # The mirrored folder first: the output check refuses a missing parent.
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-        check_output(target, force=force, inputs=(source,))
-        encoded = encode_file(source, target, options, force=force)
-        quality = encoded.psnr
-    except (Exception, MemoryError) as exc:  # noqa: BLE001 - every failure becomes a row
-        _reraise_interrupt(exc)
-        return FileResult(source, target, FAILED, reason(exc), seconds=time.perf_counter() - start)
+    encoded = encode_file(
+        _stream(source, "in", force), _stream(target, "out", force), options,
+        force=force, name=source, strip=strip, progress=on_stage,
+    )  # fmt: skip
+    if on_stage is not None:
+        on_stage("measuring PSNR")
+    quality = encoded.psnr
+    if on_encoded is not None:
+        on_encoded(encoded)
     fields_ = _kvq_fields(encoded.header, len(encoded.data))
     return FileResult(source, target, DONE, psnr=quality, seconds=time.perf_counter() - start, **fields_)
 
@@ -367,71 +441,119 @@ def decode_task(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     skip_existing: bool = True,
     force: bool = False,
+    strip: bool = False,
+    folders: bool = True,
+    raise_errors: bool = False,
 ) -> FileResult:
-    """Decode one ``.kvq`` file of a batch to an image file; never raises for a bad file.
+    """Decode one ``.kvq`` file of a batch to an image file; never raises for a bad file (unless ``raise_errors``).
 
     Parameters
     ----------
     task : Task
+        ``-`` as its source or target is standard input or output (a batch of one).
     format : str, optional
         Pillow format name; default from the target's suffix.
     max_pixels : int or None, default=178,956,970
     skip_existing : bool, default=True
         Keep an output that Pillow verifies and that has the ``.kvq``'s size.
     force : bool, default=False
+    strip : bool, default=False
+        Write no ICC profile, EXIF or resolution.
+    folders, raise_errors : bool
+        As for :func:`encode_task`.
 
     Returns
     -------
     FileResult
     """
-    with _recording_warnings() as caught:
-        result = _decode_one(task, format, max_pixels, skip_existing=skip_existing, force=force)
+    start = time.perf_counter()
+    with _recording_warnings(not raise_errors) as caught:
+        try:
+            result = _decode_one(task, format, max_pixels, skip_existing=skip_existing, force=force, strip=strip, folders=folders)
+        except (Exception, MemoryError) as exc:  # every failure becomes a row
+            if raise_errors or caused_by_ctrl_c(exc):
+                raise
+            result = failed(task, exc, time.perf_counter() - start)
     return _with_warnings(result, caught)
 
 
-def _decode_one(task: Task, format: str | None, max_pixels: int | None, *, skip_existing: bool, force: bool) -> FileResult:
+def _decode_one(
+    task: Task, format: str | None, max_pixels: int | None, *, skip_existing: bool, force: bool, strip: bool, folders: bool
+) -> FileResult:
     from .codec import read_header
-    from .fileio import check_output, decode_file
+    from .fileio import decode_file
 
     start = time.perf_counter()
     source, target = task.source, task.target
-    try:
-        if task.error:
-            raise KvqError(task.error)
+    if task.error:
+        raise KvqError(task.error)
+    if source != "-":
+        # The input's header first: a missing or broken input is its own failure, whatever is at the output.
         header = read_header(source, max_pixels)
         fields_ = _kvq_fields(header, os.path.getsize(source))
-        if not force and os.path.lexists(target):
-            if not skip_existing:
-                raise KvqError(f"output {target} exists (use --force to replace it)")
-            if not _valid_image(target, (header.width, header.height)):
-                raise KvqError(f"output {target} exists and is not a complete image of this file's size (use --force to replace it)")
-            return FileResult(source, target, SKIPPED, "output exists and is valid", seconds=time.perf_counter() - start, **fields_)
-        # The mirrored folder first: check_output refuses a missing parent.
+        if not force and target != "-" and os.path.lexists(target):
+            size = (header.width, header.height)
+            what = "a complete image of this file's size"
+            skipped = _existing_output(task, skip_existing, lambda: size, lambda s: _valid_image(target, s), what)
+            return replace(skipped, seconds=time.perf_counter() - start, **fields_)
+    if folders and target != "-":
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-        check_output(target, force=force, inputs=(source,))
-        decode_file(source, target, format, max_pixels=max_pixels, force=force)
-    except (Exception, MemoryError) as exc:  # noqa: BLE001 - every failure becomes a row
-        _reraise_interrupt(exc)
-        return FileResult(source, target, FAILED, reason(exc), seconds=time.perf_counter() - start)
+    decoded = decode_file(
+        _stream(source, "in", force), _stream(target, "out", force), format, max_pixels=max_pixels, force=force, strip=strip
+    )
+    fields_ = _kvq_fields(decoded.header, os.path.getsize(source) if source != "-" else None)
     return FileResult(source, target, DONE, seconds=time.perf_counter() - start, **fields_)
 
 
 @contextlib.contextmanager
-def _recording_warnings() -> Iterator[list[warnings.WarningMessage]]:
-    """The warnings raised inside, in a list; an empty list, and nothing touched, outside the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        yield []
+def _recording_warnings(record: bool = True) -> Iterator[list[str]]:
+    """What the libraries say while a file is worked on, one line each, in a list filled when the block ends.
+
+    Python warnings (Pillow's "Corrupt EXIF data", a palette with fewer
+    colours than asked) and what a library logs where nobody set up logging
+    (Pillow's TIFF plugin logs "More samples per pixel than can be decoded",
+    which Python would print to standard error) travel with the file's result.
+    Outside the main thread, or without ``record``, nothing is touched: Python's
+    warning filters and logging are global, and a threaded worker's
+    neighbours would see each other's.
+    """
+    lines: list[str] = []
+    if not record or threading.current_thread() is not threading.main_thread():
+        yield lines
         return
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, library_logs(lines):
         # Last, so that a caller's own filters (DecompressionBombWarning as an error, say) still decide.
         warnings.simplefilter("always", append=True)
-        yield caught
+        yield lines
+    lines[:0] = [str(w.message) for w in caught]
 
 
-def _with_warnings(result: FileResult, caught: list[warnings.WarningMessage]) -> FileResult:
+@contextlib.contextmanager
+def library_logs(lines: list[str]) -> Iterator[list[str]]:
+    """Hold back what libraries log while no logging is set up: into ``lines``, not onto standard error.
+
+    Python prints such records (warnings and errors) to ``sys.stderr``
+    through ``logging.lastResort``; a program that set up logging keeps its
+    own handlers, untouched.
+    """
+    import logging
+
+    class Held(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    previous = logging.lastResort
+    logging.lastResort = Held(logging.WARNING)
+    try:
+        yield lines
+    finally:
+        logging.lastResort = previous
+
+
+def _with_warnings(result: FileResult, caught: list[str]) -> FileResult:
     if not caught:
         return result
-    lines = list(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
+    lines = list(dict.fromkeys(" ".join(line.split()) for line in caught))
     if len(lines) > MAX_WARNINGS:
         lines[MAX_WARNINGS:] = [f"... and {len(lines) - MAX_WARNINGS} more warnings"]
     return replace(result, warnings="\n".join(lines))
@@ -453,19 +575,16 @@ def _valid_image(path: str, size: tuple[int, int]) -> bool:
 # --------------------------------------------------------------------------- running
 
 
-def _is_dask_client(executor: Any) -> bool:
-    return type(executor).__module__.split(".")[0] == "distributed" and hasattr(executor, "submit")
-
-
 def process_pool(jobs: int) -> cf.ProcessPoolExecutor:
-    """A process pool for batch work.
+    """A process pool for batch work, whose workers die with this process.
 
     On Linux, from a process with no other thread, workers are forked: they
     start at once with everything this process has imported (a fork server
     would first import numpy and kvq again, about 0.3 s). Elsewhere, or from
     a threaded program, where forking is unsafe, they start from a fork
     server that has imported kvq (or are spawned, on Windows). Workers ignore
-    Ctrl-C: the parent decides what to do about it.
+    Ctrl-C (the process that runs the batch decides), and end when this
+    process ends, however it ends (SIGKILL included; see :func:`_worker_setup`).
 
     Parameters
     ----------
@@ -478,7 +597,6 @@ def process_pool(jobs: int) -> cf.ProcessPoolExecutor:
     """
     import multiprocessing
     import sys
-    import threading
 
     context: multiprocessing.context.BaseContext
     if sys.platform.startswith("linux") and threading.active_count() == 1:
@@ -492,13 +610,23 @@ def process_pool(jobs: int) -> cf.ProcessPoolExecutor:
     return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_setup)
 
 
-def _worker_setup() -> None:
-    """Make a pool worker one single-threaded process among ``jobs``.
+#: Linux's prctl option that sends a signal to a process when its parent dies.
+_PR_SET_PDEATHSIG = 1
 
-    Ctrl-C reaches every process of the terminal's group: only the parent
-    acts on it (it cancels the files not started and waits for those
-    running, whose outputs are then complete); workers that died of the same
-    KeyboardInterrupt would print a traceback each and break the pool.
+
+def _worker_setup() -> None:
+    """Make a pool worker one single-threaded process among ``jobs``, that does not outlive its parent.
+
+    Ctrl-C reaches every process of the terminal's group: only the process
+    that runs the batch acts on it (it stops starting files and waits for the
+    ones in hand); workers ignore it. SIGTERM (the batch stopped at once)
+    unwinds the file in hand, its temporary file removed.
+
+    A worker must not outlive its parent (killed with SIGKILL, say): it would
+    hold the output pipe and the manifest's temporary file for ever. Linux
+    kills it with its parent (``PR_SET_PDEATHSIG``); elsewhere, and for the
+    moment before that is set, a thread watches the parent and ends the worker
+    once it is gone.
 
     numpy's BLAS starts a thread per core in every process: N workers would
     run N x cores threads on N cores, spinning against each other. One
@@ -507,11 +635,31 @@ def _worker_setup() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _unwind)
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    threading.Thread(target=_watch_parent, args=(parent,), name="kvq-parent-watch", daemon=True).start()
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - a dependency of kvq and of scikit-learn
         return
     threadpool_limits(1)
+
+
+def _unwind(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _watch_parent(parent: int, every: float = 0.5) -> None:
+    # Reparented (the parent is gone, or was gone before the worker could ask to die with it): end now.
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
 
 
 def run(
@@ -520,6 +668,7 @@ def run(
     *,
     executor: Any = None,
     jobs: int | None = None,
+    stop: Stop | None = None,
 ) -> Generator[FileResult, None, None]:
     """Run ``work`` on every task and yield the results as they complete.
 
@@ -532,270 +681,230 @@ def run(
         :func:`decode_task` with their options bound by
         :func:`functools.partial`).
     executor : concurrent.futures.Executor or distributed.Client, optional
-        What runs the work. None with ``jobs`` None or 1: this process,
-        one file after another, results in task order.
+        What runs the work. A Dask client runs it through its
+        ``concurrent.futures`` executor (``client.get_executor``), each file
+        its own task, with paths made absolute for its workers.
     jobs : int, optional
-        Without ``executor``: run on a process pool of this many workers,
-        created and shut down here. A worker process that dies (killed for
-        memory, say) fails only the file it was working on: the pool is
-        rebuilt and the files that were in flight are retried one at a time.
+        Without ``executor``: None or 1 (or less), this process, one file
+        after another, results in task order; N, a process pool of N
+        workers, created and shut down here. A worker
+        process that dies (killed for memory, say) fails only the file it
+        was working on: the pool is rebuilt and the files that were in
+        flight are retried one at a time.
+    stop : threading.Event or any object with ``is_set()``, optional
+        Once set, no new file starts; the files in hand finish, are yielded,
+        and the generator ends. Files a caller's executor has queued but not
+        started are cancelled; on a Dask cluster, which cannot tell them from
+        running ones, every file sent is waited for and yielded.
 
     Yields
     ------
     FileResult
         One per task, in completion order when parallel.
 
+    Raises
+    ------
+    KeyboardInterrupt
+        As any exception raised in the caller's thread while a batch runs, it
+        ends the batch at once: files not started are cancelled, and kvq's
+        own worker processes are stopped, the files in hand unwound (no
+        output, no temporary file); a caller's executor finishes its running
+        tasks on its own. Results not yet yielded are not reported.
+
     Notes
     -----
-    With a Dask client, workers read and write the paths themselves, so they
-    need the same file system as this process (paths are made absolute).
-    Each task is a Dask task of its own; the scheduler reschedules a task whose
-    worker died, and marks it failed (``KilledWorker``) after
-    ``distributed.scheduler.allowed-failures`` deaths. Finished tasks'
-    results are released as soon as they arrive, so the death of a worker
-    never makes Dask recompute them.
-
-    Ctrl-C (in the main thread, with Python's own SIGINT handler in place)
-    is held while the caller handles a result and while results are
-    collected, and raised as KeyboardInterrupt where nothing is half-done:
-    a parallel run first yields the results of the files already sent to
-    its workers, whose outputs are complete, and a file of a serial run is
-    either cut short before its output is renamed into place or reported.
-    So every output on disk has been yielded. A second Ctrl-C stops the
-    reporting at once (kvq's own worker processes still finish the file in
-    hand before the pool shuts down; their outputs are complete). Close the
-    generator (or exhaust it) to restore the handler.
+    In flight at once: one file per worker of kvq's own pool (so a stop
+    starts nothing new), twice the workers of a caller's executor, or of a
+    Dask cluster's threads, so a million-file folder never becomes a
+    million futures. A Dask result is released as soon as it arrives: the
+    death of a worker never makes Dask compute a finished file again.
     """
     if executor is not None and jobs is not None:
         raise ValueError("give either executor or jobs, not both")
-    if executor is None and (jobs is None or jobs <= 1):
-        from .errors import interrupt
-
-        with interrupt.held():
-            for task in tasks:
-                # Cut short, a file leaves no output; atomic_write disarms this
-                # before the rename that commits one, so it is then reported.
-                with interrupt.waiting():
-                    result = work(task)
-                yield result
-        return
-    if executor is None:
-        yield from _run_own_pool(tasks, work, int(jobs or 1))
-    elif _is_dask_client(executor):
-        yield from _run_dask(tasks, work, executor)
+    backend: _Backend
+    if executor is not None:
+        backend = _Executor(executor)
+    elif jobs is None or jobs <= 1:
+        backend = _InProcess()
     else:
-        yield from _run_executor(tasks, work, executor, _window(getattr(executor, "_max_workers", os.cpu_count() or 1)))
+        backend = _OwnPool(jobs)
+    yield from _drive(tasks, work, backend, stop)
 
 
-def _window(workers: int) -> int:
-    """Tasks kept in flight: enough that no worker waits, few enough to stay small."""
-    return 2 * max(1, workers) + 2
+def _stopping(stop: Stop | None) -> bool:
+    return stop is not None and stop.is_set()
 
 
-def _failed(task: Task, reason: str) -> FileResult:
-    return FileResult(task.source, task.target, FAILED, " ".join(reason.split()))
-
-
-def _run_executor(
-    tasks: Iterable[Task], work: Callable[[Task], FileResult], executor: cf.Executor, window: int
-) -> Iterator[FileResult]:
-    from .errors import interrupt
-
-    pending: dict[cf.Future, Task] = {}
+def _drive(tasks: Iterable[Task], work: Callable[[Task], FileResult], backend: _Backend, stop: Stop | None) -> Iterator[FileResult]:
     source = iter(tasks)
+    pending: dict[cf.Future, Task] = {}
+    abandoned = False
     try:
-        with interrupt.held():
-            for task in source:
-                pending[executor.submit(work, task)] = task
-                if len(pending) < window:
-                    continue
-                yield from _next_done(pending)
-            while pending:
-                yield from _next_done(pending)
-    finally:
-        for future in pending:
-            future.cancel()
-
-
-def _next_done(pending: dict[cf.Future, Task]) -> Iterator[FileResult]:
-    done = yield from _wait_first(pending)
-    for future in done:
-        yield _outcome(future, pending.pop(future))
-
-
-def _wait_first(pending: dict[cf.Future, Task]) -> Generator[FileResult, None, set[cf.Future]]:
-    """Wait for the first of ``pending`` to finish; on Ctrl-C, report the running ones and re-raise.
-
-    Ctrl-C, held by :meth:`kvq.errors.interrupt.held` everywhere else, lands
-    only here, where nothing is half-done: results already received have
-    been yielded, and those still running are waited for and yielded too.
-    """
-    from .errors import interrupt
-
-    try:
-        with interrupt.waiting():
-            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+        while True:
+            while len(pending) < backend.window and not _stopping(stop):
+                task = next(source, None)
+                if task is None:
+                    break
+                pending[backend.submit(work, task)] = task
+            if not pending:
+                break
+            if _stopping(stop) and backend.cancels:
+                _cancel(pending)  # queued, not started: they never start
+            results, suspects = _collect(pending, backend)
+            yield from results
+            if suspects:
+                # The pool is unusable and every file in flight fails with it; only one of them killed its
+                # worker, but which one is unknown: each is run again alone, on a fresh pool.
+                suspects += pending.values()
+                pending.clear()
+                backend.restart()
+                for task in suspects:
+                    yield backend.alone(work, task)
     except KeyboardInterrupt:
-        yield from _drain(pending)
+        abandoned = True
+        _cancel(pending)
+        backend.abandon()
         raise
-    return done
-
-
-def _outcome(future: cf.Future, task: Task) -> FileResult:
-    try:
-        return future.result()
-    except cf.process.BrokenProcessPool as exc:
-        return _failed(task, f"the worker process died while processing it ({exc})")
-    except Exception as exc:  # noqa: BLE001 - the executor's own failure, for this file
-        return _failed(task, reason(exc))
-
-
-def _run_own_pool(tasks: Iterable[Task], work: Callable[[Task], FileResult], jobs: int) -> Iterator[FileResult]:
-    from .errors import interrupt
-
-    source = iter(tasks)
-    window = _window(jobs)
-    pool = process_pool(jobs)
-    pending: dict[cf.Future, Task] = {}
-    unsent: list[Task] = []
-    try:
-        with interrupt.held():
-            while True:
-                broken = False
-                while len(pending) < window and not broken:
-                    task = unsent.pop() if unsent else next(source, None)
-                    if task is None:
-                        break
-                    try:
-                        pending[pool.submit(work, task)] = task
-                    except cf.process.BrokenProcessPool:
-                        unsent.append(task)  # never started: no suspect
-                        broken = True
-                if not pending and not broken:
-                    return
-                suspects = []
-                if pending:
-                    done = yield from _wait_first(pending)
-                    for future in done:
-                        task = pending.pop(future)
-                        try:
-                            result = future.result()
-                        except cf.process.BrokenProcessPool:
-                            suspects.append(task)
-                            continue
-                        yield result
-                if suspects or broken:
-                    # The pool is unusable and every task in flight fails with it;
-                    # only one of them killed its worker, but which one is unknown.
-                    # Retry each alone on a fresh pool.
-                    suspects += pending.values()
-                    pending.clear()
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    pool = process_pool(jobs)
-                    for task in suspects:
-                        if interrupt.pending():  # one file at a time here: stop between two
-                            raise KeyboardInterrupt
-                        pool, result = _alone(pool, work, task, jobs)
-                        yield result
     finally:
-        for future in pending:
-            future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+        if not abandoned:
+            _cancel(pending)
+            backend.close()
 
 
-def _drain(pending: dict[cf.Future, Task]) -> Iterator[FileResult]:
-    """After Ctrl-C: cancel what has not started, and report what was running once it ends.
-
-    The running files finish (workers ignore the interrupt) and their outputs
-    are complete; reporting them keeps the manifest true to what is on disk.
-    """
+def _cancel(pending: dict[cf.Future, Task]) -> None:
     for future in pending:
         future.cancel()
-    done, _ = cf.wait(pending)
+
+
+def _collect(pending: dict[cf.Future, Task], backend: _Backend) -> tuple[list[FileResult], list[Task]]:
+    """Wait for the first files to finish; their results, and the files whose worker process died.
+
+    The finished futures are dropped with this frame, before the next wait: a
+    Dask result is released as soon as it has arrived.
+    """
+    done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+    results, suspects = [], []
     for future in done:
         task = pending.pop(future)
-        if not future.cancelled():
-            yield _outcome(future, task)
-
-
-def _alone(
-    pool: cf.ProcessPoolExecutor, work: Callable[[Task], FileResult], task: Task, jobs: int
-) -> tuple[cf.ProcessPoolExecutor, FileResult]:
-    try:
-        return pool, pool.submit(work, task).result()
-    except cf.process.BrokenProcessPool:
-        pool.shutdown(wait=True, cancel_futures=True)
-        reason = "the worker process died while processing it (out of memory, or a crash in an image library)"
-        return process_pool(jobs), _failed(task, reason)
-
-
-def _run_dask(tasks: Iterable[Task], work: Callable[[Task], FileResult], client: Any) -> Iterator[FileResult]:
-    from distributed import as_completed
-
-    from .errors import interrupt
-
-    threads = sum(client.nthreads().values()) or 1
-    window = _window(threads)
-    batch = uuid.uuid4().hex[:12]
-    source = enumerate(tasks)
-    in_flight: dict[str, Task] = {}
-    queue = as_completed()
-
-    def submit() -> bool:
-        item = next(source, None)
-        if item is None:
-            return False
-        number, task = item
-        key = f"kvq-{batch}-{number}"
-        remote = replace(task, source=os.path.abspath(task.source), target=os.path.abspath(task.target))
-        queue.add(client.submit(work, remote, key=key, pure=False))
-        in_flight[key] = task
-        return True
-
-    try:
-        with interrupt.held():
-            yield from _collect_dask(queue, in_flight, window, submit)
-    finally:
-        if in_flight:
-            # Tasks already running on the cluster cannot be stopped; their
-            # outputs are complete and a rerun finds them.
-            client.cancel(list(queue.futures), force=True)
-            queue.clear()
-
-
-def _collect_dask(queue: Any, in_flight: dict[str, Task], window: int, submit: Callable[[], bool]) -> Iterator[FileResult]:
-    from .errors import interrupt
-
-    while len(in_flight) < window and submit():
-        pass
-    interrupted = False
-    while in_flight:
+        if future.cancelled():
+            continue
         try:
-            with interrupt.waiting():
-                future = next(queue)
-        except KeyboardInterrupt:
-            # The files already sent finish (a cluster's running tasks cannot be
-            # stopped) and are reported, as by a pool; a second Ctrl-C stops at once.
-            interrupted = True
-            future = next(queue, None)
-            if future is None:
-                break
-        task = in_flight.pop(future.key)
+            results.append(backend.result(future, task))
+        except cf.process.BrokenProcessPool:
+            suspects.append(task)
+    return results, suspects
+
+
+class _Backend:
+    """What :func:`_drive` runs the work on: an executor, and what to do when a worker dies or the batch ends."""
+
+    window = 1
+    #: Whether a future's cancel() means the file never starts (a stop cancels the ones queued).
+    cancels = True
+
+    def submit(self, work: Callable[[Task], FileResult], task: Task) -> cf.Future:
+        raise NotImplementedError
+
+    def result(self, future: cf.Future, task: Task) -> FileResult:
+        return future.result()
+
+    def restart(self) -> None:
+        raise cf.process.BrokenProcessPool("a worker process died")  # pragma: no cover - kvq's own pool only
+
+    def alone(self, work: Callable[[Task], FileResult], task: Task) -> FileResult:
+        raise NotImplementedError  # pragma: no cover - kvq's own pool only
+
+    def abandon(self) -> None:
+        """The batch stops at once (KeyboardInterrupt): stop what can be stopped."""
+
+    def close(self) -> None:
+        """The batch ended: release what it holds."""
+
+
+class _InProcess(_Backend):
+    """This process, one file after another: each submit runs the file, so results come in task order."""
+
+    def submit(self, work: Callable[[Task], FileResult], task: Task) -> cf.Future:
+        future: cf.Future = cf.Future()
+        future.set_result(work(task))
+        return future
+
+
+class _OwnPool(_Backend):
+    """kvq's own process pool: one file per worker in flight; a worker that dies fails only its own file."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = self.window = jobs
+        self.pool = process_pool(jobs)
+
+    def submit(self, work: Callable[[Task], FileResult], task: Task) -> cf.Future:
+        try:
+            return self.pool.submit(work, task)
+        except cf.process.BrokenProcessPool:
+            # Broken by a death the batch has not seen yet: its file will show it; this one never started.
+            self.restart()
+            return self.pool.submit(work, task)
+
+    def restart(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool = process_pool(self.jobs)
+
+    def alone(self, work: Callable[[Task], FileResult], task: Task) -> FileResult:
+        try:
+            return self.pool.submit(work, task).result()
+        except cf.process.BrokenProcessPool:
+            self.restart()
+            return _failed_to_run(task, "the worker process died while processing it (out of memory, or a crash in an image library)")
+
+    def abandon(self) -> None:
+        # SIGTERM unwinds each worker's file in hand (see _worker_setup); nothing waits for them.
+        for process in list(getattr(self.pool, "_processes", {}).values()):
+            with contextlib.suppress(OSError, ValueError):
+                process.terminate()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Executor(_Backend):
+    """A caller's executor, or a Dask client through its executor, with paths made absolute for its workers."""
+
+    def __init__(self, executor: Any) -> None:
+        if _is_dask_client(executor):
+            # pure=False: each file is its own task, run again if a worker dies mid-file, never taken from
+            # an earlier identical call. Its futures stay pending until the task has run, so cancel() cannot
+            # tell a task running on a worker (which runs to its end all the same) from one not started: a
+            # stop waits for every file sent (twice the cluster's threads at most) and reports them.
+            threads = sum(executor.nthreads().values()) or 1
+            executor = executor.get_executor(pure=False)
+            self.cancels = False
+        else:
+            threads = getattr(executor, "_max_workers", None) or os.cpu_count() or 1
+        self.executor = executor
+        # Enough that no worker waits; the ones queued but not started are cancelled by a stop.
+        self.window = 2 * threads
+
+    def submit(self, work: Callable[[Task], FileResult], task: Task) -> cf.Future:
+        remote = replace(task, source=os.path.abspath(task.source), target=os.path.abspath(task.target))
+        return self.executor.submit(work, remote)
+
+    def result(self, future: cf.Future, task: Task) -> FileResult:
         try:
             result = future.result()
-        except Exception as exc:  # noqa: BLE001 - KilledWorker, a lost connection: this file failed
-            result = _failed(task, f"{type(exc).__name__}: {exc}")
-        else:
-            result = replace(result, source=task.source, target=task.target)
-        # Forget the key now: Dask would recompute a result it still
-        # holds a reference to if the worker keeping it died.
-        future.release()
-        del future
-        yield result
-        if not interrupted:
-            submit()
-    if interrupted:
-        raise KeyboardInterrupt
+        except cf.process.BrokenProcessPool as exc:
+            return _failed_to_run(task, f"the worker process died while processing it ({exc})")
+        except Exception as exc:  # noqa: BLE001 - the executor's own failure (KilledWorker, a lost connection): this file's
+            return _failed_to_run(task, f"{type(exc).__name__}: {exc}")
+        return replace(result, source=task.source, target=task.target)
+
+
+def _failed_to_run(task: Task, why: str) -> FileResult:
+    return FileResult(task.source, task.target, FAILED, " ".join(why.split()))
+
+
+def _is_dask_client(executor: Any) -> bool:
+    return type(executor).__module__.split(".")[0] == "distributed" and hasattr(executor, "get_executor")
 
 
 # --------------------------------------------------------------------------- the two verbs
@@ -810,6 +919,7 @@ def encode_files(
     jobs: int | None = None,
     skip_existing: bool = True,
     force: bool = False,
+    stop: Stop | None = None,
     **kwargs: Any,
 ) -> Generator[FileResult, None, None]:
     """Encode image files and folders of them to ``.kvq`` files.
@@ -826,6 +936,7 @@ def encode_files(
         When omitted, built from ``kwargs`` (``k``, ``seed``, ...).
     executor : concurrent.futures.Executor or distributed.Client, optional
     jobs : int, optional
+    stop : threading.Event or any object with ``is_set()``, optional
         See :func:`run`.
     skip_existing : bool, default=True
         Keep outputs that are already valid, so an interrupted batch resumes.
@@ -851,7 +962,7 @@ def encode_files(
         raise KvqError("give either options or keyword options, not both")
     tasks = plan(inputs, output, suffix=".kvq", find=IMAGE_SUFFIXES)
     work = functools.partial(encode_task, options=options, skip_existing=skip_existing, force=force)
-    return run(tasks, work, executor=executor, jobs=jobs)
+    return run(tasks, work, executor=executor, jobs=jobs, stop=stop)
 
 
 def decode_files(
@@ -864,6 +975,7 @@ def decode_files(
     jobs: int | None = None,
     skip_existing: bool = True,
     force: bool = False,
+    stop: Stop | None = None,
 ) -> Generator[FileResult, None, None]:
     """Decode ``.kvq`` files and folders of them to image files.
 
@@ -877,7 +989,7 @@ def decode_files(
         Pillow format of the outputs; their suffix is the format's usual one.
     max_pixels : int or None, default=178,956,970
         Refuse larger images.
-    executor, jobs, skip_existing, force
+    executor, jobs, skip_existing, force, stop
         As for :func:`encode_files`.
 
     Yields
@@ -886,41 +998,7 @@ def decode_files(
     """
     tasks = plan(inputs, output, suffix=suffix_for(format), find=KVQ_SUFFIXES)
     work = functools.partial(decode_task, format=format, max_pixels=max_pixels, skip_existing=skip_existing, force=force)
-    return run(tasks, work, executor=executor, jobs=jobs)
-
-
-def suffix_for(format: str) -> str:
-    """The usual file suffix of a Pillow format (``"JPEG"`` -> ``".jpg"``).
-
-    Parameters
-    ----------
-    format : str
-        A format Pillow writes.
-
-    Returns
-    -------
-    str
-
-    Raises
-    ------
-    KvqError
-        Pillow has no writer for ``format``.
-    """
-    from PIL import Image
-
-    upper = format.upper()
-    if upper in _SUFFIXES:
-        return _SUFFIXES[upper]
-    Image.init()
-    if upper not in Image.SAVE:
-        raise KvqError(f"Pillow cannot write {format!r} images")
-    for suffix, name in Image.registered_extensions().items():
-        if name == upper:
-            return suffix
-    raise KvqError(f"Pillow knows no file suffix for {format!r} images")
-
-
-_SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp", "GIF": ".gif"}
+    return run(tasks, work, executor=executor, jobs=jobs, stop=stop)
 
 
 def summarize(results: Iterable[FileResult]) -> dict[str, int]:

@@ -187,12 +187,36 @@ def unpack(data: bytes | memoryview | np.ndarray, bits: int, count: int, k: int,
                 values <<= 1
                 values |= bitmap[:, column]
             out[start : start + n] = values
-    if k < (1 << bits):
-        bad = np.flatnonzero(out >= k)
-        if bad.size:
-            first = int(bad[0])
-            raise FormatError(f"index {int(out[first])} of pixel {first:,} is >= palette size {k}", first * bits // 8)
+    check_below(out, k, bits)
     return out
+
+
+def check_below(indices: np.ndarray, k: int, bits: int, first: int = 0) -> None:
+    """Refuse the first index that is not below ``k``: the one place that words spec rule 21.
+
+    Parameters
+    ----------
+    indices : ndarray of unsigned int
+        Consecutive indices in stream order (any shape).
+    k : int
+        Palette size.
+    bits : int
+        Bits per index; the error's offset is the byte holding the bad index.
+    first : int, default=0
+        Pixel number of the first of ``indices`` in the image.
+
+    Raises
+    ------
+    FormatError
+        Its offset counted from the start of the index data.
+    """
+    if k >= (1 << bits):  # no value of this width can reach k
+        return
+    flat = indices.reshape(-1)
+    bad = np.flatnonzero(flat >= k)
+    if bad.size:
+        pixel = first + int(bad[0])
+        raise FormatError(f"index {int(flat[bad[0]])} of pixel {pixel:,} is >= palette size {k}", pixel * bits // 8)
 
 
 def count_values(indices: np.ndarray, k: int) -> np.ndarray:
@@ -262,9 +286,7 @@ def tally(data: bytes | memoryview, bits: int, count: int, k: int) -> np.ndarray
         first = start * bits // 8
         block = unpack(raw[first : first + (n * bits + 7) // 8], bits, n, width)
         seen = np.bincount(block, minlength=width)
-        if k < width and seen[k:].any():
-            bad = int(np.flatnonzero(block >= k)[0])
-            pixel = start + bad
-            raise FormatError(f"index {int(block[bad])} of pixel {pixel:,} is >= palette size {k}", pixel * bits // 8)
+        if seen[k:].any():
+            check_below(block, k, bits, first=start)
         counts += seen
     return counts[:k]

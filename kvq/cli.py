@@ -30,6 +30,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -152,15 +153,19 @@ def _held_stderr(verbose: bool) -> Iterator[None]:
     """Hold back what the libraries underneath write to standard error while a command runs.
 
     Python warnings (Pillow's DecompressionBombWarning, "Corrupt EXIF data",
-    APNG frame counts) are recorded; C libraries (libtiff) write to file
-    descriptor 2 directly, so that descriptor points at a temporary file
+    APNG frame counts) and what libraries log where nobody set up logging
+    (Pillow's TIFF plugin: "More samples per pixel than can be decoded") are
+    recorded; C libraries (libtiff) write to file descriptor 2 directly, so that descriptor points at a temporary file
     meanwhile, while ``sys.stderr`` keeps writing to the real standard error.
     With ``verbose`` all of it is shown afterwards; otherwise a failure prints
     its one line and a success nothing.
     """
+    from .batch import library_logs
+
     held = _FdHold.start()
+    logged: list[str] = []
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, library_logs(logged):
             warnings.simplefilter("always")
             yield
     finally:
@@ -168,7 +173,7 @@ def _held_stderr(verbose: bool) -> Iterator[None]:
         if verbose:
             for warning in caught:
                 print(f"kvq: warning: {warning.message}", file=sys.stderr)
-            for line in text.splitlines():
+            for line in [*logged, *text.splitlines()]:
                 print(f"kvq: {line}", file=sys.stderr)
 
 
@@ -247,63 +252,107 @@ def _is_batch(args: argparse.Namespace) -> bool:
     return bool(output) and output != "-" and (os.path.isdir(output) or output.endswith(("/", os.sep)))
 
 
+def _jobs(args: argparse.Namespace) -> int:
+    """Worker processes ``--jobs`` asks for: the one rule of the one-file command and of a batch."""
+    if args.jobs < 0:
+        raise UsageError(f"--jobs must be 0 (one per CPU) or more, not {args.jobs}")
+    return args.jobs or os.cpu_count() or 1
+
+
 def _cmd_encode(args: argparse.Namespace) -> int:
     from .options import from_arguments
 
     options = from_arguments(args)
+    jobs = _jobs(args)
     if _is_batch(args):
-        return _run_batch(args, "encode", options=options)
-    from .accounting import breakdown, summary
-    from .fileio import KVQ, default_output, encode_file, output_format
-    from .progress import Ticker
-
-    source = args.inputs[0]
-    output = args.output or default_output(source, ".kvq")
-    if _skip_valid(args, source, output, "encode"):
-        return EXIT_OK
-    destination = _stream(output, "out", force=args.force)
-    _start_numba()
-    ticker = Ticker(f"encoding {source}", enabled=None if not args.quiet else False)
-    with _OneRow(args, source, output, "encode") as row, ticker:
-        encoded = encode_file(
-            _stream(source, "in"), destination, options, force=args.force, name=source, strip=args.strip, progress=ticker.stage
-        )
-        ticker.stage("measuring PSNR")
-        row.update(_kvq_row(encoded.header, len(encoded.data)), psnr=encoded.psnr)
-    if not args.quiet:
-        where = "stdout" if output == "-" else output
-        sizes = encoded.sizes if output_format(destination) == KVQ else breakdown(encoded.header, os.path.getsize(output))
-        # With the file on standard output, the summary goes to standard error.
-        print(summary(encoded.header, sizes, encoded.psnr, where), file=sys.stderr if output == "-" else sys.stdout)
-    return EXIT_OK
+        return _run_batch(args, "encode", jobs, options=options)
+    return _run_one(args, "encode", options=options)
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
     from .container import DEFAULT_MAX_PIXELS
 
     max_pixels = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels
+    jobs = _jobs(args)
     if _is_batch(args):
-        return _run_batch(args, "decode", max_pixels=max_pixels)
-    from .fileio import decode_file, default_output
+        return _run_batch(args, "decode", jobs, max_pixels=max_pixels)
+    return _run_one(args, "decode", max_pixels=max_pixels)
+
+
+def _run_one(args: argparse.Namespace, verb: str, **settings: Any) -> int:
+    """One file: a batch of one through the batch's runner, its error the command's (message and exit status)."""
+    import functools
+
+    from . import batch
+    from .fileio import default_output
     from .progress import Ticker
 
     source = args.inputs[0]
-    output = args.output or default_output(source, ".png")
-    if _skip_valid(args, source, output, "decode"):
+    output = args.output or default_output(source, ".kvq" if verb == "encode" else ".png")
+    task = batch.Task(source, output)
+    # Whether an output there may be kept: then nothing is compiled, read or written.
+    skipping = args.skip_existing and not args.force and "-" not in (source, output) and os.path.lexists(output)
+    encoded: list[Any] = []
+    ticker = Ticker(f"{verb[:-1]}ing {source}", enabled=None if not args.quiet else False)
+    _stream(output, "out", force=args.force)  # binary data is refused for a terminal before any work
+    if verb == "encode":
+        if not skipping:
+            _start_kernels(args, settings["options"])
+        work = functools.partial(
+            batch.encode_task, options=settings["options"], skip_existing=args.skip_existing, force=args.force, strip=args.strip,
+            folders=False, raise_errors=True, on_stage=ticker.stage, on_encoded=encoded.append,
+        )  # fmt: skip
+    else:
+        coding = None if skipping or not os.path.isfile(source) else _compiled_coding(source)  # a pipe's header is read once
+        if coding is not None:
+            _start_kernels(args, coding=coding)
+        work = functools.partial(
+            batch.decode_task, format=args.format, max_pixels=settings["max_pixels"], skip_existing=args.skip_existing,
+            force=args.force, strip=args.strip, folders=False, raise_errors=True,
+        )  # fmt: skip
+    result = _one_file(args, verb, task, work, ticker)
+    if result.status == batch.SKIPPED:
+        if not args.quiet:
+            print(f"{output}: exists and is valid, skipped")
         return EXIT_OK
-    if os.path.isfile(source) and _entropy_coded(source):  # a pipe's header can be read only once
-        _start_numba()
-    with (
-        _OneRow(args, source, output, "decode") as row,
-        Ticker(f"decoding {source}", enabled=None if not args.quiet else False),
-        _naming(source),
-    ):
-        header = decode_file(
-            _stream(source, "in"), _stream(output, "out", force=args.force), args.format,
-            max_pixels=max_pixels, force=args.force, strip=args.strip,
-        ).header  # fmt: skip
-        row.update(_kvq_row(header, os.path.getsize(source) if source != "-" else None))
+    if verb == "encode" and not args.quiet:
+        _print_summary(encoded[0], output)
     return EXIT_OK
+
+
+def _one_file(args: argparse.Namespace, verb: str, task: Any, work: Any, ticker: Any) -> Any:
+    """Run the one file through the batch's runner; its manifest row is written whether it is done or failed."""
+    from . import batch
+
+    writer = None
+    if args.manifest:
+        from .manifest import ManifestWriter
+
+        writer = ManifestWriter(args.manifest, verb, force=args.force)
+    start = time.perf_counter()
+    try:
+        with ticker, _naming(task.source) if verb == "decode" else contextlib.nullcontext():
+            (result,) = batch.run([task], work)
+    except BaseException as exc:
+        if writer is not None:
+            writer.add(batch.failed(task, exc, time.perf_counter() - start))
+            writer.close()
+        raise
+    if writer is not None:
+        writer.add(result)
+        writer.close()
+    return result
+
+
+def _print_summary(encoded: Any, output: str) -> None:
+    """The one line ``kvq encode`` prints about the file it wrote; on standard error when the file went to standard output."""
+    from .accounting import breakdown
+    from .formats import KVQ, encode_format
+    from .report import summary
+
+    where = "stdout" if output == "-" else output
+    sizes = encoded.sizes if output == "-" or encode_format(output) == KVQ else breakdown(encoded.header, os.path.getsize(output))
+    print(summary(encoded.header, sizes, encoded.psnr, where), file=sys.stderr if output == "-" else sys.stdout)
 
 
 @contextlib.contextmanager
@@ -317,91 +366,58 @@ def _naming(source: str) -> Iterator[None]:
         raise KvqError(f"{'stdin' if source == '-' else source}: {exc}") from None
 
 
-def _start_numba() -> None:
-    """numba's start without its scipy and cffi imports: this process is the command's own (see kvq._numba_start)."""
+def _start_kernels(args: argparse.Namespace, options: Any = None, coding: Any = None) -> None:
+    """Compile, or load from the cache, the kernels the command will run, before any timer or progress line starts.
+
+    numba starts without its scipy and cffi imports (this process is the
+    command's own, see kvq._numba_start). Compiling happens once after an
+    install and takes a while: the command says so on a terminal, or with -v,
+    rather than look hung.
+    """
+    from . import _jit
     from ._numba_start import start
 
     start()
+    watched = getattr(args, "verbose", False) or (not getattr(args, "quiet", False) and _is_terminal(sys.stderr))
+    previous = _jit.on_compile(_say_compiling if watched else None)
+    try:
+        if options is not None:
+            from . import coding as codings
+            from .quantize import start as start_quantizer
+
+            start_quantizer(options)
+            coding = codings.by_name(options.coding)
+        if coding is not None:
+            coding.start()
+    finally:
+        _jit.on_compile(previous)
 
 
-def _entropy_coded(source: str) -> bool:
-    """Whether a file's header names an index coding other than fixed width (decoded by a numba kernel)."""
+def _say_compiling(kernel: str) -> None:
+    print("kvq: compiling kvq's kernels for this machine, once after an install...", file=sys.stderr, flush=True)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _compiled_coding(source: str) -> Any:
+    """The index coding of a file, from its header, when it runs compiled kernels; else None."""
+    from . import coding
     from .codec import read_header
-    from .container import CODING_FIXED
     from .errors import KvqError
 
     try:
-        return read_header(source, max_pixels=None).coding != CODING_FIXED
+        found = coding.by_code(read_header(source, max_pixels=None).coding)
     except (KvqError, OSError):
-        return False  # decode_file reports it
+        return None  # decode_file reports it
+    return found if found.compiled else None
 
 
-def _kvq_row(header: Any, size: int | None) -> dict[str, Any]:
-    row = {"width": header.width, "height": header.height, "k": header.k, "coding": header.coding}
-    if size is not None:
-        row.update(bytes=size, bits_per_pixel=8 * size / header.n_pixels)
-    return row
-
-
-def _skip_valid(args: argparse.Namespace, source: str, output: str, verb: str) -> bool:
-    """--skip-existing for one file: True when a valid output is already there (reported, and kept)."""
-    if not args.skip_existing or args.force or "-" in (source, output) or not os.path.lexists(output):
-        return False
-    from . import batch
-
-    task = batch.Task(source, output)
-    result = batch.encode_task(task, batch.EncoderOptions()) if verb == "encode" else batch.decode_task(task)
-    if result.status == batch.FAILED:
-        # The input cannot be read, or the output is not its valid .kvq: say that, once.
-        from .errors import KvqError
-
-        raise KvqError(result.reason)
-    if result.status != batch.SKIPPED:
-        return False
-    if args.manifest:
-        from .manifest import ManifestWriter
-
-        with ManifestWriter(args.manifest, verb, force=args.force) as manifest:
-            manifest.add(result)
-    if not args.quiet:
-        print(f"{output}: exists and is valid, skipped")
-    return True
-
-
-class _OneRow:
-    """The manifest of a one-file command: its row, written when the command ends (failed if it raised)."""
-
-    def __init__(self, args: argparse.Namespace, source: str, output: str, verb: str) -> None:
-        self.writer = None
-        if args.manifest:
-            from .manifest import ManifestWriter
-
-            self.writer = ManifestWriter(args.manifest, verb, force=args.force)
-        self.source, self.output = source, output
-        self.fields: dict[str, Any] = {}
-        self.start = time.perf_counter()
-
-    def update(self, fields: dict[str, Any], **more: Any) -> None:
-        self.fields.update(fields, **more)
-
-    def __enter__(self) -> _OneRow:
-        return self
-
-    def __exit__(self, kind: Any, value: Any, tb: Any) -> None:
-        if self.writer is None:
-            return
-        from .batch import DONE, FAILED, FileResult, reason
-
-        seconds = time.perf_counter() - self.start
-        if kind is None:
-            row = FileResult(self.source, self.output, DONE, seconds=seconds, **self.fields)
-        else:
-            row = FileResult(self.source, self.output, FAILED, reason(value) if isinstance(value, BaseException) else "", seconds=seconds)
-        self.writer.add(row)
-        self.writer.close()
-
-
-def _run_batch(args: argparse.Namespace, verb: str, **settings: Any) -> int:
+def _run_batch(args: argparse.Namespace, verb: str, jobs: int, **settings: Any) -> int:
     """Run a batch with a progress bar, a manifest and the failures listed at the end."""
     import functools
 
@@ -413,8 +429,6 @@ def _run_batch(args: argparse.Namespace, verb: str, **settings: Any) -> int:
         raise UsageError("- (standard input) can only be the one input")
     if args.output == "-":
         raise UsageError("- (standard output) takes one file; name an output folder")
-    if args.jobs < 0:
-        raise UsageError(f"--jobs must be 0 (one per CPU) or more, not {args.jobs}")
     if args.scheduler and args.jobs != 1:
         raise UsageError("--jobs and --scheduler do not go together: the cluster's workers do the work")
     if args.output and os.path.lexists(args.output) and not os.path.isdir(args.output):
@@ -422,17 +436,17 @@ def _run_batch(args: argparse.Namespace, verb: str, **settings: Any) -> int:
         raise KvqError(f"output {args.output} is a file; several inputs or a folder need an output folder")
     if verb == "encode":
         suffix, find, what = ".kvq", batch.IMAGE_SUFFIXES, "image"
-        work = functools.partial(batch.encode_task, options=settings["options"], force=args.force)
+        work = functools.partial(batch.encode_task, options=settings["options"], force=args.force, strip=args.strip)
     else:
         fmt = args.format or "PNG"
         suffix, find, what = batch.suffix_for(fmt), batch.KVQ_SUFFIXES, ".kvq"
-        work = functools.partial(batch.decode_task, format=fmt, max_pixels=settings["max_pixels"], force=args.force)
+        work = functools.partial(batch.decode_task, format=fmt, max_pixels=settings["max_pixels"], force=args.force, strip=args.strip)
     tasks = batch.plan(args.inputs, args.output, suffix=suffix, find=find)
     if not tasks:
         raise KvqError(f"{' '.join(args.inputs)}: directory holds no {what} files (looked for {' '.join(find)})")
-    jobs = args.jobs or os.cpu_count() or 1
     failures: list[batch.FileResult] = []
-    interrupted = False
+    stop = threading.Event()
+    at_once = False
     start = time.perf_counter()
     bar = ProgressBar(len(tasks), verb, enabled=False if args.quiet else None)
     with contextlib.ExitStack() as stack:
@@ -440,7 +454,7 @@ def _run_batch(args: argparse.Namespace, verb: str, **settings: Any) -> int:
         if args.manifest:
             from .manifest import ManifestWriter
 
-            # Written on success and on Ctrl-C, removed after an error.
+            # Written on success and on Ctrl-C (once or twice), removed after an error.
             manifest = stack.enter_context(ManifestWriter(args.manifest, verb, force=args.force))
         client = stack.enter_context(_dask_client(args.scheduler)) if args.scheduler else None
         stack.enter_context(bar)
@@ -452,12 +466,19 @@ def _run_batch(args: argparse.Namespace, verb: str, **settings: Any) -> int:
             from threadpoolctl import threadpool_limits
 
             stack.enter_context(threadpool_limits(1))
-        if client is None and (verb == "encode" or _entropy_coded(tasks[0].source)):
-            # Before the pool forks its workers, which then start with numba ready.
-            # A decode looks at its first file only: a folder is usually one kind.
-            _start_numba()
-        running = batch.run(tasks, work, executor=client, jobs=None if client or jobs == 1 else jobs)
+        if client is None:
+            # Before the pool forks its workers, which then start with the kernels loaded,
+            # and before any file's time is taken. A decode looks at its first file only:
+            # a folder is usually one kind.
+            if verb == "encode":
+                _start_kernels(args, settings["options"])
+            elif (coding := _compiled_coding(tasks[0].source)) is not None:
+                _start_kernels(args, coding=coding)
+        # Ctrl-C now stops the batch: no file starts, those in hand finish and are reported.
+        stack.enter_context(args.ctrl_c.stopping(stop))
+        running = batch.run(tasks, work, executor=client, jobs=None if client else jobs, stop=stop)
         results = stack.enter_context(contextlib.closing(running))
+        said = False
         try:
             for result in results:
                 bar.update(result.status)
@@ -470,12 +491,19 @@ def _run_batch(args: argparse.Namespace, verb: str, **settings: Any) -> int:
                 if args.verbose and result.warnings:
                     for line in result.warnings.splitlines():
                         bar.write(f"kvq: warning: {result.source}: {line}", stream=sys.stderr)
+                if stop.is_set() and not said and not args.quiet:
+                    said = True
+                    bar.write("kvq: stopping: the files in hand finish; Ctrl-C again to stop at once", stream=sys.stderr)
         except KeyboardInterrupt:
-            interrupted = True
+            # A second Ctrl-C: the batch stops at once, wherever it landed (inside the runner, or here).
+            at_once = True
+            with contextlib.suppress(KeyboardInterrupt, StopIteration):
+                running.throw(KeyboardInterrupt())
     for result in failures:
         reason = result.reason.removeprefix(f"{result.source}: ")
         print(f"kvq: failed: {result.source}: {reason}", file=sys.stderr)
     done = bar.count - bar.skipped - bar.failed
+    interrupted = at_once or stop.is_set()
     # A success is silent on standard error unless someone watches it (a
     # terminal) or asked (-v), as for one file; failures always get the count.
     watched = args.verbose or (sys.stderr is not None and sys.stderr.isatty())
@@ -486,7 +514,17 @@ def _run_batch(args: argparse.Namespace, verb: str, **settings: Any) -> int:
             file=sys.stderr,
         )
     if interrupted:
-        print(f"kvq: interrupted: {len(tasks) - bar.count:,} files not done; run the same command again to resume", file=sys.stderr)
+        left = len(tasks) - bar.count
+        if at_once and manifest is not None:
+            # The files in hand were stopped mid-way, their temporary files removed; one that was being
+            # put in place at that moment may be there without its row. The rerun finds it either way.
+            print(
+                f"kvq: stopped at once: {left:,} files not done; the manifest lists the {bar.count:,} files reported, and an"
+                " output being put in place at that moment may be on disk without its row; run the same command again to resume",
+                file=sys.stderr,
+            )
+        else:
+            print(f"kvq: interrupted: {left:,} files not done; run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_SOME_FAILED if failures else EXIT_OK
 
@@ -517,14 +555,14 @@ def _dask_client(address: str) -> Any:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from . import batch
-    from .accounting import describe
     from .errors import KvqError
-    from .fileio import read_input
+    from .inputs import read_all
+    from .report import describe
 
     if len(args.inputs) == 1 and not os.path.isdir(args.inputs[0]):
         out = _text_out()
         with _naming(args.inputs[0]):
-            report = describe(read_input(_stream(args.inputs[0], "in")), args.inputs[0])
+            report = describe(read_all(_stream(args.inputs[0], "in")), args.inputs[0])
         print(json.dumps(report.as_dict(), indent=2) if args.json else report.text(color=_colour_terminal(out)), file=out)
         return EXIT_OK
     if "-" in args.inputs:
@@ -535,7 +573,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     failed = 0
     for number, task in enumerate(tasks):
         try:
-            report = describe(read_input(task.source), task.source)
+            report = describe(read_all(task.source), task.source)
         except (KvqError, OSError, MemoryError) as exc:
             failed += 1
             reason = batch.reason(exc).removeprefix(f"{task.source}: ")
@@ -590,6 +628,54 @@ _COMMANDS = {
 
 
 
+class _CtrlC:
+    """The command's SIGINT handler: Ctrl-C stops it at once, but the first one during a batch stops the batch.
+
+    Stopping a batch (:meth:`stopping`) sets its flag: no new file starts, the
+    files in hand finish and are reported, the manifest lists exactly the
+    outputs on disk. A second Ctrl-C raises KeyboardInterrupt, as Python's
+    own handler does. The library never touches signals; this is the
+    command's own, installed for its run and put back on the way out.
+    """
+
+    def __init__(self) -> None:
+        self.stop: threading.Event | None = None
+        self.raised = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.stop is not None and not self.stop.is_set():
+            self.stop.set()
+            return
+        self.raised = True
+        raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[_CtrlC]:
+        """For the length of the command, in place of Python's own handler (only from there: a caller's, or SIGINT ignored, stays)."""
+        import signal
+
+        if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            yield self
+            return
+        signal.signal(signal.SIGINT, self)
+        try:
+            yield self
+        finally:
+            # A Ctrl-C here would raise before Python's handler is back: put it back whatever comes.
+            while signal.getsignal(signal.SIGINT) is self:
+                with contextlib.suppress(KeyboardInterrupt):
+                    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    @contextlib.contextmanager
+    def stopping(self, stop: threading.Event) -> Iterator[None]:
+        """Inside, the first Ctrl-C sets ``stop`` instead of raising."""
+        self.stop = stop
+        try:
+            yield
+        finally:
+            self.stop = None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``kvq`` command.
 
@@ -603,14 +689,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         The exit status.
     """
-    from .errors import interrupt
-
-    with interrupt.watching():
-        return _main(argv)
+    with _CtrlC().installed() as ctrl_c:
+        return _main(argv, ctrl_c)
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    from .errors import KvqError, QualityError, interrupted_by_user
+def _main(argv: Sequence[str] | None, ctrl_c: _CtrlC) -> int:
+    from .errors import QualityError, caused_by_ctrl_c, message
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -623,6 +707,7 @@ def _main(argv: Sequence[str] | None) -> int:
             args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    args.ctrl_c = ctrl_c
     try:
         with _held_stderr(getattr(args, "verbose", False)):
             return _COMMANDS[args.command](args)
@@ -634,25 +719,13 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_BROKEN_PIPE
     except QualityError as exc:
         return _fail(str(exc), EXIT_QUALITY)
-    except KvqError as exc:
-        return _fail(str(exc))
-    except FileNotFoundError as exc:
-        return _fail(f"{exc.filename}: no such file")
-    except IsADirectoryError as exc:
-        return _fail(f"{exc.filename}: is a directory")
-    except PermissionError as exc:
-        return _fail(f"{exc.filename}: permission denied")
-    except OSError as exc:
-        return _fail((exc.strerror and f"{exc.filename or ''}: {exc.strerror}".lstrip(": ")) or str(exc))
-    except MemoryError:
-        return _fail("out of memory")
     except KeyboardInterrupt:
         return _fail("interrupted", EXIT_INTERRUPTED)
-    except Exception as exc:  # noqa: BLE001 - a user must never see a traceback
-        if interrupted_by_user(exc):
-            # Ctrl-C inside a numba kernel arrives as a SystemError.
+    except (Exception, MemoryError) as exc:  # noqa: BLE001 - a user must never see a traceback
+        if caused_by_ctrl_c(exc) or (ctrl_c.raised and isinstance(exc, SystemError)):
+            # Ctrl-C inside a compiled kernel arrives as a SystemError, its KeyboardInterrupt chained or not.
             return _fail("interrupted", EXIT_INTERRUPTED)
-        return _fail(f"internal error ({type(exc).__name__}: {exc}); please report it")
+        return _fail(message(exc))
 
 
 def _fail(message: str, status: int = EXIT_ERROR, prefix: str = "kvq: error: ") -> int:

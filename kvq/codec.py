@@ -6,28 +6,26 @@ functions here; none of them parses or builds a file on its own.
 
 from __future__ import annotations
 
-import io
-import os
-import sys
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
-from . import bitpack, coding, container
+from . import bitpack, coding, container, inputs
 from .accounting import SizeBreakdown, breakdown
+from .coding.fixed import fixed_size
 from .container import DEFAULT_MAX_PIXELS, MAX_K, Header
-from .errors import FormatError, ImageTooLargeError, KvqError, OptionError, UnsupportedImageError
+from .errors import FormatError, ImageTooLargeError, OptionError, UnsupportedImageError
+from .inputs import checked_read
+from .memory import allocating
 from .metadata import Metadata
 from .metrics import psnr
 from .options import EncoderOptions
 
-#: What every decoding function accepts as a file: its bytes, a path or a binary file object.
-Source = bytes | bytearray | memoryview | str | os.PathLike | IO[bytes]
+#: What every decoding function accepts as a file: its bytes, a path or a binary file object (see kvq.inputs).
+Source = inputs.Source
 
 #: Pixels looked up per block: take() converts its indices to intp (8 bytes
 #: each), and blocks keep that copy small.
@@ -71,7 +69,7 @@ class Decoded:
         ImageTooLargeError
             The pixels do not fit in memory.
         """
-        with _allocating(self.header, self.header.n_pixels * self.header.channels):
+        with allocating(self.header, self.header.n_pixels * self.header.channels):
             return _grey_as_2d(lookup(self.palette, self.indices))
 
 
@@ -125,7 +123,27 @@ class Encoded:
     @cached_property
     def psnr(self) -> float:
         """float: PSNR in dB of the decoded pixels against :attr:`original`; computed on first use."""
-        return psnr(self.original, self.pixels())
+        return decoded_psnr(self.original, self.palette, self.indices)
+
+
+def decoded_psnr(original: np.ndarray, palette: np.ndarray, indices: np.ndarray) -> float:
+    """PSNR in dB of the pixels a decoder rebuilds from ``palette`` and ``indices``, against ``original``.
+
+    What :attr:`Encoded.psnr` reports and what a ``quality`` target must reach (:func:`reaches`).
+
+    Parameters
+    ----------
+    original : ndarray of uint8
+        The input, (H, W) or (H, W, C).
+    palette : ndarray of uint8, shape (K, C)
+    indices : ndarray, shape (H, W)
+
+    Returns
+    -------
+    float
+        ``inf`` when lossless.
+    """
+    return psnr(original.reshape(*indices.shape, -1), lookup(palette, indices))
 
 
 def lookup(palette: np.ndarray, indices: np.ndarray) -> np.ndarray:
@@ -158,35 +176,6 @@ def lookup(palette: np.ndarray, indices: np.ndarray) -> np.ndarray:
         stop = start + _LOOKUP_BLOCK
         np.take(table, flat[start:stop], axis=0, out=target[start:stop])
     return out.reshape(*indices.shape, channels)
-
-
-def _physical_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, OSError, ValueError):  # not POSIX, or not reported
-        return None
-
-
-@contextmanager
-def _allocating(header: Header, size: int) -> Iterator[None]:
-    """Refuse, as ImageTooLargeError, an allocation of ``size`` bytes that cannot succeed.
-
-    ``max_pixels`` is the decoder's real guard; this one holds when it is off
-    (``None``) or set high: then a K = 1 file of a few dozen bytes may claim
-    up to 2^64 pixels. More than the machine's physical memory is refused
-    before allocating; a smaller request that still fails (an address-space
-    limit, other processes) is reported the same way, not as MemoryError.
-    """
-    what = f"{header.width}x{header.height} image"
-    memory = _physical_memory()
-    limit = sys.maxsize if memory is None else memory
-    if size > limit:
-        where = "" if memory is None else f", more than this machine's {memory:,} bytes of memory"
-        raise ImageTooLargeError(f"decoding the {what} needs {size:,} bytes{where}")
-    try:
-        yield
-    except MemoryError:
-        raise ImageTooLargeError(f"not enough memory to decode the {what} ({size:,} bytes)") from None
 
 
 def compact(palette: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -226,60 +215,103 @@ def compact(palette: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def _assemble(
-    original: np.ndarray, palette: np.ndarray, indices: np.ndarray, metadata: Metadata, coding_name: str = "entropy"
+    original: np.ndarray, palette: np.ndarray, indices: np.ndarray, metadata: Metadata, coding_name: str = coding.DEFAULT
 ) -> Encoded:
     palette, indices = compact(palette, indices)
     height, width, channels = original.shape
     k = palette.shape[0]
     bits = container.bits_for(k)
-    code = coding.BY_NAME[coding_name]
-    body = coding.encode(code, indices, k, bits)
-    if body is None:
-        # Entropy coding would not be smaller (tiny or noise-like images): fixed
-        # width is, and a 1.0 reader can read it too.
-        code = coding.FIXED
-        body = coding.encode(code, indices, k, bits)
+    chosen = coding.by_name(coding_name)
+    fixed = fixed_size(indices.size, bits)
+    # No coding need go past fixed width's size: one that would gives up (None).
+    body = chosen.encode(indices, k, limit=fixed)
+    if chosen is not coding.FALLBACK and (body is None or len(body) >= fixed):
+        # Not smaller (tiny or noise-like images): fixed width is, and every 1.x reader reads it.
+        chosen = coding.FALLBACK
+        body = chosen.encode(indices, k)
     assert body is not None
     if len(body) > container.MAX_CHUNK_LENGTH:
         raise ImageTooLargeError(f"{width}x{height} image at {bits} bits per index exceeds the format's 4 GiB index limit")
-    version = (container.VERSION_MAJOR, coding.CODINGS[code].minor)
-    header = Header(width, height, channels, k, bits, code, version)
+    version = (container.VERSION_MAJOR, chosen.minor)
+    header = Header(width, height, channels, k, bits, chosen.code, version)
     data = container.write(header, palette.tobytes(), body, metadata.chunks())
     return Encoded(data, header, _grey_as_2d(original), palette, indices, metadata, index_size=len(body))
 
 
-def _smallest_reaching_quality(
-    pixels: np.ndarray, options: EncoderOptions, metadata: Metadata
-) -> tuple[np.ndarray, np.ndarray, Encoded]:
-    """--quality with entropy coding: the K with the fewest bytes, not the fewest colours.
+def reaches(quality: float, target: float) -> bool:
+    """Whether a PSNR reaches a ``quality`` target: the one definition, for every door.
 
-    Bytes no longer follow K: a few more colours can make smoother index
-    fields that code smaller. Start from the fewest colours that reach the
-    target, then try larger palettes up to ``k`` on a half-octave grid and keep
-    the smallest file among those that reach it.
+    ``quality`` is :func:`decoded_psnr` (:attr:`Encoded.psnr`): the PSNR of
+    the pixels a decoder rebuilds from the file, dithering included, against
+    the input, the number ``kvq encode`` prints.
+
+    Parameters
+    ----------
+    quality, target : float
+        dB.
+
+    Returns
+    -------
+    bool
+    """
+    return quality >= target
+
+
+def _encode_for_quality(pixels: np.ndarray, options: EncoderOptions, metadata: Metadata) -> Encoded:
+    """``quality``: the smallest file, at most ``k`` colours, whose decoded pixels reach the target (:func:`reaches`).
+
+    The fewest colours that reach it come first, by bisection on K (a larger
+    palette never reaches less, up to the quantizer's noise). Then, since bytes
+    do not follow K once the indices are entropy coded (a few more colours can
+    make smoother index fields that code smaller), larger palettes up to ``k``
+    on a half-octave grid, keeping the smallest file that reaches the target
+    and stopping once files grow 5 % past it; at fixed width the fewest
+    colours are the fewest bytes, and the climb ends within a step or two.
     """
     from dataclasses import replace
 
+    from .errors import QualityError
     from .quantize import quantize
 
-    palette, indices = quantize(pixels, options)
-    best = _assemble(pixels, palette, indices, metadata, options.coding)
-    k = best.header.k
-    tried = {k}
-    candidate = k
+    target = options.quality
+    assert target is not None
+    plain = replace(options, quality=None)
+
+    def attempt(k: int) -> tuple[np.ndarray, np.ndarray, float]:
+        palette, indices = quantize(pixels, replace(plain, k=k))
+        return palette, indices, decoded_psnr(pixels, palette, indices)
+
+    def encoded(palette: np.ndarray, indices: np.ndarray) -> Encoded:
+        return _assemble(pixels, palette, indices, metadata, options.coding)
+
+    fewest = attempt(options.k)
+    if not reaches(fewest[2], target):
+        raise QualityError(f"{options.k} colours reach only {fewest[2]:.2f} dB PSNR, short of the requested {target:.2f} dB", fewest[2])
+    lo, hi = 0, options.k  # attempt(lo) misses (or lo == 0), attempt(hi) reaches
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        tried_mid = attempt(mid)
+        if reaches(tried_mid[2], target):
+            hi, fewest = mid, tried_mid
+        else:
+            lo = mid
+    # Only now a file: the bisection needs the PSNR alone, not the coded indices.
+    best = encoded(fewest[0], fewest[1])
+    tried = {hi, best.header.k}
+    candidate = best.header.k
     while True:
         candidate = min(options.k, max(candidate + 1, round(candidate * 2**0.5)))
         if candidate in tried:
             break
         tried.add(candidate)
-        palette, indices = quantize(pixels, replace(options, k=candidate, quality=None))
-        encoded = _assemble(pixels, palette, indices, metadata, options.coding)
-        if encoded.psnr >= options.quality and len(encoded.data) < len(best.data):  # type: ignore[operator]
-            best = encoded
-        elif len(encoded.data) >= len(best.data) * 1.05:
+        palette, indices, quality = attempt(candidate)
+        larger = encoded(palette, indices)
+        if reaches(quality, target) and len(larger.data) < len(best.data):
+            best = larger
+        elif len(larger.data) >= len(best.data) * 1.05:
             # Sizes grow with K from here on; no need to climb further.
             break
-    return best.palette, best.indices, best
+    return best
 
 
 def metadata_for(image: Any, metadata: Metadata | None = None, strip: bool = False) -> Metadata:
@@ -353,8 +385,8 @@ def encode_image(
         raise OptionError("give either options or keyword options, not both")
     pixels = to_array(image)
     kept = metadata_for(image, metadata, strip)
-    if options.quality is not None and options.coding != "fixed":
-        return _smallest_reaching_quality(pixels, options, kept)[2]
+    if options.quality is not None:
+        return _encode_for_quality(pixels, options, kept)
     palette, indices = quantize(pixels, options)
     return _assemble(pixels, palette, indices, kept, options.coding)
 
@@ -405,7 +437,7 @@ def encode_indexed(
     palette: np.ndarray | None = None,
     indices: np.ndarray | None = None,
     metadata: Metadata | None = None,
-    coding: str = "entropy",
+    coding: str = coding.DEFAULT,
 ) -> bytes:
     """Store an already-indexed image as it is, without quantizing again.
 
@@ -467,66 +499,8 @@ def encode_indexed(
     return _assemble(original, palette, indices.astype(bitpack.index_dtype(len(palette))), kept, coding_name).data
 
 
-def read_file(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes | memoryview:
-    """The bytes of a ``.kvq`` file given as bytes, a path or a binary file object.
-
-    A file is read only after its 38-byte header passed, so that a
-    decompression bomb is refused before the rest of it is read.
-
-    Parameters
-    ----------
-    source : bytes-like, str, path-like or binary file object
-        A file object is read from its current position to its end.
-    max_pixels : int or None, default=178,956,970
-
-    Returns
-    -------
-    bytes-like
-
-    Raises
-    ------
-    KvqError
-        ``source`` is none of the accepted kinds (a text-mode file, say).
-    FormatError, ImageTooLargeError
-        From the header. A missing file raises FileNotFoundError.
-    """
-    if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as fp:
-            return _read_fp(fp, max_pixels)
-    if callable(getattr(source, "read", None)):
-        return _read_fp(source, max_pixels)  # type: ignore[arg-type]
-    try:
-        view = memoryview(source)  # type: ignore[arg-type]
-    except TypeError:
-        raise KvqError(
-            f"expected a .kvq file as bytes, a path or a binary file object, not {type(source).__name__}"
-        ) from None
-    if not view.c_contiguous:
-        raise KvqError("a .kvq file given as a buffer must be contiguous (a strided array view is not)")
-    return view
-
-
-def _read_head(fp: IO[bytes]) -> bytes:
-    if isinstance(fp, io.TextIOBase):
-        # Checked first: reading would fail to decode the signature's 0x89.
-        raise KvqError("expected a binary file object (open(path, 'rb')), not a text-mode file")
-    head = fp.read(container.HEADER_SIZE)
-    if not isinstance(head, (bytes, bytearray)):
-        raise KvqError(f"expected a binary file object, not one whose read() gives {type(head).__name__}")
-    return bytes(head)
-
-
-def _read_fp(fp: IO[bytes], max_pixels: int | None) -> bytes:
-    head = _read_head(fp)
-    container.parse_header(head, max_pixels)
-    return head + fp.read()
-
-
 def validate_indices(header: Header, body: bytes | memoryview) -> np.ndarray:
     """Check a file's index data exactly as decoding does, without building the image.
-
-    The one place that knows how each index coding is checked: the header's
-    coding byte picks the check.
 
     Parameters
     ----------
@@ -543,14 +517,10 @@ def validate_indices(header: Header, body: bytes | memoryview) -> np.ndarray:
     ------
     FormatError
         The error decoding raises; its offset is relative to ``body``.
+    ImageTooLargeError
+        A coding that must decode the indices to check them cannot hold them in memory.
     """
-    if header.coding == container.CODING_FIXED:
-        return bitpack.tally(body, header.bits, header.n_pixels, header.k)
-    # Coding 1 has no cheaper check than decoding the stream: its indices
-    # (1 or 2 bytes a pixel, not the pixels' C) are the only memory it takes.
-    with _allocating(header, header.n_pixels * bitpack.index_dtype(header.k).itemsize):
-        indices = coding.decode(header.coding, body, header.width, header.height, header.k, header.bits)
-    return bitpack.count_values(indices, header.k)
+    return coding.by_code(header.coding).count(body, header)
 
 
 @dataclass(frozen=True)
@@ -604,14 +574,14 @@ def validate(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Val
         The same error, with the same message and offset, that :func:`decode`
         raises for the same file.
     """
-    data = read_file(source, max_pixels)
-    parsed = container.parse(data, max_pixels)
+    with inputs.opened(source) as data:
+        parsed = container.Reader(data, max_pixels, in_memory=True).container()
     try:
         counts = validate_indices(parsed.header, parsed.indices)
     except FormatError as exc:
         # Report the offset in the file, not in the index chunk.
         raise exc.rebased(parsed.index_offset) from None
-    return Validated(parsed, counts, memoryview(data).nbytes)
+    return Validated(parsed, counts, parsed.index_offset + len(parsed.indices) + 4)
 
 
 def decode_indexed(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:
@@ -634,16 +604,17 @@ def decode_indexed(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) 
         ImageTooLargeError also when the indices do not fit in memory,
         whatever ``max_pixels``.
     """
-    parsed = container.parse(read_file(source, max_pixels), max_pixels)
+    with inputs.opened(source) as data:
+        parsed = container.Reader(data, max_pixels, in_memory=True).container()
     h = parsed.header
     palette = np.frombuffer(parsed.palette, dtype=np.uint8).reshape(h.k, h.channels)
     try:
-        with _allocating(h, h.n_pixels * bitpack.index_dtype(h.k).itemsize):
-            indices = coding.decode(h.coding, parsed.indices, h.width, h.height, h.k, h.bits)
+        with allocating(h, h.n_pixels * bitpack.index_dtype(h.k).itemsize):
+            indices = coding.by_code(h.coding).decode(parsed.indices, h)
     except FormatError as exc:
         # Report the offset in the file, not in the index chunk.
         raise exc.rebased(parsed.index_offset) from None
-    return Decoded(h, palette, indices.reshape(h.height, h.width), Metadata.from_chunks(parsed.ancillary))
+    return Decoded(h, palette, indices, Metadata.from_chunks(parsed.ancillary))
 
 
 def decode(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -686,9 +657,6 @@ def read_header(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> 
     -------
     Header
     """
-    if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as fp:
-            return container.parse_header(_read_head(fp), max_pixels)
-    if callable(getattr(source, "read", None)):
-        return container.parse_header(_read_head(source), max_pixels)  # type: ignore[arg-type]
-    return container.parse_header(read_file(source, max_pixels), max_pixels)
+    with inputs.opened(source) as data:
+        head = data[: container.HEADER_SIZE] if isinstance(data, memoryview) else checked_read(data, container.HEADER_SIZE)
+    return container.parse_header(head, max_pixels)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
 from . import coding
+from .coding.fixed import FixedWidth, fixed_size
 from .errors import (
     ChecksumError,
     FormatError,
@@ -20,6 +21,7 @@ from .errors import (
     NotKvqError,
     TruncatedError,
 )
+from .inputs import can_seek, checked_read
 
 SIGNATURE = b"\x89KVQ\r\n\x1a\n"
 VERSION_MAJOR = 1
@@ -31,10 +33,6 @@ INDX = b"INDX"
 
 #: The metadata chunk types of spec section 14: ICC profile, EXIF, resolution.
 METADATA_TYPES = (b"iccp", b"exif", b"reso")
-
-#: Index coding 0: fixed-width big-endian bit packing; 1: entropy coded (v1.1). See kvq.coding.
-CODING_FIXED = coding.FIXED
-CODING_ENTROPY = coding.ENTROPY
 
 CHANNELS = (1, 3, 4)
 MAX_K = 65536
@@ -90,7 +88,7 @@ class Header:
     bits : int
         Bits per index, always ``bits_for(k)``.
     coding : int
-        Index coding: 0 fixed width, 1 entropy coded (see :mod:`kvq.coding`).
+        Index coding byte: 0 fixed width, 1 entropy coded (see :mod:`kvq.coding`).
     version : tuple of int
         (major, minor) of the file.
     """
@@ -100,7 +98,7 @@ class Header:
     channels: int
     k: int
     bits: int
-    coding: int = CODING_FIXED
+    coding: int = FixedWidth.code
     version: tuple[int, int] = (VERSION_MAJOR, VERSION_MINOR)
 
     @property
@@ -116,7 +114,7 @@ class Header:
     @property
     def fixed_index_size(self) -> int:
         """int: bytes the indices take in fixed width, ceil(N x bits / 8), whatever the coding."""
-        return coding.fixed_size(self.n_pixels, self.bits)
+        return fixed_size(self.n_pixels, self.bits)
 
     @property
     def fixed_file_size(self) -> int:
@@ -206,7 +204,7 @@ def write(header: Header, palette: bytes, indices: bytes, ancillary: Sequence[tu
     bytes
     """
     _validate_header(header, 0, None)
-    if len(palette) != header.palette_size or coding.check_length(header.coding, len(indices), header.n_pixels, header.bits):
+    if len(palette) != header.palette_size or coding.by_code(header.coding).check_length(header, len(indices)):
         raise FormatError("palette or index data does not match the header")
     if len(indices) > MAX_CHUNK_LENGTH:
         raise ImageTooLargeError(f"{len(indices):,} bytes of indices do not fit in one chunk (max {MAX_CHUNK_LENGTH:,})")
@@ -253,28 +251,10 @@ def _validate_header(h: Header, offset: int, max_pixels: int | None) -> None:
         raise FormatError(f"palette size {h.k} is outside 1..{MAX_K}", offset + 14)
     if h.bits != bits_for(h.k):
         raise FormatError(f"bits per index is {h.bits}, but a palette of {h.k} needs {bits_for(h.k)}", offset + 11)
-    if h.coding not in coding.CODINGS:
-        known = ", ".join(f"{c.code} ({c.name})" for c in coding.CODINGS.values())
-        raise FormatError(f"index coding {h.coding} is unknown to this reader, which knows {known}", offset + 12)
-
-
-def _skip_chunk(fp: IO[bytes], head: bytes, length: int, start: int) -> None:
-    """Read past one chunk's data and CRC in blocks, checking them as :func:`_read_chunk` does."""
-    kind = head[4:]
-    crc = zlib.crc32(head)
-    remaining = length
-    while remaining:
-        block = fp.read(min(remaining, 1 << 20))
-        if not block:
-            raise _past_the_end(kind, length, start)
-        crc = zlib.crc32(block, crc)
-        remaining -= len(block)
-    tail = _read_at_most(fp, 4)
-    if len(tail) < 4:
-        raise _past_the_end(kind, length, start)
-    (stored,) = struct.unpack(">I", tail)
-    if stored != crc:
-        raise _crc_mismatch(kind, stored, crc, start + 8 + length)
+    try:
+        coding.by_code(h.coding)
+    except KeyError:
+        raise FormatError(f"index coding {h.coding} is unknown to this reader, which knows {coding.known()}", offset + 12) from None
 
 
 def _past_the_end(kind: bytes, length: int, start: int) -> TruncatedError:
@@ -283,25 +263,6 @@ def _past_the_end(kind: bytes, length: int, start: int) -> TruncatedError:
 
 def _crc_mismatch(kind: bytes, stored: int, actual: int, offset: int) -> ChecksumError:
     return ChecksumError(f"CRC-32 mismatch in chunk {kind.decode()}: stored {stored:08x}, computed {actual:08x}", offset)
-
-
-def _read_chunk(data: memoryview, offset: int) -> tuple[bytes, memoryview, int]:
-    """Read one chunk at ``offset``; return its type, data and the next offset."""
-    end = len(data)
-    if end - offset < CHUNK_OVERHEAD:
-        raise TruncatedError("file ends inside a chunk header", offset)
-    (length,) = struct.unpack_from(">I", data, offset)
-    kind = bytes(data[offset + 4 : offset + 8])
-    if not (kind.isascii() and kind.isalpha()):
-        raise FormatError(f"invalid chunk type {kind!r}", offset + 4)
-    if length > end - offset - CHUNK_OVERHEAD:
-        raise _past_the_end(kind, length, offset)
-    body = data[offset + 8 : offset + 8 + length]
-    (stored,) = struct.unpack_from(">I", data, offset + 8 + length)
-    actual = zlib.crc32(body, zlib.crc32(data[offset : offset + 8]))
-    if stored != actual:
-        raise _crc_mismatch(kind, stored, actual, offset + 8 + length)
-    return kind, body, offset + CHUNK_OVERHEAD + length
 
 
 def parse_header(data: bytes | bytearray | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
@@ -334,11 +295,15 @@ def parse_header(data: bytes | bytearray | memoryview, max_pixels: int | None = 
     (length,) = struct.unpack_from(">I", data, 8)
     if length != HEAD_LENGTH:
         raise FormatError(f"HEAD chunk is {length} bytes long, expected {HEAD_LENGTH}", 8)
-    _, body, _ = _read_chunk(data[:HEADER_SIZE], 8)
-    major, minor, width, height, channels, bits, coding, flags, k = struct.unpack(_HEAD_FORMAT, body)
+    body = data[16 : HEADER_SIZE - 4]
+    (stored,) = struct.unpack_from(">I", data, HEADER_SIZE - 4)
+    actual = zlib.crc32(body, zlib.crc32(data[8:16]))
+    if stored != actual:
+        raise _crc_mismatch(HEAD, stored, actual, HEADER_SIZE - 4)
+    major, minor, width, height, channels, bits, code, flags, k = struct.unpack(_HEAD_FORMAT, body)
     if major == VERSION_MAJOR and flags != 0:
         raise FormatError(f"reserved flags byte is {flags}, must be 0", 8 + 8 + 13)
-    header = Header(width, height, channels, k, bits, coding, (major, minor))
+    header = Header(width, height, channels, k, bits, code, (major, minor))
     _validate_header(header, 16, max_pixels)
     return header
 
@@ -359,13 +324,86 @@ def read_header_from(fp: IO[bytes], max_pixels: int | None = DEFAULT_MAX_PIXELS)
     return parse_header(fp.read(HEADER_SIZE), max_pixels)
 
 
-class _ChunkOrder:
-    """The chunk-order rules of the spec, applied one chunk at a time.
+class _Bytes:
+    """A ``.kvq`` file's bytes as the reader reads them: from memory, or from a seekable binary file.
 
-    Shared by :func:`parse` (a whole file in memory) and
-    :func:`read_palette_from` (a lazily read file), so both readers enforce
-    exactly the same rules.
+    ``read`` gives fewer bytes than asked only at the end of the file; in
+    memory it gives views, so nothing is copied.
     """
+
+    def __init__(self, data: memoryview | IO[bytes]) -> None:
+        self._data = data
+        if isinstance(data, memoryview):
+            self._base, self.size = 0, len(data)
+        else:
+            self._base = data.tell()
+            self.size = data.seek(0, 2) - self._base
+
+    @property
+    def in_memory(self) -> bool:
+        return isinstance(self._data, memoryview)
+
+    def read(self, offset: int, size: int) -> bytes | memoryview:
+        if isinstance(self._data, memoryview):
+            return self._data[offset : offset + size]
+        self._data.seek(self._base + offset)
+        return _read_at_most(self._data, size)
+
+    def blocks(self, offset: int, size: int, kind: bytes, start: int) -> Iterator[bytes | memoryview]:
+        """``size`` bytes from ``offset``, a block at a time; TruncatedError (for chunk ``kind`` at ``start``) when the file ends first."""
+        if isinstance(self._data, memoryview):
+            if offset + size > len(self._data):
+                raise _past_the_end(kind, size, start)
+            yield self._data[offset : offset + size]
+            return
+        while size:
+            piece = self.read(offset, min(size, _READ_PIECE))
+            if not piece:  # the file shrank since it was measured
+                raise _past_the_end(kind, size, start)
+            yield piece
+            offset += len(piece)
+            size -= len(piece)
+
+
+class IndexSource:
+    """The INDX data of a checked file, as an index coding reads it: in memory, or from a seekable file.
+
+    Made by :meth:`Reader.indices` once the INDX chunk's length, CRC and the
+    end of the file are checked.
+
+    Attributes
+    ----------
+    offset : int
+        File offset of the first INDX data byte; a coding's errors, counted
+        from the start of the INDX data, are rebased by it.
+    length : int
+        Bytes of INDX data.
+    """
+
+    def __init__(self, data: _Bytes, offset: int, length: int) -> None:
+        self._data = data
+        self.offset = offset
+        self.length = length
+
+    def read(self, start: int, size: int) -> bytes | memoryview:
+        """``size`` bytes of the INDX data from ``start`` (a view when in memory).
+
+        Raises
+        ------
+        TruncatedError
+            The file is shorter than when it was checked.
+        """
+        if self._data.in_memory:
+            return self._data.read(self.offset + start, size)
+        return b"".join(self._data.blocks(self.offset + start, size, INDX, self.offset - 8))
+
+    def whole(self) -> bytes | memoryview:
+        """All of the INDX data (a view when in memory)."""
+        return self.read(0, self.length)
+
+
+class _ChunkOrder:
+    """The chunk-order rules of the spec, applied one chunk at a time."""
 
     def __init__(self, header: Header, keep: frozenset[bytes] | set[bytes]) -> None:
         self.header = header
@@ -395,7 +433,7 @@ class _ChunkOrder:
         if kind == INDX:
             if self.palette is None:
                 raise FormatError("INDX chunk before PLTE", start)
-            problem = coding.check_length(h.coding, length, h.n_pixels, h.bits)
+            problem = coding.by_code(h.coding).check_length(h, length)
             if problem:
                 raise FormatError(problem, start)
             return True
@@ -404,14 +442,14 @@ class _ChunkOrder:
         raise FormatError(f"unknown critical chunk {kind.decode()}", start)
 
     def wants(self, kind: bytes) -> bool:
-        """Whether an ancillary chunk of this type is kept (the first of a kept type)."""
-        return kind in self.keep_types and all(kind != kept for kept, _ in self.ancillary)
+        """Whether a chunk's data is kept: PLTE, and the first ancillary chunk of each kept type."""
+        return kind == PLTE or (kind in self.keep_types and all(kind != kept for kept, _ in self.ancillary))
 
-    def keep(self, kind: bytes, body: memoryview) -> None:
+    def keep(self, kind: bytes, body: bytes | memoryview | None) -> None:
         """Keep the data of a checked PLTE or wanted ancillary chunk; count the others."""
-        if kind == PLTE:
+        if kind == PLTE and body is not None:
             self.palette = bytes(body)
-        elif self.wants(kind):
+        elif body is not None and self.wants(kind):
             # Only the first of each type counts (spec section 14), which also
             # bounds memory whatever the number of chunks.
             self.ancillary.append((kind, bytes(body)))
@@ -419,16 +457,180 @@ class _ChunkOrder:
             self.skipped += 1
 
 
+class Reader:
+    """A ``.kvq`` file opened for reading: the one reader of the format, for bytes and for files alike.
+
+    Opening reads and checks the signature, HEAD and every chunk (keeping the
+    palette and the metadata chunks asked for, checking the others as they
+    stream past, the index data included); :meth:`indices` hands the index
+    data to the index coding. Nothing proportional to the image is allocated, and a file object is
+    never asked for more than 1 MiB at once.
+
+    Checks come in the order of spec §10, for every door: signature, HEAD;
+    then, chunk after chunk, its framing (2), type letters (13), its data
+    present (2), its CRC (19) and the rule of its type (14 to 18); after
+    INDX, nothing (22).
+
+    Parameters
+    ----------
+    source : bytes-like or binary file object
+        The whole file, or a file positioned at its start. A file that can
+        seek is read lazily; one that cannot (a pipe) is read whole once its
+        header has passed, so a decompression bomb is refused from 38 bytes.
+    max_pixels : int or None, default=178,956,970
+        Refuse larger images from the header; None for no limit.
+    keep : set of bytes, default=KEPT_ANCILLARY
+        Ancillary chunk types whose data to keep; the others are checked and skipped.
+    in_memory : bool, default=False
+        Read a file whole once its header has passed (for a decoder that
+        needs every byte anyway: one read instead of two passes).
+    lazy : bool, default=False
+        Stop at INDX's framing and length rule, leaving its data, CRC and
+        the file's end to :meth:`indices`: opening reads no index data, and a
+        file can be opened before all of it has arrived (Pillow's lazy
+        ``Image.open`` and its ``ImageFile.Parser``).
+
+    Attributes
+    ----------
+    header : Header
+    palette : bytes
+    ancillary : list of (bytes, bytes)
+        The first chunk of each kept type before INDX, in file order.
+    skipped : int
+        Ancillary chunks checked and not kept.
+    index_offset : int
+        File offset of the first INDX data byte.
+    index_length : int
+        Bytes of INDX data, as its chunk declares.
+    file_size : int
+        The file's size in bytes, as it must be: INDX's chunk ends it.
+
+    Raises
+    ------
+    FormatError (and subclasses), ImageTooLargeError
+    """
+
+    def __init__(
+        self,
+        source: bytes | bytearray | memoryview | IO[bytes],
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        keep: frozenset[bytes] | set[bytes] = KEPT_ANCILLARY,
+        *,
+        in_memory: bool = False,
+        lazy: bool = False,
+    ) -> None:
+        data: memoryview | IO[bytes]
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = memoryview(source).cast("B")
+            head = bytes(data[:HEADER_SIZE])
+        else:
+            seekable = can_seek(source)
+            base = source.tell() if seekable else 0
+            head = _read_at_most(source, HEADER_SIZE)
+            data = source
+        self.header = parse_header(head, max_pixels)
+        if not isinstance(data, memoryview):
+            if in_memory or not seekable:
+                data = memoryview(head + checked_read(data))
+            else:
+                data.seek(base)
+        self._bytes = _Bytes(data)
+        self._source: IndexSource | None = None
+        order = _ChunkOrder(self.header, keep)
+        end, offset = self._bytes.size, HEADER_SIZE
+        while True:
+            start = offset
+            if end - start < CHUNK_OVERHEAD:
+                raise TruncatedError("file ends inside a chunk header", start)
+            framing = bytes(self._bytes.read(start, 8))
+            (length,) = struct.unpack(">I", framing[:4])
+            kind = framing[4:]
+            if not (kind.isascii() and kind.isalpha()):
+                raise FormatError(f"invalid chunk type {kind!r}", start + 4)
+            if lazy and kind == INDX and order.check(kind, length, start):
+                break
+            if length > end - start - CHUNK_OVERHEAD:
+                raise _past_the_end(kind, length, start)
+            # Kept data is what a valid file can hold: a PLTE of another length is refused below.
+            wanted = kind != INDX and order.wants(kind) and (kind != PLTE or length == self.header.palette_size)
+            body = self._checked(framing, start, length, keep=wanted)
+            if order.check(kind, length, start):
+                break
+            order.keep(kind, body)
+            offset = start + CHUNK_OVERHEAD + length
+        assert order.palette is not None  # check() refuses INDX before PLTE
+        self.palette: bytes = order.palette
+        self.ancillary = order.ancillary
+        self.skipped = order.skipped
+        self.index_offset = start + 8
+        self.index_length = length
+        self.file_size = start + CHUNK_OVERHEAD + length
+        if not lazy:
+            self._finish()
+
+    def _checked(self, framing: bytes, start: int, length: int, *, keep: bool) -> bytes | memoryview | None:
+        """A chunk's data, streamed through its CRC and kept only when asked (a view when in memory)."""
+        kind = framing[4:]
+        crc = zlib.crc32(framing)
+        pieces = []
+        for piece in self._bytes.blocks(start + 8, length, kind, start):
+            crc = zlib.crc32(piece, crc)
+            if keep:
+                pieces.append(piece)
+        tail = self._bytes.read(start + 8 + length, 4)
+        if len(tail) < 4:
+            raise _past_the_end(kind, length, start)
+        (stored,) = struct.unpack(">I", tail)
+        if stored != crc:
+            raise _crc_mismatch(kind, stored, crc, start + 8 + length)
+        if not keep:
+            return None
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def _finish(self) -> None:
+        """After INDX's CRC: nothing may follow it (rule 22)."""
+        extra = self._bytes.size - self.file_size
+        if extra:
+            raise FormatError(f"{extra:,} bytes after the INDX chunk, which must be last", self.file_size)
+        self._source = IndexSource(self._bytes, self.index_offset, self.index_length)
+
+    def indices(self) -> IndexSource:
+        """The INDX data, for the index coding to read; opened ``lazy``, its data, CRC and the file's end are checked here.
+
+        Returns
+        -------
+        IndexSource
+
+        Raises
+        ------
+        TruncatedError, ChecksumError, FormatError
+        """
+        if self._source is None:
+            start, length = self.index_offset - 8, self.index_length
+            if length > self._bytes.size - start - CHUNK_OVERHEAD:
+                raise _past_the_end(INDX, length, start)
+            self._checked(struct.pack(">I", length) + INDX, start, length, keep=False)
+            self._finish()
+        assert self._source is not None
+        return self._source
+
+    def container(self) -> Container:
+        """Container: the whole file, its indices checked (:meth:`indices`) and given as a view (in memory only)."""
+        source = self.indices()
+        view = source.whole()
+        return Container(self.header, self.palette, memoryview(view), self.ancillary, self.index_offset, self.skipped)
+
+
 def parse(
     data: bytes | bytearray | memoryview,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     keep: frozenset[bytes] | set[bytes] = KEPT_ANCILLARY,
 ) -> Container:
-    """Validate a whole ``.kvq`` file's chunks and split it into its parts.
+    """Validate a whole ``.kvq`` file's chunks and split it into its parts (see :class:`Reader`).
 
     Nothing here allocates memory proportional to the image or to the number
     of chunks: the returned indices are a view of ``data``. The index data
-    itself is checked by :func:`kvq.codec.validate_indices`.
+    itself is checked by its index coding (:func:`kvq.codec.validate_indices`).
 
     Parameters
     ----------
@@ -445,22 +647,9 @@ def parse(
 
     Raises
     ------
-    FormatError (or a subclass), ImageTooLargeError
+    FormatError (and subclasses), ImageTooLargeError
     """
-    data = memoryview(data).cast("B")
-    header = parse_header(data, max_pixels)
-    order = _ChunkOrder(header, keep)
-    offset = HEADER_SIZE
-    while True:
-        start = offset
-        kind, body, offset = _read_chunk(data, offset)
-        if not order.check(kind, len(body), start):
-            order.keep(kind, body)
-            continue
-        if offset != len(data):
-            raise FormatError(f"{len(data) - offset:,} bytes after the INDX chunk, which must be last", offset)
-        assert order.palette is not None  # check() refuses INDX before PLTE
-        return Container(header, order.palette, body, order.ancillary, start + 8, order.skipped)
+    return Reader(data, max_pixels, keep).container()
 
 
 def _read_at_most(fp: IO[bytes], size: int) -> bytes:
@@ -471,74 +660,9 @@ def _read_at_most(fp: IO[bytes], size: int) -> bytes:
     """
     pieces = []
     while size > 0:
-        piece = fp.read(min(size, _READ_PIECE))
+        piece = checked_read(fp, min(size, _READ_PIECE))
         if not piece:
             break
         pieces.append(piece)
         size -= len(piece)
     return b"".join(pieces)
-
-
-def read_palette_from(
-    fp: IO[bytes], header: Header, keep: frozenset[bytes] | set[bytes] = KEPT_ANCILLARY
-) -> tuple[bytes, list[tuple[bytes, bytes]], int, int]:
-    """Read the chunks between the header and the index data of an open file.
-
-    For lazy readers (the Pillow plugin), which need the palette at open time
-    but must not read the indices yet. Every chunk read is checked as
-    :func:`parse` checks it; of the INDX chunk only the declared length is
-    checked, its data and CRC are left to :func:`parse` when the file is decoded.
-
-    Parameters
-    ----------
-    fp : binary file object
-        Positioned just after the header (at byte :data:`HEADER_SIZE`).
-    header : Header
-        As returned by :func:`read_header_from` for the same file.
-    keep : set of bytes, default=KEPT_ANCILLARY
-        Ancillary chunk types whose data to return; the others are skipped.
-
-    Returns
-    -------
-    palette : bytes
-        ``header.palette_size`` bytes.
-    ancillary : list of (bytes, bytes)
-        The first chunk of each kept type before INDX, in file order.
-    index_offset : int
-        File offset of the first index byte; the file is
-        ``index_offset + index_length + 4`` bytes long.
-    index_length : int
-        Bytes of INDX data, as its chunk declares.
-
-    Raises
-    ------
-    TruncatedError, ChecksumError, FormatError
-    """
-    order = _ChunkOrder(header, keep)
-    offset = HEADER_SIZE
-    while True:
-        start = offset
-        head = fp.read(8)
-        if len(head) < 8:
-            raise TruncatedError("file ends inside a chunk header", offset)
-        (length,) = struct.unpack(">I", head[:4])
-        kind = head[4:]
-        if kind.isascii() and kind.isalpha() and order.check(kind, length, start):
-            assert order.palette is not None
-            return order.palette, order.ancillary, start + 8, length
-        if kind.isascii() and kind.isalpha() and _is_ancillary(kind) and not order.wants(kind):
-            # A chunk nobody keeps is checked as it streams past: opening a
-            # file must not hold a large unknown chunk in memory.
-            _skip_chunk(fp, head, length, start)
-            order.skipped += 1
-            offset = start + CHUNK_OVERHEAD + length
-            continue
-        # A file object cannot be sliced like parse()'s buffer: read this one
-        # chunk whole and let _read_chunk check it with the same rules.
-        chunk = memoryview(head + _read_at_most(fp, length + 4))
-        try:
-            kind, body, _ = _read_chunk(chunk, 0)
-        except FormatError as exc:
-            raise exc.rebased(start) from None
-        offset = start + CHUNK_OVERHEAD + length
-        order.keep(kind, body)

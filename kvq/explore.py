@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from . import coding
 from .codec import Encoded, encode_image
-from .container import CODING_FIXED
 from .errors import OptionError
 from .options import MAX_K, EncoderOptions, k_list
 
@@ -43,9 +43,8 @@ DEFAULT_KS = (2, 4, 8, 16, 32, 64, 128, 256)
 #: gets too heavy to open, and a smaller copy of the image shows K as well.
 PAGE_MAX_PIXELS = 16_777_216
 
-#: Name of the entropy index coding (coding byte 1) in the encoder options,
-#: once kvq has it; the page then shows its size beside the fixed-width file.
-ENTROPY_CODING = "entropy"
+#: The index coding whose size the page shows beside each file: the encoder's default.
+ENTROPY_CODING = coding.DEFAULT
 
 _SIGNATURE = bytes.fromhex("894B56510D0A1A0A")
 _MARKERS = ("<!--@TITLE@-->", "<!--@DATA@-->", "<!--@KVQ_JS@-->", "<!--@EXPLORE_JS@-->")
@@ -230,8 +229,8 @@ def build_page(
     for k in ks:
         chosen = dataclasses.replace(base, k=k)
         encoded = encode_image(pixels, chosen)
-        # The default coding already wrote it: code it again only for a fixed-width file.
-        entropy = encoded.data if encoded.header.coding != CODING_FIXED else entropy_file(encoded, chosen)
+        # The default coding already wrote it: code it again only for a file in another coding.
+        entropy = encoded.data if encoded.header.coding == coding.by_name(ENTROPY_CODING).code else entropy_file(encoded, chosen)
         entries.append(
             {
                 "label": f"{k:,}",
@@ -328,7 +327,8 @@ def main(args: argparse.Namespace) -> int:
     int
         0.
     """
-    from .fileio import check_output, default_output, read_input, standard_stream, write_output
+    from .fileio import check_output, default_output, standard_stream, write_output
+    from .inputs import read_all
     from .options import from_arguments
     from .pixels import open_image
 
@@ -337,11 +337,11 @@ def main(args: argparse.Namespace) -> int:
         # Refuse before the encodes, and again at the rename.
         check_output(output, force=args.force, inputs=(args.input,) if args.input != "-" else ())
     name = "stdin" if args.input == "-" else Path(args.input).name
-    source: str | bytes = read_input(standard_stream("-", "in")) if args.input == "-" else args.input
+    source: str | bytes | memoryview = read_all(standard_stream("-", "in")) if args.input == "-" else args.input
     if isinstance(source, str) and not os.path.isdir(source):
         with open(source, "rb") as fp:
             if fp.read(len(_SIGNATURE)) == _SIGNATURE:
-                source = read_input(source)
+                source = read_all(source)
     if isinstance(source, bytes) and source[: len(_SIGNATURE)] == _SIGNATURE:
         if args.ks is not None:
             raise OptionError(f"{name} is already a .kvq file: -k applies to images")

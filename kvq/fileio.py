@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TypeGuard, Union
+from typing import IO, TYPE_CHECKING, Any, Union
 
+from . import formats
 from .codec import Decoded, Encoded, decode, encode_image
 from .container import DEFAULT_MAX_PIXELS, Header, read_header_from
-from .errors import KvqError, interrupt
+from .errors import KvqError
+from .formats import decode_format, encode_format
+from .inputs import is_path, seekable
 from .metadata import Metadata
 from .options import EncoderOptions
 from .pixels import open_image
@@ -71,25 +73,6 @@ def check_output(path: PathLike, *, force: bool = False, inputs: tuple[Any, ...]
     return target
 
 
-def _umask() -> int:
-    """The process's umask, read without changing it where the system says it.
-
-    Setting it to read it back is the portable way, but another thread
-    creating a file in between would get the wrong mask (a batch may run on
-    threads): Linux reports it in /proc/self/status.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _same_file(a: PathLike, b: Path) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -97,8 +80,47 @@ def _same_file(a: PathLike, b: Path) -> bool:
         return Path(a).resolve() == b.resolve()
 
 
+#: Flags of a new temporary file: created here or not at all, never following a link.
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+
+
+def create_temporary(target: Path) -> tuple[int, Path]:
+    """Create a hidden temporary file beside ``target``, for writing, with the permissions any new file gets.
+
+    Parameters
+    ----------
+    target : pathlib.Path
+        The file it will become.
+
+    Returns
+    -------
+    fd : int
+        Open for writing.
+    path : pathlib.Path
+
+    Raises
+    ------
+    OSError
+        Naming ``target``, not the hidden temporary file.
+    """
+    folder = target.parent if str(target.parent) else Path(".")
+    while True:
+        name = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            # 0o666 less the umask, as the system gives any new file (mkstemp would give 0o600).
+            return os.open(name, _CREATE, 0o666), name
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise type(exc)(exc.errno, exc.strerror, str(target)) from None
+
+
 def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None] | bytes, *, force: bool = False) -> None:
     """Write a file through a temporary sibling that is renamed into place.
+
+    A crash, a SIGKILL or an exception (Ctrl-C included) leaves either the old
+    file or the new one, never half of one, and no temporary file but after
+    a SIGKILL.
 
     Parameters
     ----------
@@ -111,84 +133,67 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None] | bytes, *, 
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
-    # mkstemp makes the file before it returns its name: a Ctrl-C in between
-    # would leave it behind. In a batch, the Ctrl-C waits until the try below.
-    armed = interrupt.disarm()
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        interrupt.rearm(armed)
-        # Name the output the user gave, not the hidden temporary file.
-        raise type(exc)(exc.errno, exc.strerror, str(target)) from None
-    try:
-        interrupt.rearm(armed)
-        # mkstemp creates the file 0600; give the output the permissions any
-        # other newly created file would get.
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as fp:
-            if isinstance(write, (bytes, bytearray, memoryview)):
-                fp.write(write)
-            else:
-                write(fp)
-            fp.flush()
-            os.fsync(fp.fileno())
-        # From the commit on, Ctrl-C in a batch waits until this file is reported.
-        interrupt.disarm()
-        if force:
-            os.replace(tmp_name, target)
-        else:
-            # link() fails if the target appeared meanwhile: never overwrite
-            # a file that another process created after our check.
-            try:
-                os.link(tmp_name, target)
-            except FileExistsError:
-                raise OutputExistsError(f"output {target} exists (use --force / force=True to replace it)") from None
-            except OSError:
-                if target.exists():
-                    raise OutputExistsError(f"output {target} exists (use --force / force=True to replace it)") from None
-                os.replace(tmp_name, target)
-            else:
-                os.unlink(tmp_name)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    while True:
+        # The name comes first: whatever interrupts the work from the moment
+        # the file exists, the cleanup below knows what to remove.
+        tmp_name = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        fd = None
+        try:
+            fd = os.open(tmp_name, _CREATE, 0o666)
+            with os.fdopen(fd, "wb") as fp:
+                if isinstance(write, (bytes, bytearray, memoryview)):
+                    fp.write(write)
+                else:
+                    write(fp)
+                fp.flush()
+                os.fsync(fp.fileno())
+            _commit(tmp_name, target, force)
+            return
+        except FileExistsError as exc:
+            if fd is None and not isinstance(exc, OutputExistsError):
+                continue  # the name was taken: not ours to remove, try another
+            _remove(tmp_name)
+            raise
+        except OSError as exc:
+            _remove(tmp_name)
+            if fd is None:
+                # Name the output the user gave, not the hidden temporary file.
+                raise type(exc)(exc.errno, exc.strerror, str(target)) from None
+            raise
+        except BaseException:
+            _remove(tmp_name)
+            raise
 
 
-def _is_path(obj: object) -> TypeGuard[str | os.PathLike[str]]:
-    return isinstance(obj, (str, os.PathLike))
+def _commit(tmp_name: Path, target: Path, force: bool) -> None:
+    if force:
+        os.replace(tmp_name, target)
+        return
+    # link() fails if the target appeared meanwhile: never overwrite a file
+    # that another process created after our check.
+    try:
+        os.link(tmp_name, target)
+    except FileExistsError:
+        raise OutputExistsError(f"output {target} exists (use --force / force=True to replace it)") from None
+    except OSError:
+        if target.exists():
+            raise OutputExistsError(f"output {target} exists (use --force / force=True to replace it)") from None
+        os.replace(tmp_name, target)
+    else:
+        os.unlink(tmp_name)
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _check_before_work(source: object, destination: object, force: bool) -> tuple[Any, ...]:
     """Refuse the output before a long encode or decode; return the inputs it must never replace."""
-    inputs = (source,) if _is_path(source) else ()
-    if _is_path(destination):
+    inputs = (source,) if is_path(source) else ()
+    if is_path(destination):
         check_output(destination, force=force, inputs=inputs)
     return inputs
-
-
-def read_input(source: PathLike | IO[bytes]) -> bytes:
-    """Read a whole input file, refusing a directory with a clear error.
-
-    Parameters
-    ----------
-    source : str, path-like or binary file object
-        A path, or an open file (standard input) read to its end.
-
-    Returns
-    -------
-    bytes
-
-    Raises
-    ------
-    FileNotFoundError, IsADirectoryError, PermissionError
-    """
-    if not _is_path(source):
-        return source.read()  # type: ignore[union-attr]
-    if os.path.isdir(source):
-        raise IsADirectoryError(21, "is a directory", str(source))
-    with open(source, "rb") as fp:
-        return fp.read()
 
 
 def default_output(source: str, suffix: str) -> str:
@@ -227,7 +232,7 @@ def write_output(
     inputs : tuple
         Inputs of the same operation; paths among them are never overwritten.
     """
-    if not _is_path(destination):
+    if not is_path(destination):
         out: Any = _WholeWrites(destination)  # type: ignore[arg-type]  # _is_path narrowed it to a file object
         if isinstance(content, (bytes, bytearray, memoryview)):
             out.write(content)
@@ -235,7 +240,7 @@ def write_output(
             content(out)
         out.flush()
         return
-    check_output(destination, force=force, inputs=tuple(i for i in inputs if _is_path(i)))
+    check_output(destination, force=force, inputs=tuple(i for i in inputs if is_path(i)))
     atomic_write(destination, content, force=force)
 
 
@@ -302,44 +307,6 @@ class _WholeWrites:
         return getattr(self._stream, name)
 
 
-#: The format name of ``.kvq`` files, as Pillow knows it.
-KVQ = "KVQ"
-
-
-def output_format(destination: PathLike | IO[bytes] | None) -> str:
-    """The format an encoded image is written in, from the destination's extension.
-
-    Parameters
-    ----------
-    destination : str, path-like, binary file object or None
-
-    Returns
-    -------
-    str
-        ``"KVQ"`` for ``.kvq``, for no extension and for a file object;
-        otherwise the Pillow format of the extension (``"PNG"``, ``"GIF"``,
-        ``"WEBP"``, ...), for a quantized image in that format.
-
-    Raises
-    ------
-    KvqError
-        An extension no format claims.
-    """
-    from PIL import Image
-
-    if not _is_path(destination):
-        return KVQ
-    suffix = Path(destination).suffix.lower()
-    if suffix in ("", ".kvq"):
-        # Known without asking Pillow, whose registry of extensions imports
-        # every one of its plugins (tens of milliseconds in a lone encode).
-        return KVQ
-    format = Image.registered_extensions().get(suffix)
-    if format is None:
-        raise KvqError(f"{destination}: unknown extension {suffix}; use .kvq, or an image extension such as .png .gif .webp")
-    return format
-
-
 def encode_file(
     source: Any,
     destination: PathLike | IO[bytes] | None,
@@ -374,7 +341,7 @@ def encode_file(
         ``"KVQ"``, or a Pillow format name to write the quantized image in
         that format instead (``"PNG"``: an indexed PNG with the palette, and
         the alpha in ``tRNS``, as pngquant writes). Default: from the
-        destination's extension, see :func:`output_format`.
+        destination's extension, see :func:`kvq.formats.encode_format`.
     progress : callable, optional
         Called with the name of each step as it starts (``"reading"``,
         ``"quantizing"``, ``"writing"``), for a progress display.
@@ -391,14 +358,12 @@ def encode_file(
     ------
     KvqError (and subclasses), FileNotFoundError, OSError
     """
-    fmt = output_format(destination) if format is None else format
+    fmt = encode_format(destination) if format is None else format
     step = progress or (lambda name: None)
     inputs = _check_before_work(source, destination, force)
     step("reading")
-    if _is_path(source) or isinstance(source, (bytes, bytearray, memoryview)):
+    if is_path(source) or isinstance(source, (bytes, bytearray, memoryview)) or hasattr(source, "read"):
         image = open_image(source, name=name)
-    elif hasattr(source, "read"):
-        image = open_image(source.read(), name=name)
     else:
         image = source
     step("quantizing")
@@ -410,9 +375,9 @@ def encode_file(
 
 
 def _content(encoded: Encoded, format: str) -> Callable[[IO[bytes]], None] | bytes:
-    if format.upper() == KVQ:
+    if format.upper() == formats.KVQ:
         return encoded.data
-    from .pillow_plugin import write_image
+    from .export import write_image
 
     # The quantized image is what a decoder of the .kvq file would rebuild,
     # metadata included.
@@ -491,10 +456,10 @@ def decode_file(
     KvqError (and subclasses), FileNotFoundError, OSError
     """
     from .bands import BandReader
-    from .pillow_plugin import write_image
+    from .export import write_image
 
-    fmt = format or image_format(destination)
-    with _open_input(source) as fp:
+    fmt = format or decode_format(destination)
+    with seekable(source) as fp:
         # The input's header before the output: "not a .kvq file" says more
         # than that the default output of photo.png is photo.png, the input.
         start = fp.tell()
@@ -504,41 +469,6 @@ def decode_file(
         reader = BandReader(fp, max_pixels)
         write_output(destination, lambda out: write_image(reader, out, fmt, strip=strip), force=force, inputs=inputs)
     return DecodedFile(reader.header, reader.palette, reader.metadata)
-
-
-def image_format(destination: PathLike | IO[bytes]) -> str:
-    """The Pillow format an output's name asks for: its extension's, PNG for a file object.
-
-    Parameters
-    ----------
-    destination : str, path-like or binary file object
-
-    Returns
-    -------
-    str
-
-    Raises
-    ------
-    KvqError
-        An extension Pillow does not write.
-    """
-    from PIL import Image
-
-    if not _is_path(destination):
-        return "PNG"
-    found = Image.registered_extensions().get(Path(destination).suffix.lower())
-    if found is None:
-        raise KvqError(f"{destination}: unknown image extension; use --format or one of .png .bmp .tif .webp .gif .jpg")
-    return found
-
-
-def _open_input(source: PathLike | IO[bytes] | bytes) -> IO[bytes]:
-    """A seekable binary file for a path, bytes, or a stream (read whole: standard input cannot seek)."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return io.BytesIO(source)
-    if _is_path(source) and os.path.isfile(source):
-        return open(source, "rb")
-    return io.BytesIO(read_input(source))
 
 
 def save(image: Any, path: PathLike, k: int = 256, *, force: bool = False, **options: Any) -> Header:
@@ -562,7 +492,7 @@ def save(image: Any, path: PathLike, k: int = 256, *, force: bool = False, **opt
     Header
         The header of the written file.
     """
-    return encode_file(image, path, force=force, format=KVQ, k=k, **options).header
+    return encode_file(image, path, force=force, format=formats.KVQ, k=k, **options).header
 
 
 def load(path: PathLike | IO[bytes], max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -3,7 +3,8 @@
 Rows are streamed to a temporary file beside the manifest as results arrive
 (a million-file batch does not keep its rows in memory) and the file is
 renamed into place when the batch ends, including a batch ended by Ctrl-C,
-whose manifest then lists the files finished so far.
+whose manifest then lists the files finished so far. A write that fails (a
+full disk) removes the temporary file and names the manifest in its error.
 
 Formats, chosen by the suffix:
 
@@ -22,14 +23,14 @@ import io
 import json
 import math
 import os
-import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
 from .batch import COLUMNS, DONE, FAILED, SKIPPED, FileResult
 from .errors import KvqError
-from .fileio import _umask
+from .fileio import create_temporary
 
 #: Suffixes of the manifest formats.
 FORMATS = (".csv", ".json")
@@ -101,17 +102,24 @@ class ManifestWriter:
         self._json = self.path.suffix.lower() == ".json"
         folder = self.path.parent if str(self.path.parent) else Path(".")
         folder.mkdir(parents=True, exist_ok=True)
-        try:
-            fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
-        except OSError as exc:
-            # Name the manifest the user gave, not the hidden temporary file.
-            raise type(exc)(exc.errno, exc.strerror, str(self.path)) from None
+        # Named after the manifest in its errors, not after the hidden temporary file.
+        fd, self._tmp = create_temporary(self.path)
         self._fp: IO[str] = os.fdopen(fd, "w", encoding="utf-8", newline="")
-        if self._json:
-            self._fp.write(f'{{"{_JSON_MARK}": 1, "operation": {json.dumps(operation)}, "files": [')
-        else:
-            self._csv = csv.writer(self._fp)
-            self._csv.writerow(COLUMNS)
+        with self._naming_the_manifest():
+            if self._json:
+                self._fp.write(f'{{"{_JSON_MARK}": 1, "operation": {json.dumps(operation)}, "files": [')
+            else:
+                self._csv = csv.writer(self._fp)
+                self._csv.writerow(COLUMNS)
+
+    @contextlib.contextmanager
+    def _naming_the_manifest(self) -> Iterator[None]:
+        """A write that fails (a full disk) removes the temporary file and names the manifest."""
+        try:
+            yield
+        except OSError as exc:
+            self.discard()
+            raise type(exc)(exc.errno, exc.strerror, f"manifest {self.path}") from None
 
     def add(self, result: FileResult) -> None:
         """Append one file's row.
@@ -122,14 +130,15 @@ class ManifestWriter:
         """
         self.counts[result.status] += 1
         row = result.as_dict()
-        if self._json:
-            psnr = row["psnr"]
-            row["lossless"] = psnr is not None and math.isinf(psnr)
-            row["psnr"] = psnr if psnr is not None and math.isfinite(psnr) else None
-            separator = "" if sum(self.counts.values()) == 1 else ","
-            self._fp.write(f"{separator}\n  {json.dumps(row)}")
-        else:
-            self._csv.writerow(["" if row[c] is None else _cell(row[c]) for c in COLUMNS])
+        with self._naming_the_manifest():
+            if self._json:
+                psnr = row["psnr"]
+                row["lossless"] = psnr is not None and math.isinf(psnr)
+                row["psnr"] = psnr if psnr is not None and math.isfinite(psnr) else None
+                separator = "" if sum(self.counts.values()) == 1 else ","
+                self._fp.write(f"{separator}\n  {json.dumps(row)}")
+            else:
+                self._csv.writerow(["" if row[c] is None else _cell(row[c]) for c in COLUMNS])
 
     def close(self) -> Path:
         """Finish the file and rename it into place.
@@ -139,18 +148,20 @@ class ManifestWriter:
         pathlib.Path
             The manifest's path.
         """
-        if self._json:
-            self._fp.write(f'\n], "summary": {json.dumps(self.counts)}}}\n')
-        self._fp.flush()
-        os.fsync(self._fp.fileno())
-        self._fp.close()
-        os.chmod(self._tmp, 0o666 & ~_umask())
-        os.replace(self._tmp, self.path)
+        with self._naming_the_manifest():
+            if self._json:
+                self._fp.write(f'\n], "summary": {json.dumps(self.counts)}}}\n')
+            self._fp.flush()
+            os.fsync(self._fp.fileno())
+            self._fp.close()
+            os.replace(self._tmp, self.path)
         return self.path
 
     def discard(self) -> None:
         """Remove the temporary file without writing the manifest."""
-        self._fp.close()
+        # Closing flushes what is buffered: on a full disk that fails too, and the file goes all the same.
+        with contextlib.suppress(OSError):
+            self._fp.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._tmp)
 

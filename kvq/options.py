@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
+from . import coding as codings
 from .container import MAX_K
 from .errors import OptionError
 
@@ -29,7 +30,6 @@ COLOR_SPACES = ("rgb", "oklab")
 #: Words ``dither`` accepts for its two ends (and ``False``/``True``).
 DITHER_WORDS = {"none": 0.0, "off": 0.0, "floyd-steinberg": 1.0, "floyd_steinberg": 1.0, "fs": 1.0, "on": 1.0}
 SPEED_RANGE = (1, 10)
-CODING_NAMES = ("entropy", "fixed")
 #: Palette methods: kvq's own engine, and the textbook's scikit-learn KMeans (kvq.quantize.sklearn_kmeans).
 METHODS = ("kvq", "kmeans")
 
@@ -256,8 +256,11 @@ class EncoderOptions:
         which picks the k-means++ starting centres, so another seed gives
         another palette.
     quality : float or None, default=None
-        Target PSNR in dB over all channels. When set, the encoder uses the
-        fewest colours (at most ``k``) whose PSNR reaches it, and raises
+        Target PSNR in dB over all channels. When set, the encoder writes the
+        smallest file, at most ``k`` colours, whose pixels as a decoder
+        rebuilds them (dithering included) reach it against the input, the
+        PSNR ``kvq encode`` prints (:func:`kvq.codec.decoded_psnr`); at fixed
+        width that is the fewest colours. It raises
         :class:`kvq.QualityError` when even ``k`` colours do not.
     color_space : {"rgb", "oklab"}, default="rgb"
         Space in which colours are clustered. Palettes are always stored as
@@ -271,11 +274,12 @@ class EncoderOptions:
     speed : int, default=4
         1 (slowest, best palette) to 10 (fastest), like pngquant's ``--speed``.
     coding : {"entropy", "fixed"}, default="entropy"
-        How the indices are stored. ``"entropy"``: context-mixing arithmetic
-        coding (format 1.1); on the Kodak photos the file is 7.76 to 2.34
-        times smaller than the textbook N * ceil(log2 K) + 24 * K from K = 2
-        to 256 (geometric means, ``benchmarks/kodak/report.md``); the encoder
-        stores fixed width instead where that is smaller.
+        How the indices are stored: the name of an index coding of
+        :mod:`kvq.coding`. ``"entropy"``: context-mixing arithmetic coding
+        (format 1.1); on the Kodak photos the file is 7.76 to 2.34 times
+        smaller than the textbook N * ceil(log2 K) + 24 * K from K = 2 to 256
+        (geometric means, ``benchmarks/kodak/report.md``); the encoder stores
+        fixed width instead where that is smaller.
         ``"fixed"``: ceil(log2 K) bits per index (format 1.0), the textbook
         N * ceil(log2 K), readable by every 1.x reader.
     method : {"kvq", "kmeans"}, default="kvq"
@@ -301,9 +305,13 @@ class EncoderOptions:
         256, f"largest palette size, 1..{MAX_K} (default 256)", Interval(int, 1, MAX_K),
         flags=("-k", "--colors"), metavar="K", bench=False,
     )  # fmt: skip
-    seed: int = option(0, "random seed; same seed, same bytes (default 0)", Interval(int, 0, 2**32 - 1), metavar="SEED")
+    seed: int = option(
+        0, "seed of random choices: --method kmeans's starting centres; kvq's engine makes none, so for it the seed "
+        "changes nothing (default 0)",
+        Interval(int, 0, 2**32 - 1), metavar="SEED",
+    )  # fmt: skip
     quality: float | None = option(
-        None, "use the fewest colours reaching this PSNR in dB; an error (exit 99) if K colours cannot",
+        None, "write the smallest file whose decoded PSNR reaches this many dB; an error (exit 99) if K colours cannot",
         Interval(float, 0, 100, low_closed=False, noun="a number of dB", range_noun="a PSNR in dB"),
         metavar="DB", optional=True, bench=False,
     )  # fmt: skip
@@ -316,8 +324,9 @@ class EncoderOptions:
     )  # fmt: skip
     speed: int = option(4, "1 slowest/best .. 10 fastest", Interval(int, *SPEED_RANGE))
     coding: str = option(
-        "entropy", "index coding: entropy (smallest, format 1.1) or fixed (ceil(log2 K) bits each, 1.0)",
-        StrOptions(CODING_NAMES),
+        codings.DEFAULT,
+        "index coding: " + ", ".join(f"{name} ({codings.by_name(name).summary})" for name in codings.names()),
+        StrOptions(codings.names()),
     )  # fmt: skip
     method: str = option(
         "kvq", "palette method: kvq (its own engine, the default) or kmeans (the textbook: scikit-learn's KMeans, "

@@ -1,8 +1,9 @@
 """Pillow plugin: ``Image.open("x.kvq")`` and ``im.save("x.kvq")``.
 
-A thin adapter, modelled on Pillow's ``QoiImagePlugin``: the container module
-reads the header and palette, the codec decodes and encodes; nothing here
-knows the byte layout.
+A thin adapter, modelled on Pillow's ``QoiImagePlugin``: the container's
+reader reads the header and palette, the codec decodes and encodes, and
+:mod:`kvq.export` decides the Pillow mode of a file (:func:`kvq.export.layout`);
+nothing here knows the byte layout.
 
 Modes
 -----
@@ -57,7 +58,6 @@ padding and every index) as loading does, without decoding the pixels.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from dataclasses import fields
 from typing import IO, Any
 
@@ -66,11 +66,11 @@ from PIL import Image, ImageFile, ImagePalette
 
 from . import codec, container
 from .bands import BandReader
-from .container import Header
-from .errors import KvqError, NotKvqError, QualityError, TruncatedError
+from .errors import NotKvqError, QualityError, TruncatedError
+from .export import layout, raw_bands
 from .metadata import Metadata
 from .options import EncoderOptions
-from .pixels import oriented, pillow_mode
+from .pixels import oriented
 
 FORMAT = "KVQ"
 MIME = "image/x-kvq"
@@ -91,176 +91,6 @@ def _accept(prefix: bytes) -> bool:
     return prefix.startswith(container.SIGNATURE)
 
 
-def layout(header: Header, palette: bytes, *, indexed: bool = True, grey_indexed: bool = False) -> tuple[str, str, bytes | None]:
-    """How a ``.kvq`` file maps to a Pillow image: the one place that decides it.
-
-    Parameters
-    ----------
-    header : Header
-    palette : bytes
-        The stored palette, ``header.palette_size`` bytes.
-    indexed : bool, default=True
-        Palettes of at most 256 entries give mode ``P`` (as the plugin opens
-        files); False gives the pixels' own mode always.
-    grey_indexed : bool, default=False
-        Grey files with an indexed mode become ``P`` too, with a grey RGB
-        palette (the smallest exact PNG); by default they are ``L``.
-
-    Returns
-    -------
-    mode : str
-        ``P``, ``L``, ``RGB`` or ``RGBA``.
-    palette_mode : str
-        Raw mode of ``palette`` for ``ImagePalette.raw`` or ``putpalette``
-        (``RGB`` or ``RGBA``); empty when the mode is not ``P``.
-    palette : bytes or None
-        The palette in that raw mode; for RGBA palettes the alpha bytes are
-        also ``info["transparency"]``, as PNG's tRNS. None when not ``P``.
-    """
-    if not indexed or header.k > 256 or (header.channels == 1 and not grey_indexed):
-        return pillow_mode(header.channels), "", None
-    if header.channels == 1:
-        return "P", "RGB", np.frombuffer(palette, dtype=np.uint8).repeat(3).tobytes()
-    return "P", pillow_mode(header.channels), bytes(palette)
-
-
-def _raw_pixels(decoded: codec.Decoded, mode: str) -> np.ndarray:
-    # P images take the indices as they are; the others the looked-up pixels.
-    return decoded.indices if mode == "P" else decoded.pixels()
-
-
-def to_pillow(decoded: codec.Decoded, *, indexed: bool = True, grey_indexed: bool = False) -> Image.Image:
-    """A decoded file as a Pillow image, with the modes the plugin opens it in.
-
-    Parameters
-    ----------
-    decoded : kvq.Decoded
-    indexed, grey_indexed : bool
-        See :func:`layout`.
-
-    Returns
-    -------
-    PIL.Image.Image
-        With the file's metadata in ``info``, as the plugin opens it.
-    """
-    mode, palette_mode, palette = layout(
-        decoded.header, decoded.palette.tobytes(), indexed=indexed, grey_indexed=grey_indexed
-    )
-    image = Image.fromarray(_raw_pixels(decoded, mode))
-    if palette is not None:
-        image.putpalette(palette, rawmode=palette_mode)  # turns the L image into P
-        if palette_mode == "RGBA":
-            image.info["transparency"] = palette[3::4]
-    image.info.update(decoded.metadata.pillow_info())
-    return image
-
-
-def raw_bands(reader: BandReader, mode: str) -> Iterator[tuple[int, np.ndarray]]:
-    """A file's rows, a band at a time, as the raw data of a Pillow image of ``mode``.
-
-    The one mapping from a file's indices to a Pillow mode's raw data when
-    decoding by bands (:func:`to_pillow` is the same for a whole decode).
-
-    Parameters
-    ----------
-    reader : kvq.bands.BandReader
-    mode : str
-        ``P`` takes the indices as they are; the other modes the pixels
-        looked up in the palette, one band at a time.
-
-    Yields
-    ------
-    row : int
-        The band's first row.
-    raw : ndarray of uint8, C-contiguous
-        (rows, width) or (rows, width, channels).
-    """
-    for row, indices in reader.bands():
-        yield row, np.ascontiguousarray(indices if mode == "P" else codec.lookup(reader.palette, indices))
-
-
-def image_from_bands(reader: BandReader, *, indexed: bool = True, grey_indexed: bool = False) -> Image.Image:
-    """Build the Pillow image of an open file band by band.
-
-    Memory is the image and one band for a fixed-width file; for an
-    entropy-coded one (coding 1, decoded whole, see :mod:`kvq.bands`) also
-    its indices.
-
-    Parameters
-    ----------
-    reader : kvq.bands.BandReader
-    indexed, grey_indexed : bool
-        See :func:`layout`.
-
-    Returns
-    -------
-    PIL.Image.Image
-        The image :func:`to_pillow` makes from the whole decoded file, pixels
-        and ``info`` (metadata, transparency) alike.
-    """
-    header = reader.header
-    mode, palette_mode, palette = layout(header, reader.palette.tobytes(), indexed=indexed, grey_indexed=grey_indexed)
-    image = Image.new(mode, (header.width, header.height))
-    if palette is not None:
-        image.putpalette(palette, rawmode=palette_mode)
-        if palette_mode == "RGBA":
-            image.info["transparency"] = palette[3::4]
-    for row, raw in raw_bands(reader, mode):
-        # A view of the band, pasted as raw values (P into P copies indices).
-        band = Image.frombuffer(mode, (header.width, len(raw)), raw, "raw", mode, 0, 1)
-        image.paste(band, (0, row))
-    image.info.update(reader.metadata.pillow_info())
-    return image
-
-
-def write_image(source: codec.Decoded | BandReader, fp: IO[bytes], format: str, *, strip: bool = False) -> None:
-    """Write a decoded file in a format Pillow writes, losing nothing it need not.
-
-    PNG keeps the palette (PNG-8, grey included: the smallest exact file
-    Pillow can write), and so does GIF for opaque palettes; WebP is written
-    lossless; JPEG has no lossless mode. The ICC profile, EXIF and resolution
-    go wherever the format has room for them: PNG, JPEG and TIFF keep all
-    three, WebP the profile and EXIF, BMP the resolution.
-
-    Parameters
-    ----------
-    source : kvq.Decoded or kvq.bands.BandReader
-        A whole decoded file, or an open one, read a band of rows at a time
-        (see :func:`image_from_bands`).
-    fp : binary file object
-    format : str
-        Pillow format name.
-    strip : bool, default=False
-        Write no metadata.
-
-    Raises
-    ------
-    KvqError
-        Pillow cannot write the image in that format.
-    """
-    upper = format.upper()
-    # GIF has one transparent index, not an alpha per entry: an RGBA palette
-    # goes through Pillow's own conversion.
-    indexed = upper == "PNG" or (upper == "GIF" and source.header.channels != 4)
-    if isinstance(source, BandReader):
-        image = image_from_bands(source, indexed=indexed, grey_indexed=True)
-    else:
-        image = to_pillow(source, indexed=indexed, grey_indexed=True)
-    # Pillow's writers take metadata as save keywords (PNG reads only the ICC
-    # profile from info); stripping must also clear what info holds.
-    metadata = {} if strip else source.metadata.pillow_info()
-    if strip:
-        for key in ("icc_profile", "exif", "dpi"):
-            image.info.pop(key, None)
-    try:
-        # A decoder should not add loss the user did not choose.
-        image.save(fp, format=format, **metadata, **({"lossless": True} if upper == "WEBP" else {}))
-    except BrokenPipeError:
-        raise  # the reader of standard output went away: the CLI's exit 141, not a writer's failure
-    except (OSError, ValueError, KeyError) as exc:
-        raise KvqError(f"cannot write {format}: {exc}") from None
-
-
 class KvqImageFile(ImageFile.ImageFile):
     """A ``.kvq`` file opened by Pillow; pixels are decoded on ``load()``."""
 
@@ -272,8 +102,7 @@ class KvqImageFile(ImageFile.ImageFile):
         try:
             # No pixel limit here: Image.open applies MAX_IMAGE_PIXELS to
             # self.size right after _open, with Pillow's warning and error.
-            header = container.read_header_from(self.fp, max_pixels=None)
-            palette, ancillary, index_offset, index_length = container.read_palette_from(self.fp, header)
+            reader = container.Reader(self.fp, max_pixels=None, lazy=True)
         except NotKvqError as exc:
             raise SyntaxError(str(exc)) from exc
         except TruncatedError as exc:
@@ -281,8 +110,9 @@ class KvqImageFile(ImageFile.ImageFile):
             # reads it as "not enough data yet" and keeps feeding.
             raise OSError(str(exc)) from exc
 
+        header = reader.header
         self._size = (header.width, header.height)
-        self._mode, palette_mode, entries = layout(header, palette)
+        self._mode, palette_mode, entries = layout(header, reader.palette)
         if entries is not None:
             self.palette = ImagePalette.raw(palette_mode, entries)
             # As Image.putpalette does: raw() leaves the palette's own mode at
@@ -290,11 +120,10 @@ class KvqImageFile(ImageFile.ImageFile):
             self.palette.mode = palette_mode
             if palette_mode == "RGBA":
                 self.info["transparency"] = entries[3::4]
-        self.info.update(Metadata.from_chunks(ancillary).pillow_info())
-        file_size = index_offset + index_length + 4
-        # Offset 0: the decoder hands the whole file to kvq's codec, which
+        self.info.update(Metadata.from_chunks(reader.ancillary).pillow_info())
+        # Offset 0: the decoder reads the whole file with kvq's reader, which
         # checks every chunk again rather than trusting what was read here.
-        self.tile = [ImageFile._Tile("kvq", (0, 0, *self._size), 0, (header, file_size))]
+        self.tile = [ImageFile._Tile("kvq", (0, 0, *self._size), 0, (header, reader.file_size))]
 
     def verify(self) -> None:
         """Check the whole file as ``load()`` does, without decoding its pixels.

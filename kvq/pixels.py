@@ -10,8 +10,6 @@ stored pixels look the way every viewer shows the photo.
 from __future__ import annotations
 
 import contextlib
-import io
-import os
 import struct
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -22,6 +20,8 @@ from .errors import ImageTooLargeError, UnsupportedImageError
 
 if TYPE_CHECKING:  # Pillow is imported lazily: the numpy path does not need it.
     from PIL import Image
+
+    from .inputs import Source
 
 #: Pillow mode of pixels with 1, 3 or 4 channels, both ways between kvq and Pillow.
 PILLOW_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
@@ -218,13 +218,14 @@ def oriented(image: Image.Image) -> Image.Image:
     return image if turn is None else image.transpose(Image.Transpose[turn])
 
 
-def open_image(source: str | os.PathLike[str] | bytes | bytearray | memoryview, name: str | None = None) -> Image.Image:
+def open_image(source: Source, name: str | None = None) -> Image.Image:
     """Open and fully load an image with Pillow, raising kvq's errors for bad input.
 
     Parameters
     ----------
-    source : str, path-like or bytes-like
-        A file path, or the file's bytes (standard input, say).
+    source : str, path-like, bytes-like or binary file object
+        A file path, the file's bytes, or an open binary file (standard
+        input, say), read through :mod:`kvq.inputs` as every door reads.
     name : str, optional
         What to call the input in messages; defaults to the path.
 
@@ -249,19 +250,13 @@ def open_image(source: str | os.PathLike[str] | bytes | bytearray | memoryview, 
     """
     from PIL import Image, UnidentifiedImageError
 
-    stream: Any
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        label, stream = name or "input", io.BytesIO(source)
-    else:
-        label, stream = name or str(source), source
-        if os.path.isdir(source):
-            raise UnsupportedImageError(f"{label}: is a directory, not an image")
-        if os.path.exists(source) and not os.path.isfile(source):
-            # A pipe or device (a shell's <(...)) cannot seek, as Pillow needs.
-            with open(source, "rb") as fp:
-                stream = io.BytesIO(fp.read())
+    from .errors import KvqError
+    from .inputs import is_path, seekable
+
+    label = name or (str(source) if is_path(source) else "input")
     try:
-        with Image.open(stream) as image:
+        # Pillow needs a file it can seek: a pipe (a shell's <(...)) is read whole first.
+        with seekable(source, "an image file") as fp, Image.open(fp) as image:
             # Before load(): counting frames seeks through the file and back.
             frames = frame_count(image)
             if frames > 1:
@@ -274,9 +269,11 @@ def open_image(source: str | os.PathLike[str] | bytes | bytearray | memoryview, 
             image.load()
             # copy() detaches the pixels from the file, which is closed here.
             return image.copy()
+    except IsADirectoryError:
+        raise UnsupportedImageError(f"{label}: is a directory, not an image") from None
     except UnidentifiedImageError:
         raise UnsupportedImageError(f"{label}: not an image Pillow can read") from None
-    except FileNotFoundError:
+    except (FileNotFoundError, KvqError):
         raise
     except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(f"{label}: cannot read image: {exc}") from None

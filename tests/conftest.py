@@ -30,6 +30,31 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# The suite tests this checkout, in this process as in the subprocesses it starts (kvq_env), whatever copy of kvq
+# is installed: one copy, so its compiled kernels are compiled once.
+sys.path.insert(0, str(REPO))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile, or load from numba's cache, the kernels most tests run, before any test's clock starts.
+
+    A fresh clone compiles them here, once: the first test that needs them does
+    not spend its timeout on it, and the subprocesses tests start (the fuzzers among them) load them from the cache.
+    """
+    from kvq import _jit, coding, quantize
+    from kvq.options import EncoderOptions
+
+    def say(kernel: str) -> None:
+        sys.stderr.write("\nkvq: compiling kvq's kernels for this checkout, once...\n")
+
+    previous = _jit.on_compile(say)
+    try:
+        for options in (EncoderOptions(), EncoderOptions(k=300), EncoderOptions(k=16, dither=1.0, color_space="oklab")):
+            quantize.start(options)
+        for index_coding in coding.CODINGS:
+            index_coding.start()
+    finally:
+        _jit.on_compile(previous)
 
 
 def kvq_env() -> dict[str, str]:
@@ -116,6 +141,18 @@ def chunk(kind: bytes, data: bytes, length: int | None = None) -> bytes:
     """A ``.kvq`` chunk with a correct CRC (over length, type and data); ``length`` overrides the declared length."""
     head = struct.pack(">I", len(data) if length is None else length) + kind
     return head + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(head)))
+
+
+@pytest.fixture
+def python_sigint():
+    """SIGINT handled as Python handles it in a foreground process, whatever this run inherited.
+
+    A shell starts a background job (``pytest &`` in a script) with SIGINT ignored, and Python keeps ignoring it:
+    the ``kvq`` command then leaves it so, and installs no handler of its own.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture

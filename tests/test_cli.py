@@ -9,7 +9,6 @@ bytes. The rest runs ``kvq.cli.main`` in the test process on real descriptors 0-
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -246,34 +245,37 @@ def test_info_json_accounts_for_every_byte(photo_png: Path, tmp_path: Path) -> N
     assert report["bits"]["file_bits"] == 8 * len(data) and report["ancillary"] == []
 
 
-def test_the_command_in_process_leaves_ctrl_c_as_it_found_it(tmp_path, capsys):
-    # A program (or a test) that runs kvq's command in-process keeps its own SIGINT handler, and a Ctrl-C
-    # the command saw is not remembered: a later, unrelated failure is not taken for an interruption.
+def test_the_command_in_process_leaves_ctrl_c_as_it_found_it(tmp_path, capsys, monkeypatch, python_sigint):
+    # A program (or a test) that runs kvq's command in-process gets its own SIGINT handler back, and a Ctrl-C the
+    # command saw is not remembered: a later, unrelated failure is not taken for an interruption. The handler is
+    # called here as Python calls it on Ctrl-C, so nothing is sent to the test process.
     import signal
-
-    from kvq.cli import main
-    from kvq.errors import interrupt, interrupted_by_user
-
-    before = signal.getsignal(signal.SIGINT)
-    seen_inside = []
-
-    def kernel_interrupted(argv):
-        assert signal.getsignal(signal.SIGINT) == interrupt._handle  # the command's own, while it runs
-        try:
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(1)
-        except KeyboardInterrupt:
-            seen_inside.append(interrupt.seen)
-        # As numba can leave it: no KeyboardInterrupt anywhere in the chain, only the record.
-        raise SystemError("returned a result with an exception set")
+    import threading
 
     import kvq.cli
+    from kvq.cli import main
 
-    original = kvq.cli._COMMANDS["info"]
-    kvq.cli._COMMANDS["info"] = kernel_interrupted
-    try:
-        assert main(["info", str(tmp_path / "x.kvq")]) == 130
-    finally:
-        kvq.cli._COMMANDS["info"] = original
-    assert seen_inside == [True] and "interrupted" in capsys.readouterr().err
-    assert signal.getsignal(signal.SIGINT) == before and not interrupted_by_user(SystemError("later"))
+    before = signal.getsignal(signal.SIGINT)
+    handlers = []
+
+    def kernel_interrupted(args):
+        handler = signal.getsignal(signal.SIGINT)
+        handlers.append(handler)
+        with handler.stopping(threading.Event()) as _:  # in a batch: the first Ctrl-C stops it, quietly
+            handler(signal.SIGINT, None)
+        with pytest.raises(KeyboardInterrupt):  # otherwise it stops at once
+            handler(signal.SIGINT, None)
+        # As numba can leave it: no KeyboardInterrupt anywhere in the chain.
+        raise SystemError("returned a result with an exception set")
+
+    monkeypatch.setitem(kvq.cli._COMMANDS, "info", kernel_interrupted)
+    assert main(["info", str(tmp_path / "x.kvq")]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is before and handlers[0] is not before
+
+    def unrelated(args):
+        raise SystemError("a real bug")
+
+    monkeypatch.setitem(kvq.cli._COMMANDS, "info", unrelated)
+    assert main(["info", str(tmp_path / "x.kvq")]) == 1
+    assert "internal error (SystemError: a real bug)" in capsys.readouterr().err

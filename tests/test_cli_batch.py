@@ -116,6 +116,9 @@ def test_jobs_give_the_same_bytes_and_manifest(tmp_path, tree):
         (["encode", "photos", "-", "-o", "out"], "standard input) can only be the one input"),
         (["encode", "photos", "-o", "-"], "name an output folder"),
         (["encode", "photos", "--jobs", "-1"], "--jobs must be 0"),
+        # One rule for one file and for a batch (issue 19.7: one file took -j -1).
+        (["encode", "photos/a.png", "-o", "out/a.kvq", "--jobs", "-1"], "--jobs must be 0"),
+        (["decode", "x.kvq", "-j", "-3"], "--jobs must be 0"),
         (["encode", "photos", "--jobs", "2", "--scheduler", "tcp://127.0.0.1:1"], "do not go together"),
         (["decode", "photos", "-q", "-v"], "not allowed with argument"),
     ],
@@ -282,3 +285,104 @@ def test_verbose_shows_each_files_warnings_whichever_process_ran_it(tmp_path, jo
     verbose = run("encode", "photos", "-o", "again", "-k", "4", "--jobs", jobs, "-v", cwd=tmp_path)
     warned = [line for line in verbose.stderr.splitlines() if "warning" in line]
     assert warned == [f"kvq: warning: {os.path.join('photos', 'camera.jpg')}: {rows['camera.jpg']['warnings']}"]
+
+
+def test_the_workers_of_a_batch_die_with_it(tmp_path):
+    # Issue 19.21: SIGKILL the kvq process of a --jobs 2 batch: its workers lived on for ever (reparented, holding
+    # the output pipe and the manifest's temporary file). They die with it now, within a bounded wait.
+    psutil = pytest.importorskip("psutil")
+    many_photos(tmp_path / "photos", 40)
+    process = subprocess.Popen(
+        kvq_command("encode", "photos", "-o", "out", "-k", "64", "--jobs", "2", "--manifest", "m.csv"),
+        cwd=tmp_path, env=kvq_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_for_output(tmp_path / "out", process)
+    workers = psutil.Process(process.pid).children()
+    assert len(workers) >= 2
+    process.kill()  # the kvq process alone, as `kill -9 PID` does: not its group
+    assert process.wait(timeout=60) == -signal.SIGKILL
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, f"workers still running: {[w.pid for w in alive]}"
+
+
+def test_a_full_disk_names_the_manifest_and_leaves_no_temporary_file(tmp_path, tree, monkeypatch):
+    # Issue 19.22: every output was written, then "No space left on device" without naming the manifest, and its
+    # temporary file stayed. The manifest's own writes fail here as on a full disk; the outputs' do not.
+    import errno
+    import io
+
+    from kvq import manifest
+
+    class Full(io.RawIOBase):
+        def writable(self):
+            return True
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    class FullDisk:
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+        def fdopen(self, fd, *args, **kwargs):
+            os.close(fd)
+            return io.TextIOWrapper(io.BufferedWriter(Full()), encoding="utf-8", newline="")
+
+    monkeypatch.setattr(manifest, "os", FullDisk())
+    result = run("encode", "photos", "-o", "out", "-k", "4", "--manifest", "m.csv", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == "kvq: error: manifest m.csv: No space left on device"
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")], "the manifest's temporary file is gone"
+    assert not (tmp_path / "m.csv").exists()
+
+
+def test_a_second_ctrl_c_stops_at_once_and_the_manifest_lists_the_outputs_on_disk(tmp_path, monkeypatch, python_sigint):
+    # Issue 19.22: after two Ctrl-C 0.3 s apart the manifest listed 4 of 8 outputs on disk. The command's SIGINT
+    # handler is called here as Python calls it, twice, as the third file starts: the first press stops the batch,
+    # the second stops it at once, the third file unwound; the manifest is still written, and lists what is on disk.
+    import signal as signals
+
+    from kvq import batch
+
+    many_photos(tmp_path / "photos", 8)
+    real = batch.encode_task
+    pressed = []
+
+    def encode_task(task, *args, **kwargs):
+        if task.source.endswith("002.png"):
+            for press in range(2):
+                pressed.append(press)
+                signals.getsignal(signals.SIGINT)(signals.SIGINT, None)
+        return real(task, *args, **kwargs)
+
+    monkeypatch.setattr(batch, "encode_task", encode_task)
+    result = run("encode", "photos", "-o", "out", "-k", "8", "--manifest", "m.csv", cwd=tmp_path)
+    assert result.returncode == 130 and pressed == [0, 1], result.stderr
+    assert "kvq: stopped at once: 6 files not done; the manifest lists the 2 files reported" in result.stderr
+    listed = sorted(Path(r["target"]).name for r in read_manifest(tmp_path / "m.csv"))
+    assert listed == check_outputs_complete(tmp_path / "out") == ["000.kvq", "001.kvq"]
+
+
+def many_samples_tiff(path: Path) -> None:
+    """A TIFF of 10 samples a pixel: Pillow refuses it, and logs "More samples per pixel than can be decoded"."""
+    tifffile = pytest.importorskip("tifffile")
+    tifffile.imwrite(path, np.zeros((8, 8, 10), np.uint8), photometric="minisblack", planarconfig="contig")
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_what_pillow_logs_is_held_back_unless_verbose(tmp_path, jobs):
+    # Issue 19.22: Pillow's TIFF plugin logs through Python's logging, which nobody set up: Python printed it on
+    # standard error, past the command's held-back standard error, in this process and in the workers alike.
+    (tmp_path / "photos").mkdir()
+    many_samples_tiff(tmp_path / "photos" / "many.tif")
+    Image.fromarray(photo_tiles(1)[0]).save(tmp_path / "photos" / "ok.png")
+    # In a process of its own: in the tests' process, pytest's own logging handler would catch the record.
+    quiet = run_process("encode", "photos", "-o", "out", "--jobs", jobs, cwd=tmp_path)
+    assert quiet.returncode == 3 and "More samples" not in quiet.stderr, quiet.stderr
+    loud = run_process("encode", "photos", "-o", "again", "--jobs", jobs, "-v", cwd=tmp_path)
+    assert f"kvq: warning: {os.path.join('photos', 'many.tif')}: More samples per pixel than can be decoded: 10" in loud.stderr
+    if jobs == 1:
+        one = run_process("encode", "photos/many.tif", "-o", "one.kvq", cwd=tmp_path)
+        assert one.returncode == 1 and one.stderr.splitlines() == ["kvq: error: photos/many.tif: not an image Pillow can read"]
+        one_loud = run_process("encode", "photos/many.tif", "-o", "one.kvq", "-v", cwd=tmp_path)
+        assert "kvq: More samples per pixel than can be decoded: 10" in one_loud.stderr

@@ -229,7 +229,7 @@ def test_info_shows_the_palette_with_pixel_counts(tmp_path: Path, capsys) -> Non
 
 
 def test_info_palette_of_grey_rgba_and_large_k() -> None:
-    from kvq.accounting import describe
+    from kvq.report import describe
 
     grey = kvq.encode_indexed(palette=np.array([[0], [200]], np.uint8), indices=np.array([[0, 1, 1]]))
     assert "#c8c8c8" in describe(grey).text()

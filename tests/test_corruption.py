@@ -35,7 +35,7 @@ def tiny_file(channels: int, k: int, coding: int = 0) -> bytes:
     indices = np.concatenate([np.arange(k), rng.integers(0, k, 15 - k)])
     indices = rng.permutation(indices).reshape(3, 5)
     if coding == 1:
-        from kvq import entropy
+        from kvq.coding import entropy
 
         header = container.Header(5, 3, channels, k, container.bits_for(k), 1, (1, 1))
         stream = entropy.encode(indices.astype(np.uint8), k)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import kvq
-from kvq import codec
+from kvq import codec, memory
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -49,12 +49,12 @@ def test_with_the_limit_off_more_than_memory_is_refused_before_allocating(width,
 
 
 def test_the_bound_is_the_machines_memory(monkeypatch):
-    monkeypatch.setattr(codec, "_physical_memory", lambda: 30_000)
+    monkeypatch.setattr(memory, "physical_memory", lambda: 30_000)
     # 100 x 100 RGBA: 10,000 bytes of indices fit, 40,000 bytes of pixels do not.
     decoded = kvq.decode_indexed(k1_file(100, 100), max_pixels=None)
     with pytest.raises(kvq.ImageTooLargeError, match="needs 40,000 bytes, more than this machine's 30,000 bytes"):
         decoded.pixels()
-    monkeypatch.setattr(codec, "_physical_memory", lambda: None)  # not reported: numpy's own bound
+    monkeypatch.setattr(memory, "physical_memory", lambda: None)  # not reported: numpy's own bound
     assert kvq.decode(k1_file(100, 100), max_pixels=None).shape == (100, 100, 4)
 
 
@@ -96,7 +96,7 @@ def test_validating_an_entropy_coded_file_refuses_a_huge_claim_as_kvqs_error(mon
 
     header = container.Header(width=400_000, height=400_000, channels=3, k=3, bits=2, coding=1, version=(1, 1))
     data = container.write(header, bytes(9), b"\x00" * 8)
-    monkeypatch.setattr(codec, "_physical_memory", lambda: 1 << 30)
+    monkeypatch.setattr(memory, "physical_memory", lambda: 1 << 30)
     with pytest.raises(kvq.ImageTooLargeError, match="400000x400000 image"):
         codec.validate(data, max_pixels=None)
 

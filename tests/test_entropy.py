@@ -13,7 +13,8 @@ import spec_coding1
 from PIL import Image
 
 import kvq
-from kvq import coding, container, entropy
+from kvq import coding, container, report
+from kvq.coding import entropy
 
 from conftest import REPO, kvq_env, run_kvq_here
 
@@ -38,11 +39,11 @@ def test_photo_round_trips_exactly_at_every_k(photo, k):
     assert np.array_equal(fixed.indices, encoded.indices)
     assert len(encoded.data) <= len(fixed.data)
     if 2 <= k <= 257:
-        assert encoded.header.coding == coding.ENTROPY
+        assert encoded.header.coding == coding.by_name("entropy").code
         assert encoded.header.version == (1, 1)
     if k == 4096:  # 4,095 colours in 6,144 pixels: nearly every index new, fixed width is smaller
         assert encoded.data == fixed.data
-    assert fixed.header.coding == coding.FIXED and fixed.header.version == (1, 0)
+    assert fixed.header.coding == coding.by_name("fixed").code and fixed.header.version == (1, 0)
 
 
 def test_same_input_same_bytes(photo):
@@ -54,11 +55,11 @@ def test_same_input_same_bytes(photo):
 
 def test_tiny_and_noise_images_fall_back_to_fixed_width(rng):
     tiny = kvq.encode(np.array([[[0, 0, 0], [255, 255, 255]]], dtype=np.uint8), k=2)
-    assert kvq.read_header(tiny).coding == coding.FIXED  # 1 index byte against the coder's 4 flush bytes
+    assert kvq.read_header(tiny).coding == coding.by_name("fixed").code  # 1 index byte against the coder's 4 flush bytes
     noise = rng.integers(0, 256, (64, 64), dtype=np.uint8)
     data = kvq.encode_indexed(palette=np.arange(256, dtype=np.uint8).reshape(256, 1), indices=noise)
     header = kvq.read_header(data)
-    assert header.coding == coding.FIXED and len(data) == header.fixed_file_size
+    assert header.coding == coding.by_name("fixed").code and len(data) == header.fixed_file_size
     assert np.array_equal(kvq.decode(data), noise)
 
 
@@ -121,7 +122,7 @@ def test_literal_ge_k_and_trailing_bytes_are_refused():
 
 def test_a_1_0_reader_refuses_coding_1_saying_what_it_lacks(photo, monkeypatch):
     data = kvq.encode(photo, k=16)
-    monkeypatch.setattr(coding, "CODINGS", {0: coding.CODINGS[0]})
+    monkeypatch.setattr(coding, "CODINGS", (coding.by_name("fixed"),))
     with pytest.raises(kvq.FormatError, match="index coding 1 is unknown to this reader") as info:
         kvq.decode(data)
     assert info.value.offset == 28
@@ -143,9 +144,9 @@ def test_breakdown_accounts_for_both_codings(photo):
     assert s.theory_bits == f.theory_bits == photo.shape[0] * photo.shape[1] * 6 + 24 * 64
     assert s.side_bits == 32 and s.padding_bits == 0
     assert s.file_bits == 8 * len(encoded.data) < f.file_bits
-    report = kvq.accounting.describe(encoded.data)
-    assert report.as_dict()["bytes"]["indices_fixed_width"] == fixed.header.fixed_index_size
-    assert "fixed-width file" in report.text() and "coder flush" in report.text()
+    described = report.describe(encoded.data)
+    assert described.as_dict()["bytes"]["indices_fixed_width"] == fixed.header.fixed_index_size
+    assert "fixed-width file" in described.text() and "coder flush" in described.text()
 
 
 def test_quality_picks_the_k_with_the_fewest_bytes(photo):
@@ -160,7 +161,7 @@ def test_pillow_saves_both_codings_and_opens_lazily(photo, tmp_path):
     for name in ("entropy", "fixed"):
         path = tmp_path / f"{name}.kvq"
         im.save(path, k=32, coding=name)
-        assert kvq.read_header(path).coding == coding.BY_NAME[name]
+        assert kvq.read_header(path).coding == coding.by_name(name).code
         with Image.open(path) as opened:
             assert opened.mode == "P" and opened.size == im.size
             opened.load()
@@ -195,7 +196,7 @@ def test_cli_coding_option_and_info(photo_png, tmp_path):
         out = tmp_path / f"{name}.kvq"
         result = run_kvq_here("encode", photo_png, "-o", out, "-k", "16", "--coding", name, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
-        assert kvq.read_header(out).coding == coding.BY_NAME[name]
+        assert kvq.read_header(out).coding == coding.by_name(name).code
     info = run_kvq_here("info", tmp_path / "entropy.kvq", cwd=tmp_path)
     assert info.returncode == 0
     text = info.stdout.decode()

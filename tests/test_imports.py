@@ -89,3 +89,56 @@ def test_the_command_starts_numba_without_scipy_linalg_and_cffi(tmp_path, photo_
     assert out.read_bytes() == kvq.encode(kvq.open_image(photo_png))
     library = _probe(f"import kvq\nkvq.encode(kvq.open_image({str(photo_png)!r}))")
     assert library["scipy.linalg"] and library["blas"]
+
+
+def kvq_imports() -> dict[str, set[str]]:
+    """Module -> the kvq modules it imports, at module level or inside functions (not under ``if TYPE_CHECKING``)."""
+    import ast
+
+    root = REPO / "kvq"
+    names = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(REPO).with_suffix("").parts
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {}
+    for module, path in names.items():
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        edges = graph.setdefault(module, set())
+        pending: list[ast.AST] = [ast.parse(path.read_text(encoding="utf-8"))]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                pending.extend(node.orelse)
+                continue
+            pending.extend(ast.iter_child_nodes(node))
+            if isinstance(node, ast.Import):
+                edges.update(alias.name for alias in node.names if alias.name in names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = package.rsplit(".", node.level - 1)[0] + (f".{base}" if base else "")
+                for alias in node.names:
+                    edges.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in names else base)
+        edges &= set(names)
+        edges.discard(module)
+    return graph
+
+
+def test_no_import_circles() -> None:
+    """No kvq module imports, even lazily inside a function, a module that imports it back, directly or not."""
+    graph = kvq_imports()
+    assert graph["kvq.report"] >= {"kvq.codec", "kvq.accounting"} and "kvq.codec" not in graph["kvq.accounting"]
+    circles = []
+    for start in graph:
+        path, stack = [start], [iter(sorted(graph[start]))]
+        while stack:
+            following = next(stack[-1], None)
+            if following is None:
+                stack.pop()
+                path.pop()
+            elif following == start:
+                circles.append(" -> ".join([*path, start]))
+            elif following not in path and following > start:  # each circle once, from its smallest module
+                path.append(following)
+                stack.append(iter(sorted(graph[following])))
+    assert not circles, "\n".join(circles)

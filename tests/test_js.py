@@ -112,7 +112,8 @@ def _coding_1(encoded: kvq.Encoded, options: kvq.EncoderOptions) -> bytes:
     The encoder stores fixed width when coding 1 is not smaller (K = 1: 4 flush bytes against none); the JS
     decoder must still read coding 1 at K = 1, so such a file is assembled from kvq's own entropy coder.
     """
-    from kvq import container, entropy  # entropy needs numba: imported only when a test runs
+    from kvq import container
+    from kvq.coding import entropy  # its kernel needs numba: loaded only when a test runs
 
     data = entropy_file(encoded, options)
     if data is not None and kvq.read_header(data).coding == 1:

@@ -277,3 +277,27 @@ def test_spec_byte_reader_reads_every_index(entry):
     body = data[-4 - decoded.header.fixed_index_size : -4]
     indices = [index_of(body, p, entry["bits"]) for p in range(entry["width"] * entry["height"])]
     assert indices == decoded.indices.reshape(-1).tolist()
+
+
+@pytest.mark.parametrize("entry", MANIFEST["invalid"] + MANIFEST["valid"], ids=_id)
+def test_one_reader_for_bytes_and_files_gives_one_verdict(entry):
+    """The container's reader on a file object (kvq decode, Pillow's load) and on bytes: the same error, or none."""
+    import io
+
+    from kvq import container
+
+    data = (VECTORS / entry["file"]).read_bytes()
+
+    def verdict(source, **options):
+        try:
+            container.Reader(source, **options).indices()
+        except kvq.KvqError as exc:
+            return type(exc), str(exc)
+        return None
+
+    on_bytes = verdict(data)
+    assert verdict(io.BytesIO(data)) == verdict(io.BytesIO(data), in_memory=True) == on_bytes
+    if on_bytes is not None:
+        assert "error" in entry
+    lazy = verdict(io.BytesIO(data), lazy=True)  # Pillow's open: INDX's rule before its data and CRC
+    assert lazy == on_bytes or (on_bytes is not None and lazy is not None)

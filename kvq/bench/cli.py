@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "kvq bench") -> int:
     )
     bad = [row for row in rows if not row.accounting_holds]
     for row in bad:
-        if row.coding == "fixed":
+        if row.textbook:
             expected = f"theory + overhead + padding is {row.theory_bits + row.overhead_bits + row.padding_bits}"
         else:
             expected = (

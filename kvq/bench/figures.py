@@ -109,7 +109,7 @@ def rd_curves_figure(rows: Sequence[Row]) -> Any:
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
     summaries = summarise(rows)
-    entropy = any(r.coding != "fixed" for r in rows)
+    entropy = not all(r.textbook for r in rows)
     fig, axes = plt.subplots(1, 2, figsize=(13, 6.0), layout="constrained")
     for ax, metric, label in ((axes[0], 1, "PSNR (dB)"), (axes[1], 2, "SSIM")):
         series = {"kvq": [(s.k, s.bpp, s.psnr if metric == 1 else s.ssim) for s in summaries]}
@@ -186,7 +186,7 @@ def bits_vs_raw(rows: Sequence[Row], path: Path) -> None:
     # Left: raw, theory, the fixed-width file (when the files are entropy coded) and the file's three parts, in
     # bits per pixel.
     x = np.arange(len(ks))
-    entropy = any(r.coding != "fixed" for r in rows)
+    entropy = not all(r.textbook for r in rows)
     bars = 4 if entropy else 3
     width = 0.8 / bars
     index = [np.mean([(r.index_bits) / r.n_pixels for r in groups[k]]) for k in ks]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import platform
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -64,8 +65,8 @@ class Summary:
     lossless: int
     #: mean bits per pixel of the same files with fixed-width indices
     fixed_bpp: float = math.nan
-    #: rows whose file is entropy coded
-    entropy: int = 0
+    #: rows per index coding of their files, by name, most first
+    codings: dict[str, int] = field(default_factory=dict)
     #: peer -> (geometric mean of kvq bytes / peer bytes, images with the peer)
     ratio: dict[str, tuple[float, int]] = field(default_factory=dict)
     #: peer -> (mean bpp, mean PSNR, mean SSIM, images with the peer)
@@ -130,7 +131,7 @@ def summarise(rows: Sequence[Row]) -> list[Summary]:
             held=sum(r.accounting_holds for r in group),
             lossless=sum(not math.isfinite(r.psnr) for r in group),
             fixed_bpp=_mean([r.fixed_file_bits / r.n_pixels for r in group]),
-            entropy=sum(r.coding != "fixed" for r in group),
+            codings=dict(Counter(r.coding for r in group).most_common()),
         )
         for key in PEERS:
             have = [r for r in group if r.peers.get(key, {}).get("bytes")]
@@ -206,12 +207,10 @@ def _notes(rows: Sequence[Row], key: str) -> str:
     )
 
 
-def _coding_cell(entropy: int, images: int) -> str:
-    if entropy == images:
-        return "entropy"
-    if entropy == 0:
-        return "fixed"
-    return f"entropy ({entropy} of {images})"
+def _coding_cell(codings: dict[str, int], images: int) -> str:
+    if len(codings) == 1:
+        return next(iter(codings))
+    return ", ".join(f"{name} ({count} of {images})" for name, count in codings.items())
 
 
 def summary_table(summaries: Sequence[Summary]) -> list[str]:
@@ -224,7 +223,7 @@ def summary_table(summaries: Sequence[Summary]) -> list[str]:
     for s in summaries:
         low, high = s.theory_range
         cells = [
-            str(s.k), str(s.images), _coding_cell(s.entropy, s.images), _f(s.bpp, 3), _f(s.fixed_bpp, 3),
+            str(s.k), str(s.images), _coding_cell(s.codings, s.images), _f(s.bpp, 3), _f(s.fixed_bpp, 3),
             _f(s.factor, 2, "×"), f"{_f(s.theory_factor, 2, '×')} ({_f(low, 2)}–{_f(high, 2)})", _f(s.psnr),
             _f(s.ssim, 4), _f(s.delta_e2000),
         ]  # fmt: skip
@@ -286,7 +285,7 @@ def accounting_table(rows: Sequence[Row]) -> list[str]:
     ]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|---|---:|---|" + "|".join("---:" for _ in head[3:]) + "|"]
     for r in rows:
-        if r.coding == "fixed":
+        if r.textbook:
             check = f"{'yes' if r.matches_theory else '**NO**'}: theory + {r.overhead_bits} + {r.padding_bits}"
         else:
             check = f"{'yes' if r.accounted else '**NO**'}: {r.file_bits / r.fixed_file_bits:.3f} of fixed width"

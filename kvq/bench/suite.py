@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import Decoded, decode_indexed, open_image
-from ..coding import CODINGS, FIXED
+from .. import coding as codings
 from ..fileio import encode_file
 from ..options import EncoderOptions
 from ..paths import IMAGE_SUFFIXES as IMAGE_SUFFIXES  # where it lived before kvq.paths
@@ -98,10 +98,15 @@ class Row:
     peers: dict[str, dict] = field(default_factory=dict)
 
     @property
+    def textbook(self) -> bool:
+        """bool: the file's indices are at fixed width, the textbook N·ceil(log2 K) (see :class:`kvq.coding.IndexCoding`)."""
+        return codings.by_name(self.coding).textbook
+
+    @property
     def accounting_holds(self) -> bool:
         """bool: the check ``kvq bench`` exits on: ``matches_theory`` for a
-        fixed-width file, ``accounted`` for an entropy-coded one."""
-        return self.matches_theory if self.coding == CODINGS[FIXED].name else self.accounted
+        fixed-width file, ``accounted`` for one in another coding."""
+        return self.matches_theory if self.textbook else self.accounted
 
     def csv_dict(self) -> dict[str, object]:
         """The row as CSV columns, peers flattened."""
@@ -209,7 +214,7 @@ def measure(
         k_requested=k,
         k=header.k,
         bits_per_index=header.bits,
-        coding=CODINGS[header.coding].name,
+        coding=codings.by_code(header.coding).name,
         raw_bits=sizes.raw_bits,
         theory_bits=sizes.theory_bits,
         fixed_file_bits=sizes.fixed_file_bits,

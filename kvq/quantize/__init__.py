@@ -23,16 +23,17 @@ Every choice is deterministic (no random numbers at all), sums run
 sequentially in a fixed order inside compiled kernels, and the final labels
 are exact for byte colours, so the same input and options give the same
 bytes on every machine and thread count. The compiled kernels (numba) are
-cached on disk after their first use.
+cached on disk after their first use, keyed on their sources (:mod:`kvq._jit`);
+:func:`start` compiles or loads them ahead of the work.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..errors import QualityError, UnsupportedImageError
+from ..errors import OptionError, UnsupportedImageError
 from ..options import EncoderOptions
 from .colorspace import from_space, to_space
 from .histogram import Histogram, coarser
@@ -42,7 +43,7 @@ from .nearest import pad
 from .palette import drop_unused, round_to_palette
 from .swap import swap_refine
 
-__all__ = ["PROFILES", "Profile", "quantize"]
+__all__ = ["PROFILES", "Profile", "quantize", "start"]
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def quantize(pixels: np.ndarray, options: EncoderOptions) -> tuple[np.ndarray, n
     pixels : ndarray of uint8, shape (H, W, C)
         C is 1 (grey), 3 (RGB) or 4 (RGBA).
     options : EncoderOptions
-        Uses ``k``, ``quality``, ``color_space``, ``dither`` and ``speed``.
+        Uses ``k``, ``color_space``, ``dither`` and ``speed``.
 
     Returns
     -------
@@ -118,8 +119,9 @@ def quantize(pixels: np.ndarray, options: EncoderOptions) -> tuple[np.ndarray, n
 
     Raises
     ------
-    QualityError
-        ``options.quality`` is set and even ``options.k`` colours do not reach it.
+    OptionError
+        ``options.quality`` is set: a quality target is the encoder's
+        (:func:`kvq.encode_image`, which measures the file a decoder reads).
     UnsupportedImageError
         ``pixels`` is not an (H, W, C) uint8 array with C in {1, 3, 4}.
 
@@ -129,20 +131,17 @@ def quantize(pixels: np.ndarray, options: EncoderOptions) -> tuple[np.ndarray, n
     squared byte distance over all channels for ``color_space="rgb"``, squared
     OKLab distance (alpha appended as alpha/255) to the OKLab value of the
     stored sRGB entry for ``"oklab"``; ties go to the lowest index. Pixels with
-    alpha 0 are treated as (0, 0, 0, 0) and all share one such entry.
-    ``quality`` is measured on that nearest-entry mapping, against those
-    canonical transparent pixels, even when dithering is requested. kvq's
+    alpha 0 are treated as (0, 0, 0, 0) and all share one such entry. kvq's
     engine draws no random numbers: ``seed`` does not change its result.
     ``method="kmeans"`` chooses the palette with scikit-learn's ``KMeans``
     instead (:mod:`.sklearn_kmeans`, seeded by ``seed``); the rest is the same.
     """
+    if options.quality is not None:
+        raise OptionError("a quality target is the encoder's: kvq.encode_image finds the palette that reaches it")
     pixels = _check_pixels(pixels)
     h, w, _ = pixels.shape
     hist = Histogram(pixels)
-    if options.quality is None:
-        palette, labels = _fit(hist, options.k, options)
-    else:
-        palette, labels = _fit_for_quality(hist, options)
+    palette, labels = _fit(hist, options.k, options)
     if options.dither > 0 and len(palette) > 1:
         from .dither import diffuse
 
@@ -215,31 +214,23 @@ def _fit(hist: Histogram, k: int, options: EncoderOptions) -> tuple[np.ndarray, 
     return round_to_palette(points, weights, palette, space, profile.palette_rounds, n_fixed, guess)
 
 
-def _fit_for_quality(hist: Histogram, options: EncoderOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Fewest colours (bisection on K) whose PSNR reaches ``options.quality``."""
-    target = options.quality
-    assert target is not None
-    cache: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
+def start(options: EncoderOptions | None = None) -> None:
+    """Compile, or load from numba's cache, the kernels :func:`quantize` runs with ``options``.
 
-    def attempt(k: int) -> tuple[np.ndarray, np.ndarray, float]:
-        if k not in cache:
-            palette, labels = _fit(hist, k, options)
-            cache[k] = (palette, labels, hist.psnr(palette, labels))
-        return cache[k]
+    The first run after an install compiles them; later runs load them from
+    numba's cache.
+    The ``kvq`` command calls this before its first file, so that no timer,
+    progress line or per-file time includes the compiling; a program that
+    times its encodes can do the same.
 
-    hi = min(options.k, len(hist.colours))
-    best = attempt(hi)
-    if best[2] < target:
-        raise QualityError(
-            f"{options.k} colours reach only {best[2]:.2f} dB PSNR, short of the requested {target:.2f} dB",
-            best[2],
-        )
-    lo = 0  # invariant: attempt(lo) misses the target (or lo == 0), attempt(hi) reaches it
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if attempt(mid)[2] >= target:
-            hi = mid
-        else:
-            lo = mid
-    palette, labels, _ = attempt(hi)
-    return palette, labels
+    Parameters
+    ----------
+    options : EncoderOptions, optional
+        The options the work will use (their dithering and colour space pick
+        kernels); default :class:`EncoderOptions`'s.
+    """
+    options = options or EncoderOptions()
+    # A small image with more colours than any K below: every stage runs, on the types a photo gives.
+    ramp = np.add.outer(np.arange(32), 3 * np.arange(32))
+    pixels = np.stack([ramp % 256, ramp * 7 % 251, ramp * 13 % 241], axis=2).astype(np.uint8)
+    quantize(pixels, replace(options, k=min(options.k, 300), quality=None))

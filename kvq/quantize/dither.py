@@ -29,8 +29,8 @@ depend on the machine or thread count.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from .._jit import kernel
 from .colorspace import to_space
 from .nearest import Nearest, pad, search_one
 
@@ -134,7 +134,7 @@ def _cube(space: str, channels: int) -> tuple[np.ndarray, np.ndarray]:
     return points.min(axis=0), points.max(axis=0)
 
 
-@njit(cache=True)
+@kernel
 def _scan(
     values: np.ndarray,
     dither_map: np.ndarray,
@@ -231,7 +231,7 @@ def _dither_map(pixels: np.ndarray, plain: np.ndarray) -> np.ndarray:
     return edges
 
 
-@njit(cache=True)
+@kernel
 def _edge_map(pixels: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """255 where the image is smooth, falling to 0 at sharp edges and in noise."""
     h, w, c = pixels.shape
@@ -251,7 +251,7 @@ def _edge_map(pixels: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover 
             out[y, x] = int(max(0.0, 255.0 * (1.0 - edge / _EDGE)))
 
 
-@njit(cache=True)
+@kernel
 def _min3(src: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
     h, w = src.shape
     for y in range(h):
@@ -263,7 +263,7 @@ def _min3(src: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compi
             out[y, x] = v
 
 
-@njit(cache=True)
+@kernel
 def _max3(src: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
     h, w = src.shape
     for y in range(h):
@@ -275,7 +275,7 @@ def _max3(src: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compi
             out[y, x] = v
 
 
-@njit(cache=True)
+@kernel
 def _uniformity(plain: np.ndarray, dither_map: np.ndarray) -> None:  # pragma: no cover - compiled
     """Scale the map by how uniform the undithered result is (libimagequant's ``update_dither_map``).
 

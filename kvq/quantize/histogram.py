@@ -10,8 +10,8 @@ even the histogram is too big for a stage.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from .._jit import kernel
 from .nearest import DIMS
 
 # Pixels per block when expanding labels through searchsorted: bounds the
@@ -81,18 +81,6 @@ class Histogram:
             out[i : i + _EXPAND_BLOCK] = labels[np.searchsorted(self.unique, self.keys[i : i + _EXPAND_BLOCK])]
         return out
 
-    def squared_error(self, palette: np.ndarray, labels: np.ndarray) -> int:
-        """Sum over pixels of the squared byte error when each colour becomes ``palette[labels]``."""
-        diff = self.colours.astype(np.int64) - palette[labels].astype(np.int64)
-        return int(((diff * diff).sum(axis=1) * self.counts).sum())
-
-    def psnr(self, palette: np.ndarray, labels: np.ndarray) -> float:
-        """PSNR in dB over all channels of the image that ``palette[labels]`` makes."""
-        error = self.squared_error(palette, labels)
-        if error == 0:
-            return float("inf")
-        return float(10 * np.log10(255.0**2 * self.n_pixels * self.channels / error))
-
 
 def _distinct(keys: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     """Distinct values of ``keys`` (below 2**bits) in increasing order, and how often each occurs.
@@ -117,13 +105,13 @@ def _distinct(keys: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     return ordered[starts], np.diff(np.append(starts, len(ordered)))
 
 
-@njit(cache=True)
+@kernel
 def _count(keys: np.ndarray, table: np.ndarray) -> None:  # pragma: no cover - compiled
     for i in range(keys.shape[0]):
         table[keys[i]] += 1
 
 
-@njit(cache=True)
+@kernel
 def _radix_sort(keys: np.ndarray, bits: int) -> np.ndarray:  # pragma: no cover - compiled
     n = keys.shape[0]
     ordered = keys.copy()

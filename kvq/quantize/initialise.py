@@ -21,8 +21,8 @@ where they belong anyway.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from .._jit import kernel
 from .nearest import DIMS
 
 #: Bins along the principal axis in which a cut is sought.
@@ -61,7 +61,7 @@ def variance_split(points: np.ndarray, weights: np.ndarray, k: int) -> tuple[np.
     return centres[:count].copy(), labels
 
 
-@njit(cache=True)
+@kernel
 def moments(points: np.ndarray, weights: np.ndarray, members: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:  # pragma: no cover
     """Weight, weighted sum and weighted sum of outer products of some points."""
     total = 0.0
@@ -73,7 +73,7 @@ def moments(points: np.ndarray, weights: np.ndarray, members: np.ndarray) -> tup
     return total, sums, products
 
 
-@njit(cache=True)
+@kernel
 def _add(points: np.ndarray, weights: np.ndarray, i: int, sums: np.ndarray, products: np.ndarray) -> None:  # pragma: no cover
     w = weights[i]
     for a in range(DIMS):
@@ -83,7 +83,7 @@ def _add(points: np.ndarray, weights: np.ndarray, i: int, sums: np.ndarray, prod
             products[a, b] += wa * points[i, b]
 
 
-@njit(cache=True)
+@kernel
 def _error(total: float, sums: np.ndarray, products: np.ndarray) -> float:  # pragma: no cover - compiled
     """Squared error about the mean, from moments."""
     error = 0.0
@@ -92,7 +92,7 @@ def _error(total: float, sums: np.ndarray, products: np.ndarray) -> float:  # pr
     return max(error, 0.0)
 
 
-@njit(cache=True)
+@kernel
 def position(points: np.ndarray, i: int, axis: np.ndarray) -> float:  # pragma: no cover - compiled
     """Where point ``i`` lies along ``axis``; a cut sends it right when this is at least the threshold."""
     p = 0.0
@@ -101,7 +101,7 @@ def position(points: np.ndarray, i: int, axis: np.ndarray) -> float:  # pragma: 
     return p
 
 
-@njit(cache=True)
+@kernel
 def best_cut(
     points: np.ndarray,
     weights: np.ndarray,
@@ -197,7 +197,7 @@ def best_cut(
     return best_gain, low + (cut + 1) / scale
 
 
-@njit(cache=True)
+@kernel
 def _split(
     points: np.ndarray, weights: np.ndarray, k: int, bins: int, labels: np.ndarray, centres: np.ndarray
 ) -> int:  # pragma: no cover - compiled
@@ -284,7 +284,7 @@ def _split(
     return count
 
 
-@njit(cache=True)
+@kernel
 def _before(key: np.ndarray, ident: np.ndarray, flag: np.ndarray, a: int, b: int) -> bool:  # pragma: no cover
     """Whether heap entry a orders before entry b: by key, then cluster, then flag."""
     if key[a] != key[b]:
@@ -294,14 +294,14 @@ def _before(key: np.ndarray, ident: np.ndarray, flag: np.ndarray, a: int, b: int
     return flag[a] < flag[b]
 
 
-@njit(cache=True)
+@kernel
 def _swap_entries(key: np.ndarray, ident: np.ndarray, flag: np.ndarray, a: int, b: int) -> None:  # pragma: no cover
     key[a], key[b] = key[b], key[a]
     ident[a], ident[b] = ident[b], ident[a]
     flag[a], flag[b] = flag[b], flag[a]
 
 
-@njit(cache=True)
+@kernel
 def _push(key: np.ndarray, ident: np.ndarray, flag: np.ndarray, size: int, k: float, c: int, f: int) -> int:  # pragma: no cover
     """Add (k, c, f) to the heap of ``size`` entries; returns the new size."""
     key[size], ident[size], flag[size] = k, c, f
@@ -315,7 +315,7 @@ def _push(key: np.ndarray, ident: np.ndarray, flag: np.ndarray, size: int, k: fl
     return size + 1
 
 
-@njit(cache=True)
+@kernel
 def _pop(key: np.ndarray, ident: np.ndarray, flag: np.ndarray, size: int) -> int:  # pragma: no cover - compiled
     """Remove the first entry of the heap of ``size`` entries; returns the new size."""
     size -= 1

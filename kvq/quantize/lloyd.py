@@ -15,8 +15,8 @@ counts or on the machine.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from .._jit import kernel
 from .nearest import Nearest, distance2, search_one
 
 
@@ -120,7 +120,7 @@ class Lloyd:
         self.nearest, self.labels, self.upper, self.lower = saved
 
 
-@njit(cache=True)
+@kernel
 def _assign(
     points: np.ndarray,
     centres: np.ndarray,
@@ -141,7 +141,7 @@ def _assign(
         lower[i] = other
 
 
-@njit(cache=True)
+@kernel
 def update_centres(
     points: np.ndarray,
     weights: np.ndarray,
@@ -172,7 +172,7 @@ def update_centres(
         shift[c] = np.sqrt(d)
 
 
-@njit(cache=True)
+@kernel
 def _reassign(
     points: np.ndarray,
     centres: np.ndarray,
@@ -235,7 +235,7 @@ def _reassign(
     return changed
 
 
-@njit(cache=True)
+@kernel
 def _total_error(points: np.ndarray, weights: np.ndarray, centres: np.ndarray, labels: np.ndarray) -> float:  # pragma: no cover
     total = 0.0
     for i in range(points.shape[0]):
@@ -248,7 +248,7 @@ def _total_error(points: np.ndarray, weights: np.ndarray, centres: np.ndarray, l
     return total
 
 
-@njit(cache=True)
+@kernel
 def _teleport(
     points: np.ndarray,
     centres: np.ndarray,

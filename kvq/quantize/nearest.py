@@ -31,7 +31,8 @@ the class is the Python face of the same search.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from .._jit import kernel
 
 #: Palettes this small are scanned in full on every query.
 FULL_SCAN_MAX = 12
@@ -207,7 +208,7 @@ def neighbour_table(centres: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     return neighbours, gaps, radius
 
 
-@njit(cache=True)
+@kernel
 def distance2(p0: float, p1: float, p2: float, p3: float, centres: np.ndarray, j: int) -> float:  # pragma: no cover
     """Squared distance from the point (p0, p1, p2, p3) to ``centres[j]``."""
     a = p0 - centres[j, 0]
@@ -217,7 +218,7 @@ def distance2(p0: float, p1: float, p2: float, p3: float, centres: np.ndarray, j
     return a * a + b * b + c * c + d * d
 
 
-@njit(cache=True)
+@kernel
 def _build_pairwise(
     centres: np.ndarray, neighbours: np.ndarray, gaps: np.ndarray, radius: np.ndarray
 ) -> None:  # pragma: no cover - compiled
@@ -225,7 +226,7 @@ def _build_pairwise(
         _fill_row(centres, i, np.arange(centres.shape[0]), neighbours, gaps, radius)
 
 
-@njit(cache=True)
+@kernel
 def _build_from(
     centres: np.ndarray, near: np.ndarray, neighbours: np.ndarray, gaps: np.ndarray, radius: np.ndarray
 ) -> None:  # pragma: no cover - compiled
@@ -233,7 +234,7 @@ def _build_from(
         _fill_row(centres, i, near[i], neighbours, gaps, radius)
 
 
-@njit(cache=True)
+@kernel
 def _fill_row(
     centres: np.ndarray, i: int, candidates: np.ndarray, neighbours: np.ndarray, gaps: np.ndarray, radius: np.ndarray
 ) -> None:  # pragma: no cover - compiled
@@ -268,7 +269,7 @@ def _fill_row(
     radius[i] = np.sqrt(near_d[m]) if n > m else np.inf
 
 
-@njit(cache=True)
+@kernel
 def _refresh(centres: np.ndarray, neighbours: np.ndarray, gaps: np.ndarray, radius: np.ndarray) -> None:  # pragma: no cover
     """Recompute each listed gap, re-sort each row by it, and cap the gaps at the row's radius."""
     k, m = neighbours.shape
@@ -289,7 +290,7 @@ def _refresh(centres: np.ndarray, neighbours: np.ndarray, gaps: np.ndarray, radi
             gaps[i, t] = min(gaps[i, t], radius[i])
 
 
-@njit(cache=True)
+@kernel
 def _jump(
     centres: np.ndarray, changed: np.ndarray, neighbours: np.ndarray, gaps: np.ndarray, radius: np.ndarray
 ) -> None:  # pragma: no cover - compiled
@@ -328,7 +329,7 @@ def _jump(
                 radius[i] = min(radius[i], d)
 
 
-@njit(cache=True)
+@kernel
 def full_scan(p0: float, p1: float, p2: float, p3: float, centres: np.ndarray) -> tuple[int, float, float]:  # pragma: no cover
     """Nearest centre by comparing all of them; see :func:`search_one`."""
     best = 0
@@ -344,7 +345,7 @@ def full_scan(p0: float, p1: float, p2: float, p3: float, centres: np.ndarray) -
     return best, best_d2, np.sqrt(second_d2)
 
 
-@njit(cache=True)
+@kernel
 def search_one(
     p0: float,
     p1: float,
@@ -404,7 +405,7 @@ def search_one(
     return best, best_d2, min(np.sqrt(second_d2), unscanned)
 
 
-@njit(cache=True)
+@kernel
 def _search_all(
     points: np.ndarray,
     centres: np.ndarray,

@@ -22,8 +22,8 @@ the total error went down (otherwise half as many are tried).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from .._jit import kernel
 from .initialise import BINS, best_cut, moments, position
 from .lloyd import Lloyd
 from .nearest import distance2
@@ -106,7 +106,7 @@ def _choose(removal: np.ndarray, gain: np.ndarray, batch: int, failed: set[tuple
     return pairs
 
 
-@njit(cache=True)
+@kernel
 def _removal_costs(
     points: np.ndarray,
     weights: np.ndarray,
@@ -154,7 +154,7 @@ def _removal_costs(
         cost[a] += weights[i] * (best - own)
 
 
-@njit(cache=True)
+@kernel
 def _split_gains(
     points: np.ndarray, weights: np.ndarray, labels: np.ndarray, k: int, bins: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
@@ -181,7 +181,7 @@ def _split_gains(
     return gain, axes, thresholds
 
 
-@njit(cache=True)
+@kernel
 def _apply(
     points: np.ndarray,
     weights: np.ndarray,

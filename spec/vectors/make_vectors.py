@@ -141,7 +141,7 @@ def smooth_indices(width: int, height: int, k: int) -> np.ndarray:
 
 def entropy_file(palette: np.ndarray, indices: np.ndarray, *, k: int | None = None, extra: bytes = b"") -> bytes:
     """A coding-1 file, whatever fixed width would take (the encoder would pick the smaller)."""
-    from kvq import entropy
+    from kvq.coding import entropy
 
     k = len(palette) if k is None else k
     stream = entropy.encode(indices, len(palette))

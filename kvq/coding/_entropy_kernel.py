@@ -1,31 +1,91 @@
-"""The compiled kernel of index coding 1 (see :mod:`kvq.entropy` and spec §7).
+"""The compiled kernel of index coding 1 (see :mod:`kvq.coding.entropy` and `spec/kvq-coding-1.md`).
 
 One function runs both directions, so encoder and decoder cannot drift apart:
 with ``decoding`` False it reads ``indices`` and writes ``data``; with it True
 it reads ``data`` and fills ``indices``. It returns ``(status, bytes used,
-pixel)``, the status codes of :mod:`kvq.entropy`.
+pixel)``, with the status codes below.
 """
 
 import numba
 import numpy as np
 
-from .entropy import (
-    _FULL,
-    _LITERAL,
-    _OK,
-    _TRAILING,
-    _TRUNCATED,
-    BIAS_INPUT,
-    COUNTER_LIMIT,
-    HASH_MULTIPLIER,
-    LEARNING_RATE,
-    N_TABLES,
-    N_WEIGHT_SETS,
-    SEED_LITERAL,
-    SEED_MATCH,
-    WEIGHT_INIT,
-    WEIGHT_LIMIT,
+from .._jit import kernel
+
+# Every constant of the coder is defined here, in the kernel's own file: the
+# compiled code holds them, and numba's cache is keyed on this file (and on
+# kvq's own modules it imports: kvq._jit), so a changed constant is always
+# compiled in (tests/test_kernels.py).
+
+# The 33 knots of the squash function, in 12-bit probability units, from
+# lpaq1: squash(d) = 4096 / (1 + e^(-d/256)) sampled at d = -2048, -1920, ..., 2048.
+SQUASH_KNOTS = (
+    1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047,
+    2549, 2994, 3348, 3607, 3785, 3901, 3975, 4022, 4050, 4068, 4079, 4085, 4089,
+    4092, 4093, 4094,
 )
+
+#: Multiplier of the context hash (2^32 / golden ratio).
+HASH_MULTIPLIER = 0x9E3779B1
+#: Hash seeds of the two kinds of decision: neighbour matches and literal bits.
+SEED_MATCH = 0x6A09E667
+SEED_LITERAL = 0xBB67AE85
+#: A counter's adaptation rate stops slowing down after this many updates.
+COUNTER_LIMIT = 30
+#: Initial mixer weight of each of the three counters (16.16 fixed point);
+#: the bias input starts at 0.
+WEIGHT_INIT = 22000
+#: Mixer learning rate.
+LEARNING_RATE = 6
+#: Bias input of the mixer.
+BIAS_INPUT = 256
+#: Weights are kept within +-WEIGHT_LIMIT so every sum fits 53-bit doubles.
+WEIGHT_LIMIT = 1 << 24
+#: Weight sets: one per candidate rank (0-3) and one per literal bit depth (0-15).
+N_WEIGHT_SETS = 20
+#: Number of context tables (orders 0, 1, 2).
+N_TABLES = 3
+
+
+def squash(d: int) -> int:
+    """12-bit probability of the logistic value ``d`` (256 units per nat).
+
+    Parameters
+    ----------
+    d : int
+
+    Returns
+    -------
+    int
+        0 to 4095.
+    """
+    if d > 2047:
+        return 4095
+    if d < -2047:
+        return 0
+    w = d & 127
+    i = (d >> 7) + 16
+    return (SQUASH_KNOTS[i] * (128 - w) + SQUASH_KNOTS[i + 1] * w + 64) >> 7
+
+
+def _tables() -> tuple[np.ndarray, np.ndarray]:
+    squash_table = np.array([squash(d) for d in range(-2047, 2048)], dtype=np.int32)
+    stretch_table = np.empty(4096, dtype=np.int32)
+    # stretch is squash's inverse: the smallest d whose squash reaches p.
+    pi = 0
+    for x in range(-2047, 2048):
+        v = squash(x)
+        stretch_table[pi : v + 1] = x
+        pi = max(pi, v + 1)
+    stretch_table[pi:] = 2047
+    return squash_table, stretch_table
+
+
+SQUASH_TABLE, STRETCH_TABLE = _tables()
+#: rate[n] for a counter updated n times (n capped at COUNTER_LIMIT).
+RATE_TABLE = np.array([65536 // (n + 2) for n in range(COUNTER_LIMIT + 1)], dtype=np.int32)
+
+#: Status codes of :func:`run`.
+OK, TRUNCATED, LITERAL, TRAILING, FULL = 0, 1, 2, 3, 4
 
 m32 = 0xFFFFFFFF
 
@@ -88,7 +148,7 @@ def update(state, bit, rate_t):
         n += 1
     return np.uint32((p << 5) | n)
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def run(indices, width, height, k, hb, data, decoding, squash_t, stretch_t, rate_t):
     mul = HASH_MULTIPLIER
     size = 1 << hb
@@ -115,13 +175,13 @@ def run(indices, width, height, k, hb, data, decoding, squash_t, stretch_t, rate
     coder[1] = 0xFFFFFFFF
     if decoding:
         if data.shape[0] < 4:
-            return _TRUNCATED, data.shape[0], 0
+            return TRUNCATED, data.shape[0], 0
         coder[2] = (np.int64(data[0]) << 24) | (np.int64(data[1]) << 16) | (np.int64(data[2]) << 8) | np.int64(data[3])
         coder[3] = 4
     for y in range(height):
         for x in range(width):
             p_index = y * width + x
-            # Neighbours, with the edge rules of spec 7.3.
+            # Neighbours, with the edge rules of spec §E5.
             if y == 0:
                 if x == 0:
                     left = np.int64(0)
@@ -181,7 +241,7 @@ def run(indices, width, height, k, hb, data, decoding, squash_t, stretch_t, rate
                 bit = code_bit(model, weights, i, b0 + i, b1 + i, b2 + i, coder, data, decoding,
                                1 if value == cand[i] else 0, squash_t, stretch_t, rate_t)
                 if bit < 0:
-                    return (_TRUNCATED if decoding else _FULL), coder[3], p_index
+                    return (TRUNCATED if decoding else FULL), coder[3], p_index
                 if bit:
                     outcome = i
                     break
@@ -207,11 +267,11 @@ def run(indices, width, height, k, hb, data, decoding, squash_t, stretch_t, rate
                     bit = code_bit(model, weights, 4 + depth, c0, c1, c2, coder, data, decoding,
                                    (value >> (nbits - 1 - depth)) & 1, squash_t, stretch_t, rate_t)
                     if bit < 0:
-                        return (_TRUNCATED if decoding else _FULL), coder[3], p_index
+                        return (TRUNCATED if decoding else FULL), coder[3], p_index
                     node = node * 2 + bit
                 value = node - (1 << nbits)
                 if decoding and value >= k:
-                    return _LITERAL, coder[3], p_index
+                    return LITERAL, coder[3], p_index
             if decoding:
                 indices[p_index] = value
             row_state[x] = outcome
@@ -219,14 +279,14 @@ def run(indices, width, height, k, hb, data, decoding, squash_t, stretch_t, rate
     pos = coder[3]
     if decoding:
         if pos != data.shape[0]:
-            return _TRAILING, pos, 0
+            return TRAILING, pos, 0
     else:
         x1 = coder[0]
         for _ in range(4):
             if pos >= data.shape[0]:
-                return _FULL, pos, 0
+                return FULL, pos, 0
             data[pos] = x1 >> 24
             x1 = (x1 << 8) & m32
             pos += 1
-    return _OK, pos, 0
+    return OK, pos, 0
 

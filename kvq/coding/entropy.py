@@ -1,4 +1,4 @@
-"""Index coding 1: context-mixing binary arithmetic coding (spec §7).
+"""Index coding 1: context-mixing binary arithmetic coding (``spec/kvq-coding-1.md``).
 
 Every pixel's index is turned into a few yes/no decisions: "is it the same
 as this neighbour?" for the distinct neighbours left, up, up-right and
@@ -16,89 +16,22 @@ three orders takes the best of both at every K. Everything is integer
 arithmetic with fixed tables, so the JavaScript decoder (``kvq/web/kvq.js``)
 and any independent decoder reproduce it bit for bit.
 
-numba compiles the sequential kernel; it is imported here and only here, so
-``import kvq`` and fixed-width files never pay for it.
+numba compiles the sequential kernel (:mod:`kvq.coding._entropy_kernel`); it
+is imported on first use, so ``import kvq`` and fixed-width files never pay
+for it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import FormatError, TruncatedError
+from ..errors import FormatError, TruncatedError
+from .base import IndexCoding
 
-#: Header ``coding`` value of this coding.
-CODING_ENTROPY = 1
-
-# The 33 knots of the squash function, in 12-bit probability units, from
-# lpaq1: squash(d) = 4096 / (1 + e^(-d/256)) sampled at d = -2048, -1920, ..., 2048.
-SQUASH_KNOTS = (
-    1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047,
-    2549, 2994, 3348, 3607, 3785, 3901, 3975, 4022, 4050, 4068, 4079, 4085, 4089,
-    4092, 4093, 4094,
-)
-
-#: Multiplier of the context hash (2^32 / golden ratio).
-HASH_MULTIPLIER = 0x9E3779B1
-#: Hash seeds of the two kinds of decision: neighbour matches and literal bits.
-SEED_MATCH = 0x6A09E667
-SEED_LITERAL = 0xBB67AE85
-#: A counter's adaptation rate stops slowing down after this many updates.
-COUNTER_LIMIT = 30
-#: Initial mixer weight of each of the three counters (16.16 fixed point);
-#: the bias input starts at 0.
-WEIGHT_INIT = 22000
-#: Mixer learning rate.
-LEARNING_RATE = 6
-#: Bias input of the mixer.
-BIAS_INPUT = 256
-#: Weights are kept within +-WEIGHT_LIMIT so every sum fits 53-bit doubles.
-WEIGHT_LIMIT = 1 << 24
-#: Weight sets: one per candidate rank (0-3) and one per literal bit depth (0-15).
-N_WEIGHT_SETS = 20
-#: Number of context tables (orders 0, 1, 2).
-N_TABLES = 3
-
-
-def squash(d: int) -> int:
-    """12-bit probability of the logistic value ``d`` (256 units per nat).
-
-    Parameters
-    ----------
-    d : int
-
-    Returns
-    -------
-    int
-        0 to 4095.
-    """
-    if d > 2047:
-        return 4095
-    if d < -2047:
-        return 0
-    w = d & 127
-    i = (d >> 7) + 16
-    return (SQUASH_KNOTS[i] * (128 - w) + SQUASH_KNOTS[i + 1] * w + 64) >> 7
-
-
-def _tables() -> tuple[np.ndarray, np.ndarray]:
-    squash_table = np.array([squash(d) for d in range(-2047, 2048)], dtype=np.int32)
-    stretch_table = np.empty(4096, dtype=np.int32)
-    # stretch is squash's inverse: the smallest d whose squash reaches p.
-    pi = 0
-    for x in range(-2047, 2048):
-        v = squash(x)
-        stretch_table[pi : v + 1] = x
-        pi = max(pi, v + 1)
-    stretch_table[pi:] = 2047
-    return squash_table, stretch_table
-
-
-SQUASH_TABLE, STRETCH_TABLE = _tables()
-#: rate[n] for a counter updated n times (n capped at COUNTER_LIMIT).
-RATE_TABLE = np.array([65536 // (n + 2) for n in range(COUNTER_LIMIT + 1)], dtype=np.int32)
-
+if TYPE_CHECKING:
+    from ..container import Header
 
 def table_bits(n_pixels: int) -> int:
     """log2 of each context table's size for an image of ``n_pixels``.
@@ -119,16 +52,12 @@ def table_bits(n_pixels: int) -> int:
     return min(18, max(12, n_pixels.bit_length() + 1))
 
 
-# Kernel status codes (kvq/_entropy_kernel.py returns them).
-_OK, _TRUNCATED, _LITERAL, _TRAILING, _FULL = 0, 1, 2, 3, 4
-
-
 def _kernel() -> Any:
     # numba costs ~0.3 s to import and compiles (or loads from its cache) on first use:
     # only files that use this coding pay for it.
-    from ._entropy_kernel import run
+    from . import _entropy_kernel
 
-    return run
+    return _entropy_kernel
 
 
 def _index_type(k: int) -> type[np.unsignedinteger[Any]]:
@@ -161,10 +90,11 @@ def encode(indices: np.ndarray, k: int, limit: int | None = None) -> bytes | Non
         # Worst case: 20 decisions per pixel at under 12.1 bits each, plus the flush.
         limit = 31 * n + 16
     out = np.empty(limit, dtype=np.uint8)
-    status, used, _ = _kernel()(
-        flat, width, height, k, table_bits(n), out, False, SQUASH_TABLE, STRETCH_TABLE, RATE_TABLE
+    kernel = _kernel()
+    status, used, _ = kernel.run(
+        flat, width, height, k, table_bits(n), out, False, kernel.SQUASH_TABLE, kernel.STRETCH_TABLE, kernel.RATE_TABLE
     )
-    if status == _FULL:
+    if status == kernel.FULL:
         return None
     return out[:used].tobytes()
 
@@ -188,22 +118,57 @@ def decode(data: bytes | memoryview, width: int, height: int, k: int, offset: in
     Raises
     ------
     TruncatedError
-        The stream ends before the last pixel (rule 25).
+        The stream ends before the last pixel (rule 23).
     FormatError
-        A literal index is K or more (rule 26), or bytes remain after the last
-        pixel (rule 27).
+        A literal index is K or more (rule 24), or bytes remain after the last
+        pixel (rule 25).
     """
     n = width * height
     # Straight into the returned type: 1 byte a pixel when K <= 256, never 2 then 1.
     out: np.ndarray = np.zeros(n, dtype=_index_type(k))
     buf = np.frombuffer(data, dtype=np.uint8).copy()
-    status, pos, pixel = _kernel()(
-        out, width, height, k, table_bits(n), buf, True, SQUASH_TABLE, STRETCH_TABLE, RATE_TABLE
+    kernel = _kernel()
+    status, pos, pixel = kernel.run(
+        out, width, height, k, table_bits(n), buf, True, kernel.SQUASH_TABLE, kernel.STRETCH_TABLE, kernel.RATE_TABLE
     )
-    if status == _TRUNCATED:
+    if status == kernel.TRUNCATED:
         raise TruncatedError(f"entropy-coded indices end early, at pixel {pixel} of {n}", offset + pos)
-    if status == _LITERAL:
+    if status == kernel.LITERAL:
         raise FormatError(f"entropy-coded literal index at pixel {pixel} is not below K = {k}", offset + pos)
-    if status == _TRAILING:
+    if status == kernel.TRAILING:
         raise FormatError(f"{len(buf) - pos} bytes after the last entropy-coded index", offset + pos)
     return out
+
+
+class EntropyCoding(IndexCoding):
+    """Coding 1: context-mixing arithmetic coding (format 1.1), decoded by a compiled kernel."""
+
+    code = 1
+    name = "entropy"
+    description = "entropy coded"
+    summary = "smallest, format 1.1"
+    minor = 1
+    compiled = True
+    side_information = "coder flush; the adaptive model sends nothing"
+
+    def encode(self, indices: np.ndarray, k: int, *, limit: int | None = None, threads: int | None = None) -> bytes | None:
+        return encode(indices, k, limit)
+
+    def decode(
+        self, body: bytes | memoryview, header: Header, *, rows: tuple[int, int] | None = None, threads: int | None = None
+    ) -> np.ndarray:
+        # One sequential stream whose contexts run across rows: decoded whole, then sliced.
+        indices = decode(body, header.width, header.height, header.k).reshape(header.height, header.width)
+        return indices if rows is None else indices[rows[0] : rows[1]]
+
+    def side_bits(self, header: Header, index_size: int) -> int:
+        # The coder's 4-byte flush; the adaptive model sends nothing.
+        return 32
+
+    def start(self) -> None:
+        # One kernel type per index type: uint8 (K <= 256) and uint16.
+        for k in (2, 257):
+            indices = np.zeros((1, 2), dtype=_index_type(k))
+            stream = encode(indices, k)
+            assert stream is not None
+            decode(stream, 2, 1, k)

@@ -1,0 +1,94 @@
+"""Compiled kernels run the code of their sources, however numba's on-disk cache was filled.
+
+numba checks only a kernel's own file for changes; kvq keys the cache on every kvq module a kernel is made of
+(``kvq._jit``). Each test copies the package, compiled kernels included, as a developer's checkout holds it, changes
+the source there and runs a probe in a fresh interpreter, comparing the compiled kernels with their own Python source
+(``py_func``), which always runs the code as written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+PROBE = r"""
+import json
+import numpy as np
+from kvq import _jit
+compiled = []
+_jit.on_compile(compiled.append)
+from kvq.coding import _entropy_kernel as kernel, entropy
+from kvq.quantize.lloyd import _assign
+from kvq.quantize.nearest import Nearest
+
+rng = np.random.default_rng(0)
+indices = (np.add.outer(np.arange(24), np.arange(32)) // 5 % 7).astype(np.uint8)
+stream = entropy.encode(indices, 7)
+out = np.empty(31 * indices.size + 16, dtype=np.uint8)
+flat = indices.reshape(-1).copy()
+status, used, _ = kernel.run.py_func(
+    flat, 32, 24, 7, entropy.table_bits(flat.size), out, False, kernel.SQUASH_TABLE, kernel.STRETCH_TABLE, kernel.RATE_TABLE
+)
+# A kernel of lloyd.py that calls nearest.py's search for the nearest centre.
+centres, points = rng.random((40, 4)), rng.random((400, 4))
+table = Nearest(centres).table
+
+def labels(function):
+    found = np.empty(400, dtype=np.int64)
+    function(points, *table, np.zeros(400, dtype=np.int64), found, np.empty(400), np.empty(400))
+    return found.tolist()
+
+print(json.dumps({
+    "stream": stream.hex(), "source_stream": out[:used].tobytes().hex(),
+    "labels": labels(_assign), "source_labels": labels(_assign.py_func), "compiled": compiled,
+}))
+"""
+
+
+def probe(root: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    result = subprocess.run([sys.executable, "-c", PROBE], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_a_changed_constant_or_callee_is_compiled_in_at_once(tmp_path):
+    # The checkout's compiled kernels come along (copy2 keeps the files' times), as in a developer's tree.
+    shutil.copytree(REPO / "kvq", tmp_path / "kvq")
+    before = probe(tmp_path)
+    assert before["stream"] == before["source_stream"] and before["labels"] == before["source_labels"]
+    # A coder constant (in the kernel's own file), and the distance a kernel of another module calls.
+    edit(tmp_path / "kvq" / "coding" / "_entropy_kernel.py", "LEARNING_RATE = 6", "LEARNING_RATE = 2")
+    edit(tmp_path / "kvq" / "quantize" / "nearest.py", "return a * a + b * b", "return 4.0 * a * a + b * b")
+    after = probe(tmp_path)
+    assert after["stream"] != before["stream"] and after["stream"] == after["source_stream"]
+    assert after["labels"] != before["labels"] and after["labels"] == after["source_labels"]
+    assert after["compiled"], "the first compile of a process is announced"
+    # Compiled once: the next process loads it from the cache, and says nothing.
+    assert probe(tmp_path) == {**after, "compiled": []}
+
+
+def test_a_kernels_sources_are_its_module_and_the_kvq_modules_it_imports():
+    from kvq import _jit
+
+    def sources(module: str) -> set[str]:
+        return {path.relative_to(REPO / "kvq").as_posix() for path in _jit.sources_of(module)}
+
+    assert sources("kvq.quantize.swap") == {"_jit.py", *(f"quantize/{name}.py" for name in ("swap", "initialise", "lloyd", "nearest"))}
+    # Coding 1's kernel is self-contained: its constants are its own.
+    assert sources("kvq.coding._entropy_kernel") == {"_jit.py", "coding/_entropy_kernel.py"}
