@@ -286,6 +286,10 @@ def test_fuzz_smoke(tmp_path):
         harnesses.append("fuzz_pillow.py")
     except ImportError:
         pass
+    # Linux carries a process's peak RSS (ru_maxrss, which libFuzzer's -rss_limit_mb reads) through fork and
+    # exec: a fuzzer started by a pytest process that has grown to 1 GB starts "over" a 1 GB limit. The
+    # limit is therefore this process's peak plus the 1 GB a harness may use on its own.
+    rss_limit_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024 + 1024
     procs = {}
     for name in harnesses:
         work = tmp_path / name
@@ -295,7 +299,7 @@ def test_fuzz_smoke(tmp_path):
             sys.executable, str(FUZZ / name), str(work / "corpus"), str(seeds),
             # The kernels are compiled before the fuzzing starts (_common.start_kernels); 30 s per input
             # leaves a busy 2-core machine room; an input that needs that long is a bug to look at.
-            f"-max_total_time={FUZZ_SECONDS}", "-timeout=30", "-rss_limit_mb=1024", "-max_len=8192",
+            f"-max_total_time={FUZZ_SECONDS}", "-timeout=30", f"-rss_limit_mb={rss_limit_mb}", "-max_len=8192",
             "-print_final_stats=1", f"-artifact_prefix={work}/",
         ]  # fmt: skip
         procs[name] = (subprocess.Popen(args, cwd=work, stdout=log, stderr=subprocess.STDOUT, env=kvq_env()), log, work)
