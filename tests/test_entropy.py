@@ -149,6 +149,22 @@ def test_breakdown_accounts_for_both_codings(photo):
     assert "fixed-width file" in described.text() and "coder flush" in described.text()
 
 
+def test_breakdown_of_the_file_itself_at_every_input_kind(photo, tmp_path):
+    # The README's example passed kvq.read_header(...) of a default (entropy-coded) file: a plain ValueError, since
+    # a header does not hold the coded stream's length. The file itself does, as bytes, a path or a file object.
+    encoded = kvq.encode_image(photo, k=16)
+    path = tmp_path / "x.kvq"
+    path.write_bytes(encoded.data)
+    with path.open("rb") as fp:
+        assert kvq.breakdown(encoded.data) == kvq.breakdown(path) == kvq.breakdown(str(path)) == kvq.breakdown(fp) == encoded.sizes
+    with pytest.raises(kvq.OptionError, match=r"kvq.breakdown\(data\)"):
+        kvq.breakdown(kvq.read_header(path))
+    fixed = kvq.encode_image(photo, k=16, coding="fixed")
+    assert kvq.breakdown(fixed.header) == kvq.breakdown(fixed.data) == fixed.sizes
+    with pytest.raises(kvq.NotKvqError):
+        kvq.breakdown(b"not a kvq file at all, but long enough for a header")
+
+
 def test_quality_picks_the_k_with_the_fewest_bytes(photo):
     encoded = kvq.encode_image(photo, k=256, quality=30.0)
     assert encoded.psnr >= 30.0
