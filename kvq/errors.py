@@ -2,7 +2,10 @@
 
 Every error a caller can provoke with bad input is a :class:`KvqError`, which
 subclasses :class:`ValueError` so that code written for Pillow (which treats
-``ValueError`` and ``OSError`` as "broken image") keeps working.
+``ValueError`` and ``OSError`` as "broken image") keeps working. A file that
+cannot be opened, read or written is a :class:`KvqOSError`, which is an
+``OSError`` too (and a ``FileNotFoundError``, ``IsADirectoryError`` or
+``PermissionError`` where the system said so).
 """
 
 from __future__ import annotations
@@ -94,6 +97,58 @@ class QualityError(KvqError):
         super().__init__(message)
 
 
+class KvqOSError(OSError, KvqError):
+    """A file kvq was asked to read or write cannot be: the system's error, as a :class:`KvqError` too.
+
+    Raised with the system's ``errno``, ``strerror`` and ``filename`` (the
+    file the caller named, not a temporary one), so ``except OSError`` and
+    ``except KvqError`` both catch it. The three commonest have their own
+    classes, which also subclass the built-in one of the same name; any other
+    (a full disk, a read-only file system) is this class.
+    """
+
+
+class KvqFileNotFoundError(FileNotFoundError, KvqOSError):
+    """A file to read (or the folder of a file to write) does not exist."""
+
+
+class KvqIsADirectoryError(IsADirectoryError, KvqOSError):
+    """A folder was given where a file is read or written."""
+
+
+class KvqPermissionError(PermissionError, KvqOSError):
+    """The system refused to open a file for reading, or to create or replace one."""
+
+
+def os_error(exc: OSError, filename: object = None) -> KvqOSError:
+    """The :class:`KvqOSError` of the same kind as ``exc``, with its number and words.
+
+    Parameters
+    ----------
+    exc : OSError
+        What the system raised.
+    filename : str or path-like, optional
+        The file to name instead of ``exc.filename`` (the output a caller
+        asked for rather than the hidden temporary file beside it).
+
+    Returns
+    -------
+    KvqOSError
+        ``exc`` itself when it is one already.
+    """
+    if isinstance(exc, KvqOSError) and filename is None:
+        return exc
+    kind: type[KvqOSError] = KvqOSError
+    kinds = ((FileNotFoundError, KvqFileNotFoundError), (IsADirectoryError, KvqIsADirectoryError), (PermissionError, KvqPermissionError))
+    for builtin, ours in kinds:
+        if isinstance(exc, builtin):
+            kind = ours
+    name = exc.filename if filename is None else filename
+    if exc.errno is None:
+        return kind(*exc.args)
+    return kind(exc.errno, exc.strerror, None if name is None else str(name))
+
+
 def caused_by_ctrl_c(exc: BaseException) -> bool:
     """Whether ``exc`` is, or was caused by, a KeyboardInterrupt.
 
@@ -130,10 +185,10 @@ def message(exc: BaseException) -> str:
     -------
     str
         kvq's own message for a :class:`KvqError`; the file and the system's
-        words for an OSError; "interrupted" for Ctrl-C; "out of memory"; and
+        words for an OSError (a :class:`KvqOSError` included); "interrupted" for Ctrl-C; "out of memory"; and
         for anything else an internal error to report.
     """
-    if isinstance(exc, KvqError):
+    if isinstance(exc, KvqError) and not isinstance(exc, KvqOSError):
         text = str(exc)
     elif caused_by_ctrl_c(exc):
         text = "interrupted"

@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, Union
 from . import formats
 from .codec import Decoded, Encoded, decode, encode_image
 from .container import DEFAULT_MAX_PIXELS, Header, read_header_from
-from .errors import KvqError
+from .errors import KvqError, KvqIsADirectoryError, KvqOSError, os_error
 from .formats import decode_format, encode_format
 from .inputs import is_path, seekable
 from .metadata import Metadata
@@ -100,7 +100,7 @@ def create_temporary(target: Path) -> tuple[int, Path]:
 
     Raises
     ------
-    OSError
+    KvqOSError
         Naming ``target``, not the hidden temporary file.
     """
     folder = target.parent if str(target.parent) else Path(".")
@@ -112,7 +112,7 @@ def create_temporary(target: Path) -> tuple[int, Path]:
         except FileExistsError:
             continue
         except OSError as exc:
-            raise type(exc)(exc.errno, exc.strerror, str(target)) from None
+            raise os_error(exc, target) from None
 
 
 def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None] | bytes, *, force: bool = False) -> None:
@@ -130,6 +130,14 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None] | bytes, *, 
         The content, or a function given the open binary temporary file.
     force : bool, default=False
         Replace an existing destination.
+
+    Raises
+    ------
+    OutputExistsError
+        ``path`` exists and ``force`` is False.
+    KvqOSError
+        The folder cannot be written, the disk is full...: the system's error,
+        naming ``path``.
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
@@ -154,12 +162,14 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None] | bytes, *, 
                 continue  # the name was taken: not ours to remove, try another
             _remove(tmp_name)
             raise
+        except KvqOSError:
+            _remove(tmp_name)
+            raise  # about another file (an input read while writing), named already
         except OSError as exc:
             _remove(tmp_name)
-            if fd is None:
-                # Name the output the user gave, not the hidden temporary file.
-                raise type(exc)(exc.errno, exc.strerror, str(target)) from None
-            raise
+            # Name the output the user gave, not the hidden temporary file, and
+            # as a KvqError (a full disk, a read-only folder).
+            raise os_error(exc, target) from None
         except BaseException:
             _remove(tmp_name)
             raise
@@ -213,7 +223,7 @@ def default_output(source: str, suffix: str) -> str:
     if source == "-":
         return "-"
     if os.path.isdir(source):
-        raise IsADirectoryError(21, "is a directory", source)
+        raise KvqIsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), source)
     return str(Path(source).with_suffix(suffix))
 
 
@@ -356,7 +366,8 @@ def encode_file(
 
     Raises
     ------
-    KvqError (and subclasses), FileNotFoundError, OSError
+    KvqError (and subclasses)
+        :class:`kvq.KvqOSError` (an OSError too) for a file that cannot be read or written.
     """
     fmt = encode_format(destination) if format is None else format
     step = progress or (lambda name: None)
@@ -453,7 +464,8 @@ def decode_file(
 
     Raises
     ------
-    KvqError (and subclasses), FileNotFoundError, OSError
+    KvqError (and subclasses)
+        :class:`kvq.KvqOSError` (an OSError too) for a file that cannot be read or written.
     """
     from .bands import BandReader
     from .export import write_image

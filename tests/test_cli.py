@@ -177,26 +177,6 @@ def test_demo_replaces_its_files_only_with_force(tmp_path: Path) -> None:
         assert np.array_equal(np.asarray(im), kvq.decode(tmp_path / "out" / "china-k2.kvq"))
 
 
-@pytest.fixture
-def read_only_folder(tmp_path: Path):
-    """A folder no file can be created in, for root too (root ignores permissions, not the immutable flag)."""
-    import subprocess
-
-    folder = tmp_path / "locked"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
-        yield folder
-        folder.chmod(0o755)
-        return
-    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
-        pytest.skip("root, and this file system has no immutable flag (chattr +i) to make a folder read-only")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["chattr", "-i", str(folder)], check=True)
-
-
 def test_demo_into_a_read_only_folder_is_one_error_before_the_table(tmp_path: Path, read_only_folder: Path) -> None:
     result = run("demo", "-k", "2", "-o", read_only_folder, cwd=tmp_path)
     assert result.stdout == b""
