@@ -331,13 +331,14 @@ def _existing_output(
         The output is there and not a complete output of this input, or
         skipping was not asked for.
     """
-    from .fileio import OutputExistsError
+    from .fileio import output_exists
 
     start = time.perf_counter()
     if not skip_existing:
-        raise OutputExistsError(f"output {task.target} exists (use --force / force=True to replace it)")
+        raise output_exists(task.target)
     if not valid(size()):
-        raise KvqError(f"output {task.target} exists and is not {what} (use --force to replace it)")
+        error = KvqError(f"output {task.target} exists and is not {what} (force=True replaces it)")
+        raise error.for_command(f"output {task.target} exists and is not {what} (-f/--force replaces it)")
     return FileResult(task.source, task.target, SKIPPED, "output exists and is valid", seconds=time.perf_counter() - start)
 
 

@@ -57,8 +57,20 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors and exit status 2."""
 
+    #: The parsers of the subcommands, by name (set on the top parser by build_parser).
+    commands: dict[str, argparse.ArgumentParser] | None = None
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"kvq: usage error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            # argparse refuses them from the top parser, whose help ("see kvq --help") lists only the commands:
+            # the command's own parser names its own help (kvq encode --help).
+            command = (self.commands or {}).get(getattr(parsed, "command", None) or "", self)
+            command.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmark suite (needs: pip install 'kvq[bench]'); kvq bench --help", add_help=False)
     bench.add_argument("rest", nargs=argparse.REMAINDER)
+    parser.commands = dict(sub.choices)
     return parser
 
 
@@ -315,7 +328,7 @@ def _run_one(args: argparse.Namespace, verb: str, **settings: Any) -> int:
         if not args.quiet:
             print(f"{output}: exists and is valid, skipped")
         return EXIT_OK
-    if verb == "encode" and not args.quiet:
+    if verb == "encode" and not args.quiet and (output != "-" or args.verbose):
         _print_summary(encoded[0], output)
     return EXIT_OK
 
@@ -345,7 +358,10 @@ def _one_file(args: argparse.Namespace, verb: str, task: Any, work: Any, ticker:
 
 
 def _print_summary(encoded: Any, output: str) -> None:
-    """The one line ``kvq encode`` prints about the file it wrote; on standard error when the file went to standard output."""
+    """The one line ``kvq encode`` prints about the file it wrote; none when the file went to standard output.
+
+    Standard output is then the file, and a success prints nothing on standard error; ``-v`` prints it there.
+    """
     from .accounting import breakdown
     from .formats import KVQ, encode_format
     from .report import summary
@@ -357,13 +373,13 @@ def _print_summary(encoded: Any, output: str) -> None:
 
 @contextlib.contextmanager
 def _naming(source: str) -> Iterator[None]:
-    """Name the file in the one error line of a bad ``.kvq`` input, as kvq encode names a bad image."""
-    from .errors import FormatError, KvqError
+    """Name the file in the one error line of a bad or too large ``.kvq`` input, as kvq encode names a bad image."""
+    from .errors import FormatError, ImageTooLargeError, KvqError, message
 
     try:
         yield
-    except FormatError as exc:
-        raise KvqError(f"{'stdin' if source == '-' else source}: {exc}") from None
+    except (FormatError, ImageTooLargeError) as exc:
+        raise type(exc)(f"{'stdin' if source == '-' else source}: {message(exc)}") from None
 
 
 def _start_kernels(args: argparse.Namespace, options: Any = None, coding: Any = None) -> None:

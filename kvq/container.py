@@ -242,9 +242,8 @@ def _validate_header(h: Header, offset: int, max_pixels: int | None) -> None:
     # Division, not multiplication, so that a C reader following the same
     # rule cannot overflow; Python's integers only make it harmless here.
     if max_pixels is not None and h.width > max_pixels // h.height:
-        raise ImageTooLargeError(
-            f"image of {h.width}x{h.height} = {h.n_pixels:,} pixels exceeds the limit of {max_pixels:,} pixels"
-        )
+        size = f"image of {h.width}x{h.height} = {h.n_pixels:,} pixels exceeds the limit of {max_pixels:,} pixels"
+        raise ImageTooLargeError(f"{size} (max_pixels)").for_command(f"{size} (--max-pixels raises it)")
     if h.channels not in CHANNELS:
         raise FormatError(f"channels must be 1, 3 or 4, not {h.channels}", offset + 10)
     if not 1 <= h.k <= MAX_K:

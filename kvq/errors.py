@@ -12,7 +12,33 @@ from __future__ import annotations
 
 
 class KvqError(ValueError):
-    """Base class of every error kvq raises on bad input or options."""
+    """Base class of every error kvq raises on bad input or options.
+
+    Attributes
+    ----------
+    command_message : str or None
+        The same message as the ``kvq`` command words it, where the library's
+        names a keyword argument (``force=True``, ``max_pixels``) that the
+        command spells as an option (``--force``, ``--max-pixels``); None when
+        both say the same. :func:`message` uses it.
+    """
+
+    command_message: str | None = None
+
+    def for_command(self, text: str) -> KvqError:
+        """This error, with ``text`` as the command's wording of it (see :attr:`command_message`).
+
+        Parameters
+        ----------
+        text : str
+
+        Returns
+        -------
+        KvqError
+            ``self``.
+        """
+        self.command_message = text
+        return self
 
 
 class FormatError(KvqError):
@@ -177,6 +203,10 @@ def caused_by_ctrl_c(exc: BaseException) -> bool:
 def message(exc: BaseException) -> str:
     """One line saying what went wrong: the command's error line and a batch's failure reason, worded here only.
 
+    Worded for the command: an option is named as the command spells it
+    (``--force``), where the exception's own message names the library's
+    keyword (``force=True``).
+
     Parameters
     ----------
     exc : BaseException
@@ -189,7 +219,7 @@ def message(exc: BaseException) -> str:
         for anything else an internal error to report.
     """
     if isinstance(exc, KvqError) and not isinstance(exc, KvqOSError):
-        text = str(exc)
+        text = exc.command_message or str(exc)
     elif caused_by_ctrl_c(exc):
         text = "interrupted"
     elif isinstance(exc, FileNotFoundError):

@@ -41,6 +41,22 @@ class OutputExistsError(KvqError, FileExistsError):
     """The output file exists and overwriting was not asked for."""
 
 
+def output_exists(target: object) -> OutputExistsError:
+    """The refusal to replace ``target``, worded for the library (``force=True``) and for the command (``--force``).
+
+    Parameters
+    ----------
+    target : str or path-like
+
+    Returns
+    -------
+    OutputExistsError
+    """
+    error = OutputExistsError(f"output {target} exists (force=True replaces it)")
+    error.for_command(f"output {target} exists (-f/--force replaces it)")
+    return error
+
+
 def check_output(path: PathLike, *, force: bool = False, inputs: tuple[Any, ...] = ()) -> Path:
     """Refuse an output path that would overwrite an input or, without ``force``, any file.
 
@@ -63,7 +79,7 @@ def check_output(path: PathLike, *, force: bool = False, inputs: tuple[Any, ...]
     if target.is_dir():
         raise KvqError(f"output {target} is a directory")
     if target.exists() and not force:
-        raise OutputExistsError(f"output {target} exists (use --force / force=True to replace it)")
+        raise output_exists(target)
     # Name the folder that is missing: "no such file" about a file that is
     # about to be created says nothing useful.
     folder = target.parent
@@ -184,10 +200,10 @@ def _commit(tmp_name: Path, target: Path, force: bool) -> None:
     try:
         os.link(tmp_name, target)
     except FileExistsError:
-        raise OutputExistsError(f"output {target} exists (use --force / force=True to replace it)") from None
+        raise output_exists(target) from None
     except OSError:
         if target.exists():
-            raise OutputExistsError(f"output {target} exists (use --force / force=True to replace it)") from None
+            raise output_exists(target) from None
         os.replace(tmp_name, target)
     else:
         os.unlink(tmp_name)
