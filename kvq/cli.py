@@ -374,7 +374,7 @@ def _print_summary(encoded: Any, output: str) -> None:
 @contextlib.contextmanager
 def _naming(source: str) -> Iterator[None]:
     """Name the file in the one error line of a bad or too large ``.kvq`` input, as kvq encode names a bad image."""
-    from .errors import FormatError, ImageTooLargeError, KvqError, message
+    from .errors import FormatError, ImageTooLargeError, message
 
     try:
         yield

@@ -131,7 +131,8 @@ class FileReport:
         else:
             lines += [
                 f"vs theory   N·{h.bits} + {entry}·K = {s.theory_bits:,} bits; file is {s.file_bits / s.theory_bits:.3f}x that",
-                f"vs fixed    fixed-width file {s.fixed_file_bits:,} bits; this file is {_ratio(s.fixed_file_bits / s.file_bits, 'that', 3)}",
+                f"vs fixed    fixed-width file {s.fixed_file_bits:,} bits;"
+                f" this file is {_ratio(s.fixed_file_bits / s.file_bits, 'that', 3)}",
                 f"indices     {s.index_bits:,} bits = {(s.index_bits - s.side_bits) / h.n_pixels:.4f} per pixel"
                 f" + {s.side_bits} side bits ({coding.side_information})",
             ]
@@ -149,7 +150,8 @@ class FileReport:
         for i, (entry, count) in enumerate(zip(self.palette[:max_entries], self.counts[:max_entries], strict=True)):
             swatch = _swatch(entry) + " " if color else ""
             share = f"({100 * count / n:.2f} %)"
-            lines.append(f"entry       {i:>{index_width}}  {swatch}{_hex(entry):<9}  {int(count):>{count_width},} pixel{' ' if count == 1 else 's'} {share}")
+            pixels = "pixel " if count == 1 else "pixels"
+            lines.append(f"entry       {i:>{index_width}}  {swatch}{_hex(entry):<9}  {int(count):>{count_width},} {pixels} {share}")
         if self.header.k > max_entries:
             lines.append(f"entry       ... {self.header.k - max_entries:,} more (kvq info --json lists every entry)")
         return lines

@@ -133,7 +133,8 @@ def test_decode_refuses_more_pixels_than_allowed(photo_png: Path, tmp_path: Path
     result = run("decode", "p.kvq", "--max-pixels", "1000", cwd=tmp_path)
     assert result.returncode == 1
     # The file, and the option that raises the limit (not the library's max_pixels).
-    assert one_error_line(result).endswith("p.kvq: image of 96x64 = 6,144 pixels exceeds the limit of 1,000 pixels (--max-pixels raises it)")
+    expected = "p.kvq: image of 96x64 = 6,144 pixels exceeds the limit of 1,000 pixels (--max-pixels raises it)"
+    assert one_error_line(result).endswith(expected)
 
 
 def test_messages_name_the_commands_own_options_and_count_right(photo_png: Path, tmp_path: Path) -> None:
