@@ -302,6 +302,9 @@ def _run_one(args: argparse.Namespace, verb: str, **settings: Any) -> int:
 
     source = args.inputs[0]
     output = args.output or default_output(source, ".kvq" if verb == "encode" else ".png")
+    if verb == "decode" and args.output is None and source != "-" and os.path.lexists(output):
+        with _naming(source):
+            _refuse_an_original(source, output, settings["max_pixels"])
     task = batch.Task(source, output)
     # Whether an output there may be kept: then nothing is compiled, read or written.
     skipping = args.skip_existing and not args.force and "-" not in (source, output) and os.path.lexists(output)
@@ -331,6 +334,37 @@ def _run_one(args: argparse.Namespace, verb: str, **settings: Any) -> int:
     if verb == "encode" and not args.quiet and (output != "-" or args.verbose):
         _print_summary(encoded[0], output)
     return EXIT_OK
+
+
+def _refuse_an_original(source: str, output: str, max_pixels: int | None) -> None:
+    """Refuse the default output of ``kvq decode photo.kvq``, photo.png, when it is not kvq's own decoding of it.
+
+    It is then most likely the photo that ``kvq encode photo.png`` made photo.kvq from: as pngquant writes
+    photo-fs8.png and dwebp wants -o, the command asks for another name rather than offer --force, which would
+    replace the original with its quantized copy. kvq's own earlier output (the same pixels) is replaced with
+    --force, or kept with --skip-existing, as any output.
+    """
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    from .codec import decode
+    from .errors import KvqError
+
+    expected = decode(source, max_pixels)
+    try:
+        with Image.open(output) as image:
+            got = np.asarray(image.convert({1: "L", 3: "RGB", 4: "RGBA"}[expected.shape[2] if expected.ndim == 3 else 1]))
+        if got.shape == expected.shape and np.array_equal(got, expected):
+            return
+    except Exception:  # noqa: BLE001 - not an image Pillow reads: not a decoding of source either
+        pass
+    other = Path(output).with_name(f"{Path(output).stem}-kvq{Path(output).suffix}")
+    raise KvqError(
+        f"{output} exists and is not a decoding of {source} (perhaps the image it was made from): "
+        f"name the output with -o, such as -o {other}"
+    )
 
 
 def _one_file(args: argparse.Namespace, verb: str, task: Any, work: Any, ticker: Any) -> Any:

@@ -285,3 +285,22 @@ def test_the_command_in_process_leaves_ctrl_c_as_it_found_it(tmp_path, capsys, m
     monkeypatch.setitem(kvq.cli._COMMANDS, "info", unrelated)
     assert main(["info", str(tmp_path / "x.kvq")]) == 1
     assert "internal error (SystemError: a real bug)" in capsys.readouterr().err
+
+
+def test_decode_never_offers_to_replace_the_original(photo_png: Path, tmp_path: Path) -> None:
+    # kvq encode photo.png && kvq decode photo.kvq: the default output is photo.png, the original. The message
+    # suggested --force, which replaces the photo with its quantized copy; it names -o now, and --force does not
+    # replace a file that is not kvq's own decoding of the input.
+    assert run("encode", "photo.png", "-k", "8", cwd=photo_png.parent).returncode == 0
+    original = photo_png.read_bytes()
+    for extra in ([], ["--force"], ["--skip-existing"]):
+        line = one_error_line(run("decode", "photo.kvq", *extra, cwd=photo_png.parent), 1)
+        assert "name the output with -o, such as -o photo-kvq.png" in line and "force" not in line, extra
+        assert photo_png.read_bytes() == original
+    # kvq's own earlier decoding is an output like any other: kept, replaced with --force.
+    assert run("decode", "photo.kvq", "-o", "back.png", cwd=photo_png.parent).returncode == 0
+    (tmp_path / "back.kvq").write_bytes((tmp_path / "photo.kvq").read_bytes())
+    assert "(-f/--force replaces it)" in one_error_line(run("decode", "back.kvq", cwd=tmp_path), 1)
+    assert run("decode", "back.kvq", "--force", cwd=tmp_path).returncode == 0
+    with Image.open(tmp_path / "back.png") as im:
+        assert np.array_equal(np.asarray(im.convert("RGB")), kvq.decode(tmp_path / "photo.kvq"))
