@@ -473,6 +473,7 @@ def _run_batch(args: argparse.Namespace, verb: str, jobs: int, **settings: Any) 
 
     from . import batch
     from .errors import KvqError
+    from .fileio import check_writable
     from .progress import ProgressBar
 
     if "-" in args.inputs:
@@ -494,6 +495,10 @@ def _run_batch(args: argparse.Namespace, verb: str, jobs: int, **settings: Any) 
     tasks = batch.plan(args.inputs, args.output, suffix=suffix, find=find)
     if not tasks:
         raise KvqError(f"{' '.join(args.inputs)}: directory holds no {what} files (looked for {' '.join(find)})")
+    # Once, before the first file's work, rather than one failure a file after all of it (a read-only folder);
+    # a finished batch run again into a folder that has become read-only only finds its outputs there.
+    for folder in dict.fromkeys(os.path.dirname(t.target) for t in tasks if args.force or not os.path.lexists(t.target)):
+        check_writable(folder)
     failures: list[batch.FileResult] = []
     stop = threading.Event()
     at_once = False

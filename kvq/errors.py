@@ -218,8 +218,10 @@ def message(exc: BaseException) -> str:
         words for an OSError (a :class:`KvqOSError` included); "interrupted" for Ctrl-C; "out of memory"; and
         for anything else an internal error to report.
     """
-    if isinstance(exc, KvqError) and not isinstance(exc, KvqOSError):
-        text = exc.command_message or str(exc)
+    if isinstance(exc, KvqError) and exc.command_message:
+        text = exc.command_message
+    elif isinstance(exc, KvqError) and not isinstance(exc, KvqOSError):
+        text = str(exc)
     elif caused_by_ctrl_c(exc):
         text = "interrupted"
     elif isinstance(exc, FileNotFoundError):

@@ -16,6 +16,7 @@ import contextlib
 import errno
 import os
 import secrets
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,35 @@ def check_output(path: PathLike, *, force: bool = False, inputs: tuple[Any, ...]
         problem = "is not a folder" if folder.exists() else "does not exist"
         raise KvqError(f"output {target}: folder {folder} {problem}")
     return target
+
+
+def check_writable(folder: PathLike) -> None:
+    """Refuse a folder no file can be created in, before any work, by creating one there as the outputs will be.
+
+    A folder that does not exist yet is checked at its nearest existing
+    parent, where it will be made. A permission check (``os.access``) would
+    pass for root in a read-only folder and knows nothing of read-only file
+    systems; creating and removing a hidden file tells.
+
+    Parameters
+    ----------
+    folder : str or path-like
+
+    Raises
+    ------
+    KvqOSError
+        The system's error about ``folder``; the command words it "cannot
+        write into FOLDER: " and the system's words.
+    """
+    place = Path(folder) if str(folder) else Path(".")
+    while not os.path.lexists(place) and place != place.parent:
+        place = place.parent
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".kvq-probe.", suffix=".tmp", dir=place)
+    except OSError as exc:
+        raise os_error(exc, folder).for_command(f"cannot write into {folder}: {exc.strerror or exc}") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _same_file(a: PathLike, b: Path) -> bool:
@@ -218,7 +248,7 @@ def _check_before_work(source: object, destination: object, force: bool) -> tupl
     """Refuse the output before a long encode or decode; return the inputs it must never replace."""
     inputs = (source,) if is_path(source) else ()
     if is_path(destination):
-        check_output(destination, force=force, inputs=inputs)
+        check_writable(check_output(destination, force=force, inputs=inputs).parent)
     return inputs
 
 

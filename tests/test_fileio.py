@@ -103,10 +103,8 @@ def test_a_file_that_cannot_be_opened_is_a_kvq_error_and_the_builtin_one(photo, 
             call()
         assert isinstance(caught.value, kvq.KvqError) and isinstance(caught.value, builtin)
         named = str(caught.value.filename)
-        assert named.endswith(("missing.kvq", "missing.png", "x.kvq", tmp_path.name)), named
-    # The output is named, never the hidden temporary file beside it, and none is left.
-    with pytest.raises(kvq.KvqError, match=r"x\.kvq"):
-        kvq.save(photo, read_only_folder / "x.kvq")
+        assert named.endswith(("missing.kvq", "missing.png", tmp_path.name, read_only_folder.name)), named
+    # The folder is named (refused before the encode), never a hidden temporary file, and none is left.
     assert list(read_only_folder.iterdir()) == []
 
 
