@@ -263,3 +263,24 @@ def test_decoding_holds_one_byte_a_pixel_beside_the_model_when_k_is_at_most_256(
     assert decoded.dtype == np.uint8 and np.array_equal(decoded.reshape(height, width), indices)
     tables = 3 * (1 << entropy.table_bits(indices.size)) * 4
     assert peak <= indices.size + tables + len(stream) + 64 * 1024, peak
+
+
+def test_k1_with_bytes_after_the_flush_is_refused_before_any_pixel():
+    # K = 1 codes no decision: its stream is the 4 flush bytes. More was found only after walking every pixel
+    # (17,895,697 x 10 pixels: 2 s and +207 MB before rule 25); the length alone says it, at once.
+    import tracemalloc
+
+    header = container.Header(17_895_697, 10, 3, 1, 0, 1, (1, 1))
+    data = container.write(header, bytes(3), bytes(14))
+    tracemalloc.start()
+    try:
+        for door in (kvq.decode, kvq.validate, lambda d: Image.open(io.BytesIO(d))):
+            with pytest.raises(kvq.FormatError, match="10 bytes after the last entropy-coded index") as info:
+                door(data)
+            assert info.value.offset == len(data) - 4 - 14 + 4  # the first byte not read (rule 25)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak
+    # Exactly the 4 flush bytes: valid, every pixel is entry 0, counted without decoding.
+    assert kvq.validate(container.write(header, bytes(3), bytes(4))).counts.tolist() == [178_956_970]

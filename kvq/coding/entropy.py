@@ -126,6 +126,8 @@ def decode(data: bytes | memoryview, width: int, height: int, k: int, offset: in
     n = width * height
     # Straight into the returned type: 1 byte a pixel when K <= 256, never 2 then 1.
     out: np.ndarray = np.zeros(n, dtype=_index_type(k))
+    if k == 1 and len(data) == 4:
+        return out  # no decision to decode (E5): every index is 0
     buf = np.frombuffer(data, dtype=np.uint8).copy()
     kernel = _kernel()
     status, pos, pixel = kernel.run(
@@ -151,6 +153,15 @@ class EntropyCoding(IndexCoding):
     compiled = True
     side_information = "coder flush; the adaptive model sends nothing"
 
+    def check_length(self, header: Header, length: int) -> str | None:
+        if length < 4:
+            raise TruncatedError(f"entropy-coded indices end early: INDX holds {length} bytes, the coder starts with 4", length)
+        if header.k == 1 and length > 4:
+            # K = 1 codes no decision (E5): the stream is its 4 flush bytes. Rule 25, known from the length alone,
+            # before a pixel is walked (a 17,895,697 x 10 file took 2 s and 207 MB to reach it).
+            raise FormatError(f"{length - 4:,} bytes after the last entropy-coded index (K = 1 codes no decision)", 4)
+        return None
+
     def encode(self, indices: np.ndarray, k: int, *, limit: int | None = None, threads: int | None = None) -> bytes | None:
         return encode(indices, k, limit)
 
@@ -160,6 +171,15 @@ class EntropyCoding(IndexCoding):
         # One sequential stream whose contexts run across rows: decoded whole, then sliced.
         indices = decode(body, header.width, header.height, header.k).reshape(header.height, header.width)
         return indices if rows is None else indices[rows[0] : rows[1]]
+
+    def count(self, body: bytes | memoryview, header: Header) -> np.ndarray:
+        if header.k == 1:
+            # No decision, nothing to decode: the length rule has checked the whole stream.
+            from ..bitpack import check_countable
+
+            check_countable(header.n_pixels)
+            return np.array([header.n_pixels], dtype=np.int64)
+        return super().count(body, header)
 
     def side_bits(self, header: Header, index_size: int) -> int:
         # The coder's 4-byte flush; the adaptive model sends nothing.

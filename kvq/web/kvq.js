@@ -225,12 +225,11 @@ function decodeEntropy(data, header, dataOffset) {
   const n = width * height;
   const end = data.length;
   if (end < 4) reject(23, `entropy-coded indices end early: INDX holds ${end} bytes, the coder starts with 4`, dataOffset + end);
+  // K = 1 codes no decision (§E5): the stream is the 4 flush bytes alone, known from the length before anything
+  // proportional to the image is allocated.
+  if (k === 1 && end !== 4) reject(25, `${end - 4} bytes after the last entropy-coded index`, dataOffset + 4);
   const indices = k <= 256 ? new Uint8Array(n) : new Uint16Array(n);
-  // K = 1 codes no decision (§E5): the stream is the 4 flush bytes alone.
-  if (k === 1) {
-    if (end !== 4) reject(25, `${end - 4} bytes after the last entropy-coded index`, dataOffset + 4);
-    return indices;
-  }
+  if (k === 1) return indices;
   const hb = tableBits(n);
   const size = 2 ** hb;
   const matchShift = 34 - hb;
