@@ -43,6 +43,7 @@ def decode_coding_1(data: bytes, W: int, H: int, K: int, bits: int, trace: list 
     N = W * H
     hb = min(18, max(12, N.bit_length() + 1)); SIZE = 1 << hb; M = 0xFFFFFFFF  # noqa: E702
     if len(data) < 4: reject(23)  # noqa: E701
+    if K >= 2 and 22711 * len(data) < N: reject(26)  # noqa: E701
     x1, x2, x, pos = 0, M, int.from_bytes(data[:4], "big"), 4
     T = [32768 << 5] * (3 * SIZE)
     Wt = [[22000, 22000, 22000, 0] for _ in range(20)]

@@ -284,3 +284,29 @@ def test_k1_with_bytes_after_the_flush_is_refused_before_any_pixel():
     assert peak < 1 << 20, peak
     # Exactly the 4 flush bytes: valid, every pixel is entry 0, counted without decoding.
     assert kvq.validate(container.write(header, bytes(3), bytes(4))).counts.tolist() == [178_956_970]
+
+
+def test_a_stream_too_short_for_its_pixels_is_refused_from_its_length():
+    # 84 bytes declaring 13,000 x 13,000 pixels cost kvq decode 7.5 s and 320 MB before rule 23 (spec rule 26).
+    import math
+    import tracemalloc
+
+    data = (REPO / "spec" / "vectors" / "invalid" / "entropy_13000x13000_in_84_bytes.kvq").read_bytes()
+    assert len(data) == 84
+    tracemalloc.start()
+    try:
+        for door in (kvq.decode, kvq.validate, lambda d: Image.open(io.BytesIO(d)), kvq.decode_indexed):
+            with pytest.raises(kvq.FormatError, match="too few for 169,000,000 pixels") as info:
+                door(data)
+            assert info.value.offset == 56  # the INDX chunk's start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak
+    # The bound comes from the coder's constants: probabilities 1 to 4094 in 1/4096 (squash's knots).
+    kernel = entropy._kernel()
+    assert (min(kernel.SQUASH_KNOTS), max(kernel.SQUASH_KNOTS)) == (1, 4094)
+    assert math.ceil(8 / math.log2(4096 / 4095)) == entropy.DECISIONS_PER_BYTE
+    # The most compressible image, one flat colour, is far inside it: one decision a pixel at the coder's best.
+    flat = entropy.encode(np.zeros((600, 800), np.uint8), 2)
+    assert flat is not None and 600 * 800 / len(flat) < entropy.DECISIONS_PER_BYTE / 1.9

@@ -33,6 +33,14 @@ from .base import IndexCoding
 if TYPE_CHECKING:
     from ..container import Header
 
+#: Spec rule 26: the most decisions one INDX byte can hold, ceil(8 / log2(4096 / 4095)) = 22,711. A decision
+#: narrows the coder's interval, counted as x2 - x1 + 1 values, to at most 4095/4096 of it (a probability is 1 to
+#: 4094 in 1/4096, and the integer rounding keeps it under that), and each byte read widens it 256 times, from 2^32
+#: at the start to at least 1 at the end: D decisions of L bytes need D * log2(4096/4095) <= 32 + 8 (L - 4) = 8 L.
+#: With K >= 2 every pixel makes at least one decision, so a stream of L bytes holds at most 22,711 L pixels.
+DECISIONS_PER_BYTE = 22_711
+
+
 def table_bits(n_pixels: int) -> int:
     """log2 of each context table's size for an image of ``n_pixels``.
 
@@ -160,6 +168,13 @@ class EntropyCoding(IndexCoding):
             # K = 1 codes no decision (E5): the stream is its 4 flush bytes. Rule 25, known from the length alone,
             # before a pixel is walked (a 17,895,697 x 10 file took 2 s and 207 MB to reach it).
             raise FormatError(f"{length - 4:,} bytes after the last entropy-coded index (K = 1 codes no decision)", 4)
+        if header.k >= 2 and header.n_pixels > DECISIONS_PER_BYTE * length:
+            # Rule 26, before the kernel walks N pixels (84 bytes declaring 13,000 x 13,000 took 7.5 s and 320 MB).
+            raise FormatError(
+                f"INDX holds {length:,} bytes, too few for {header.n_pixels:,} pixels: every pixel takes a decision when"
+                f" K >= 2, and a coding-1 byte holds at most {DECISIONS_PER_BYTE:,}",
+                -8,  # the INDX chunk's start, as rule 18
+            )
         return None
 
     def encode(self, indices: np.ndarray, k: int, *, limit: int | None = None, threads: int | None = None) -> bytes | None:

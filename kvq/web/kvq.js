@@ -172,6 +172,8 @@ const COUNTER_LIMIT = 30;
 const WEIGHT_INIT = 22000;
 const LEARNING_RATE = 6;
 const BIAS_INPUT = 256;
+// Rule 26: ceil(8 / log2(4096 / 4095)), the most decisions one byte of stream holds (kvq-coding-1.md §E7).
+const DECISIONS_PER_BYTE = 22711;
 const WEIGHT_LIMIT = 1 << 24;
 const N_WEIGHT_SETS = 20;
 const SQUASH_KNOTS = [
@@ -228,6 +230,10 @@ function decodeEntropy(data, header, dataOffset) {
   // K = 1 codes no decision (§E5): the stream is the 4 flush bytes alone, known from the length before anything
   // proportional to the image is allocated.
   if (k === 1 && end !== 4) reject(25, `${end - 4} bytes after the last entropy-coded index`, dataOffset + 4);
+  // Rule 26 (§E7): with K >= 2 every pixel takes a decision, and one byte holds at most 22,711 of them.
+  if (k >= 2 && n > DECISIONS_PER_BYTE * end) {
+    reject(26, `INDX holds ${end} bytes, too few for ${n} pixels (at most ${DECISIONS_PER_BYTE} a byte)`, dataOffset - 8);
+  }
   const indices = k <= 256 ? new Uint8Array(n) : new Uint16Array(n);
   if (k === 1) return indices;
   const hb = tableBits(n);
