@@ -310,3 +310,28 @@ def test_a_stream_too_short_for_its_pixels_is_refused_from_its_length():
     # The most compressible image, one flat colour, is far inside it: one decision a pixel at the coder's best.
     flat = entropy.encode(np.zeros((600, 800), np.uint8), 2)
     assert flat is not None and 600 * 800 / len(flat) < entropy.DECISIONS_PER_BYTE / 1.9
+
+
+def test_a_stream_past_the_work_limit_is_refused_and_never_written(photo):
+    # A valid stream could take 20 decisions a pixel in a few bytes: 434 KB held a decoder 217 s at the pixel
+    # limit. Rule 27 refuses more than 4 N + 64 L decisions; kvq's encoder stores fixed width rather than pass it.
+    data = (REPO / "spec" / "vectors" / "invalid" / "entropy_past_the_work_limit.kvq").read_bytes()
+    for door in (kvq.decode, kvq.validate, kvq.decode_indexed, lambda d: Image.open(io.BytesIO(d)).load()):
+        with pytest.raises(kvq.FormatError, match=r"work limit of 4 a pixel and 64 a byte \(spec rule 27\)"):
+            door(data)
+    period = np.array([[(x + 3 * y) % 5 for x in range(100)] for y in range(100)], np.uint8)
+    written = kvq.encode_indexed(palette=np.arange(5, dtype=np.uint8)[:, None] * 50, indices=period)
+    assert kvq.read_header(written).coding == 0  # fixed width, readable everywhere
+    assert np.array_equal(kvq.decode(written), period * 50)
+    # A photo's stream is far inside the limit.
+    encoded = kvq.encode_image(photo, k=256)
+    assert encoded.header.coding == 1
+    kernel = entropy._kernel()
+    n = photo.shape[0] * photo.shape[1]
+    out = np.zeros(n, np.uint8)
+    stream = np.frombuffer(encoded.data[-4 - encoded.sizes.index_bits // 8 : -4], np.uint8).copy()
+    status, _, _, count = kernel.run(
+        out, photo.shape[1], photo.shape[0], encoded.header.k, entropy.table_bits(n), stream, True, 1 << 62,
+        kernel.SQUASH_TABLE, kernel.STRETCH_TABLE, kernel.RATE_TABLE,
+    )
+    assert status == kernel.OK and count < entropy.work_limit(n, len(stream)) / 2

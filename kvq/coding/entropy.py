@@ -41,6 +41,31 @@ if TYPE_CHECKING:
 DECISIONS_PER_BYTE = 22_711
 
 
+#: Spec rule 27, the work limit: a stream of L bytes for N pixels may take at most
+#: WORK_PER_PIXEL * N + WORK_PER_BYTE * L decisions. Real images take one to two decisions a pixel where they are
+#: flat or regular (text, stripes: up to 2.0 a pixel in 0.012 bytes) and pay for more in bytes (a photo at K = 256:
+#: 7.3 a pixel in 0.56 bytes); benchmarks/work_limit.py finds none within half of the limit. A file made to take 20
+#: decisions a pixel in a few bytes is refused after 4 a pixel, a fifth of its work.
+WORK_PER_PIXEL = 4
+WORK_PER_BYTE = 64
+
+
+def work_limit(n_pixels: int, length: int) -> int:
+    """The most decisions a coding-1 stream may take (spec rule 27).
+
+    Parameters
+    ----------
+    n_pixels : int
+    length : int
+        INDX data bytes.
+
+    Returns
+    -------
+    int
+    """
+    return WORK_PER_PIXEL * n_pixels + WORK_PER_BYTE * length
+
+
 def table_bits(n_pixels: int) -> int:
     """log2 of each context table's size for an image of ``n_pixels``.
 
@@ -68,6 +93,10 @@ def _kernel() -> Any:
     return _entropy_kernel
 
 
+#: No work limit (the encoder checks its stream's decisions against the limit afterwards).
+_NO_LIMIT = 1 << 62
+
+
 def _index_type(k: int) -> type[np.unsignedinteger[Any]]:
     return np.uint8 if k <= 256 else np.uint16
 
@@ -88,6 +117,8 @@ def encode(indices: np.ndarray, k: int, limit: int | None = None) -> bytes | Non
     Returns
     -------
     bytes or None
+        None past ``limit``, or when the stream would take more decisions than
+        the work limit lets a reader make (:func:`work_limit`, spec rule 27).
     """
     height, width = indices.shape
     n = height * width
@@ -99,10 +130,11 @@ def encode(indices: np.ndarray, k: int, limit: int | None = None) -> bytes | Non
         limit = 31 * n + 16
     out = np.empty(limit, dtype=np.uint8)
     kernel = _kernel()
-    status, used, _ = kernel.run(
-        flat, width, height, k, table_bits(n), out, False, kernel.SQUASH_TABLE, kernel.STRETCH_TABLE, kernel.RATE_TABLE
+    status, used, _, decisions = kernel.run(
+        flat, width, height, k, table_bits(n), out, False, _NO_LIMIT, kernel.SQUASH_TABLE, kernel.STRETCH_TABLE, kernel.RATE_TABLE
     )
-    if status == kernel.FULL:
+    if status == kernel.FULL or decisions > work_limit(n, used):
+        # Past the work limit every reader refuses the stream (rule 27): the caller stores fixed width.
         return None
     return out[:used].tobytes()
 
@@ -128,8 +160,9 @@ def decode(data: bytes | memoryview, width: int, height: int, k: int, offset: in
     TruncatedError
         The stream ends before the last pixel (rule 23).
     FormatError
-        A literal index is K or more (rule 24), or bytes remain after the last
-        pixel (rule 25).
+        A literal index is K or more (rule 24), bytes remain after the last
+        pixel (rule 25), or the stream takes more decisions than the work
+        limit (rule 27).
     """
     n = width * height
     # Straight into the returned type: 1 byte a pixel when K <= 256, never 2 then 1.
@@ -138,9 +171,16 @@ def decode(data: bytes | memoryview, width: int, height: int, k: int, offset: in
         return out  # no decision to decode (E5): every index is 0
     buf = np.frombuffer(data, dtype=np.uint8).copy()
     kernel = _kernel()
-    status, pos, pixel = kernel.run(
-        out, width, height, k, table_bits(n), buf, True, kernel.SQUASH_TABLE, kernel.STRETCH_TABLE, kernel.RATE_TABLE
-    )
+    status, pos, pixel, _ = kernel.run(
+        out, width, height, k, table_bits(n), buf, True, work_limit(n, len(buf)),
+        kernel.SQUASH_TABLE, kernel.STRETCH_TABLE, kernel.RATE_TABLE,
+    )  # fmt: skip
+    if status == kernel.WORK:
+        raise FormatError(
+            f"entropy-coded indices take more than {work_limit(n, len(buf)):,} decisions by pixel {pixel:,} of {n:,},"
+            f" the work limit of {WORK_PER_PIXEL} a pixel and {WORK_PER_BYTE} a byte (spec rule 27)",
+            offset + pos,
+        )
     if status == kernel.TRUNCATED:
         raise TruncatedError(f"entropy-coded indices end early, at pixel {pixel} of {n}", offset + pos)
     if status == kernel.LITERAL:

@@ -174,6 +174,9 @@ const LEARNING_RATE = 6;
 const BIAS_INPUT = 256;
 // Rule 26: ceil(8 / log2(4096 / 4095)), the most decisions one byte of stream holds (kvq-coding-1.md §E7).
 const DECISIONS_PER_BYTE = 22711;
+// Rule 27: the work limit, WORK_PER_PIXEL × N + WORK_PER_BYTE × L decisions (kvq-coding-1.md §E7).
+const WORK_PER_PIXEL = 4;
+const WORK_PER_BYTE = 64;
 const WEIGHT_LIMIT = 1 << 24;
 const N_WEIGHT_SETS = 20;
 const SQUASH_KNOTS = [
@@ -254,6 +257,9 @@ function decodeEntropy(data, header, dataOffset) {
   // §E5: outcome rows; 4 is "coded as a literal", and stands for "no pixel" before the first row.
   let above = new Uint8Array(width).fill(4);
   let row = new Uint8Array(width).fill(4);
+  // Rule 27 (§E7): at most WORK_PER_PIXEL decisions a pixel and WORK_PER_BYTE a byte of stream, counted after each pixel.
+  const workLimit = WORK_PER_PIXEL * n + WORK_PER_BYTE * end;
+  let decisions = 0;
 
   for (let y = 0, p = 0; y < height; y++) {
     for (let xx = 0; xx < width; xx++, p++) {
@@ -361,6 +367,7 @@ function decodeEntropy(data, header, dataOffset) {
         }
 
         // §E4: one decision with weight set s and counters T[c0], T[c1], T[c2].
+        decisions++;
         const t0 = T[c0];
         const t1 = T[c1];
         const t2 = T[c2];
@@ -420,6 +427,9 @@ function decodeEntropy(data, header, dataOffset) {
       else if (outcome === 3) value = cand3;
       indices[p] = value;
       row[xx] = outcome;
+      if (decisions > workLimit) {
+        reject(27, `entropy-coded indices take more than ${workLimit} decisions by pixel ${p} of ${n}, the work limit`, dataOffset + pos);
+      }
     }
     const done = row;
     row = above;

@@ -156,6 +156,23 @@ def entropy_file(palette: np.ndarray, indices: np.ndarray, *, k: int | None = No
     )
 
 
+def unlimited_entropy_file(indices: np.ndarray, k: int) -> bytes:
+    """A coding-1 file of ``indices`` however many decisions its stream takes (kvq's encoder stops at rule 27's limit)."""
+    from kvq.coding import entropy
+
+    kernel = entropy._kernel()
+    height, width = indices.shape
+    n = width * height
+    out = np.empty(31 * n + 16, dtype=np.uint8)
+    status, used, _, _ = kernel.run(
+        np.ascontiguousarray(indices, np.uint8).reshape(-1).copy(), width, height, k, entropy.table_bits(n), out, False,
+        1 << 62, kernel.SQUASH_TABLE, kernel.STRETCH_TABLE, kernel.RATE_TABLE,
+    )
+    assert status == kernel.OK
+    return file_of([chunk(b"HEAD", head(width, height, 1, k, minor=1, coding=1)), chunk(b"PLTE", bytes(range(k))),
+                    chunk(b"INDX", out[:used].tobytes())])
+
+
 def valid_vectors() -> list[tuple[str, bytes, np.ndarray, str, bool]]:
     """(name, file, expected pixels (H, W, C), note, written by kvq's encoder)."""
     out = []
@@ -417,6 +434,9 @@ def invalid_vectors() -> list[tuple[str, bytes, int, str, str, int | None, str]]
     add("entropy_13000x13000_in_84_bytes", file_of([chunk(b"HEAD", head(13000, 13000, 3, 2, minor=1, coding=1)),
         chunk(b"PLTE", palette_for(2, 3).tobytes()), chunk(b"INDX", bytes(16))]), 26, "FormatError",
         "too few for 169,000,000 pixels", 56, "refused from INDX's length, before 169 million pixels are walked")
+    period = np.array([[(x + 3 * y) % 5 for x in range(100)] for y in range(100)], np.uint8)
+    add("entropy_past_the_work_limit", unlimited_entropy_file(period, 5), 27, "FormatError", "the work limit", 97,
+        "K = 5, each pixel unlike its 4 distinct neighbours: 7 decisions a pixel, all predictable, in a few bytes")
     add("trailing_byte", good + b"\0", 22, "FormatError", "1 bytes after the INDX chunk", 73, "")
     add("chunk_after_indx", good + chunk(b"teXt", b""), 22, "FormatError", "12 bytes after the INDX chunk", 73,
         "even an ancillary chunk")
