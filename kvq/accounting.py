@@ -6,6 +6,10 @@ uncompressed (8 bits per channel: 8 and 32 per pixel for grey and RGBA).
 A ``.kvq`` file with no ancillary chunks adds exactly the spec's fixed
 overhead, plus at most 7 padding bits after the last index. What ``kvq info``
 and ``kvq encode`` print about a file is :mod:`kvq.report`'s.
+
+A header alone gives every size of a fixed-width file; the entropy-coded
+stream's length is known only from its INDX chunk, so :func:`breakdown` also
+takes the file itself and reads its chunk lengths (not its index data).
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import coding as codings
-from .container import OVERHEAD, Header
+from . import inputs
+from .container import OVERHEAD, Header, Reader
+from .errors import OptionError
 
 
 @dataclass(frozen=True)
@@ -98,24 +104,44 @@ class SizeBreakdown:
         return fixed_ok and self.ancillary_bits >= 0
 
 
-def breakdown(header: Header, file_size: int | None = None, index_size: int | None = None) -> SizeBreakdown:
-    """Account for the bits of a file with ``header``.
+def breakdown(source: Header | inputs.Source, file_size: int | None = None, index_size: int | None = None) -> SizeBreakdown:
+    """Account for the bits of a file.
 
     Parameters
     ----------
-    header : Header
+    source : Header, or the file as bytes, a path or a binary file object
+        A file is read up to its INDX chunk's length (chunk by chunk, every
+        CRC before INDX checked; not the index data), which gives its header,
+        its size and the index size. A header gives them only for fixed
+        width, unless the sizes are passed.
     file_size : int, optional
-        The file's real size in bytes; defaults to the size with no
-        ancillary chunks.
+        The file's real size in bytes; defaults to the file's, or for a header
+        to the size with no ancillary chunks.
     index_size : int, optional
-        Bytes of INDX data. Required for codings other than fixed width unless
-        ``file_size`` is given (then taken as the file holds no ancillary
-        chunk); a fixed-width file's follows from its header.
+        Bytes of INDX data. With a header of a coding other than fixed width,
+        required unless ``file_size`` is given (then taken as the file holds
+        no ancillary chunk); a fixed-width file's follows from its header.
 
     Returns
     -------
     SizeBreakdown
+
+    Raises
+    ------
+    OptionError
+        A header of an entropy-coded file with neither size.
+    FormatError, ImageTooLargeError
+        A file that is not a valid ``.kvq`` up to its INDX chunk (no pixel
+        limit applies: no pixel memory is taken).
     """
+    if isinstance(source, Header):
+        header = source
+    else:
+        with inputs.opened(source) as data:
+            reader = Reader(data, max_pixels=None, lazy=True)
+        header = reader.header
+        file_size = reader.file_size if file_size is None else file_size
+        index_size = reader.index_length if index_size is None else index_size
     n = header.n_pixels
     entry_bits = 8 * header.channels
     fixed = header.fixed_index_size
@@ -126,7 +152,10 @@ def breakdown(header: Header, file_size: int | None = None, index_size: int | No
         elif file_size is not None:
             index_size = file_size - OVERHEAD - header.palette_size
         else:
-            raise ValueError(f"the index size of a file with index coding {header.coding} ({coding.name}) must be given")
+            raise OptionError(
+                f"a header alone does not give the size of {coding.name}-coded indices: pass the file itself "
+                "(kvq.breakdown(data) or kvq.breakdown(path)), or its file_size= or index_size="
+            )
     if file_size is None:
         file_size = OVERHEAD + header.palette_size + index_size
     return SizeBreakdown(

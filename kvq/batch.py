@@ -308,6 +308,35 @@ def _valid_kvq(target: str, size: tuple[int, int] | None) -> Any:
     return header
 
 
+def _other_options(header: Any, options: EncoderOptions) -> str:
+    """What in a ``.kvq`` file's header shows it was not made with ``options``; "" when nothing does.
+
+    A file stores only the colours it uses and not the options, so two things
+    tell: more entries than the ``k`` asked, and an entropy-coded file where
+    fixed width is asked (the default coding stores fixed width where that
+    is smaller). Fewer entries than ``k``, another seed, method, dither,
+    speed, colour space or quality target leave no trace in the file.
+
+    Parameters
+    ----------
+    header : Header
+    options : EncoderOptions
+
+    Returns
+    -------
+    str
+        Such as "K = 64 stored, k = 16 asked".
+    """
+    from . import coding
+
+    if header.k > options.k:
+        return f"K = {header.k:,} stored, k = {options.k:,} asked"
+    stored = coding.by_code(header.coding)
+    if coding.by_name(options.coding).textbook and not stored.textbook:
+        return f"{stored.name} index coding stored, {options.coding} asked"
+    return ""
+
+
 def _kvq_fields(header: Any, size: int | None) -> dict[str, Any]:
     """The manifest's fields of a ``.kvq`` file: its header's, and its size when known (not on standard input)."""
     return {
@@ -331,13 +360,14 @@ def _existing_output(
         The output is there and not a complete output of this input, or
         skipping was not asked for.
     """
-    from .fileio import OutputExistsError
+    from .fileio import output_exists
 
     start = time.perf_counter()
     if not skip_existing:
-        raise OutputExistsError(f"output {task.target} exists (use --force / force=True to replace it)")
+        raise output_exists(task.target)
     if not valid(size()):
-        raise KvqError(f"output {task.target} exists and is not {what} (use --force to replace it)")
+        error = KvqError(f"output {task.target} exists and is not {what} (force=True replaces it)")
+        raise error.for_command(f"output {task.target} exists and is not {what} (-f/--force replaces it)")
     return FileResult(task.source, task.target, SKIPPED, "output exists and is valid", seconds=time.perf_counter() - start)
 
 
@@ -414,6 +444,10 @@ def _encode_one(
         def valid(size: tuple[int, int]) -> bool:
             nonlocal header
             header = _valid_kvq(target, size)
+            if header is not None and (other := _other_options(header, options)):
+                # Valid, but not what this run asks for: not "already done" (it was skipped, exit 0).
+                error = KvqError(f"output {target} was made with other options ({other}); force=True replaces it")
+                raise error.for_command(f"output {target} was made with other options ({other}); -f/--force replaces it")
             return header is not None
 
         skipped = _existing_output(task, skip_existing, lambda: _image_size(source), valid, "a complete .kvq of this input")

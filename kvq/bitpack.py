@@ -15,12 +15,32 @@ from __future__ import annotations
 import numpy as np
 from bitarray import bitarray
 
-from .errors import FormatError
+from .errors import FormatError, ImageTooLargeError
 
 # Pixels handled per block: a multiple of 8, so every block but the last
 # starts on a byte boundary, and small enough that the one-byte-per-bit
 # scratch buffers stay around 16 MB whatever the image size.
 _BLOCK = 1 << 20
+
+#: The most pixels a count holds (int64). Only a K = 1 file, whose indices take no bytes, can declare more
+#: ((2^32 - 1)^2 at most): refused as too large to count, rather than overflowing numpy's integers.
+MAX_COUNT = 2**63 - 1
+
+
+def check_countable(count: int) -> None:
+    """Refuse a pixel count that numpy's int64 counts cannot hold.
+
+    Parameters
+    ----------
+    count : int
+
+    Raises
+    ------
+    ImageTooLargeError
+        ``count`` > 2^63 - 1, whatever ``max_pixels`` says.
+    """
+    if count > MAX_COUNT:
+        raise ImageTooLargeError(f"{count:,} pixels are more than kvq counts (2^63 - 1), with or without a pixel limit")
 
 
 def index_dtype(k: int) -> np.dtype:
@@ -271,7 +291,11 @@ def tally(data: bytes | memoryview, bits: int, count: int, k: int) -> np.ndarray
         Exactly the error :func:`unpack` raises for the same data: the padding
         first, then the first index >= k in stream order. The offset is
         relative to the start of ``data``.
+    ImageTooLargeError
+        ``count`` is more than an int64 holds (a K = 1 file can declare so
+        many pixels in 65 bytes).
     """
+    check_countable(count)
     if bits == 0:
         return np.array([count], dtype=np.int64)
     raw = memoryview(data).cast("B")

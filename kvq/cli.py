@@ -57,8 +57,20 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors and exit status 2."""
 
+    #: The parsers of the subcommands, by name (set on the top parser by build_parser).
+    commands: dict[str, argparse.ArgumentParser] | None = None
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"kvq: usage error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            # argparse refuses them from the top parser, whose help ("see kvq --help") lists only the commands:
+            # the command's own parser names its own help (kvq encode --help).
+            command = (self.commands or {}).get(getattr(parsed, "command", None) or "", self)
+            command.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmark suite (needs: pip install 'kvq[bench]'); kvq bench --help", add_help=False)
     bench.add_argument("rest", nargs=argparse.REMAINDER)
+    parser.commands = dict(sub.choices)
     return parser
 
 
@@ -289,6 +302,9 @@ def _run_one(args: argparse.Namespace, verb: str, **settings: Any) -> int:
 
     source = args.inputs[0]
     output = args.output or default_output(source, ".kvq" if verb == "encode" else ".png")
+    if verb == "decode" and args.output is None and source != "-" and os.path.lexists(output):
+        with _naming(source):
+            _refuse_an_original(source, output, settings["max_pixels"])
     task = batch.Task(source, output)
     # Whether an output there may be kept: then nothing is compiled, read or written.
     skipping = args.skip_existing and not args.force and "-" not in (source, output) and os.path.lexists(output)
@@ -315,9 +331,40 @@ def _run_one(args: argparse.Namespace, verb: str, **settings: Any) -> int:
         if not args.quiet:
             print(f"{output}: exists and is valid, skipped")
         return EXIT_OK
-    if verb == "encode" and not args.quiet:
+    if verb == "encode" and not args.quiet and (output != "-" or args.verbose):
         _print_summary(encoded[0], output)
     return EXIT_OK
+
+
+def _refuse_an_original(source: str, output: str, max_pixels: int | None) -> None:
+    """Refuse the default output of ``kvq decode photo.kvq``, photo.png, when it is not kvq's own decoding of it.
+
+    It is then most likely the photo that ``kvq encode photo.png`` made photo.kvq from: as pngquant writes
+    photo-fs8.png and dwebp wants -o, the command asks for another name rather than offer --force, which would
+    replace the original with its quantized copy. kvq's own earlier output (the same pixels) is replaced with
+    --force, or kept with --skip-existing, as any output.
+    """
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    from .codec import decode
+    from .errors import KvqError
+
+    expected = decode(source, max_pixels)
+    try:
+        with Image.open(output) as image:
+            got = np.asarray(image.convert({1: "L", 3: "RGB", 4: "RGBA"}[expected.shape[2] if expected.ndim == 3 else 1]))
+        if got.shape == expected.shape and np.array_equal(got, expected):
+            return
+    except Exception:  # noqa: BLE001 - not an image Pillow reads: not a decoding of source either
+        pass
+    other = Path(output).with_name(f"{Path(output).stem}-kvq{Path(output).suffix}")
+    raise KvqError(
+        f"{output} exists and is not a decoding of {source} (perhaps the image it was made from): "
+        f"name the output with -o, such as -o {other}"
+    )
 
 
 def _one_file(args: argparse.Namespace, verb: str, task: Any, work: Any, ticker: Any) -> Any:
@@ -345,7 +392,10 @@ def _one_file(args: argparse.Namespace, verb: str, task: Any, work: Any, ticker:
 
 
 def _print_summary(encoded: Any, output: str) -> None:
-    """The one line ``kvq encode`` prints about the file it wrote; on standard error when the file went to standard output."""
+    """The one line ``kvq encode`` prints about the file it wrote; none when the file went to standard output.
+
+    Standard output is then the file, and a success prints nothing on standard error; ``-v`` prints it there.
+    """
     from .accounting import breakdown
     from .formats import KVQ, encode_format
     from .report import summary
@@ -357,13 +407,13 @@ def _print_summary(encoded: Any, output: str) -> None:
 
 @contextlib.contextmanager
 def _naming(source: str) -> Iterator[None]:
-    """Name the file in the one error line of a bad ``.kvq`` input, as kvq encode names a bad image."""
-    from .errors import FormatError, KvqError
+    """Name the file in the one error line of a bad or too large ``.kvq`` input, as kvq encode names a bad image."""
+    from .errors import FormatError, ImageTooLargeError, message
 
     try:
         yield
-    except FormatError as exc:
-        raise KvqError(f"{'stdin' if source == '-' else source}: {exc}") from None
+    except (FormatError, ImageTooLargeError) as exc:
+        raise type(exc)(f"{'stdin' if source == '-' else source}: {message(exc)}") from None
 
 
 def _start_kernels(args: argparse.Namespace, options: Any = None, coding: Any = None) -> None:
@@ -423,6 +473,7 @@ def _run_batch(args: argparse.Namespace, verb: str, jobs: int, **settings: Any) 
 
     from . import batch
     from .errors import KvqError
+    from .fileio import check_writable
     from .progress import ProgressBar
 
     if "-" in args.inputs:
@@ -444,6 +495,10 @@ def _run_batch(args: argparse.Namespace, verb: str, jobs: int, **settings: Any) 
     tasks = batch.plan(args.inputs, args.output, suffix=suffix, find=find)
     if not tasks:
         raise KvqError(f"{' '.join(args.inputs)}: directory holds no {what} files (looked for {' '.join(find)})")
+    # Once, before the first file's work, rather than one failure a file after all of it (a read-only folder);
+    # a finished batch run again into a folder that has become read-only only finds its outputs there.
+    for folder in dict.fromkeys(os.path.dirname(t.target) for t in tasks if args.force or not os.path.lexists(t.target)):
+        check_writable(folder)
     failures: list[batch.FileResult] = []
     stop = threading.Event()
     at_once = False

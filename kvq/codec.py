@@ -359,8 +359,9 @@ def encode_image(
 
     Parameters
     ----------
-    image : PIL.Image.Image or numpy.ndarray
-        See :func:`kvq.pixels.to_array`.
+    image : PIL.Image.Image, numpy.ndarray, str or path-like
+        See :func:`kvq.pixels.to_array`; a path is opened with
+        :func:`kvq.open_image` (its metadata kept, as of a Pillow image).
     options : EncoderOptions, optional
         When omitted, built from ``kwargs``.
     metadata : Metadata, optional
@@ -376,13 +377,16 @@ def encode_image(
     -------
     Encoded
     """
-    from .pixels import to_array
+    from .pixels import open_image, to_array
     from .quantize import quantize
 
     if options is None:
         options = EncoderOptions.from_kwargs(**kwargs)
     elif kwargs:
         raise OptionError("give either options or keyword options, not both")
+    if inputs.is_path(image):
+        # As decode, save and load take a path: the options are checked first, before any reading.
+        image = open_image(image)
     pixels = to_array(image)
     kept = metadata_for(image, metadata, strip)
     if options.quality is not None:
@@ -396,9 +400,10 @@ def encode(image: Any, k: int = 256, *, metadata: Metadata | None = None, strip:
 
     Parameters
     ----------
-    image : PIL.Image.Image or numpy.ndarray
-        A Pillow image of any mode, or a uint8 array of shape (H, W),
-        (H, W, 1), (H, W, 3) or (H, W, 4).
+    image : PIL.Image.Image, numpy.ndarray, str or path-like
+        A Pillow image of any mode, a uint8 array of shape (H, W),
+        (H, W, 1), (H, W, 3) or (H, W, 4), or the path of an image file
+        Pillow reads (its ICC profile, EXIF and resolution kept).
     k : int, default=256
         Largest palette size, 1 to 65,536.
     metadata : Metadata, optional
@@ -418,6 +423,8 @@ def encode(image: Any, k: int = 256, *, metadata: Metadata | None = None, strip:
     Raises
     ------
     OptionError, UnsupportedImageError, QualityError, ImageTooLargeError
+    KvqOSError
+        A path that cannot be opened (``KvqFileNotFoundError``...).
 
     Examples
     --------

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
 from .container import OVERHEAD
 from .errors import KvqError
-from .fileio import atomic_write, check_output, encode_file
+from .fileio import atomic_write, check_output, check_writable, encode_file
 from .options import MAX_K
 
 #: Palette sizes shown when none are given.
@@ -55,7 +54,7 @@ def run_demo(
     ks = list(dict.fromkeys(ks))  # a K named twice is shown, and written, once
     for k in ks:
         if not 1 <= k <= MAX_K:
-            raise KvqError(f"K must be between 1 and {MAX_K:,}, not {k:,}")
+            raise KvqError(f"k must be between 1 and {MAX_K:,}, not {k:,}")
     stems = {k: Path(output_dir) / f"{Path(image_name).stem}-k{k}" for k in ks} if output_dir else {}
     if output_dir:
         # Before any output: a bad folder is the whole answer, not a half-printed table.
@@ -65,7 +64,7 @@ def run_demo(
         for name in stems.values():
             for suffix in (".kvq", ".png"):
                 check_output(f"{name}{suffix}", force=force)
-        _check_writable(output_dir)
+        check_writable(output_dir)
     image = load_sample_image(image_name)
     height, width = image.shape[:2]
     n = height * width
@@ -94,17 +93,3 @@ def run_demo(
         " of overhead (+ < 8 padding bits); see `kvq info FILE`",
         file=out,
     )
-
-
-def _check_writable(folder: str) -> None:
-    """Refuse a folder no file can be created in, by creating one, as the outputs will be.
-
-    A permission check (``os.access``) would pass for root in a read-only
-    folder and knows nothing of read-only file systems.
-    """
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".kvq-demo.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise KvqError(f"cannot write into {folder}: {exc.strerror or exc}") from None
-    os.close(fd)
-    os.unlink(probe)

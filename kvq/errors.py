@@ -2,14 +2,43 @@
 
 Every error a caller can provoke with bad input is a :class:`KvqError`, which
 subclasses :class:`ValueError` so that code written for Pillow (which treats
-``ValueError`` and ``OSError`` as "broken image") keeps working.
+``ValueError`` and ``OSError`` as "broken image") keeps working. A file that
+cannot be opened, read or written is a :class:`KvqOSError`, which is an
+``OSError`` too (and a ``FileNotFoundError``, ``IsADirectoryError`` or
+``PermissionError`` where the system said so).
 """
 
 from __future__ import annotations
 
 
 class KvqError(ValueError):
-    """Base class of every error kvq raises on bad input or options."""
+    """Base class of every error kvq raises on bad input or options.
+
+    Attributes
+    ----------
+    command_message : str or None
+        The same message as the ``kvq`` command words it, where the library's
+        names a keyword argument (``force=True``, ``max_pixels``) that the
+        command spells as an option (``--force``, ``--max-pixels``); None when
+        both say the same. :func:`message` uses it.
+    """
+
+    command_message: str | None = None
+
+    def for_command(self, text: str) -> KvqError:
+        """This error, with ``text`` as the command's wording of it (see :attr:`command_message`).
+
+        Parameters
+        ----------
+        text : str
+
+        Returns
+        -------
+        KvqError
+            ``self``.
+        """
+        self.command_message = text
+        return self
 
 
 class FormatError(KvqError):
@@ -94,6 +123,58 @@ class QualityError(KvqError):
         super().__init__(message)
 
 
+class KvqOSError(OSError, KvqError):
+    """A file kvq was asked to read or write cannot be: the system's error, as a :class:`KvqError` too.
+
+    Raised with the system's ``errno``, ``strerror`` and ``filename`` (the
+    file the caller named, not a temporary one), so ``except OSError`` and
+    ``except KvqError`` both catch it. The three commonest have their own
+    classes, which also subclass the built-in one of the same name; any other
+    (a full disk, a read-only file system) is this class.
+    """
+
+
+class KvqFileNotFoundError(FileNotFoundError, KvqOSError):
+    """A file to read (or the folder of a file to write) does not exist."""
+
+
+class KvqIsADirectoryError(IsADirectoryError, KvqOSError):
+    """A folder was given where a file is read or written."""
+
+
+class KvqPermissionError(PermissionError, KvqOSError):
+    """The system refused to open a file for reading, or to create or replace one."""
+
+
+def os_error(exc: OSError, filename: object = None) -> KvqOSError:
+    """The :class:`KvqOSError` of the same kind as ``exc``, with its number and words.
+
+    Parameters
+    ----------
+    exc : OSError
+        What the system raised.
+    filename : str or path-like, optional
+        The file to name instead of ``exc.filename`` (the output a caller
+        asked for rather than the hidden temporary file beside it).
+
+    Returns
+    -------
+    KvqOSError
+        ``exc`` itself when it is one already.
+    """
+    if isinstance(exc, KvqOSError) and filename is None:
+        return exc
+    kind: type[KvqOSError] = KvqOSError
+    kinds = ((FileNotFoundError, KvqFileNotFoundError), (IsADirectoryError, KvqIsADirectoryError), (PermissionError, KvqPermissionError))
+    for builtin, ours in kinds:
+        if isinstance(exc, builtin):
+            kind = ours
+    name = exc.filename if filename is None else filename
+    if exc.errno is None:
+        return kind(*exc.args)
+    return kind(exc.errno, exc.strerror, None if name is None else str(name))
+
+
 def caused_by_ctrl_c(exc: BaseException) -> bool:
     """Whether ``exc`` is, or was caused by, a KeyboardInterrupt.
 
@@ -122,6 +203,10 @@ def caused_by_ctrl_c(exc: BaseException) -> bool:
 def message(exc: BaseException) -> str:
     """One line saying what went wrong: the command's error line and a batch's failure reason, worded here only.
 
+    Worded for the command: an option is named as the command spells it
+    (``--force``), where the exception's own message names the library's
+    keyword (``force=True``).
+
     Parameters
     ----------
     exc : BaseException
@@ -130,10 +215,12 @@ def message(exc: BaseException) -> str:
     -------
     str
         kvq's own message for a :class:`KvqError`; the file and the system's
-        words for an OSError; "interrupted" for Ctrl-C; "out of memory"; and
+        words for an OSError (a :class:`KvqOSError` included); "interrupted" for Ctrl-C; "out of memory"; and
         for anything else an internal error to report.
     """
-    if isinstance(exc, KvqError):
+    if isinstance(exc, KvqError) and exc.command_message:
+        text = exc.command_message
+    elif isinstance(exc, KvqError) and not isinstance(exc, KvqOSError):
         text = str(exc)
     elif caused_by_ctrl_c(exc):
         text = "interrupted"

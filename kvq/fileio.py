@@ -16,6 +16,7 @@ import contextlib
 import errno
 import os
 import secrets
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import IO, TYPE_CHECKING, Any, Union
 from . import formats
 from .codec import Decoded, Encoded, decode, encode_image
 from .container import DEFAULT_MAX_PIXELS, Header, read_header_from
-from .errors import KvqError
+from .errors import KvqError, KvqIsADirectoryError, KvqOSError, os_error
 from .formats import decode_format, encode_format
 from .inputs import is_path, seekable
 from .metadata import Metadata
@@ -39,6 +40,22 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 class OutputExistsError(KvqError, FileExistsError):
     """The output file exists and overwriting was not asked for."""
+
+
+def output_exists(target: object) -> OutputExistsError:
+    """The refusal to replace ``target``, worded for the library (``force=True``) and for the command (``--force``).
+
+    Parameters
+    ----------
+    target : str or path-like
+
+    Returns
+    -------
+    OutputExistsError
+    """
+    error = OutputExistsError(f"output {target} exists (force=True replaces it)")
+    error.for_command(f"output {target} exists (-f/--force replaces it)")
+    return error
 
 
 def check_output(path: PathLike, *, force: bool = False, inputs: tuple[Any, ...] = ()) -> Path:
@@ -63,7 +80,7 @@ def check_output(path: PathLike, *, force: bool = False, inputs: tuple[Any, ...]
     if target.is_dir():
         raise KvqError(f"output {target} is a directory")
     if target.exists() and not force:
-        raise OutputExistsError(f"output {target} exists (use --force / force=True to replace it)")
+        raise output_exists(target)
     # Name the folder that is missing: "no such file" about a file that is
     # about to be created says nothing useful.
     folder = target.parent
@@ -71,6 +88,35 @@ def check_output(path: PathLike, *, force: bool = False, inputs: tuple[Any, ...]
         problem = "is not a folder" if folder.exists() else "does not exist"
         raise KvqError(f"output {target}: folder {folder} {problem}")
     return target
+
+
+def check_writable(folder: PathLike) -> None:
+    """Refuse a folder no file can be created in, before any work, by creating one there as the outputs will be.
+
+    A folder that does not exist yet is checked at its nearest existing
+    parent, where it will be made. A permission check (``os.access``) would
+    pass for root in a read-only folder and knows nothing of read-only file
+    systems; creating and removing a hidden file tells.
+
+    Parameters
+    ----------
+    folder : str or path-like
+
+    Raises
+    ------
+    KvqOSError
+        The system's error about ``folder``; the command words it "cannot
+        write into FOLDER: " and the system's words.
+    """
+    place = Path(folder) if str(folder) else Path(".")
+    while not os.path.lexists(place) and place != place.parent:
+        place = place.parent
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".kvq-probe.", suffix=".tmp", dir=place)
+    except OSError as exc:
+        raise os_error(exc, folder).for_command(f"cannot write into {folder}: {exc.strerror or exc}") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _same_file(a: PathLike, b: Path) -> bool:
@@ -100,7 +146,7 @@ def create_temporary(target: Path) -> tuple[int, Path]:
 
     Raises
     ------
-    OSError
+    KvqOSError
         Naming ``target``, not the hidden temporary file.
     """
     folder = target.parent if str(target.parent) else Path(".")
@@ -112,7 +158,7 @@ def create_temporary(target: Path) -> tuple[int, Path]:
         except FileExistsError:
             continue
         except OSError as exc:
-            raise type(exc)(exc.errno, exc.strerror, str(target)) from None
+            raise os_error(exc, target) from None
 
 
 def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None] | bytes, *, force: bool = False) -> None:
@@ -130,6 +176,14 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None] | bytes, *, 
         The content, or a function given the open binary temporary file.
     force : bool, default=False
         Replace an existing destination.
+
+    Raises
+    ------
+    OutputExistsError
+        ``path`` exists and ``force`` is False.
+    KvqOSError
+        The folder cannot be written, the disk is full...: the system's error,
+        naming ``path``.
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
@@ -154,12 +208,14 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None] | bytes, *, 
                 continue  # the name was taken: not ours to remove, try another
             _remove(tmp_name)
             raise
+        except KvqOSError:
+            _remove(tmp_name)
+            raise  # about another file (an input read while writing), named already
         except OSError as exc:
             _remove(tmp_name)
-            if fd is None:
-                # Name the output the user gave, not the hidden temporary file.
-                raise type(exc)(exc.errno, exc.strerror, str(target)) from None
-            raise
+            # Name the output the user gave, not the hidden temporary file, and
+            # as a KvqError (a full disk, a read-only folder).
+            raise os_error(exc, target) from None
         except BaseException:
             _remove(tmp_name)
             raise
@@ -174,10 +230,10 @@ def _commit(tmp_name: Path, target: Path, force: bool) -> None:
     try:
         os.link(tmp_name, target)
     except FileExistsError:
-        raise OutputExistsError(f"output {target} exists (use --force / force=True to replace it)") from None
+        raise output_exists(target) from None
     except OSError:
         if target.exists():
-            raise OutputExistsError(f"output {target} exists (use --force / force=True to replace it)") from None
+            raise output_exists(target) from None
         os.replace(tmp_name, target)
     else:
         os.unlink(tmp_name)
@@ -192,7 +248,7 @@ def _check_before_work(source: object, destination: object, force: bool) -> tupl
     """Refuse the output before a long encode or decode; return the inputs it must never replace."""
     inputs = (source,) if is_path(source) else ()
     if is_path(destination):
-        check_output(destination, force=force, inputs=inputs)
+        check_writable(check_output(destination, force=force, inputs=inputs).parent)
     return inputs
 
 
@@ -213,7 +269,7 @@ def default_output(source: str, suffix: str) -> str:
     if source == "-":
         return "-"
     if os.path.isdir(source):
-        raise IsADirectoryError(21, "is a directory", source)
+        raise KvqIsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), source)
     return str(Path(source).with_suffix(suffix))
 
 
@@ -356,7 +412,8 @@ def encode_file(
 
     Raises
     ------
-    KvqError (and subclasses), FileNotFoundError, OSError
+    KvqError (and subclasses)
+        :class:`kvq.KvqOSError` (an OSError too) for a file that cannot be read or written.
     """
     fmt = encode_format(destination) if format is None else format
     step = progress or (lambda name: None)
@@ -453,7 +510,8 @@ def decode_file(
 
     Raises
     ------
-    KvqError (and subclasses), FileNotFoundError, OSError
+    KvqError (and subclasses)
+        :class:`kvq.KvqOSError` (an OSError too) for a file that cannot be read or written.
     """
     from .bands import BandReader
     from .export import write_image

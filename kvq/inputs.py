@@ -5,9 +5,10 @@ file, standard input, a socket's stream). The decoder, ``kvq.validate``,
 ``kvq.read_header``, ``kvq decode``, ``kvq info``, the encoder's image input
 and the Pillow-free doors all take any of the three, through :func:`opened`;
 the refusals (a text-mode file, a strided buffer, an object of another kind)
-are worded here only. A missing file or a folder raises what ``open`` raises
-(FileNotFoundError, IsADirectoryError), which the command turns into its one
-line.
+are worded here only. A path that cannot be opened raises kvq's
+:class:`kvq.KvqOSError` of the kind ``open`` raised (``KvqFileNotFoundError``,
+``KvqIsADirectoryError``, ``KvqPermissionError``: a ``KvqError`` and the
+built-in ``OSError`` alike), which the command turns into its one line.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, TypeGuard, Union
 
-from .errors import KvqError
+from .errors import KvqError, os_error
 
 #: What every door accepts as a file: its bytes, a path, or a binary file object.
 Source = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", IO[bytes]]
@@ -50,11 +51,16 @@ def opened(source: Source, what: str = "a .kvq file") -> Iterator[memoryview | I
     KvqError
         A text-mode file, a buffer that is not contiguous, or an object that
         is none of the accepted kinds.
-    FileNotFoundError, IsADirectoryError, PermissionError
-        From opening a path.
+    KvqOSError
+        From opening a path (a FileNotFoundError, IsADirectoryError or
+        PermissionError too, as the system said).
     """
     if is_path(source):
-        with open(source, "rb") as fp:
+        try:
+            fp = open(source, "rb")  # noqa: SIM115 - closed below; only opening is translated
+        except OSError as exc:
+            raise os_error(exc) from None
+        with fp:
             yield fp
         return
     if callable(getattr(source, "read", None)):
@@ -109,7 +115,8 @@ def read_all(source: Source, what: str = "a .kvq file") -> bytes | memoryview:
 
     Raises
     ------
-    KvqError, FileNotFoundError, IsADirectoryError, PermissionError
+    KvqError
+        :class:`kvq.KvqOSError` for a path that cannot be opened.
     """
     with opened(source, what) as data:
         return data if isinstance(data, memoryview) else checked_read(data)

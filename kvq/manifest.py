@@ -60,7 +60,8 @@ def check_manifest_path(path: str | os.PathLike, *, force: bool = False) -> Path
     if target.is_dir():
         raise KvqError(f"manifest {target} is a directory")
     if target.exists() and not force and not _is_manifest(target):
-        raise KvqError(f"manifest {target} exists and is not a kvq manifest (use --force to replace it)")
+        error = KvqError(f"manifest {target} exists and is not a kvq manifest (force=True replaces it)")
+        raise error.for_command(f"manifest {target} exists and is not a kvq manifest (-f/--force replaces it)")
     return target
 
 

@@ -420,9 +420,9 @@ def k_list(text: str) -> list[int]:
     try:
         ks = [int(part) for part in text.replace(",", " ").split()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"K must be whole numbers, like 2,16,64,256, not {text!r}") from None
+        raise argparse.ArgumentTypeError(f"k must be whole numbers, like 2,16,64,256, not {text!r}") from None
     if not ks:
-        raise argparse.ArgumentTypeError("no K given")
+        raise argparse.ArgumentTypeError("no k given")
     return ks
 
 

@@ -57,7 +57,6 @@ padding and every index) as loading does, without decoding the pixels.
 
 from __future__ import annotations
 
-import io
 from dataclasses import fields
 from typing import IO, Any
 
@@ -123,7 +122,27 @@ class KvqImageFile(ImageFile.ImageFile):
         self.info.update(Metadata.from_chunks(reader.ancillary).pillow_info())
         # Offset 0: the decoder reads the whole file with kvq's reader, which
         # checks every chunk again rather than trusting what was read here.
-        self.tile = [ImageFile._Tile("kvq", (0, 0, *self._size), 0, (header, reader.file_size))]
+        self.tile = [ImageFile._Tile("kvq", (0, 0, *self._size), 0, (header,))]
+
+    def load_seek(self, pos: int) -> None:
+        """Seek the file before ``load()`` hands it to the decoder.
+
+        Defined so that ``ImageFile.Parser`` treats the format as not
+        incremental (it checks for this method): kvq's decoder needs the
+        whole file, and through a pushed decoder the parser's ``close()``
+        hands over the last pieces and never the empty end-of-stream call, so
+        a file fed in one piece (every file under 1 KiB in Pillow's own
+        1,024-byte loop) could never be told complete. Without a decoder the
+        parser collects every byte and, at ``close()``, opens and loads the
+        whole, which refuses bytes after INDX as ``Image.open`` does.
+
+        Parameters
+        ----------
+        pos : int
+            Byte offset from the start of the file.
+        """
+        assert self.fp is not None
+        self.fp.seek(pos)
 
     def verify(self) -> None:
         """Check the whole file as ``load()`` does, without decoding its pixels.
@@ -151,48 +170,36 @@ class KvqDecoder(ImageFile.PyDecoder):
     file itself: :class:`kvq.bands.BandReader` checks it and hands it over a
     band of rows at a time, so loading a fixed-width file needs memory for
     the image and one band (an entropy-coded one also holds its indices; see
-    :mod:`kvq.bands`). ``ImageFile.Parser`` ignores ``_pulls_fd`` and pushes
-    pieces, which are collected until the file is complete and then read the
-    same way. Errors are raised, never returned as an error code, so that
-    ``ImageFile.LOAD_TRUNCATED_IMAGES`` cannot turn a corrupt file into a
-    partly black image.
+    :mod:`kvq.bands`). ``ImageFile.Parser`` never pushes pieces to it (see
+    :meth:`KvqImageFile.load_seek`). Errors are raised, never returned as an
+    error code, so that ``ImageFile.LOAD_TRUNCATED_IMAGES`` cannot turn a
+    corrupt file into a partly black image.
     """
 
     _pulls_fd = True
 
     def init(self, args: tuple[Any, ...]) -> None:
-        self._header, self._file_size = args
-        self._pieces = bytearray()
+        (self._header,) = args
 
     def decode(self, buffer: Any) -> tuple[int, int]:
-        """Decode once the whole file is available.
+        """Decode the whole file from ``self.fd``.
 
         Parameters
         ----------
         buffer : bytes-like
-            Ignored when pulling from ``self.fd``; otherwise the next piece.
+            Ignored: the decoder pulls from ``self.fd``.
 
         Returns
         -------
         (int, int)
-            ``(len(buffer), 0)`` while waiting for more, ``(-1, 0)`` when done.
+            ``(-1, 0)``: done.
         """
-        if self.fd is not None:
-            # The tile's offset is 0: the reader checks the file from its
-            # signature on rather than trusting what _open read.
-            self.fd.seek(0)
-            self._load(BandReader(self.fd, max_pixels=None))
-            return -1, 0
-        self._pieces += buffer
-        # Wait for Parser.close's empty feed even once the declared size is
-        # reached: a piece ending exactly there may be followed by more bytes,
-        # which the reader must see (and refuse). Decode at once only when
-        # there are already too many bytes.
-        if buffer and len(self._pieces) <= self._file_size:
-            return len(buffer), 0
-        # Fed b"" at the end (Parser.close), or past the declared end: a short
-        # file raises kvq's TruncatedError, a long one FormatError.
-        self._load(BandReader(io.BytesIO(self._pieces), max_pixels=None))
+        if self.fd is None:
+            raise OSError("the .kvq decoder reads the whole file and cannot be fed pieces")
+        # The tile's offset is 0: the reader checks the file from its
+        # signature on rather than trusting what _open read.
+        self.fd.seek(0)
+        self._load(BandReader(self.fd, max_pixels=None))
         return -1, 0
 
     def _load(self, reader: BandReader) -> None:

@@ -240,7 +240,7 @@ def open_image(source: Source, name: str | None = None) -> Image.Image:
         corrupt or truncated file, or a directory.
     ImageTooLargeError
         A decompression bomb (more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``
-        allows). A missing file raises FileNotFoundError.
+        allows). A missing file raises kvq.KvqFileNotFoundError.
 
     Warns
     -----

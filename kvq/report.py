@@ -115,13 +115,13 @@ class FileReport:
         lines = [
             f"file        {self.name}",
             f"format      kvq {h.version[0]}.{h.version[1]}, index coding {h.coding} ({coding.description})",
-            f"image       {h.width} x {h.height} = {h.n_pixels:,} pixels, "
+            f"image       {h.width} x {h.height} = {_count(h.n_pixels, 'pixel')}, "
             f"{_KINDS[h.channels]} ({h.channels} channel{'s' if h.channels > 1 else ''})",
-            f"palette     K = {h.k:,} entries, {h.bits} bit{'s' if h.bits != 1 else ''} per index",
+            f"palette     K = {h.k:,} entr{'y' if h.k == 1 else 'ies'}, {h.bits} bit{'s' if h.bits != 1 else ''} per index",
             f"bytes       {self.file_size:,} = overhead {OVERHEAD} + palette {h.palette_size:,} + indices {s.index_bits // 8:,}"
             + (f" + ancillary {s.ancillary_bits // 8:,}" if s.ancillary_bits else ""),
             f"bits        {s.file_bits:,} ({s.bits_per_pixel:.4f} per pixel)",
-            f"vs {entry}·N     {s.raw_bits:,} bits uncompressed: {s.factor:.3f}x smaller ({100 / s.factor:.2f} %)",
+            f"vs {entry}·N     {s.raw_bits:,} bits uncompressed: {_ratio(s.factor, 'that', 3)} ({100 / s.factor:.2f} %)",
         ]
         if coding.textbook:
             lines.append(
@@ -131,7 +131,8 @@ class FileReport:
         else:
             lines += [
                 f"vs theory   N·{h.bits} + {entry}·K = {s.theory_bits:,} bits; file is {s.file_bits / s.theory_bits:.3f}x that",
-                f"vs fixed    fixed-width file {s.fixed_file_bits:,} bits; this file is {s.fixed_file_bits / s.file_bits:.3f}x smaller",
+                f"vs fixed    fixed-width file {s.fixed_file_bits:,} bits;"
+                f" this file is {_ratio(s.fixed_file_bits / s.file_bits, 'that', 3)}",
                 f"indices     {s.index_bits:,} bits = {(s.index_bits - s.side_bits) / h.n_pixels:.4f} per pixel"
                 f" + {s.side_bits} side bits ({coding.side_information})",
             ]
@@ -149,10 +150,23 @@ class FileReport:
         for i, (entry, count) in enumerate(zip(self.palette[:max_entries], self.counts[:max_entries], strict=True)):
             swatch = _swatch(entry) + " " if color else ""
             share = f"({100 * count / n:.2f} %)"
-            lines.append(f"entry       {i:>{index_width}}  {swatch}{_hex(entry):<9}  {int(count):>{count_width},} pixels {share}")
+            pixels = "pixel " if count == 1 else "pixels"
+            lines.append(f"entry       {i:>{index_width}}  {swatch}{_hex(entry):<9}  {int(count):>{count_width},} {pixels} {share}")
         if self.header.k > max_entries:
             lines.append(f"entry       ... {self.header.k - max_entries:,} more (kvq info --json lists every entry)")
         return lines
+
+
+def _count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1: "1 pixel", "1,024 pixels"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _ratio(ratio: float, than: str, digits: int) -> str:
+    """``ratio`` (a larger size over a smaller one, or under 1 the other way) as "2.50x smaller than ..." or "1.25x larger than ..."."""
+    if ratio >= 1:
+        return f"{ratio:.{digits}f}x smaller than {than}"
+    return f"{1 / ratio:.{digits}f}x larger than {than}"
 
 
 def _hex(entry: np.ndarray) -> str:
@@ -216,6 +230,6 @@ def summary(header: Header, sizes: SizeBreakdown, psnr: float, where: str) -> st
     """
     return (
         f"{where}: {sizes.file_bits // 8:,} bytes, {sizes.bits_per_pixel:.3f} bpp, "
-        f"{sizes.factor:.2f}x smaller than {8 * header.channels}·N, "
+        f"{_ratio(sizes.factor, f'{8 * header.channels}·N', 2)}, "
         f"K={header.k}, PSNR {psnr:.2f} dB"
     )

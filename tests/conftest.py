@@ -183,3 +183,21 @@ def photo_png(photo: np.ndarray, tmp_path: Path) -> Path:
     path = tmp_path / "photo.png"
     Image.fromarray(photo).save(path)
     return path
+
+
+@pytest.fixture
+def read_only_folder(tmp_path: Path):
+    """A folder no file can be created in, for root too (root ignores permissions, not the immutable flag)."""
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("root, and this file system has no immutable flag (chattr +i) to make a folder read-only")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)

@@ -43,13 +43,17 @@ def decode_coding_1(data: bytes, W: int, H: int, K: int, bits: int, trace: list 
     N = W * H
     hb = min(18, max(12, N.bit_length() + 1)); SIZE = 1 << hb; M = 0xFFFFFFFF  # noqa: E702
     if len(data) < 4: reject(23)  # noqa: E701
+    if K >= 2 and 22711 * len(data) < N: reject(26)  # noqa: E701
     x1, x2, x, pos = 0, M, int.from_bytes(data[:4], "big"), 4
     T = [32768 << 5] * (3 * SIZE)
     Wt = [[22000, 22000, 22000, 0] for _ in range(20)]
     steps: list = []
 
+    work, limit = 0, 4 * N + 64 * len(data)  # rule 27
+
     def decide(s, c0, c1, c2):
-        nonlocal x1, x2, x, pos
+        nonlocal x1, x2, x, pos, work
+        work += 1
         st = [STRETCH[T[c] >> 9] for c in (c0, c1, c2)] + [256]
         dot = sum(w * v for w, v in zip(Wt[s], st, strict=True)) >> 16
         p = min(max(squash(min(max(dot, -2047), 2047)), 1), 4095)
@@ -114,6 +118,7 @@ def decode_coding_1(data: bytes, W: int, H: int, K: int, bits: int, trace: list 
                 if value >= K: reject(24)  # noqa: E701
             idx[p] = value
             row[xx] = outcome
+            if work > limit: reject(27)  # noqa: E701
             if trace is not None:
                 trace.append(((xx, y), (L, U, UR, UL), pattern, list(cand), (sl, su), list(steps), value, outcome))
         above, row = row, above

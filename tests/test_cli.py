@@ -59,8 +59,11 @@ def test_stdin_to_stdout(photo_png: Path, tmp_path: Path) -> None:
     result = run_kvq("encode", "-", "-k", "4", cwd=tmp_path, stdin=photo_png.read_bytes())
     assert result.returncode == 0
     assert kvq.read_header(result.stdout).k == 4
-    # The summary goes to stderr so that stdout holds only the file.
-    assert "bytes" in result.stderr.decode()
+    # Standard output holds only the file, and a success prints nothing on standard error (the README's promise;
+    # the summary line went there): -v asks for it.
+    assert result.stderr == b""
+    verbose = run("encode", "-", "-k", "4", "-v", cwd=tmp_path, stdin=photo_png.read_bytes())
+    assert verbose.stdout == result.stdout and verbose.stderr.decode().startswith("stdout: ")
     decoded = run_kvq("decode", "-", "-o", "-", cwd=tmp_path, stdin=result.stdout)
     assert decoded.returncode == 0
     assert decoded.stdout[:8] == b"\x89PNG\r\n\x1a\n"
@@ -129,7 +132,30 @@ def test_decode_refuses_more_pixels_than_allowed(photo_png: Path, tmp_path: Path
     (tmp_path / "p.kvq").write_bytes(kvq.encode(Image.open(photo_png), k=4))
     result = run("decode", "p.kvq", "--max-pixels", "1000", cwd=tmp_path)
     assert result.returncode == 1
-    assert "exceeds the limit of 1,000 pixels" in one_error_line(result)
+    # The file, and the option that raises the limit (not the library's max_pixels).
+    expected = "p.kvq: image of 96x64 = 6,144 pixels exceeds the limit of 1,000 pixels (--max-pixels raises it)"
+    assert one_error_line(result).endswith(expected)
+
+
+def test_messages_name_the_commands_own_options_and_count_right(photo_png: Path, tmp_path: Path) -> None:
+    # A command's message names --force, not the library's force=True...
+    (tmp_path / "photo.kvq").write_bytes(b"precious")
+    exists = one_error_line(run("encode", str(photo_png), "-o", "photo.kvq", cwd=tmp_path), 1)
+    assert exists.endswith("output photo.kvq exists (-f/--force replaces it)") and "force=True" not in exists
+    with pytest.raises(kvq.OutputExistsError, match=r"force=True replaces it"):  # ...and the library's the reverse
+        kvq.save(np.zeros((2, 2, 3), np.uint8), tmp_path / "photo.kvq")
+    # A usage error points at the command's own help, where the option would be listed.
+    assert one_error_line(run("encode", str(photo_png), "--bogus", cwd=tmp_path), 2).endswith("(see kvq encode --help)")
+    # One spelling of the palette size's name at every door.
+    for args in (["demo", "-k", "0"], ["encode", str(photo_png), "-k", "0"], ["explore", str(photo_png), "-k", "0", "--no-open"]):
+        assert "k must be between 1 and 65,536, not 0" in one_error_line(run(*args, cwd=tmp_path), 1), args
+    # One pixel is "1 pixel", and a file larger than 24·N is larger, not "0.05x smaller".
+    Image.new("RGB", (1, 1)).save(tmp_path / "one.png")
+    summary = run("encode", "one.png", cwd=tmp_path).stdout.decode()
+    assert "21.67x larger than 24·N" in summary and "smaller" not in summary
+    info = run("info", "one.kvq", cwd=tmp_path).stdout.decode()
+    assert "1 x 1 = 1 pixel," in info and "K = 1 entry," in info and "21.667x larger than that" in info
+    assert " 1 pixel  (100.00 %)" in info and "pixels" not in info
 
 
 def test_demo_prints_size_table(tmp_path: Path) -> None:
@@ -175,26 +201,6 @@ def test_demo_replaces_its_files_only_with_force(tmp_path: Path) -> None:
     assert len(forced.stdout.decode().splitlines()) == 4  # title, header, one row, footnote
     with Image.open(mine) as im:
         assert np.array_equal(np.asarray(im), kvq.decode(tmp_path / "out" / "china-k2.kvq"))
-
-
-@pytest.fixture
-def read_only_folder(tmp_path: Path):
-    """A folder no file can be created in, for root too (root ignores permissions, not the immutable flag)."""
-    import subprocess
-
-    folder = tmp_path / "locked"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
-        yield folder
-        folder.chmod(0o755)
-        return
-    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
-        pytest.skip("root, and this file system has no immutable flag (chattr +i) to make a folder read-only")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["chattr", "-i", str(folder)], check=True)
 
 
 def test_demo_into_a_read_only_folder_is_one_error_before_the_table(tmp_path: Path, read_only_folder: Path) -> None:
@@ -279,3 +285,22 @@ def test_the_command_in_process_leaves_ctrl_c_as_it_found_it(tmp_path, capsys, m
     monkeypatch.setitem(kvq.cli._COMMANDS, "info", unrelated)
     assert main(["info", str(tmp_path / "x.kvq")]) == 1
     assert "internal error (SystemError: a real bug)" in capsys.readouterr().err
+
+
+def test_decode_never_offers_to_replace_the_original(photo_png: Path, tmp_path: Path) -> None:
+    # kvq encode photo.png && kvq decode photo.kvq: the default output is photo.png, the original. The message
+    # suggested --force, which replaces the photo with its quantized copy; it names -o now, and --force does not
+    # replace a file that is not kvq's own decoding of the input.
+    assert run("encode", "photo.png", "-k", "8", cwd=photo_png.parent).returncode == 0
+    original = photo_png.read_bytes()
+    for extra in ([], ["--force"], ["--skip-existing"]):
+        line = one_error_line(run("decode", "photo.kvq", *extra, cwd=photo_png.parent), 1)
+        assert "name the output with -o, such as -o photo-kvq.png" in line and "force" not in line, extra
+        assert photo_png.read_bytes() == original
+    # kvq's own earlier decoding is an output like any other: kept, replaced with --force.
+    assert run("decode", "photo.kvq", "-o", "back.png", cwd=photo_png.parent).returncode == 0
+    (tmp_path / "back.kvq").write_bytes((tmp_path / "photo.kvq").read_bytes())
+    assert "(-f/--force replaces it)" in one_error_line(run("decode", "back.kvq", cwd=tmp_path), 1)
+    assert run("decode", "back.kvq", "--force", cwd=tmp_path).returncode == 0
+    with Image.open(tmp_path / "back.png") as im:
+        assert np.array_equal(np.asarray(im.convert("RGB")), kvq.decode(tmp_path / "photo.kvq"))

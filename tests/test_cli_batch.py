@@ -386,3 +386,40 @@ def test_what_pillow_logs_is_held_back_unless_verbose(tmp_path, jobs):
         assert one.returncode == 1 and one.stderr.splitlines() == ["kvq: error: photos/many.tif: not an image Pillow can read"]
         one_loud = run_process("encode", "photos/many.tif", "-o", "one.kvq", "-v", cwd=tmp_path)
         assert "kvq: More samples per pixel than can be decoded: 10" in one_loud.stderr
+
+
+def test_a_read_only_output_folder_is_one_error_before_any_file(tmp_path: Path, tree, read_only_folder: Path) -> None:
+    # It was found only after every file was encoded: 12 photos, 19 s, then 12 failures and status 3.
+    for output in (read_only_folder, read_only_folder / "new" / "deeper"):
+        result = run("encode", "photos", "-o", output, "-k", "4", "--manifest", tmp_path / "m.csv", cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.strip() == f"kvq: error: cannot write into {output}: Operation not permitted" or (
+            result.stderr.strip() == f"kvq: error: cannot write into {output}: Permission denied"
+        )
+        assert list(read_only_folder.iterdir()) == [] and not (tmp_path / "m.csv").exists()
+    # One file is refused before its encode too, with the same words.
+    single = run("encode", "photos/a.png", "-o", read_only_folder / "a.kvq", cwd=tmp_path)
+    assert single.returncode == 1 and f"cannot write into {read_only_folder}" in single.stderr
+
+
+def test_an_output_made_with_other_options_is_not_already_done(tmp_path: Path) -> None:
+    # `-k 16` after a `-k 64` run kept the K = 64 files and exited 0 ("12 skipped"), shown only with -v or a terminal.
+    (tmp_path / "photos").mkdir()
+    for name, pixels in zip(("a.png", "b.png"), photo_tiles(2), strict=True):
+        Image.fromarray(pixels).save(tmp_path / "photos" / name)
+    assert run("encode", "photos", "-o", "out", "-k", "16", cwd=tmp_path).returncode == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    assert all(kvq.read_header(data).k == 16 for data in before.values())
+    for args, says in (
+        (["-k", "4"], "(K = 16 stored, k = 4 asked); -f/--force replaces it"),
+        (["-k", "16", "--coding", "fixed"], "(entropy index coding stored, fixed asked); -f/--force replaces it"),
+    ):
+        result = run("encode", "photos", "-o", "out", *args, cwd=tmp_path)
+        assert result.returncode == 3, result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.startswith("kvq: failed: ")]
+        assert len(lines) == 2 and all("was made with other options " + says in line for line in lines), result.stderr
+        assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
+    # The same options: already done. A larger k leaves no trace a file can show (it stores the colours it uses).
+    assert run("encode", "photos", "-o", "out", "-k", "16", cwd=tmp_path).returncode == 0
+    assert run("encode", "photos", "-o", "out", "-k", "4", "--force", cwd=tmp_path).returncode == 0
+    assert all(kvq.read_header(p).k == 4 for p in (tmp_path / "out").iterdir())

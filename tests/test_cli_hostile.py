@@ -291,7 +291,7 @@ def test_valid_info(work):
         np.zeros((4, 4, 3), dtype=np.float32),
         np.zeros((4, 4), dtype=np.uint16),
         np.zeros((4, 4), dtype=bool),
-        "not an image",
+        b"not an image",  # a str is a path: test_fileio
         None,
         [[1, 2], [3, 4]],
     ],

@@ -95,7 +95,8 @@ def test_validating_an_entropy_coded_file_refuses_a_huge_claim_as_kvqs_error(mon
     from kvq import container
 
     header = container.Header(width=400_000, height=400_000, channels=3, k=3, bits=2, coding=1, version=(1, 1))
-    data = container.write(header, bytes(9), b"\x00" * 8)
+    # Enough stream for the pixels (rule 26 allows 22,711 a byte), so that only memory stands in the way.
+    data = container.write(header, bytes(9), bytes(-(-header.n_pixels // 22_711)))
     monkeypatch.setattr(memory, "physical_memory", lambda: 1 << 30)
     with pytest.raises(kvq.ImageTooLargeError, match="400000x400000 image"):
         codec.validate(data, max_pixels=None)
@@ -107,3 +108,24 @@ def test_a_strided_buffer_is_refused_as_kvqs_error():
     data = np.frombuffer(k1_file(4, 4) * 2, dtype=np.uint8)[::2]
     with pytest.raises(kvq.KvqError, match="contiguous"):
         kvq.decode(data)
+
+
+def test_more_pixels_than_int64_counts_is_kvqs_error_at_every_door(tmp_path, monkeypatch):
+    # 65 bytes declaring K = 1 and (2^32 - 1)^2 RGBA pixels: validate(max_pixels=None), Pillow's verify() and
+    # kvq info raised OverflowError from numpy's int64 counts ("internal error" in the command).
+    from PIL import Image
+
+    from conftest import one_error_line, run_kvq_here
+
+    data = k1_file(2**32 - 1, 2**32 - 1)
+    with pytest.raises(kvq.ImageTooLargeError, match=r"more than kvq counts \(2\^63 - 1\)"):
+        kvq.validate(data, max_pixels=None)
+    import io
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # Pillow's own limit off: verify() is kvq's
+    with Image.open(io.BytesIO(data)) as im, pytest.raises(kvq.ImageTooLargeError):
+        im.verify()
+    (tmp_path / "huge.kvq").write_bytes(data)
+    assert "more than kvq counts" in one_error_line(run_kvq_here("info", "huge.kvq", cwd=tmp_path), 1)
+    # Just under it, the count is exact.
+    assert kvq.validate(k1_file(2**31, 2**31), max_pixels=None).counts.tolist() == [2**62]

@@ -149,6 +149,22 @@ def test_breakdown_accounts_for_both_codings(photo):
     assert "fixed-width file" in described.text() and "coder flush" in described.text()
 
 
+def test_breakdown_of_the_file_itself_at_every_input_kind(photo, tmp_path):
+    # The README's example passed kvq.read_header(...) of a default (entropy-coded) file: a plain ValueError, since
+    # a header does not hold the coded stream's length. The file itself does, as bytes, a path or a file object.
+    encoded = kvq.encode_image(photo, k=16)
+    path = tmp_path / "x.kvq"
+    path.write_bytes(encoded.data)
+    with path.open("rb") as fp:
+        assert kvq.breakdown(encoded.data) == kvq.breakdown(path) == kvq.breakdown(str(path)) == kvq.breakdown(fp) == encoded.sizes
+    with pytest.raises(kvq.OptionError, match=r"kvq.breakdown\(data\)"):
+        kvq.breakdown(kvq.read_header(path))
+    fixed = kvq.encode_image(photo, k=16, coding="fixed")
+    assert kvq.breakdown(fixed.header) == kvq.breakdown(fixed.data) == fixed.sizes
+    with pytest.raises(kvq.NotKvqError):
+        kvq.breakdown(b"not a kvq file at all, but long enough for a header")
+
+
 def test_quality_picks_the_k_with_the_fewest_bytes(photo):
     encoded = kvq.encode_image(photo, k=256, quality=30.0)
     assert encoded.psnr >= 30.0
@@ -247,3 +263,75 @@ def test_decoding_holds_one_byte_a_pixel_beside_the_model_when_k_is_at_most_256(
     assert decoded.dtype == np.uint8 and np.array_equal(decoded.reshape(height, width), indices)
     tables = 3 * (1 << entropy.table_bits(indices.size)) * 4
     assert peak <= indices.size + tables + len(stream) + 64 * 1024, peak
+
+
+def test_k1_with_bytes_after_the_flush_is_refused_before_any_pixel():
+    # K = 1 codes no decision: its stream is the 4 flush bytes. More was found only after walking every pixel
+    # (17,895,697 x 10 pixels: 2 s and +207 MB before rule 25); the length alone says it, at once.
+    import tracemalloc
+
+    header = container.Header(17_895_697, 10, 3, 1, 0, 1, (1, 1))
+    data = container.write(header, bytes(3), bytes(14))
+    tracemalloc.start()
+    try:
+        for door in (kvq.decode, kvq.validate, lambda d: Image.open(io.BytesIO(d))):
+            with pytest.raises(kvq.FormatError, match="10 bytes after the last entropy-coded index") as info:
+                door(data)
+            assert info.value.offset == len(data) - 4 - 14 + 4  # the first byte not read (rule 25)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak
+    # Exactly the 4 flush bytes: valid, every pixel is entry 0, counted without decoding.
+    assert kvq.validate(container.write(header, bytes(3), bytes(4))).counts.tolist() == [178_956_970]
+
+
+def test_a_stream_too_short_for_its_pixels_is_refused_from_its_length():
+    # 84 bytes declaring 13,000 x 13,000 pixels cost kvq decode 7.5 s and 320 MB before rule 23 (spec rule 26).
+    import math
+    import tracemalloc
+
+    data = (REPO / "spec" / "vectors" / "invalid" / "entropy_13000x13000_in_84_bytes.kvq").read_bytes()
+    assert len(data) == 84
+    tracemalloc.start()
+    try:
+        for door in (kvq.decode, kvq.validate, lambda d: Image.open(io.BytesIO(d)), kvq.decode_indexed):
+            with pytest.raises(kvq.FormatError, match="too few for 169,000,000 pixels") as info:
+                door(data)
+            assert info.value.offset == 56  # the INDX chunk's start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak
+    # The bound comes from the coder's constants: probabilities 1 to 4094 in 1/4096 (squash's knots).
+    kernel = entropy._kernel()
+    assert (min(kernel.SQUASH_KNOTS), max(kernel.SQUASH_KNOTS)) == (1, 4094)
+    assert math.ceil(8 / math.log2(4096 / 4095)) == entropy.DECISIONS_PER_BYTE
+    # The most compressible image, one flat colour, is far inside it: one decision a pixel at the coder's best.
+    flat = entropy.encode(np.zeros((600, 800), np.uint8), 2)
+    assert flat is not None and 600 * 800 / len(flat) < entropy.DECISIONS_PER_BYTE / 1.9
+
+
+def test_a_stream_past_the_work_limit_is_refused_and_never_written(photo):
+    # A valid stream could take 20 decisions a pixel in a few bytes: 434 KB held a decoder 217 s at the pixel
+    # limit. Rule 27 refuses more than 4 N + 64 L decisions; kvq's encoder stores fixed width rather than pass it.
+    data = (REPO / "spec" / "vectors" / "invalid" / "entropy_past_the_work_limit.kvq").read_bytes()
+    for door in (kvq.decode, kvq.validate, kvq.decode_indexed, lambda d: Image.open(io.BytesIO(d)).load()):
+        with pytest.raises(kvq.FormatError, match=r"work limit of 4 a pixel and 64 a byte \(spec rule 27\)"):
+            door(data)
+    period = np.array([[(x + 3 * y) % 5 for x in range(100)] for y in range(100)], np.uint8)
+    written = kvq.encode_indexed(palette=np.arange(5, dtype=np.uint8)[:, None] * 50, indices=period)
+    assert kvq.read_header(written).coding == 0  # fixed width, readable everywhere
+    assert np.array_equal(kvq.decode(written), period * 50)
+    # A photo's stream is far inside the limit.
+    encoded = kvq.encode_image(photo, k=256)
+    assert encoded.header.coding == 1
+    kernel = entropy._kernel()
+    n = photo.shape[0] * photo.shape[1]
+    out = np.zeros(n, np.uint8)
+    stream = np.frombuffer(encoded.data[-4 - encoded.sizes.index_bits // 8 : -4], np.uint8).copy()
+    status, _, _, count = kernel.run(
+        out, photo.shape[1], photo.shape[0], encoded.header.k, entropy.table_bits(n), stream, True, 1 << 62,
+        kernel.SQUASH_TABLE, kernel.STRETCH_TABLE, kernel.RATE_TABLE,
+    )
+    assert status == kernel.OK and count < entropy.work_limit(n, len(stream)) / 2

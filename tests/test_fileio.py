@@ -84,3 +84,35 @@ def test_outputs_and_manifests_get_the_permissions_of_any_new_file(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "x.kvq").stat().st_mode & 0o777 == (tmp_path / "m.csv").stat().st_mode & 0o777 == 0o640
+
+
+def test_a_file_that_cannot_be_opened_is_a_kvq_error_and_the_builtin_one(photo, tmp_path, read_only_folder):
+    # The README says every error kvq raises is a KvqError: a missing file, a folder and a read-only folder were
+    # the bare built-in errors. They stay subclasses of those, so `except OSError` code keeps working.
+    missing = tmp_path / "missing.kvq"
+    cases = [
+        (lambda: kvq.decode(missing), kvq.KvqFileNotFoundError, FileNotFoundError),
+        (lambda: kvq.validate(str(missing)), kvq.KvqFileNotFoundError, FileNotFoundError),
+        (lambda: kvq.read_header(tmp_path), kvq.KvqIsADirectoryError, IsADirectoryError),
+        (lambda: kvq.load(tmp_path), kvq.KvqIsADirectoryError, IsADirectoryError),
+        (lambda: kvq.encode(tmp_path / "missing.png"), kvq.KvqFileNotFoundError, FileNotFoundError),
+        (lambda: kvq.save(photo, read_only_folder / "x.kvq"), kvq.KvqOSError, OSError),
+    ]
+    for call, ours, builtin in cases:
+        with pytest.raises(ours) as caught:
+            call()
+        assert isinstance(caught.value, kvq.KvqError) and isinstance(caught.value, builtin)
+        named = str(caught.value.filename)
+        assert named.endswith(("missing.kvq", "missing.png", tmp_path.name, read_only_folder.name)), named
+    # The folder is named (refused before the encode), never a hidden temporary file, and none is left.
+    assert list(read_only_folder.iterdir()) == []
+
+
+def test_encode_takes_a_path_as_decode_save_and_load_do(photo, tmp_path):
+    png = tmp_path / "in.png"
+    Image.fromarray(photo).save(png, dpi=(300, 300))
+    expected = kvq.encode(Image.open(png), k=8)
+    assert kvq.encode(png, k=8) == kvq.encode(str(png), k=8) == expected
+    assert kvq.decode_indexed(expected).metadata.dpi == pytest.approx((300, 300), rel=1e-3)
+    with pytest.raises(kvq.OptionError):  # the options are checked before the file is read
+        kvq.encode(tmp_path / "missing.png", k=0)

@@ -34,8 +34,9 @@ indices = (np.add.outer(np.arange(24), np.arange(32)) // 5 % 7).astype(np.uint8)
 stream = entropy.encode(indices, 7)
 out = np.empty(31 * indices.size + 16, dtype=np.uint8)
 flat = indices.reshape(-1).copy()
-status, used, _ = kernel.run.py_func(
-    flat, 32, 24, 7, entropy.table_bits(flat.size), out, False, kernel.SQUASH_TABLE, kernel.STRETCH_TABLE, kernel.RATE_TABLE
+status, used, _, _ = kernel.run.py_func(
+    flat, 32, 24, 7, entropy.table_bits(flat.size), out, False, 1 << 62, kernel.SQUASH_TABLE, kernel.STRETCH_TABLE,
+    kernel.RATE_TABLE,
 )
 # A kernel of lloyd.py that calls nearest.py's search for the nearest centre.
 centres, points = rng.random((40, 4)), rng.random((400, 4))

@@ -223,6 +223,21 @@ def test_incremental_parser(files: dict[str, Path], case: str) -> None:
     assert np.array_equal(_pixels(im, _rgb_mode(data)), kvq.decode(data))
 
 
+@pytest.mark.parametrize("coding", ["entropy", "fixed"])
+def test_parser_fed_a_whole_file_in_one_piece(photo: np.ndarray, coding: str) -> None:
+    # Pillow's own loop feeds 1,024 bytes at a time, so a file under 1 KiB arrives in one piece, and many callers
+    # feed the whole file at once: both gave "image was incomplete" (the decoder never saw the end of the stream).
+    small = kvq.encode(photo[:24, :24], k=8, coding=coding)
+    large = kvq.encode(photo, k=16, coding=coding)
+    assert len(small) < 1024 < len(large)
+    for data in (small, large):
+        parser = ImageFile.Parser()
+        parser.feed(data)
+        im = parser.close()
+        assert im.format == "KVQ"
+        assert np.array_equal(np.asarray(im.convert("RGB")), kvq.decode(data))
+
+
 def test_incremental_parser_reports_truncation(files: dict[str, Path]) -> None:
     data = files["rgb_p"].read_bytes()[:-50]
     parser = ImageFile.Parser()

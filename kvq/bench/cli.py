@@ -24,7 +24,7 @@ DEFAULT_GRIDS = 4
 def _k_list(text: str) -> list[int]:
     ks = k_list(text)
     if any(not 1 <= k <= MAX_K for k in ks):
-        raise argparse.ArgumentTypeError(f"each K must be between 1 and {MAX_K:,}")
+        raise argparse.ArgumentTypeError(f"each k must be between 1 and {MAX_K:,}")
     return ks
 
 

@@ -3,7 +3,8 @@
 One function runs both directions, so encoder and decoder cannot drift apart:
 with ``decoding`` False it reads ``indices`` and writes ``data``; with it True
 it reads ``data`` and fills ``indices``. It returns ``(status, bytes used,
-pixel)``, with the status codes below.
+pixel, decisions)``, with the status codes below; decoding stops with WORK once
+more than ``max_decisions`` decisions were made (spec rule 27).
 """
 
 import numba
@@ -84,8 +85,8 @@ SQUASH_TABLE, STRETCH_TABLE = _tables()
 #: rate[n] for a counter updated n times (n capped at COUNTER_LIMIT).
 RATE_TABLE = np.array([65536 // (n + 2) for n in range(COUNTER_LIMIT + 1)], dtype=np.int32)
 
-#: Status codes of :func:`run`.
-OK, TRUNCATED, LITERAL, TRAILING, FULL = 0, 1, 2, 3, 4
+#: Status codes of :func:`run`: WORK, more decisions than the caller's limit (spec rule 27).
+OK, TRUNCATED, LITERAL, TRAILING, FULL, WORK = 0, 1, 2, 3, 4, 5
 
 m32 = 0xFFFFFFFF
 
@@ -149,7 +150,7 @@ def update(state, bit, rate_t):
     return np.uint32((p << 5) | n)
 
 @kernel(nogil=True)
-def run(indices, width, height, k, hb, data, decoding, squash_t, stretch_t, rate_t):
+def run(indices, width, height, k, hb, data, decoding, max_decisions, squash_t, stretch_t, rate_t):
     mul = HASH_MULTIPLIER
     size = 1 << hb
     model = np.full(N_TABLES * size, 32768 << 5, dtype=np.uint32)
@@ -171,11 +172,12 @@ def run(indices, width, height, k, hb, data, decoding, squash_t, stretch_t, rate
     above_state = np.full(width, 4, dtype=np.uint8)
     row_state = np.full(width, 4, dtype=np.uint8)
     cand = np.zeros(4, dtype=np.int64)
+    decisions = np.int64(0)
     coder = np.zeros(4, dtype=np.int64)  # x1, x2, x, next byte
     coder[1] = 0xFFFFFFFF
     if decoding:
         if data.shape[0] < 4:
-            return TRUNCATED, data.shape[0], 0
+            return TRUNCATED, data.shape[0], 0, 0
         coder[2] = (np.int64(data[0]) << 24) | (np.int64(data[1]) << 16) | (np.int64(data[2]) << 8) | np.int64(data[3])
         coder[3] = 4
     for y in range(height):
@@ -240,8 +242,9 @@ def run(indices, width, height, k, hb, data, decoding, squash_t, stretch_t, rate
                     break
                 bit = code_bit(model, weights, i, b0 + i, b1 + i, b2 + i, coder, data, decoding,
                                1 if value == cand[i] else 0, squash_t, stretch_t, rate_t)
+                decisions += 1
                 if bit < 0:
-                    return (TRUNCATED if decoding else FULL), coder[3], p_index
+                    return (TRUNCATED if decoding else FULL), coder[3], p_index, decisions
                 if bit:
                     outcome = i
                     break
@@ -266,27 +269,31 @@ def run(indices, width, height, k, hb, data, decoding, squash_t, stretch_t, rate
                         c2 = 2 * size + ((((g2 ^ node) * mul) & m32) >> node_shift)
                     bit = code_bit(model, weights, 4 + depth, c0, c1, c2, coder, data, decoding,
                                    (value >> (nbits - 1 - depth)) & 1, squash_t, stretch_t, rate_t)
+                    decisions += 1
                     if bit < 0:
-                        return (TRUNCATED if decoding else FULL), coder[3], p_index
+                        return (TRUNCATED if decoding else FULL), coder[3], p_index, decisions
                     node = node * 2 + bit
                 value = node - (1 << nbits)
                 if decoding and value >= k:
-                    return LITERAL, coder[3], p_index
+                    return LITERAL, coder[3], p_index, decisions
             if decoding:
                 indices[p_index] = value
             row_state[x] = outcome
+            if decisions > max_decisions:
+                # Spec rule 27: checked after each pixel, so at most 20 decisions past the limit.
+                return WORK, coder[3], p_index, decisions
         above_state, row_state = row_state, above_state
     pos = coder[3]
     if decoding:
         if pos != data.shape[0]:
-            return TRAILING, pos, 0
+            return TRAILING, pos, 0, decisions
     else:
         x1 = coder[0]
         for _ in range(4):
             if pos >= data.shape[0]:
-                return FULL, pos, 0
+                return FULL, pos, 0, decisions
             data[pos] = x1 >> 24
             x1 = (x1 << 8) & m32
             pos += 1
-    return OK, pos, 0
+    return OK, pos, 0, decisions
 

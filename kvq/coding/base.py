@@ -54,7 +54,8 @@ class IndexCoding(abc.ABC):
     def check_length(self, header: Header, length: int) -> str | None:
         """Why an INDX chunk of ``length`` bytes cannot hold ``header``'s indices, or None.
 
-        Cheap, from the header alone (spec rule 18 and the coding's own).
+        Cheap, from the header alone (spec rule 18 and the coding's own), before
+        any index data is read or anything proportional to the image allocated.
 
         Parameters
         ----------
@@ -65,6 +66,13 @@ class IndexCoding(abc.ABC):
         Returns
         -------
         str or None
+            Why, for a FormatError at the INDX chunk's start.
+
+        Raises
+        ------
+        FormatError
+            A rule of the coding's stream that the length alone breaks, with
+            the offset the rule names, counted from the INDX data's start.
         """
         return None
 

@@ -172,6 +172,11 @@ const COUNTER_LIMIT = 30;
 const WEIGHT_INIT = 22000;
 const LEARNING_RATE = 6;
 const BIAS_INPUT = 256;
+// Rule 26: ceil(8 / log2(4096 / 4095)), the most decisions one byte of stream holds (kvq-coding-1.md §E7).
+const DECISIONS_PER_BYTE = 22711;
+// Rule 27: the work limit, WORK_PER_PIXEL × N + WORK_PER_BYTE × L decisions (kvq-coding-1.md §E7).
+const WORK_PER_PIXEL = 4;
+const WORK_PER_BYTE = 64;
 const WEIGHT_LIMIT = 1 << 24;
 const N_WEIGHT_SETS = 20;
 const SQUASH_KNOTS = [
@@ -225,12 +230,15 @@ function decodeEntropy(data, header, dataOffset) {
   const n = width * height;
   const end = data.length;
   if (end < 4) reject(23, `entropy-coded indices end early: INDX holds ${end} bytes, the coder starts with 4`, dataOffset + end);
-  const indices = k <= 256 ? new Uint8Array(n) : new Uint16Array(n);
-  // K = 1 codes no decision (§E5): the stream is the 4 flush bytes alone.
-  if (k === 1) {
-    if (end !== 4) reject(25, `${end - 4} bytes after the last entropy-coded index`, dataOffset + 4);
-    return indices;
+  // K = 1 codes no decision (§E5): the stream is the 4 flush bytes alone, known from the length before anything
+  // proportional to the image is allocated.
+  if (k === 1 && end !== 4) reject(25, `${end - 4} bytes after the last entropy-coded index`, dataOffset + 4);
+  // Rule 26 (§E7): with K >= 2 every pixel takes a decision, and one byte holds at most 22,711 of them.
+  if (k >= 2 && n > DECISIONS_PER_BYTE * end) {
+    reject(26, `INDX holds ${end} bytes, too few for ${n} pixels (at most ${DECISIONS_PER_BYTE} a byte)`, dataOffset - 8);
   }
+  const indices = k <= 256 ? new Uint8Array(n) : new Uint16Array(n);
+  if (k === 1) return indices;
   const hb = tableBits(n);
   const size = 2 ** hb;
   const matchShift = 34 - hb;
@@ -249,6 +257,9 @@ function decodeEntropy(data, header, dataOffset) {
   // §E5: outcome rows; 4 is "coded as a literal", and stands for "no pixel" before the first row.
   let above = new Uint8Array(width).fill(4);
   let row = new Uint8Array(width).fill(4);
+  // Rule 27 (§E7): at most WORK_PER_PIXEL decisions a pixel and WORK_PER_BYTE a byte of stream, counted after each pixel.
+  const workLimit = WORK_PER_PIXEL * n + WORK_PER_BYTE * end;
+  let decisions = 0;
 
   for (let y = 0, p = 0; y < height; y++) {
     for (let xx = 0; xx < width; xx++, p++) {
@@ -356,6 +367,7 @@ function decodeEntropy(data, header, dataOffset) {
         }
 
         // §E4: one decision with weight set s and counters T[c0], T[c1], T[c2].
+        decisions++;
         const t0 = T[c0];
         const t1 = T[c1];
         const t2 = T[c2];
@@ -415,6 +427,9 @@ function decodeEntropy(data, header, dataOffset) {
       else if (outcome === 3) value = cand3;
       indices[p] = value;
       row[xx] = outcome;
+      if (decisions > workLimit) {
+        reject(27, `entropy-coded indices take more than ${workLimit} decisions by pixel ${p} of ${n}, the work limit`, dataOffset + pos);
+      }
     }
     const done = row;
     row = above;

@@ -156,6 +156,23 @@ def entropy_file(palette: np.ndarray, indices: np.ndarray, *, k: int | None = No
     )
 
 
+def unlimited_entropy_file(indices: np.ndarray, k: int) -> bytes:
+    """A coding-1 file of ``indices`` however many decisions its stream takes (kvq's encoder stops at rule 27's limit)."""
+    from kvq.coding import entropy
+
+    kernel = entropy._kernel()
+    height, width = indices.shape
+    n = width * height
+    out = np.empty(31 * n + 16, dtype=np.uint8)
+    status, used, _, _ = kernel.run(
+        np.ascontiguousarray(indices, np.uint8).reshape(-1).copy(), width, height, k, entropy.table_bits(n), out, False,
+        1 << 62, kernel.SQUASH_TABLE, kernel.STRETCH_TABLE, kernel.RATE_TABLE,
+    )
+    assert status == kernel.OK
+    return file_of([chunk(b"HEAD", head(width, height, 1, k, minor=1, coding=1)), chunk(b"PLTE", bytes(range(k))),
+                    chunk(b"INDX", out[:used].tobytes())])
+
+
 def valid_vectors() -> list[tuple[str, bytes, np.ndarray, str, bool]]:
     """(name, file, expected pixels (H, W, C), note, written by kvq's encoder)."""
     out = []
@@ -408,6 +425,18 @@ def invalid_vectors() -> list[tuple[str, bytes, int, str, str, int | None, str]]
         "is not below K = 3", 71, "a one-row image coded with K = 4, declared K = 3: the literal 3 is >= K")
     add("entropy_trailing_in_indx", entropy_file(palette_for(16, 3), smooth_indices(64, 48, 16), extra=b"\0"), 25,
         "FormatError", "bytes after the last entropy-coded index", indx_at + 8 + len(stream), "one byte more than the decoder reads")
+    add("entropy_k1_trailing", file_of([chunk(b"HEAD", head(3, 2, 3, 1, minor=1, coding=1)), chunk(b"PLTE", bytes(3)),
+        chunk(b"INDX", bytes(5))]), 25, "FormatError", "1 bytes after the last entropy-coded index", 65,
+        "K = 1 codes no decision: its stream is the 4 flush bytes, known from INDX's length")
+    add("entropy_too_short_for_its_pixels", file_of([chunk(b"HEAD", head(90845, 1, 3, 2, minor=1, coding=1)),
+        chunk(b"PLTE", palette_for(2, 3).tobytes()), chunk(b"INDX", bytes(4))]), 26, "FormatError",
+        "too few for 90,845 pixels", 56, "22,711 x 4 + 1 pixels in 4 bytes: one pixel more than the bound")
+    add("entropy_13000x13000_in_84_bytes", file_of([chunk(b"HEAD", head(13000, 13000, 3, 2, minor=1, coding=1)),
+        chunk(b"PLTE", palette_for(2, 3).tobytes()), chunk(b"INDX", bytes(16))]), 26, "FormatError",
+        "too few for 169,000,000 pixels", 56, "refused from INDX's length, before 169 million pixels are walked")
+    period = np.array([[(x + 3 * y) % 5 for x in range(100)] for y in range(100)], np.uint8)
+    add("entropy_past_the_work_limit", unlimited_entropy_file(period, 5), 27, "FormatError", "the work limit", 97,
+        "K = 5, each pixel unlike its 4 distinct neighbours: 7 decisions a pixel, all predictable, in a few bytes")
     add("trailing_byte", good + b"\0", 22, "FormatError", "1 bytes after the INDX chunk", 73, "")
     add("chunk_after_indx", good + chunk(b"teXt", b""), 22, "FormatError", "12 bytes after the INDX chunk", 73,
         "even an ancillary chunk")

@@ -63,7 +63,7 @@ for (const entry of MANIFEST.invalid) {
 
 test("every rejection rule of section 10 has a vector", () => {
   const rules = [...new Set(MANIFEST.invalid.map((e) => e.rule))].sort((a, b) => a - b);
-  assert.deepEqual(rules, Array.from({ length: 25 }, (_, i) => i + 1));
+  assert.deepEqual(rules, Array.from({ length: 27 }, (_, i) => i + 1));
 });
 
 test("both index codings have valid vectors", () => {
@@ -195,11 +195,14 @@ test("coding 1: K = 1 codes no decision; its stream is exactly 4 bytes, whatever
   assert.deepEqual([err.rule, err.offset], [25, chunks(file).find((c) => c.type === "INDX").dataOffset + 4]);
 });
 
-test("coding 1: a few bytes claiming millions of pixels run out of stream (rule 23)", () => {
-  // At most 4095/4096 per decision, so each pixel costs a little of the stream: 8 bytes cannot hold 4 million.
+test("coding 1: a few bytes claiming millions of pixels are refused from INDX's length (rule 26)", () => {
+  // At most 4095/4096 per decision, so each pixel costs a little of the stream: 8 bytes cannot hold 4 million,
+  // nor more than 22,711 x 8 pixels; a stream that holds that many runs out (rule 23).
   const file = kvqFile({ width: 2048, height: 2048, channels: 1, k: 2, palette: [0, 255], indx: [0, 0, 0, 0, 0, 0, 0, 0], coding: 1 });
   const err = refusal(() => kvq.decode(file));
-  assert.deepEqual([err.rule, err.offset], [23, chunks(file).find((c) => c.type === "INDX").dataOffset + 8]);
+  assert.deepEqual([err.rule, err.offset], [26, chunks(file).find((c) => c.type === "INDX").dataOffset - 8]);
+  const within = kvqFile({ width: 22711, height: 8, channels: 1, k: 2, palette: [0, 255], indx: [0, 0, 0, 0, 0, 0, 0, 0], coding: 1 });
+  assert.equal(refusal(() => kvq.decode(within)).rule, 23);
 });
 
 test("every single-byte change and every truncation of a small file is refused", () => {
