@@ -92,3 +92,45 @@ def test_a_kernels_sources_are_its_module_and_the_kvq_modules_it_imports():
     assert sources("kvq.quantize.swap") == {"_jit.py", *(f"quantize/{name}.py" for name in ("swap", "initialise", "lloyd", "nearest"))}
     # Coding 1's kernel is self-contained: its constants are its own.
     assert sources("kvq.coding._entropy_kernel") == {"_jit.py", "coding/_entropy_kernel.py"}
+
+
+WARM = r"""
+import json, sys
+import numba
+import numpy as np
+import kvq
+from kvq.options import EncoderOptions
+from kvq.quantize import start
+
+def signatures():
+    found = {}
+    for name, module in list(sys.modules.items()):
+        if name.startswith("kvq"):
+            for attr, value in vars(module).items():
+                if isinstance(value, numba.core.registry.CPUDispatcher):
+                    found[f"{name}.{attr}"] = sorted(map(str, value.signatures))
+    return found
+
+options = json.loads(sys.argv[1])
+start(EncoderOptions(**options))
+before = signatures()
+from sklearn.datasets import load_sample_image
+photo = np.ascontiguousarray(load_sample_image("china.jpg")[100:196, 200:296])
+images = [photo, photo[..., :1].copy(), np.dstack([photo, np.where(photo[..., 1] > 90, 255, 0).astype(np.uint8)])]
+for pixels in images:
+    for k in (2, 16, 124, 125, 126, 255, 256, 257, 300):
+        kvq.quantize.quantize(pixels, EncoderOptions(**{**options, "k": min(k, options.get("k", 256))}))
+after = signatures()
+new = {name: sorted(set(sigs) - set(before.get(name, []))) for name, sigs in after.items()}
+print(json.dumps({name: sigs for name, sigs in new.items() if sigs}))
+"""
+
+
+@pytest.mark.parametrize("options", [{}, {"dither": 1.0, "color_space": "oklab", "k": 300}])
+def test_after_start_no_encode_of_a_photo_compiles_a_kernel(options):
+    # kvq.quantize.start warms the kernels before any clock: the first file of a batch, at any K up to the options'
+    # (above 124 colours too, where a small warm-up image would be encoded losslessly and cluster nothing), in grey,
+    # RGB or RGBA, must find every specialisation it runs already compiled (or loaded), never compile one itself.
+    result = subprocess.run([sys.executable, "-c", WARM, json.dumps(options)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == {}
