@@ -100,3 +100,36 @@ def test_a_reader_without_a_coding_refuses_its_files_by_its_byte(deflate, photo)
     coding.CODINGS = coding.CODINGS[:-1]  # the fixture puts the registry back
     with pytest.raises(kvq.FormatError, match=r"index coding 7 is unknown to this reader, which knows 0 \(fixed\), 1 \(entropy\)"):
         kvq.decode(data)
+
+
+def test_no_module_outside_kvq_coding_names_or_compares_a_coding():
+    # "No other module may branch on a coding": outside kvq/coding/, no code (docstrings aside) spells a coding's
+    # name or compares a coding byte; they ask the registry (coding.DEFAULT, by_code, by_name, FALLBACK).
+    # The explore page is the one exception: its JavaScript decoder reads the default coding, named as such.
+    import ast
+    from pathlib import Path
+
+    names = {c.name for c in coding.CODINGS}
+    package = Path(kvq.__file__).parent
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if path.parent.name == "coding":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+        }
+        for node in ast.walk(tree):
+            where = f"{path.relative_to(package)}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.Constant) and node.value in names and id(node) not in docstrings:
+                found.append(f"{where} names {node.value!r}")
+            elif isinstance(node, ast.Compare) and any(
+                isinstance(side, ast.Attribute) and side.attr == "coding" for side in (node.left, *node.comparators)
+            ):
+                if "by_name(ENTROPY_CODING)" not in ast.unparse(node):
+                    found.append(f"{where} compares {ast.unparse(node)}")
+    assert found == []
