@@ -134,3 +134,63 @@ def test_after_start_no_encode_of_a_photo_compiles_a_kernel(options):
     result = subprocess.run([sys.executable, "-c", WARM, json.dumps(options)], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1]) == {}
+
+
+def _double(x):
+    return 2 * x
+
+
+@pytest.mark.parametrize("change", ["no FunctionCache", "no _index_key", "another _index_key", "no dispatcher._cache"])
+def test_a_numba_whose_caching_internals_differ_gets_uncached_kernels_and_one_warning(monkeypatch, change):
+    # kvq keys numba's cache through private internals; on a numba where they differ the kernels must not be
+    # cached under numba's own key (which misses the kvq modules a kernel is made of): not cached at all, said once.
+    import warnings
+
+    import numba.core.caching as caching
+
+    from kvq import _jit
+
+    class Renamed:  # a FunctionCache from another numba
+        def __init__(self, py_func):
+            self._py_func = py_func
+
+        def _index_key(self, sig, codegen, extra):
+            return ()
+
+        def load_overload(self, sig, target_context):
+            return None
+
+    if change == "no FunctionCache":
+        monkeypatch.delattr(caching, "FunctionCache")
+    elif change == "no _index_key":
+        monkeypatch.delattr(caching.Cache, "_index_key")
+    elif change == "another _index_key":
+        monkeypatch.setattr(caching, "FunctionCache", Renamed)
+    else:
+        from numba import njit
+
+        class Dispatcher:  # a dispatcher that keeps its cache elsewhere
+            def __init__(self, function):
+                self.function = function
+
+            def __call__(self, *args):
+                return self.function(*args)
+
+        monkeypatch.setattr(_jit, "njit", lambda **options: lambda f: Dispatcher(njit(**options)(f)))
+    monkeypatch.setattr(_jit, "_CACHE", _jit._cache_class())
+    monkeypatch.setattr(_jit, "_warned", False)
+    assert (_jit._CACHE is None) == (change != "no dispatcher._cache")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first, second = _jit.kernel(_double), _jit.kernel(nogil=True)(_double)
+    assert len(caught) == 1 and "kvq's kernels are compiled in every process and not cached" in str(caught[0].message)
+    assert first(21) == second(21) == 42
+    for dispatcher in (first, second):
+        assert type(getattr(dispatcher, "_cache", caching.NullCache())).__name__ == "NullCache"
+
+
+def test_kvqs_own_cache_is_used_on_this_numba():
+    from kvq import _jit
+    from kvq.quantize.lloyd import _assign
+
+    assert _jit._CACHE is not None and isinstance(_assign._cache, _jit._CACHE)
