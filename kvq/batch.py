@@ -37,6 +37,7 @@ import concurrent.futures as cf
 import contextlib
 import functools
 import os
+import stat
 import threading
 import time
 import warnings
@@ -487,10 +488,14 @@ def _decode_one(
     source, target = task.source, task.target
     if task.error:
         raise KvqError(task.error)
+    # What is decoded: the path, or the bytes of one that can be read only once.
+    input_: str | bytes = source
     if source != "-":
+        if not _regular_file(source):
+            input_ = _read_once(source, target, max_pixels)
         # The input's header first: a missing or broken input is its own failure, whatever is at the output.
-        header = read_header(source, max_pixels)
-        fields_ = _kvq_fields(header, os.path.getsize(source))
+        header = read_header(input_, max_pixels)
+        fields_ = _kvq_fields(header, len(input_) if isinstance(input_, bytes) else os.path.getsize(source))
         if not force and target != "-" and os.path.lexists(target):
             size = (header.width, header.height)
             what = "a complete image of this file's size"
@@ -499,10 +504,37 @@ def _decode_one(
     if folders and target != "-":
         Path(target).parent.mkdir(parents=True, exist_ok=True)
     decoded = decode_file(
-        _stream(source, "in", force), _stream(target, "out", force), format, max_pixels=max_pixels, force=force, strip=strip
-    )
-    fields_ = _kvq_fields(decoded.header, os.path.getsize(source) if source != "-" else None)
+        _stream(input_, "in", force) if isinstance(input_, str) else input_,
+        _stream(target, "out", force), format, max_pixels=max_pixels, force=force, strip=strip,
+    )  # fmt: skip
+    fields_ = _kvq_fields(decoded.header, None if source == "-" else fields_["bytes"])
     return FileResult(source, target, DONE, seconds=time.perf_counter() - start, **fields_)
+
+
+def _regular_file(path: str) -> bool:
+    """Whether ``path`` can be read twice: a regular file (or nothing there, which fails as it does)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return True
+
+
+def _read_once(source: str, target: str, max_pixels: int | None) -> bytes:
+    """The bytes of an input that can be read only once (a named pipe, a shell's ``<(...)``), as standard input is read.
+
+    Its header is checked against ``max_pixels`` before the rest is read, and
+    the output is refused first if it is the input itself.
+    """
+    from .container import HEADER_SIZE, parse_header
+    from .fileio import _same_file
+    from .inputs import checked_read
+
+    if target != "-" and _same_file(source, Path(target)):
+        raise KvqError(f"output {target} is the same file as input {source}")
+    with open(source, "rb") as fp:
+        head = checked_read(fp, HEADER_SIZE)
+        parse_header(head, max_pixels)
+        return head + checked_read(fp)
 
 
 @contextlib.contextmanager
