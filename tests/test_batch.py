@@ -475,3 +475,83 @@ def test_a_temporary_file_is_removed_whatever_interrupts_its_write(tmp_path, mon
         fileio.atomic_write(tmp_path / "x.kvq", b"data")
     monkeypatch.setattr(fileio.os, "fdopen", real)
     assert list(tmp_path.iterdir()) == []
+
+
+def logged_work(task: batch.Task) -> batch.FileResult:
+    """A file's work that logs each attempt and each completion (a line in ``attempts`` and ``done`` beside the
+    output) and does what the file's name says to the worker on the first attempt, or on every one (``always-``):
+    ``kill-N`` sends it signal N."""
+    import signal
+
+    folder = Path(task.target).parent
+    name = Path(task.source).name
+    with open(folder / "attempts", "a") as log:
+        log.write(name + "\n")
+    first = not (folder / f"{name}.tried").exists()
+    (folder / f"{name}.tried").touch()
+    if "kill-" in name and (first or name.startswith("always-")):
+        os.kill(os.getpid(), signal.Signals(int(name.split("kill-")[1])))
+    Path(task.target).write_text("done")
+    with open(folder / "done", "a") as log:
+        log.write(name + "\n")
+    return batch.FileResult(task.source, task.target, "done")
+
+
+def log_lines(path: Path) -> list[str]:
+    return sorted(path.read_text().split()) if path.exists() else []
+
+
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGKILL", "SIGUSR1", "SIGHUP", "SIGINT"])
+def test_a_worker_ended_by_any_signal_costs_its_file_one_retry_and_the_batch_goes_on(tmp_path, signum):
+    # SIGTERM made the worker raise SystemExit(143), which the pool handed back as the file's result and which
+    # ended the whole batch. Every signal that ends a worker is now a worker that died: its file is run again
+    # alone, once, and the batch goes on; SIGINT, the terminal's Ctrl-C, is the parent's, and a worker ignores it.
+    import signal
+
+    victim = f"kill-{int(getattr(signal, signum))}"
+    names = ["a", "b", victim, "c", "d", "e"]
+    tasks = [batch.Task(name, str(tmp_path / f"{name}.out")) for name in names]
+    rows = {Path(r.source).name: r for r in batch.run(tasks, logged_work, jobs=2)}
+    assert sorted(rows) == sorted(names) and all(r.status == "done" for r in rows.values()), rows
+    assert log_lines(tmp_path / "done") == sorted(names)  # every file finished exactly once
+    attempts = log_lines(tmp_path / "attempts")
+    assert attempts.count(victim) == (1 if signum == "SIGINT" else 2)
+
+
+def test_a_file_that_kills_its_worker_twice_fails_and_no_file_is_done_twice(tmp_path):
+    names = ["a", "b", "always-kill-9", "c", "d", "e", "f"]
+    tasks = [batch.Task(name, str(tmp_path / f"{name}.out")) for name in names]
+    rows = {Path(r.source).name: r for r in batch.run(tasks, logged_work, jobs=2)}
+    assert rows["always-kill-9"].status == "failed" and "worker process died" in rows["always-kill-9"].reason
+    assert all(rows[name].status == "done" for name in names if name != "always-kill-9")
+    assert log_lines(tmp_path / "attempts").count("always-kill-9") == 2  # once in the pool, once alone
+    assert log_lines(tmp_path / "done") == sorted(n for n in names if n != "always-kill-9")
+
+
+_REAL_RECORDED = batch._recorded
+
+
+def recorded_then_lost(work, task, record):
+    """kvq.batch._recorded, but the worker of the file named ``lost`` dies once its result is recorded."""
+    import signal
+
+    result = _REAL_RECORDED(work, task, record)
+    if task.source == "lost":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return result
+
+
+def test_a_result_lost_when_the_pool_is_put_down_is_recovered_not_made_again(tmp_path, monkeypatch):
+    # The file was finished, its output in place, but its worker died before handing the result back (the pool
+    # terminates every worker when one dies): it is reported as finished, with its own row, and not done again.
+    import tempfile
+
+    monkeypatch.setattr(batch, "_recorded", recorded_then_lost)  # the forked workers inherit it
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    names = ["a", "lost", "b", "c"]
+    tasks = [batch.Task(name, str(tmp_path / f"{name}.out")) for name in names]
+    rows = {Path(r.source).name: r for r in batch.run(tasks, logged_work, jobs=2)}
+    assert all(r.status == "done" for r in rows.values()) and sorted(rows) == sorted(names)
+    assert log_lines(tmp_path / "done") == sorted(names)
+    assert list((tmp_path / "tmp").iterdir()) == []  # the records went with the batch
