@@ -555,3 +555,52 @@ def test_a_result_lost_when_the_pool_is_put_down_is_recovered_not_made_again(tmp
     assert all(r.status == "done" for r in rows.values()) and sorted(rows) == sorted(names)
     assert log_lines(tmp_path / "done") == sorted(names)
     assert list((tmp_path / "tmp").iterdir()) == []  # the records went with the batch
+
+
+def deaf_in_hand(task: batch.Task) -> batch.FileResult:
+    """A file whose worker cannot act on SIGTERM, as one inside a compiled kernel acts on it only when the kernel
+    returns: it says it is in hand, and never finishes."""
+    import signal
+
+    if not task.source.endswith("deaf"):
+        return quick(task)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    Path(task.target + ".ready").write_text(str(os.getpid()))
+    while True:
+        time.sleep(0.05)
+
+
+def test_stopping_at_once_does_not_wait_for_a_worker_inside_compiled_code(tmp_path):
+    # The second Ctrl-C terminated the workers and went on; a worker inside a numba kernel (here: one that
+    # cannot act on SIGTERM) ran on until its kernel returned, and the command's exit waited for it. Whatever
+    # has not unwound after a moment is killed.
+    tasks = [batch.Task("quick", str(tmp_path / "quick")), batch.Task("deaf", str(tmp_path / "deaf"))]
+    results = batch.run(tasks, deaf_in_hand, jobs=2)
+    assert next(results).source == "quick"
+    ready = tmp_path / "deaf.ready"
+    deadline = time.monotonic() + 120
+    while not ready.exists():
+        assert time.monotonic() < deadline, "the deaf file never started"
+        time.sleep(0.01)
+    worker = int(ready.read_text())
+    with pytest.raises(KeyboardInterrupt):
+        results.throw(KeyboardInterrupt())
+    assert not _alive(worker)  # gone by the time the batch has stopped
+
+
+@pytest.mark.parametrize("parent_is_there", [True, False])
+def test_a_worker_whose_parent_died_before_it_started_ends_at_once(parent_is_there):
+    # The worker used to read its parent's pid after the fork: a parent that died in between was never
+    # noticed (the worker took init as its parent). The pid is taken before the fork and compared once the
+    # worker has asked Linux to kill it with its parent.
+    import subprocess
+    import sys
+
+    from conftest import REPO, kvq_env
+
+    probe = (
+        f"import os, sys\nfrom kvq import batch\nbatch._worker_setup(os.getppid() if {parent_is_there} else 1 << 22)\nprint('running')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=kvq_env(), capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout.strip()) == ((0, "running") if parent_is_there else (1, ""))
+    assert "Traceback" not in result.stderr
