@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .demo import DEMO_KS, SAMPLES
@@ -475,10 +475,10 @@ def _run_batch(args: argparse.Namespace, verb: str, jobs: int, **settings: Any) 
             elif (coding := _compiled_coding(tasks[0].source)) is not None:
                 _start_kernels(args, coding=coding)
         # Ctrl-C now stops the batch: no file starts, those in hand finish and are reported.
-        stack.enter_context(args.ctrl_c.stopping(stop))
+        message = "kvq: stopping after the files in hand; Ctrl-C again to stop now"
+        stack.enter_context(args.ctrl_c.stopping(stop, None if args.quiet else functools.partial(bar.say_now, message)))
         running = batch.run(tasks, work, executor=client, jobs=None if client else jobs, stop=stop)
         results = stack.enter_context(contextlib.closing(running))
-        said = False
         try:
             for result in results:
                 bar.update(result.status)
@@ -491,9 +491,6 @@ def _run_batch(args: argparse.Namespace, verb: str, jobs: int, **settings: Any) 
                 if args.verbose and result.warnings:
                     for line in result.warnings.splitlines():
                         bar.write(f"kvq: warning: {result.source}: {line}", stream=sys.stderr)
-                if stop.is_set() and not said and not args.quiet:
-                    said = True
-                    bar.write("kvq: stopping: the files in hand finish; Ctrl-C again to stop at once", stream=sys.stderr)
         except KeyboardInterrupt:
             # A second Ctrl-C: the batch stops at once, wherever it landed (inside the runner, or here).
             at_once = True
@@ -640,11 +637,19 @@ class _CtrlC:
 
     def __init__(self) -> None:
         self.stop: threading.Event | None = None
+        self.on_stop: Callable[[], None] | None = None
         self.raised = False
 
     def __call__(self, signum: int, frame: object) -> None:
         if self.stop is not None and not self.stop.is_set():
             self.stop.set()
+            if self.on_stop is not None:
+                self.on_stop()  # said now, not once the files in hand have finished
+            return
+        if self.raised:
+            # Stopping at once already: a KeyboardInterrupt now would land in the clean-up (the workers being
+            # stopped, the manifest written, the pool's threads joined at exit) and could leave it half done,
+            # the exit then waiting for ever on a worker or a lock. The clean-up is bounded; let it finish.
             return
         self.raised = True
         raise KeyboardInterrupt
@@ -667,13 +672,13 @@ class _CtrlC:
                     signal.signal(signal.SIGINT, signal.default_int_handler)
 
     @contextlib.contextmanager
-    def stopping(self, stop: threading.Event) -> Iterator[None]:
-        """Inside, the first Ctrl-C sets ``stop`` instead of raising."""
-        self.stop = stop
+    def stopping(self, stop: threading.Event, said: Callable[[], None] | None = None) -> Iterator[None]:
+        """Inside, the first Ctrl-C sets ``stop`` instead of raising, and calls ``said`` (from the signal handler)."""
+        self.stop, self.on_stop = stop, said
         try:
             yield
         finally:
-            self.stop = None
+            self.stop, self.on_stop = None, None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

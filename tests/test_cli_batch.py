@@ -386,3 +386,52 @@ def test_what_pillow_logs_is_held_back_unless_verbose(tmp_path, jobs):
         assert one.returncode == 1 and one.stderr.splitlines() == ["kvq: error: photos/many.tif: not an image Pillow can read"]
         one_loud = run_process("encode", "photos/many.tif", "-o", "one.kvq", "-v", cwd=tmp_path)
         assert "kvq: More samples per pixel than can be decoded: 10" in one_loud.stderr
+
+
+def test_the_first_ctrl_c_says_at_once_that_the_batch_is_stopping(tmp_path, monkeypatch, python_sigint):
+    # The message came after the files in hand had finished (minutes, for large photos), so the first Ctrl-C
+    # looked ignored. It is on standard error by the time the handler returns, while the file in hand goes on.
+    import sys
+
+    from kvq import batch
+
+    many_photos(tmp_path / "photos", 4)
+    real = batch.encode_task
+    seen = []
+
+    def encode_task(task, *args, **kwargs):
+        if task.source.endswith("001.png"):
+            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+            seen.append(os.pread(sys.stderr.fileno(), 1 << 16, 0).decode())  # standard error so far
+        return real(task, *args, **kwargs)
+
+    monkeypatch.setattr(batch, "encode_task", encode_task)
+    result = run("encode", "photos", "-o", "out", "-k", "8", cwd=tmp_path)
+    assert result.returncode == 130, result.stderr
+    assert seen == ["kvq: stopping after the files in hand; Ctrl-C again to stop now\n"]
+    assert check_outputs_complete(tmp_path / "out") == ["000.kvq", "001.kvq"]  # the file in hand finished
+    assert result.stderr.count("Ctrl-C again") == 1
+
+
+def test_a_third_ctrl_c_does_not_interrupt_the_clean_up_of_the_second():
+    # The second Ctrl-C stops at once: workers are stopped, the manifest written, the pool's threads joined at
+    # exit. A third KeyboardInterrupt landing there could leave that half done, and the exit waiting for ever.
+    import threading
+
+    from kvq.cli import _CtrlC
+
+    said = []
+    ctrl_c, stop = _CtrlC(), threading.Event()
+    with ctrl_c.stopping(stop, lambda: said.append("stopping")):
+        ctrl_c(signal.SIGINT, None)
+        assert stop.is_set() and said == ["stopping"]
+        with pytest.raises(KeyboardInterrupt):
+            ctrl_c(signal.SIGINT, None)
+        for _ in range(3):
+            ctrl_c(signal.SIGINT, None)  # ignored: the clean-up goes on
+    assert said == ["stopping"]
+    # Outside a batch the first Ctrl-C stops the command, and the ones after it are ignored as well.
+    alone = _CtrlC()
+    with pytest.raises(KeyboardInterrupt):
+        alone(signal.SIGINT, None)
+    alone(signal.SIGINT, None)
