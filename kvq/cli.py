@@ -639,8 +639,10 @@ class _CtrlC:
         self.stop: threading.Event | None = None
         self.on_stop: Callable[[], None] | None = None
         self.raised = False
+        self.pressed = False
 
     def __call__(self, signum: int, frame: object) -> None:
+        self.pressed = True
         if self.stop is not None and not self.stop.is_set():
             self.stop.set()
             if self.on_stop is not None:
@@ -655,8 +657,16 @@ class _CtrlC:
         raise KeyboardInterrupt
 
     @contextlib.contextmanager
-    def installed(self) -> Iterator[_CtrlC]:
-        """For the length of the command, in place of Python's own handler (only from there: a caller's, or SIGINT ignored, stays)."""
+    def installed(self, exiting: bool = False) -> Iterator[_CtrlC]:
+        """For the length of the command, in place of Python's own handler (only from there: a caller's, or SIGINT ignored, stays).
+
+        ``exiting``: the process ends with the command (its own ``kvq``
+        process). Once Ctrl-C has been pressed, SIGINT is then left ignored
+        rather than Python's handler put back: a KeyboardInterrupt in the
+        interpreter's exit would interrupt the joining of a process pool's
+        threads and workers (a wait for ever, or death by SIGINT in place of
+        status 130).
+        """
         import signal
 
         if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
@@ -667,9 +677,15 @@ class _CtrlC:
             yield self
         finally:
             # A Ctrl-C here would raise before Python's handler is back: put it back whatever comes.
+            afterwards = self._afterwards
             while signal.getsignal(signal.SIGINT) is self:
                 with contextlib.suppress(KeyboardInterrupt):
-                    signal.signal(signal.SIGINT, signal.default_int_handler)
+                    signal.signal(signal.SIGINT, afterwards(exiting))
+
+    def _afterwards(self, exiting: bool) -> Any:
+        import signal
+
+        return signal.SIG_IGN if exiting and self.pressed else signal.default_int_handler
 
     @contextlib.contextmanager
     def stopping(self, stop: threading.Event, said: Callable[[], None] | None = None) -> Iterator[None]:
@@ -694,7 +710,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         The exit status.
     """
-    with _CtrlC().installed() as ctrl_c:
+    # Called with no arguments, as the kvq command's own process runs it (kvq, python -m kvq): the process ends with it.
+    with _CtrlC().installed(exiting=argv is None) as ctrl_c:
         return _main(argv, ctrl_c)
 
 

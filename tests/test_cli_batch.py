@@ -435,3 +435,19 @@ def test_a_third_ctrl_c_does_not_interrupt_the_clean_up_of_the_second():
     with pytest.raises(KeyboardInterrupt):
         alone(signal.SIGINT, None)
     alone(signal.SIGINT, None)
+
+
+@pytest.mark.parametrize(("exiting", "pressed", "after"), [(True, True, "ignored"), (True, False, "python"), (False, True, "python")])
+def test_the_commands_own_process_stays_deaf_to_ctrl_c_once_pressed(python_sigint, exiting, pressed, after):
+    # Python's handler put back as the command returned made a late Ctrl-C a KeyboardInterrupt in the
+    # interpreter's exit, where a process pool's threads and workers are joined: the command died by SIGINT
+    # (status -2, not 130), or waited for ever. Its own process (kvq, python -m kvq) leaves SIGINT ignored
+    # once it was pressed; a caller of kvq.cli.main(argv) gets its handler back.
+    from kvq.cli import _CtrlC
+
+    with _CtrlC().installed(exiting=exiting) as ctrl_c:
+        if pressed:
+            with pytest.raises(KeyboardInterrupt):
+                signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+    expected = signal.SIG_IGN if after == "ignored" else signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is expected and ctrl_c.pressed == pressed
