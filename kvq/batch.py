@@ -833,10 +833,13 @@ def run(
     jobs : int, optional
         Without ``executor``: None or 1 (or less), this process, one file
         after another, results in task order; N, a process pool of N
-        workers, created and shut down here. A worker
-        process that dies (killed for memory, say) fails only the file it
-        was working on: the pool is rebuilt and the files that were in
-        flight are retried one at a time.
+        workers (:func:`process_pool`), created and shut down here. A
+        worker process that dies, by any signal (killed for memory, say, or
+        sent SIGTERM), fails at most the file it was working on: the pool
+        is rebuilt, a file in flight that a worker had finished is reported
+        as finished, and the others are run again one at a time, alone,
+        once; a file that ends its worker then too fails ("the worker
+        process died while processing it"). No file is done twice.
     stop : threading.Event or any object with ``is_set()``, optional
         Once set, no new file starts; the files in hand finish, are yielded,
         and the generator ends. Files a caller's executor has queued but not
@@ -854,8 +857,11 @@ def run(
         As any exception raised in the caller's thread while a batch runs, it
         ends the batch at once: files not started are cancelled, and kvq's
         own worker processes are stopped, the files in hand unwound (no
-        output, no temporary file); a caller's executor finishes its running
-        tasks on its own. Results not yet yielded are not reported.
+        output, no temporary file); a worker still running after a second
+        (inside a compiled kernel, which acts on SIGTERM only when it
+        returns) is killed, which can leave a hidden temporary file. A
+        caller's executor finishes its running tasks on its own. Results
+        not yet yielded are not reported.
 
     Notes
     -----
