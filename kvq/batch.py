@@ -1016,6 +1016,14 @@ class _OwnPool(_Backend):
         future.add_done_callback(self._forget)
         return future
 
+    def result(self, future: cf.Future, task: Task) -> FileResult:
+        try:
+            return future.result()
+        except _Terminated:
+            # SIGTERM landed in the instant between the file's end and the worker's own bookkeeping: the
+            # worker is ending; its file is treated as that of a worker that died.
+            raise cf.process.BrokenProcessPool("a worker process was terminated") from None
+
     def _forget(self, future: cf.Future) -> None:
         # A result handed back needs no record; a lost one is read by recovered() first.
         if not future.cancelled() and future.exception() is None:
@@ -1045,7 +1053,7 @@ class _OwnPool(_Backend):
     def alone(self, work: Callable[[Task], FileResult], task: Task) -> FileResult:
         try:
             return self.pool.submit(work, task).result()
-        except cf.process.BrokenProcessPool:
+        except (cf.process.BrokenProcessPool, _Terminated):
             self.restart()
             return _failed_to_run(task, "the worker process died while processing it (out of memory, or a crash in an image library)")
 
