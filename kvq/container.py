@@ -45,7 +45,10 @@ KEPT_ANCILLARY: frozenset[bytes] = frozenset(METADATA_TYPES)
 
 #: Largest piece a lazy reader asks of a file object at once.
 _READ_PIECE = 1 << 20
-#: The first read-ahead of a file (doubled on each read, up to _READ_PIECE): a whole small file, or the start of a large one.
+#: Reads of a file made exactly as asked, before any read-ahead: a usual file's chunks before INDX (HEAD, the
+#: metadata, PLTE) take fewer, so opening it reads no index data; a file of many tiny chunks reads ahead after them.
+_EXACT_READS = 8
+#: The first read-ahead of a file (doubled on each read, up to _READ_PIECE).
 _FIRST_WINDOW = 1 << 16
 #: Chunks up to this length are read and checked in one piece.
 _SMALL_CHUNK = 1 << 12
@@ -332,10 +335,11 @@ class _Bytes:
     """A ``.kvq`` file's bytes as the reader reads them: from memory, or from a seekable binary file.
 
     ``read`` gives fewer bytes than asked only at the end of the file; in
-    memory it gives views, so nothing is copied. From a file it reads ahead
-    into a window (64 KiB, doubling up to 1 MiB as the reads go on), so
-    that a file of a million tiny chunks costs a few dozen reads of the
-    file, not three a chunk, and each byte is read from the file once.
+    memory it gives views, so nothing is copied. From a file, the first
+    reads are exactly what is asked (opening a usual file reads no index
+    data); after those it reads ahead into a window (64 KiB, doubling up to
+    1 MiB as the reads go on), so that a file of a million tiny chunks costs
+    a few dozen reads of the file, not three a chunk.
     """
 
     def __init__(self, data: memoryview | IO[bytes]) -> None:
@@ -343,6 +347,7 @@ class _Bytes:
         self._window = memoryview(b"")
         self._window_at = 0
         self._window_size = _FIRST_WINDOW
+        self._reads = 0
         if isinstance(data, memoryview):
             self._base, self.size = 0, len(data)
         else:
@@ -362,9 +367,12 @@ class _Bytes:
         if size > _READ_PIECE:
             self._data.seek(self._base + offset)
             return _read_at_most(self._data, size)
+        self._reads += 1
+        self._data.seek(self._base + offset)
+        if self._reads <= _EXACT_READS:
+            return _read_at_most(self._data, size)
         # Read ahead from here: the window's bytes before ``offset`` were
         # handed out already (the reader walks forward).
-        self._data.seek(self._base + offset)
         self._window = memoryview(_read_at_most(self._data, max(size, self._window_size)))
         self._window_at = offset
         self._window_size = min(2 * self._window_size, _READ_PIECE)

@@ -490,7 +490,11 @@ def logged_work(task: batch.Task) -> batch.FileResult:
     first = not (folder / f"{name}.tried").exists()
     (folder / f"{name}.tried").touch()
     if "kill-" in name and (first or name.startswith("always-")):
-        os.kill(os.getpid(), signal.Signals(int(name.split("kill-")[1])))
+        signum = signal.Signals(int(name.split("kill-")[1]))
+        if signum not in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
+            # Its default action, whatever this run inherited (nohup ignores SIGHUP): kvq handles only these two.
+            signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
     Path(task.target).write_text("done")
     with open(folder / "done", "a") as log:
         log.write(name + "\n")
