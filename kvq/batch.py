@@ -1108,7 +1108,15 @@ class _Executor(_Backend):
 
     def submit(self, work: Callable[[Task], FileResult], task: Task) -> cf.Future:
         remote = replace(task, source=os.path.abspath(task.source), target=os.path.abspath(task.target))
-        return self.executor.submit(work, remote)
+        try:
+            return self.executor.submit(work, remote)
+        except cf.process.BrokenProcessPool as exc:
+            # A caller's process pool that lost a worker takes no more work, and kvq cannot rebuild it: each
+            # file left is a failure the caller sees (and the same call, run again, resumes), not an
+            # exception that ends the batch and hides the results still to come.
+            future: cf.Future = cf.Future()
+            future.set_result(_failed_to_run(task, f"not run: the executor's process pool is broken ({exc})"))
+            return future
 
     def result(self, future: cf.Future, task: Task) -> FileResult:
         try:

@@ -608,3 +608,20 @@ def test_a_worker_whose_parent_died_before_it_started_ends_at_once(parent_is_the
     result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=kvq_env(), capture_output=True, text=True, timeout=120)
     assert (result.returncode, result.stdout.strip()) == ((0, "running") if parent_is_there else (1, ""))
     assert "Traceback" not in result.stderr
+
+
+def test_a_callers_process_pool_that_loses_a_worker_fails_the_files_left_without_ending_the_batch(tmp_path):
+    # kvq cannot rebuild a caller's pool: once broken it refuses new work. That refusal (BrokenProcessPool from
+    # submit) ended the batch, results still to come unreported; each file left is now a failure of its own.
+    from concurrent.futures import ProcessPoolExecutor
+
+    names = ["a", "b", "always-kill-9"] + [f"f{i:02d}" for i in range(40)]
+    tasks = [batch.Task(name, str(tmp_path / f"{name}.out")) for name in names]
+    with ProcessPoolExecutor(2) as pool:
+        rows = {Path(r.source).name: r for r in batch.run(tasks, logged_work, executor=pool)}
+    assert sorted(rows) == sorted(names)
+    assert rows["always-kill-9"].status == "failed"
+    for row in rows.values():
+        assert row.status == "done" or "worker process died" in row.reason or "process pool is broken" in row.reason, row
+    # What was reported done is on disk; every failure left no output.
+    assert sorted(p.name for p in tmp_path.glob("*.out")) == sorted(f"{n}.out" for n in names if rows[n].status == "done")
