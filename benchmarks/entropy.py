@@ -53,6 +53,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import kvq
+from kvq.coding import DEFAULT, by_code
+from kvq.coding import FALLBACK as TEXTBOOK  # the fixed-width coding: the textbook N * ceil(log2 K)
 
 DEFAULT_KODAK = "../shared/kodak"
 DEFAULT_KS = (16, 64, 256)
@@ -62,9 +64,9 @@ JXL_EFFORT = 9
 #: Issue 10's goals: size below both peers at every K, decode at least 0.25x WebP's speed, encode at most 1.3x fixed.
 GOAL_DECODE = 0.25
 GOAL_ENCODE = 1.3
-CODECS = ("fixed", "png8", "webp", "jxl", "kvq")
+CODECS = (TEXTBOOK.name, "png8", "webp", "jxl", "kvq")
 HEADS = {
-    "fixed": ".kvq fixed width",
+    TEXTBOOK.name: ".kvq fixed width",
     "png8": "PNG-8 (zlib 9)",
     "webp": "WebP-lossless (method 6)",
     "jxl": "JPEG XL lossless (effort 9)",
@@ -103,25 +105,27 @@ def measure(path: Path, k: int, encode_repeat: int, decode_repeat: int) -> dict[
 
     with Image.open(path) as im:
         image = np.asarray(im.convert("RGB"))
-    # Encodes, interleaved: default (entropy) and fixed width, the same quantization each time.
-    times: dict[str, list[tuple[float, float]]] = {"entropy": [], "fixed": []}
+    # Encodes, interleaved: the default coding and the textbook fixed width, the same quantization each time.
+    times: dict[str, list[tuple[float, float]]] = {DEFAULT: [], TEXTBOOK.name: []}
     files: dict[str, bytes] = {}
     for _ in range(encode_repeat):
-        for coding in ("entropy", "fixed"):
-            options = {} if coding == "entropy" else {"coding": "fixed"}
+        for coding in times:
+            options = {"coding": coding}
             data, wall, cpu = timed(lambda options=options: kvq.encode(image, k=k, **options))
             assert isinstance(data, bytes)
             if files.setdefault(coding, data) != data:
                 raise AssertionError(f"{path.name} K={k}: {coding} encode is not deterministic")
             times[coding].append((wall, cpu))
-    entropy, fixed = kvq.decode_indexed(files["entropy"]), kvq.decode_indexed(files["fixed"])
-    if fixed.header.coding != 0 or not (np.array_equal(entropy.indices, fixed.indices) and np.array_equal(entropy.palette, fixed.palette)):
+    entropy, fixed = kvq.decode_indexed(files[DEFAULT]), kvq.decode_indexed(files[TEXTBOOK.name])
+    if fixed.header.coding != TEXTBOOK.code or not (
+        np.array_equal(entropy.indices, fixed.indices) and np.array_equal(entropy.palette, fixed.palette)
+    ):
         raise AssertionError(f"{path.name} K={k}: the two codings do not store the same palette and indices")
     pixels = entropy.pixels()
     files["png8"] = png8(entropy.palette, entropy.indices)
     files["webp"] = webp(pixels)
     files["jxl"] = bytes(imagecodecs.jpegxl_encode(pixels, lossless=True, effort=JXL_EFFORT))
-    files["kvq"] = files.pop("entropy")
+    files["kvq"] = files.pop(DEFAULT)
     # Every file holds exactly the same pixels.
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(files["png8"])).convert("RGB")), pixels)
     assert np.array_equal(webp_decode(files["webp"]), pixels)
@@ -142,13 +146,13 @@ def measure(path: Path, k: int, encode_repeat: int, decode_repeat: int) -> dict[
         "image": path.stem,
         "k": k,
         "k_stored": entropy.header.k,
-        "coding": {0: "fixed", 1: "entropy"}[entropy.header.coding],
+        "coding": by_code(entropy.header.coding).name,
     }
     row.update({f"{name}_bytes": len(files[name]) for name in CODECS})
     for name in ("kvq", "webp"):
         row[f"decode_{name}_wall_s"] = med(dtimes[name], 0)
         row[f"decode_{name}_cpu_s"] = med(dtimes[name], 1)
-    for name in ("entropy", "fixed"):
+    for name in times:
         row[f"encode_{name}_wall_s"] = med(times[name], 0)
         row[f"encode_{name}_cpu_s"] = med(times[name], 1)
     return row
@@ -170,7 +174,7 @@ def summarise(rows: list[dict[str, object]], ks: list[int]) -> list[dict[str, fl
         s["size_vs_jxl"] = s["kvq"] / s["jxl"]
         for clock in ("cpu", "wall"):
             s[f"decode_speed_{clock}"] = _mean(group, f"decode_webp_{clock}_s") / _mean(group, f"decode_kvq_{clock}_s")
-            s[f"encode_cost_{clock}"] = _mean(group, f"encode_entropy_{clock}_s") / _mean(group, f"encode_fixed_{clock}_s")
+            s[f"encode_cost_{clock}"] = _mean(group, f"encode_{DEFAULT}_{clock}_s") / _mean(group, f"encode_{TEXTBOOK.name}_{clock}_s")
         s["kvq_wins"] = sum(int(r["kvq_bytes"]) < min(int(r["webp_bytes"]), int(r["jxl_bytes"])) for r in group)  # type: ignore[call-overload]
         out.append(s)
     return out
@@ -287,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{path.stem} K={k}: kvq {row['kvq_bytes']:,} B, WebP {row['webp_bytes']:,} B, JPEG XL {row['jxl_bytes']:,} B;"
                 f" decode {row['decode_kvq_cpu_s']:.4f} s vs {row['decode_webp_cpu_s']:.4f} s;"
-                f" encode {row['encode_entropy_cpu_s']:.2f} s vs {row['encode_fixed_cpu_s']:.2f} s",
+                f" encode {row[f'encode_{DEFAULT}_cpu_s']:.2f} s vs {row[f'encode_{TEXTBOOK.name}_cpu_s']:.2f} s",
                 flush=True,
             )
     summaries = summarise(rows, ks)

@@ -10,6 +10,10 @@ own module and of every kvq module it imports, recursively: a change anywhere
 in that code compiles the kernel again, and a fresh clone and a developer's
 checkout run the same code.
 
+Where numba's internals differ from those the key is added through, kvq's
+kernels are not cached on disk (compiled once per process) rather than
+cached under a key that misses their sources; a warning says so, once.
+
 The first compile after an install takes a while; :func:`on_compile` lets
 the ``kvq`` command say so, once, when it happens. The library itself prints
 nothing.
@@ -21,6 +25,8 @@ import ast
 import functools
 import hashlib
 import importlib.util
+import inspect
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -109,14 +115,35 @@ def _digest(module: str) -> str:
     return hasher.hexdigest()
 
 
+#: What kvq's cache class overrides or relies on in numba's FunctionCache, with their parameters.
+_NUMBA_INTERNALS = {
+    "__init__": ("self", "py_func"),
+    "_index_key": ("self", "sig", "codegen"),
+    "load_overload": ("self", "sig", "target_context"),
+}
+_warned = False
+
+
 def _cache_class() -> type | None:
-    """numba's per-function cache with kvq's key; None where numba's internals differ (then kernels are not cached)."""
+    """numba's per-function cache with kvq's key; None where numba's internals differ from those it was written for.
+
+    The key is added by overriding private methods of numba's
+    ``FunctionCache``. On a numba whose internals differ, an override could
+    be silently skipped, and a cache keyed on the kernel's own file alone
+    would load stale kernels: there kvq's kernels are not cached on disk at
+    all (compiled once per process), and :func:`kernel` warns once.
+    """
     try:
         from numba.core.caching import FunctionCache
-    except ImportError:  # pragma: no cover - every numba kvq supports has it
+    except ImportError:
         return None
-    if not callable(getattr(FunctionCache, "_index_key", None)):  # pragma: no cover
-        return None
+    for name, parameters in _NUMBA_INTERNALS.items():
+        method = getattr(FunctionCache, name, None)
+        try:
+            if not callable(method) or tuple(inspect.signature(method).parameters) != parameters:
+                return None
+        except (TypeError, ValueError):
+            return None
 
     class SourceKeyedCache(FunctionCache):
         """numba's cache, its index key extended with the digest of the kernel's kvq sources."""
@@ -138,6 +165,31 @@ def _cache_class() -> type | None:
 _CACHE = _cache_class()
 
 
+def _keyed_cache(dispatcher: Any, py_func: Callable[..., Any]) -> Any:
+    """kvq's cache for ``dispatcher``, or None (no disk cache, warned once) where numba's internals differ."""
+    global _warned
+    cache = None
+    # numba keeps a dispatcher's cache in ``_cache``, a NullCache when caching is off; kvq replaces that one.
+    if _CACHE is not None and type(getattr(dispatcher, "_cache", None)).__name__ == "NullCache":
+        try:
+            cache = _CACHE(py_func)
+        except Exception:  # noqa: BLE001 - numba refuses a cache here (no writable place for it): none
+            cache = None
+        if cache is not None and getattr(cache, "_py_func", None) is not py_func:
+            cache = None
+    if cache is None and not _warned:
+        _warned = True
+        import numba
+
+        warnings.warn(
+            f"kvq cannot key numba {numba.__version__}'s on-disk cache on its kernels' sources (numba's internals differ"
+            " from those kvq was written for): kvq's kernels are compiled in every process and not cached",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return cache
+
+
 def kernel(function: Callable[..., Any] | None = None, **options: Any) -> Any:
     """``numba.njit`` with kvq's cache: ``@kernel`` or ``@kernel(nogil=True)``.
 
@@ -154,8 +206,9 @@ def kernel(function: Callable[..., Any] | None = None, **options: Any) -> Any:
 
     def compiled(py_func: Callable[..., Any]) -> Any:
         dispatcher = njit(**options)(py_func)
-        if _CACHE is not None:
-            dispatcher._cache = _CACHE(py_func)
+        cache = _keyed_cache(dispatcher, py_func)
+        if cache is not None:
+            dispatcher._cache = cache
         return dispatcher
 
     return compiled if function is None else compiled(function)

@@ -37,6 +37,7 @@ import concurrent.futures as cf
 import contextlib
 import functools
 import os
+import stat
 import threading
 import time
 import warnings
@@ -521,10 +522,14 @@ def _decode_one(
     source, target = task.source, task.target
     if task.error:
         raise KvqError(task.error)
+    # What is decoded: the path, or the bytes of one that can be read only once.
+    input_: str | bytes = source
     if source != "-":
+        if not _regular_file(source):
+            input_ = _read_once(source, target, max_pixels)
         # The input's header first: a missing or broken input is its own failure, whatever is at the output.
-        header = read_header(source, max_pixels)
-        fields_ = _kvq_fields(header, os.path.getsize(source))
+        header = read_header(input_, max_pixels)
+        fields_ = _kvq_fields(header, len(input_) if isinstance(input_, bytes) else os.path.getsize(source))
         if not force and target != "-" and os.path.lexists(target):
             size = (header.width, header.height)
             what = "a complete image of this file's size"
@@ -533,10 +538,37 @@ def _decode_one(
     if folders and target != "-":
         Path(target).parent.mkdir(parents=True, exist_ok=True)
     decoded = decode_file(
-        _stream(source, "in", force), _stream(target, "out", force), format, max_pixels=max_pixels, force=force, strip=strip
-    )
-    fields_ = _kvq_fields(decoded.header, os.path.getsize(source) if source != "-" else None)
+        _stream(input_, "in", force) if isinstance(input_, str) else input_,
+        _stream(target, "out", force), format, max_pixels=max_pixels, force=force, strip=strip,
+    )  # fmt: skip
+    fields_ = _kvq_fields(decoded.header, None if source == "-" else fields_["bytes"])
     return FileResult(source, target, DONE, seconds=time.perf_counter() - start, **fields_)
+
+
+def _regular_file(path: str) -> bool:
+    """Whether ``path`` can be read twice: a regular file (or nothing there, which fails as it does)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return True
+
+
+def _read_once(source: str, target: str, max_pixels: int | None) -> bytes:
+    """The bytes of an input that can be read only once (a named pipe, a shell's ``<(...)``), as standard input is read.
+
+    Its header is checked against ``max_pixels`` before the rest is read, and
+    the output is refused first if it is the input itself.
+    """
+    from .container import HEADER_SIZE, parse_header
+    from .fileio import _same_file
+    from .inputs import checked_read
+
+    if target != "-" and _same_file(source, Path(target)):
+        raise KvqError(f"output {target} is the same file as input {source}")
+    with open(source, "rb") as fp:
+        head = checked_read(fp, HEADER_SIZE)
+        parse_header(head, max_pixels)
+        return head + checked_read(fp)
 
 
 @contextlib.contextmanager
@@ -617,7 +649,9 @@ def process_pool(jobs: int) -> cf.ProcessPoolExecutor:
     would first import numpy and kvq again, about 0.3 s). Elsewhere, or from
     a threaded program, where forking is unsafe, they start from a fork
     server that has imported kvq (or are spawned, on Windows). Workers ignore
-    Ctrl-C (the process that runs the batch decides), and end when this
+    Ctrl-C (the process that runs the batch decides; a forked worker ignores
+    it from its first instruction), a SIGTERM unwinds the file in hand (its
+    temporary file removed) and ends the worker, and workers end when this
     process ends, however it ends (SIGKILL included; see :func:`_worker_setup`).
 
     Parameters
@@ -641,43 +675,101 @@ def process_pool(jobs: int) -> cf.ProcessPoolExecutor:
         context = forkserver
     else:  # Windows
         context = multiprocessing.get_context("spawn")
-    return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_setup)
+    # The parent, named before any worker starts: a worker that asks later could find it already gone.
+    parent = os.getpid() if context.get_start_method() != "forkserver" else -os.getpid()
+    return _Pool(max_workers=jobs, mp_context=context, initializer=_worker_setup, initargs=(parent,))
+
+
+class _Pool(cf.ProcessPoolExecutor):
+    """A process pool whose tasks run through :func:`_in_worker`, and whose workers are forked with Ctrl-C held back."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
+        # Workers are forked inside submit: with SIGINT blocked across the fork, a Ctrl-C that reaches the
+        # terminal's process group waits in the new worker until it ignores SIGINT (_worker_setup), and
+        # reaches this process as soon as submit returns.
+        with _sigint_held():
+            return super().submit(_in_worker, fn, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no fork, no mask
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 #: Linux's prctl option that sends a signal to a process when its parent dies.
 _PR_SET_PDEATHSIG = 1
 
+_SIGTERM = 15
+#: How long a batch stopped at once waits for its workers to unwind their files in hand before it kills them.
+_GRACE = 1.0
 
-def _worker_setup() -> None:
+#: In a worker: whether a file is in hand, and whether a SIGTERM came.
+_in_hand = False
+_terminating = False
+
+
+class _Terminated(BaseException):
+    """Raised in a worker by SIGTERM to unwind the file in hand; the worker then ends by SIGTERM."""
+
+
+def _worker_setup(parent: int) -> None:
     """Make a pool worker one single-threaded process among ``jobs``, that does not outlive its parent.
 
     Ctrl-C reaches every process of the terminal's group: only the process
     that runs the batch acts on it (it stops starting files and waits for the
-    ones in hand); workers ignore it. SIGTERM (the batch stopped at once)
-    unwinds the file in hand, its temporary file removed.
+    ones in hand); workers ignore it. SIGTERM (the batch stopped at once, the
+    pool put down after a worker died, or anyone's ``kill``) unwinds the file
+    in hand, its temporary file removed, and ends the worker as SIGTERM ends
+    a process: the pool sees a worker that died, never an exception in place
+    of a result.
 
     A worker must not outlive its parent (killed with SIGKILL, say): it would
     hold the output pipe and the manifest's temporary file for ever. Linux
-    kills it with its parent (``PR_SET_PDEATHSIG``); elsewhere, and for the
-    moment before that is set, a thread watches the parent and ends the worker
-    once it is gone.
+    kills it with its parent (``PR_SET_PDEATHSIG``), and a worker whose
+    parent is no longer ``parent`` once that is set (it died before) ends at
+    once. Elsewhere, and for a worker started by a fork server (whose parent
+    is the server: ``parent`` is then negative), a thread polls the parent.
 
     numpy's BLAS starts a thread per core in every process: N workers would
     run N x cores threads on N cores, spinning against each other. One
     thread each, as Dask's nanny sets for its workers.
+
+    Parameters
+    ----------
+    parent : int
+        The pid of the process that runs the batch, taken before any worker
+        started; negative when the workers are a fork server's children.
     """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _unwind)
-    parent = os.getppid()
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-        import ctypes.util
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    if hasattr(signal, "pthread_sigmask"):
+        # Blocked by the parent across the fork (_sigint_held); ignored now, so a pending one is dropped.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    direct = parent > 0
+    parent = abs(parent)
+    watch = True
+    if direct:
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+            import ctypes.util
 
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    threading.Thread(target=_watch_parent, args=(parent,), name="kvq-parent-watch", daemon=True).start()
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            watch = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0
+        if os.getppid() != parent:
+            os._exit(1)  # the parent died before it could take this worker with it
+    if watch:
+        threading.Thread(target=_watch_parent, args=(parent, direct), name="kvq-parent-watch", daemon=True).start()
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - a dependency of kvq and of scikit-learn
@@ -685,15 +777,69 @@ def _worker_setup() -> None:
     threadpool_limits(1)
 
 
-def _unwind(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
+def _in_worker(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """Run one task in a worker, with the file in hand known to the SIGTERM handler."""
+    global _in_hand
+    _in_hand = True
+    try:
+        return fn(*args, **kwargs)
+    except _Terminated:
+        pass
+    finally:
+        _in_hand = False
+        if _terminating:
+            # Unwound (or the file's own code turned the exception into a failure, as numba turns one
+            # raised inside a kernel into a SystemError): no result, the worker ends as SIGTERM ends it.
+            _die(_SIGTERM)
+    return None  # pragma: no cover - _die does not return
 
 
-def _watch_parent(parent: int, every: float = 0.5) -> None:
-    # Reparented (the parent is gone, or was gone before the worker could ask to die with it): end now.
-    while os.getppid() == parent:
+def _recorded(work: Callable[[Task], FileResult], task: Task, record: str) -> FileResult:
+    """``work(task)``, its result also left in the file ``record`` (written whole, then renamed into place)."""
+    import pickle
+
+    result = work(task)
+    with contextlib.suppress(OSError):
+        with open(record + ".part", "wb") as fp:
+            pickle.dump(result, fp)
+        os.replace(record + ".part", record)
+    return result
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    global _terminating
+    _terminating = True
+    if _in_hand:
+        raise _Terminated
+    _die(signum)  # between files: nothing to unwind
+
+
+def _die(signum: int) -> None:
+    """End this worker by ``signum``, as its default action does."""
+    import signal
+
+    signal.signal(signum, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+    os.kill(os.getpid(), signum)
+    os._exit(128 + signum)  # pragma: no cover - where the signal does not end it
+
+
+def _watch_parent(parent: int, direct: bool, every: float = 0.5) -> None:
+    # Reparented, or the parent is gone: end now.
+    while os.getppid() == parent if direct else _exists(parent):
         time.sleep(every)
     os._exit(1)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def run(
@@ -721,10 +867,13 @@ def run(
     jobs : int, optional
         Without ``executor``: None or 1 (or less), this process, one file
         after another, results in task order; N, a process pool of N
-        workers, created and shut down here. A worker
-        process that dies (killed for memory, say) fails only the file it
-        was working on: the pool is rebuilt and the files that were in
-        flight are retried one at a time.
+        workers (:func:`process_pool`), created and shut down here. A
+        worker process that dies, by any signal (killed for memory, say, or
+        sent SIGTERM), fails at most the file it was working on: the pool
+        is rebuilt, a file in flight that a worker had finished is reported
+        as finished, and the others are run again one at a time, alone,
+        once; a file that ends its worker then too fails ("the worker
+        process died while processing it"). No file is done twice.
     stop : threading.Event or any object with ``is_set()``, optional
         Once set, no new file starts; the files in hand finish, are yielded,
         and the generator ends. Files a caller's executor has queued but not
@@ -742,8 +891,11 @@ def run(
         As any exception raised in the caller's thread while a batch runs, it
         ends the batch at once: files not started are cancelled, and kvq's
         own worker processes are stopped, the files in hand unwound (no
-        output, no temporary file); a caller's executor finishes its running
-        tasks on its own. Results not yet yielded are not reported.
+        output, no temporary file); a worker still running after a second
+        (inside a compiled kernel, which acts on SIGTERM only when it
+        returns) is killed, which can leave a hidden temporary file. A
+        caller's executor finishes its running tasks on its own. Results
+        not yet yielded are not reported.
 
     Notes
     -----
@@ -787,13 +939,16 @@ def _drive(tasks: Iterable[Task], work: Callable[[Task], FileResult], backend: _
             results, suspects = _collect(pending, backend)
             yield from results
             if suspects:
-                # The pool is unusable and every file in flight fails with it; only one of them killed its
-                # worker, but which one is unknown: each is run again alone, on a fresh pool.
-                suspects += pending.values()
+                # The pool is unusable and every file in flight fails with it. Those a worker finished, their
+                # result lost as the pool was put down, are reported as finished; only one of the others killed
+                # its worker, but which one is unknown: each is run again alone, on a fresh pool, once (a
+                # file that kills its worker then too fails), so no file is done twice.
+                suspects += pending.items()
                 pending.clear()
                 backend.restart()
-                for task in suspects:
-                    yield backend.alone(work, task)
+                for future, task in suspects:
+                    found = backend.recovered(future, task)
+                    yield found if found is not None else backend.alone(work, task)
     except KeyboardInterrupt:
         abandoned = True
         _cancel(pending)
@@ -810,7 +965,7 @@ def _cancel(pending: dict[cf.Future, Task]) -> None:
         future.cancel()
 
 
-def _collect(pending: dict[cf.Future, Task], backend: _Backend) -> tuple[list[FileResult], list[Task]]:
+def _collect(pending: dict[cf.Future, Task], backend: _Backend) -> tuple[list[FileResult], list[tuple[cf.Future, Task]]]:
     """Wait for the first files to finish; their results, and the files whose worker process died.
 
     The finished futures are dropped with this frame, before the next wait: a
@@ -825,7 +980,7 @@ def _collect(pending: dict[cf.Future, Task], backend: _Backend) -> tuple[list[Fi
         try:
             results.append(backend.result(future, task))
         except cf.process.BrokenProcessPool:
-            suspects.append(task)
+            suspects.append((future, task))
     return results, suspects
 
 
@@ -848,6 +1003,10 @@ class _Backend:
     def alone(self, work: Callable[[Task], FileResult], task: Task) -> FileResult:
         raise NotImplementedError  # pragma: no cover - kvq's own pool only
 
+    def recovered(self, future: cf.Future, task: Task) -> FileResult | None:
+        """The result of a file whose worker finished it before the pool broke, if it did; else None."""
+        return None
+
     def abandon(self) -> None:
         """The batch stops at once (KeyboardInterrupt): stop what can be stopped."""
 
@@ -868,16 +1027,58 @@ class _OwnPool(_Backend):
     """kvq's own process pool: one file per worker in flight; a worker that dies fails only its own file."""
 
     def __init__(self, jobs: int) -> None:
+        import tempfile
+
         self.jobs = self.window = jobs
         self.pool = process_pool(jobs)
+        # Each worker leaves its file's result here too, before handing it back: a result lost when a death
+        # elsewhere puts the pool down (it terminates every worker) is found here, not made again.
+        self.records = tempfile.mkdtemp(prefix="kvq-batch-")
+        self.record_of: dict[cf.Future, str] = {}
+        self.count = 0
 
     def submit(self, work: Callable[[Task], FileResult], task: Task) -> cf.Future:
+        self.count += 1
+        record = os.path.join(self.records, str(self.count))
         try:
-            return self.pool.submit(work, task)
+            future = self.pool.submit(_recorded, work, task, record)
         except cf.process.BrokenProcessPool:
             # Broken by a death the batch has not seen yet: its file will show it; this one never started.
             self.restart()
-            return self.pool.submit(work, task)
+            future = self.pool.submit(_recorded, work, task, record)
+        self.record_of[future] = record
+        future.add_done_callback(self._forget)
+        return future
+
+    def result(self, future: cf.Future, task: Task) -> FileResult:
+        try:
+            return future.result()
+        except _Terminated:
+            # SIGTERM landed in the instant between the file's end and the worker's own bookkeeping: the
+            # worker is ending; its file is treated as that of a worker that died.
+            raise cf.process.BrokenProcessPool("a worker process was terminated") from None
+
+    def _forget(self, future: cf.Future) -> None:
+        # A result handed back needs no record; a lost one is read by recovered() first.
+        if not future.cancelled() and future.exception() is None:
+            record = self.record_of.pop(future, None)
+            if record is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(record)
+
+    def recovered(self, future: cf.Future, task: Task) -> FileResult | None:
+        import pickle
+
+        record = self.record_of.pop(future, None)
+        if record is None:
+            return None
+        try:
+            with open(record, "rb") as fp:
+                found = pickle.load(fp)
+            os.unlink(record)
+        except (OSError, EOFError, pickle.UnpicklingError):
+            return None
+        return found if isinstance(found, FileResult) else None
 
     def restart(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -886,19 +1087,39 @@ class _OwnPool(_Backend):
     def alone(self, work: Callable[[Task], FileResult], task: Task) -> FileResult:
         try:
             return self.pool.submit(work, task).result()
-        except cf.process.BrokenProcessPool:
+        except (cf.process.BrokenProcessPool, _Terminated):
             self.restart()
             return _failed_to_run(task, "the worker process died while processing it (out of memory, or a crash in an image library)")
 
     def abandon(self) -> None:
-        # SIGTERM unwinds each worker's file in hand (see _worker_setup); nothing waits for them.
-        for process in list(getattr(self.pool, "_processes", {}).values()):
-            with contextlib.suppress(OSError, ValueError):
+        # SIGTERM unwinds each worker's file in hand (see _worker_setup), at once where the worker runs Python;
+        # one inside a compiled kernel acts on it only when the kernel returns, which may take seconds, so
+        # whatever is left after a moment is killed: the batch stops now, at worst leaving a hidden
+        # temporary file (as after any SIGKILL), which the next run ignores.
+        processes = list(getattr(self.pool, "_processes", {}).values())
+        for process in processes:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
                 process.terminate()
+        deadline = time.monotonic() + _GRACE
+        for process in processes:
+            with contextlib.suppress(OSError, ValueError, AttributeError, AssertionError):
+                process.join(max(0.0, deadline - time.monotonic()))
+        for process in processes:
+            with contextlib.suppress(OSError, ValueError, AttributeError, AssertionError):
+                if process.is_alive():
+                    process.kill()
+                    process.join(_GRACE)
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self._remove_records()
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self._remove_records()
+
+    def _remove_records(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.records, ignore_errors=True)
 
 
 class _Executor(_Backend):
@@ -921,7 +1142,15 @@ class _Executor(_Backend):
 
     def submit(self, work: Callable[[Task], FileResult], task: Task) -> cf.Future:
         remote = replace(task, source=os.path.abspath(task.source), target=os.path.abspath(task.target))
-        return self.executor.submit(work, remote)
+        try:
+            return self.executor.submit(work, remote)
+        except cf.process.BrokenProcessPool as exc:
+            # A caller's process pool that lost a worker takes no more work, and kvq cannot rebuild it: each
+            # file left is a failure the caller sees (and the same call, run again, resumes), not an
+            # exception that ends the batch and hides the results still to come.
+            future: cf.Future = cf.Future()
+            future.set_result(_failed_to_run(task, f"not run: the executor's process pool is broken ({exc})"))
+            return future
 
     def result(self, future: cf.Future, task: Task) -> FileResult:
         try:

@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .demo import DEMO_KS, SAMPLES
@@ -530,10 +530,10 @@ def _run_batch(args: argparse.Namespace, verb: str, jobs: int, **settings: Any) 
             elif (coding := _compiled_coding(tasks[0].source)) is not None:
                 _start_kernels(args, coding=coding)
         # Ctrl-C now stops the batch: no file starts, those in hand finish and are reported.
-        stack.enter_context(args.ctrl_c.stopping(stop))
+        message = "kvq: stopping after the files in hand; Ctrl-C again to stop now"
+        stack.enter_context(args.ctrl_c.stopping(stop, None if args.quiet else functools.partial(bar.say_now, message)))
         running = batch.run(tasks, work, executor=client, jobs=None if client else jobs, stop=stop)
         results = stack.enter_context(contextlib.closing(running))
-        said = False
         try:
             for result in results:
                 bar.update(result.status)
@@ -546,9 +546,6 @@ def _run_batch(args: argparse.Namespace, verb: str, jobs: int, **settings: Any) 
                 if args.verbose and result.warnings:
                     for line in result.warnings.splitlines():
                         bar.write(f"kvq: warning: {result.source}: {line}", stream=sys.stderr)
-                if stop.is_set() and not said and not args.quiet:
-                    said = True
-                    bar.write("kvq: stopping: the files in hand finish; Ctrl-C again to stop at once", stream=sys.stderr)
         except KeyboardInterrupt:
             # A second Ctrl-C: the batch stops at once, wherever it landed (inside the runner, or here).
             at_once = True
@@ -695,18 +692,36 @@ class _CtrlC:
 
     def __init__(self) -> None:
         self.stop: threading.Event | None = None
+        self.on_stop: Callable[[], None] | None = None
         self.raised = False
+        self.pressed = False
 
     def __call__(self, signum: int, frame: object) -> None:
+        self.pressed = True
         if self.stop is not None and not self.stop.is_set():
             self.stop.set()
+            if self.on_stop is not None:
+                self.on_stop()  # said now, not once the files in hand have finished
+            return
+        if self.raised:
+            # Stopping at once already: a KeyboardInterrupt now would land in the clean-up (the workers being
+            # stopped, the manifest written, the pool's threads joined at exit) and could leave it half done,
+            # the exit then waiting for ever on a worker or a lock. The clean-up is bounded; let it finish.
             return
         self.raised = True
         raise KeyboardInterrupt
 
     @contextlib.contextmanager
-    def installed(self) -> Iterator[_CtrlC]:
-        """For the length of the command, in place of Python's own handler (only from there: a caller's, or SIGINT ignored, stays)."""
+    def installed(self, exiting: bool = False) -> Iterator[_CtrlC]:
+        """For the length of the command, in place of Python's own handler (only from there: a caller's, or SIGINT ignored, stays).
+
+        ``exiting``: the process ends with the command (its own ``kvq``
+        process). Once Ctrl-C has been pressed, SIGINT is then left ignored
+        rather than Python's handler put back: a KeyboardInterrupt in the
+        interpreter's exit would interrupt the joining of a process pool's
+        threads and workers (a wait for ever, or death by SIGINT in place of
+        status 130).
+        """
         import signal
 
         if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
@@ -717,18 +732,24 @@ class _CtrlC:
             yield self
         finally:
             # A Ctrl-C here would raise before Python's handler is back: put it back whatever comes.
+            afterwards = self._afterwards
             while signal.getsignal(signal.SIGINT) is self:
                 with contextlib.suppress(KeyboardInterrupt):
-                    signal.signal(signal.SIGINT, signal.default_int_handler)
+                    signal.signal(signal.SIGINT, afterwards(exiting))
+
+    def _afterwards(self, exiting: bool) -> Any:
+        import signal
+
+        return signal.SIG_IGN if exiting and self.pressed else signal.default_int_handler
 
     @contextlib.contextmanager
-    def stopping(self, stop: threading.Event) -> Iterator[None]:
-        """Inside, the first Ctrl-C sets ``stop`` instead of raising."""
-        self.stop = stop
+    def stopping(self, stop: threading.Event, said: Callable[[], None] | None = None) -> Iterator[None]:
+        """Inside, the first Ctrl-C sets ``stop`` instead of raising, and calls ``said`` (from the signal handler)."""
+        self.stop, self.on_stop = stop, said
         try:
             yield
         finally:
-            self.stop = None
+            self.stop, self.on_stop = None, None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -744,7 +765,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         The exit status.
     """
-    with _CtrlC().installed() as ctrl_c:
+    # Called with no arguments, as the kvq command's own process runs it (kvq, python -m kvq): the process ends with it.
+    with _CtrlC().installed(exiting=argv is None) as ctrl_c:
         return _main(argv, ctrl_c)
 
 

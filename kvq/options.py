@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
@@ -87,8 +87,9 @@ class StrOptions:
 
     Parameters
     ----------
-    choices : tuple of str
-        The canonical values, lower case.
+    choices : tuple of str, or a callable that returns one
+        The canonical values, lower case; a callable is asked at each use
+        (the index codings: whatever :mod:`kvq.coding`'s registry holds).
     aliases : mapping of str to str, optional
         Other spellings accepted for a choice.
     booleans : (str, str), optional
@@ -96,9 +97,13 @@ class StrOptions:
         accepted.
     """
 
-    choices: tuple[str, ...]
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]]
     aliases: Mapping[str, str] = field(default_factory=dict)
     booleans: tuple[str, str] | None = None
+
+    def allowed(self) -> tuple[str, ...]:
+        """tuple of str: the canonical values now."""
+        return self.choices() if callable(self.choices) else self.choices
 
     def normalise(self, value: object) -> str:
         """The canonical spelling of ``value`` (unchecked): lower case, aliases resolved."""
@@ -110,8 +115,9 @@ class StrOptions:
     def validate(self, name: str, value: object) -> str:
         """Return the canonical choice for ``value``, or raise :class:`kvq.OptionError`."""
         text = self.normalise(value)
-        if text not in self.choices:
-            raise OptionError(f"{name} must be one of {', '.join(self.choices)}, not {value!r}")
+        allowed = self.allowed()
+        if text not in allowed:
+            raise OptionError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
         return text
 
 
@@ -326,7 +332,7 @@ class EncoderOptions:
     coding: str = option(
         codings.DEFAULT,
         "index coding: " + ", ".join(f"{name} ({codings.by_name(name).summary})" for name in codings.names()),
-        StrOptions(codings.names()),
+        StrOptions(codings.names),
     )  # fmt: skip
     method: str = option(
         "kvq", "palette method: kvq (its own engine, the default) or kmeans (the textbook: scikit-learn's KMeans, "
@@ -392,7 +398,7 @@ def add_arguments(
             kwargs["metavar"] = constraint.metavar()
         elif isinstance(constraint, StrOptions):
             kwargs["type"] = constraint.normalise
-            kwargs["metavar"] = "{" + ",".join(constraint.choices) + "}"
+            kwargs["metavar"] = "{" + ",".join(constraint.allowed()) + "}"
         elif isinstance(constraint, Interval):
             kwargs["type"] = constraint.kind
             kwargs["metavar"] = constraint.metavar()

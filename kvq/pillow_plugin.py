@@ -260,14 +260,13 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     # coding= alone is still kept as it is.
     store = {name: value for name, value in options.items() if name != "coding"}
     if im.mode == "P" and not store:
-        EncoderOptions.from_kwargs(**options)  # the same OptionError for a bad coding
+        # The same OptionError for a bad coding, and the option's own default for none.
+        coding = EncoderOptions.from_kwargs(**options).coding
         transparency = im.encoderinfo.get("transparency", im.info.get("transparency"))
         # Turned as kvq.encode turns any image (transpose keeps the palette).
         upright = oriented(im)
         palette = _palette_of(upright, transparency)
-        data = codec.encode_indexed(
-            palette=palette, indices=np.asarray(upright), metadata=metadata, coding=options.get("coding", "entropy")
-        )
+        data = codec.encode_indexed(palette=palette, indices=np.asarray(upright), metadata=metadata, coding=coding)
     else:
         chosen = EncoderOptions.from_kwargs(**options)
         try:

@@ -7,6 +7,8 @@ stream is a terminal, so logs and pipes get no control characters.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import threading
 import time
@@ -112,6 +114,29 @@ class ProgressBar:
         print(message, file=out, flush=True)
         if self.enabled and self.count:
             self._draw(time.monotonic())
+
+    def say_now(self, message: str) -> None:
+        """Print a line above the bar from a signal handler.
+
+        Written straight to the stream's descriptor: a handler runs between
+        two instructions of the main thread, maybe inside a write to the same
+        stream, which a second write through it would re-enter. A stream
+        without a descriptor gets the line from a thread, which waits for
+        the write in hand.
+
+        Parameters
+        ----------
+        message : str
+        """
+        try:
+            fd = self.stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            threading.Thread(target=self.write, args=(message,), name="kvq-say-now", daemon=True).start()
+            return
+        clear = f"\r{' ' * self._width}\r" if self.enabled and self._width else ""
+        self._width = 0
+        with contextlib.suppress(OSError):
+            os.write(fd, f"{clear}{message}\n".encode(getattr(self.stream, "encoding", None) or "utf-8", "backslashreplace"))
 
     def close(self) -> None:
         """Finish the bar's line."""

@@ -475,3 +475,153 @@ def test_a_temporary_file_is_removed_whatever_interrupts_its_write(tmp_path, mon
         fileio.atomic_write(tmp_path / "x.kvq", b"data")
     monkeypatch.setattr(fileio.os, "fdopen", real)
     assert list(tmp_path.iterdir()) == []
+
+
+def logged_work(task: batch.Task) -> batch.FileResult:
+    """A file's work that logs each attempt and each completion (a line in ``attempts`` and ``done`` beside the
+    output) and does what the file's name says to the worker on the first attempt, or on every one (``always-``):
+    ``kill-N`` sends it signal N."""
+    import signal
+
+    folder = Path(task.target).parent
+    name = Path(task.source).name
+    with open(folder / "attempts", "a") as log:
+        log.write(name + "\n")
+    first = not (folder / f"{name}.tried").exists()
+    (folder / f"{name}.tried").touch()
+    if "kill-" in name and (first or name.startswith("always-")):
+        signum = signal.Signals(int(name.split("kill-")[1]))
+        if signum not in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
+            # Its default action, whatever this run inherited (nohup ignores SIGHUP): kvq handles only these two.
+            signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    Path(task.target).write_text("done")
+    with open(folder / "done", "a") as log:
+        log.write(name + "\n")
+    return batch.FileResult(task.source, task.target, "done")
+
+
+def log_lines(path: Path) -> list[str]:
+    return sorted(path.read_text().split()) if path.exists() else []
+
+
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGKILL", "SIGUSR1", "SIGHUP", "SIGINT"])
+def test_a_worker_ended_by_any_signal_costs_its_file_one_retry_and_the_batch_goes_on(tmp_path, signum):
+    # SIGTERM made the worker raise SystemExit(143), which the pool handed back as the file's result and which
+    # ended the whole batch. Every signal that ends a worker is now a worker that died: its file is run again
+    # alone, once, and the batch goes on; SIGINT, the terminal's Ctrl-C, is the parent's, and a worker ignores it.
+    import signal
+
+    victim = f"kill-{int(getattr(signal, signum))}"
+    names = ["a", "b", victim, "c", "d", "e"]
+    tasks = [batch.Task(name, str(tmp_path / f"{name}.out")) for name in names]
+    rows = {Path(r.source).name: r for r in batch.run(tasks, logged_work, jobs=2)}
+    assert sorted(rows) == sorted(names) and all(r.status == "done" for r in rows.values()), rows
+    assert log_lines(tmp_path / "done") == sorted(names)  # every file finished exactly once
+    attempts = log_lines(tmp_path / "attempts")
+    assert attempts.count(victim) == (1 if signum == "SIGINT" else 2)
+
+
+def test_a_file_that_kills_its_worker_twice_fails_and_no_file_is_done_twice(tmp_path):
+    names = ["a", "b", "always-kill-9", "c", "d", "e", "f"]
+    tasks = [batch.Task(name, str(tmp_path / f"{name}.out")) for name in names]
+    rows = {Path(r.source).name: r for r in batch.run(tasks, logged_work, jobs=2)}
+    assert rows["always-kill-9"].status == "failed" and "worker process died" in rows["always-kill-9"].reason
+    assert all(rows[name].status == "done" for name in names if name != "always-kill-9")
+    assert log_lines(tmp_path / "attempts").count("always-kill-9") == 2  # once in the pool, once alone
+    assert log_lines(tmp_path / "done") == sorted(n for n in names if n != "always-kill-9")
+
+
+_REAL_RECORDED = batch._recorded
+
+
+def recorded_then_lost(work, task, record):
+    """kvq.batch._recorded, but the worker of the file named ``lost`` dies once its result is recorded."""
+    import signal
+
+    result = _REAL_RECORDED(work, task, record)
+    if task.source == "lost":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return result
+
+
+def test_a_result_lost_when_the_pool_is_put_down_is_recovered_not_made_again(tmp_path, monkeypatch):
+    # The file was finished, its output in place, but its worker died before handing the result back (the pool
+    # terminates every worker when one dies): it is reported as finished, with its own row, and not done again.
+    import tempfile
+
+    monkeypatch.setattr(batch, "_recorded", recorded_then_lost)  # the forked workers inherit it
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    names = ["a", "lost", "b", "c"]
+    tasks = [batch.Task(name, str(tmp_path / f"{name}.out")) for name in names]
+    rows = {Path(r.source).name: r for r in batch.run(tasks, logged_work, jobs=2)}
+    assert all(r.status == "done" for r in rows.values()) and sorted(rows) == sorted(names)
+    assert log_lines(tmp_path / "done") == sorted(names)
+    assert list((tmp_path / "tmp").iterdir()) == []  # the records went with the batch
+
+
+def deaf_in_hand(task: batch.Task) -> batch.FileResult:
+    """A file whose worker cannot act on SIGTERM, as one inside a compiled kernel acts on it only when the kernel
+    returns: it says it is in hand, and never finishes."""
+    import signal
+
+    if not task.source.endswith("deaf"):
+        return quick(task)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    Path(task.target + ".ready").write_text(str(os.getpid()))
+    while True:
+        time.sleep(0.05)
+
+
+def test_stopping_at_once_does_not_wait_for_a_worker_inside_compiled_code(tmp_path):
+    # The second Ctrl-C terminated the workers and went on; a worker inside a numba kernel (here: one that
+    # cannot act on SIGTERM) ran on until its kernel returned, and the command's exit waited for it. Whatever
+    # has not unwound after a moment is killed.
+    tasks = [batch.Task("quick", str(tmp_path / "quick")), batch.Task("deaf", str(tmp_path / "deaf"))]
+    results = batch.run(tasks, deaf_in_hand, jobs=2)
+    assert next(results).source == "quick"
+    ready = tmp_path / "deaf.ready"
+    deadline = time.monotonic() + 120
+    while not ready.exists():
+        assert time.monotonic() < deadline, "the deaf file never started"
+        time.sleep(0.01)
+    worker = int(ready.read_text())
+    with pytest.raises(KeyboardInterrupt):
+        results.throw(KeyboardInterrupt())
+    assert not _alive(worker)  # gone by the time the batch has stopped
+
+
+@pytest.mark.parametrize("parent_is_there", [True, False])
+def test_a_worker_whose_parent_died_before_it_started_ends_at_once(parent_is_there):
+    # The worker used to read its parent's pid after the fork: a parent that died in between was never
+    # noticed (the worker took init as its parent). The pid is taken before the fork and compared once the
+    # worker has asked Linux to kill it with its parent.
+    import subprocess
+    import sys
+
+    from conftest import REPO, kvq_env
+
+    probe = (
+        f"import os, sys\nfrom kvq import batch\nbatch._worker_setup(os.getppid() if {parent_is_there} else 1 << 22)\nprint('running')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=kvq_env(), capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout.strip()) == ((0, "running") if parent_is_there else (1, ""))
+    assert "Traceback" not in result.stderr
+
+
+def test_a_callers_process_pool_that_loses_a_worker_fails_the_files_left_without_ending_the_batch(tmp_path):
+    # kvq cannot rebuild a caller's pool: once broken it refuses new work. That refusal (BrokenProcessPool from
+    # submit) ended the batch, results still to come unreported; each file left is now a failure of its own.
+    from concurrent.futures import ProcessPoolExecutor
+
+    names = ["a", "b", "always-kill-9"] + [f"f{i:02d}" for i in range(40)]
+    tasks = [batch.Task(name, str(tmp_path / f"{name}.out")) for name in names]
+    with ProcessPoolExecutor(2) as pool:
+        rows = {Path(r.source).name: r for r in batch.run(tasks, logged_work, executor=pool)}
+    assert sorted(rows) == sorted(names)
+    assert rows["always-kill-9"].status == "failed"
+    for row in rows.values():
+        assert row.status == "done" or "worker process died" in row.reason or "process pool is broken" in row.reason, row
+    # What was reported done is on disk; every failure left no output.
+    assert sorted(p.name for p in tmp_path.glob("*.out")) == sorted(f"{n}.out" for n in names if rows[n].status == "done")

@@ -9,6 +9,7 @@ bytes. The rest runs ``kvq.cli.main`` in the test process on real descriptors 0-
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -304,3 +305,57 @@ def test_decode_never_offers_to_replace_the_original(photo_png: Path, tmp_path: 
     assert run("decode", "back.kvq", "--force", cwd=tmp_path).returncode == 0
     with Image.open(tmp_path / "back.png") as im:
         assert np.array_equal(np.asarray(im.convert("RGB")), kvq.decode(tmp_path / "photo.kvq"))
+
+
+def _feed(fifo: Path, data: bytes) -> None:
+    """Write ``data`` into the named pipe ``fifo`` from a thread, once its reader has opened it."""
+    import threading
+
+    def write() -> None:
+        with open(fifo, "wb") as fp:
+            fp.write(data)
+
+    threading.Thread(target=write, daemon=True).start()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX's")
+def test_decode_and_info_read_a_named_pipe_once(photo_png: Path, tmp_path: Path) -> None:
+    # A named pipe (or a shell's <(cat x.kvq), a /dev/fd path) can be read once: the input must be read once,
+    # as standard input is, not opened for its header and again for the decode (the second open waited for ever).
+    data = kvq.encode(Image.open(photo_png), k=8)
+    fifo = tmp_path / "pipe.kvq"
+    os.mkfifo(fifo)
+    _feed(fifo, data)
+    result = run_kvq("decode", fifo, "-o", tmp_path / "out.png", cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "out.png") as image:
+        assert np.array_equal(np.asarray(image.convert("RGB")), kvq.decode(data))
+    _feed(fifo, data)
+    result = run_kvq("info", fifo, "--json", cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    # The batch's row gives the bytes read, not the size a pipe's stat says (0).
+    from kvq import batch
+
+    _feed(fifo, data)
+    (row,) = batch.decode_files([fifo], tmp_path / "rows")
+    assert row.status == "done" and row.bytes == len(data) and row.k == kvq.read_header(data).k
+    # Its header is checked before the rest is read; a pipe is never its own output.
+    _feed(fifo, data)
+    (row,) = batch.decode_files([fifo], tmp_path / "small", max_pixels=100)
+    assert row.status == "failed" and "pixels" in row.reason
+    assert not (tmp_path / "small").exists() or not list((tmp_path / "small").iterdir())
+
+
+@pytest.mark.skipif(not Path("/dev/fd").is_dir() or not shutil.which("bash"), reason="needs bash and /dev/fd")
+def test_decode_from_process_substitution(photo_png: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from conftest import kvq_env
+
+    (tmp_path / "x.kvq").write_bytes(kvq.encode(Image.open(photo_png), k=8))
+    command = f"{sys.executable} -m kvq decode <(cat x.kvq) -o y.png"
+    result = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=kvq_env(), capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "y.png") as image:
+        assert np.array_equal(np.asarray(image.convert("RGB")), kvq.decode(tmp_path / "x.kvq"))

@@ -166,7 +166,12 @@ def test_ctrl_c_writes_the_manifest_and_the_rerun_resumes(tmp_path, jobs):
     # background job (`pytest &` in a script) with SIGINT ignored, and Python then keeps ignoring it.
     process = subprocess.Popen(
         kvq_command("encode", "photos", "-o", "out", "-k", "64", "--manifest", "m.csv", "--jobs", jobs),
-        cwd=tmp_path, env=kvq_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        cwd=tmp_path,
+        env=kvq_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     wait_for_output(tmp_path / "out", process)
@@ -191,7 +196,11 @@ def test_sigkill_leaves_no_half_written_output_and_the_rerun_finishes(tmp_path):
     many_photos(tmp_path / "photos", 40)
     process = subprocess.Popen(
         kvq_command("encode", "photos", "-o", "out", "-k", "64", "--jobs", "2"),
-        cwd=tmp_path, env=kvq_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=tmp_path,
+        env=kvq_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     wait_for_output(tmp_path / "out", process)
     os.killpg(process.pid, signal.SIGKILL)  # the command and its workers, mid-write
@@ -423,3 +432,68 @@ def test_an_output_made_with_other_options_is_not_already_done(tmp_path: Path) -
     assert run("encode", "photos", "-o", "out", "-k", "16", cwd=tmp_path).returncode == 0
     assert run("encode", "photos", "-o", "out", "-k", "4", "--force", cwd=tmp_path).returncode == 0
     assert all(kvq.read_header(p).k == 4 for p in (tmp_path / "out").iterdir())
+
+
+def test_the_first_ctrl_c_says_at_once_that_the_batch_is_stopping(tmp_path, monkeypatch, python_sigint):
+    # The message came after the files in hand had finished (minutes, for large photos), so the first Ctrl-C
+    # looked ignored. It is on standard error by the time the handler returns, while the file in hand goes on.
+    import sys
+
+    from kvq import batch
+
+    many_photos(tmp_path / "photos", 4)
+    real = batch.encode_task
+    seen = []
+
+    def encode_task(task, *args, **kwargs):
+        if task.source.endswith("001.png"):
+            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+            seen.append(os.pread(sys.stderr.fileno(), 1 << 16, 0).decode())  # standard error so far
+        return real(task, *args, **kwargs)
+
+    monkeypatch.setattr(batch, "encode_task", encode_task)
+    result = run("encode", "photos", "-o", "out", "-k", "8", cwd=tmp_path)
+    assert result.returncode == 130, result.stderr
+    assert seen == ["kvq: stopping after the files in hand; Ctrl-C again to stop now\n"]
+    assert check_outputs_complete(tmp_path / "out") == ["000.kvq", "001.kvq"]  # the file in hand finished
+    assert result.stderr.count("Ctrl-C again") == 1
+
+
+def test_a_third_ctrl_c_does_not_interrupt_the_clean_up_of_the_second():
+    # The second Ctrl-C stops at once: workers are stopped, the manifest written, the pool's threads joined at
+    # exit. A third KeyboardInterrupt landing there could leave that half done, and the exit waiting for ever.
+    import threading
+
+    from kvq.cli import _CtrlC
+
+    said = []
+    ctrl_c, stop = _CtrlC(), threading.Event()
+    with ctrl_c.stopping(stop, lambda: said.append("stopping")):
+        ctrl_c(signal.SIGINT, None)
+        assert stop.is_set() and said == ["stopping"]
+        with pytest.raises(KeyboardInterrupt):
+            ctrl_c(signal.SIGINT, None)
+        for _ in range(3):
+            ctrl_c(signal.SIGINT, None)  # ignored: the clean-up goes on
+    assert said == ["stopping"]
+    # Outside a batch the first Ctrl-C stops the command, and the ones after it are ignored as well.
+    alone = _CtrlC()
+    with pytest.raises(KeyboardInterrupt):
+        alone(signal.SIGINT, None)
+    alone(signal.SIGINT, None)
+
+
+@pytest.mark.parametrize(("exiting", "pressed", "after"), [(True, True, "ignored"), (True, False, "python"), (False, True, "python")])
+def test_the_commands_own_process_stays_deaf_to_ctrl_c_once_pressed(python_sigint, exiting, pressed, after):
+    # Python's handler put back as the command returned made a late Ctrl-C a KeyboardInterrupt in the
+    # interpreter's exit, where a process pool's threads and workers are joined: the command died by SIGINT
+    # (status -2, not 130), or waited for ever. Its own process (kvq, python -m kvq) leaves SIGINT ignored
+    # once it was pressed; a caller of kvq.cli.main(argv) gets its handler back.
+    from kvq.cli import _CtrlC
+
+    with _CtrlC().installed(exiting=exiting) as ctrl_c:
+        if pressed:
+            with pytest.raises(KeyboardInterrupt):
+                signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+    expected = signal.SIG_IGN if after == "ignored" else signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is expected and ctrl_c.pressed == pressed

@@ -8,6 +8,7 @@ A toy coding (fixed width, deflated) is added to the registry, as coding 2 will 
 from __future__ import annotations
 
 import io
+import json
 import zlib
 
 import numpy as np
@@ -100,3 +101,72 @@ def test_a_reader_without_a_coding_refuses_its_files_by_its_byte(deflate, photo)
     coding.CODINGS = coding.CODINGS[:-1]  # the fixture puts the registry back
     with pytest.raises(kvq.FormatError, match=r"index coding 7 is unknown to this reader, which knows 0 \(fixed\), 1 \(entropy\)"):
         kvq.decode(data)
+
+
+def test_no_module_outside_kvq_coding_names_or_compares_a_coding():
+    # "No other module may branch on a coding": outside kvq/coding/, no code (docstrings aside) spells a coding's
+    # name or compares a coding byte; they ask the registry (coding.DEFAULT, by_code, by_name, FALLBACK).
+    # The explore page is the one exception: its JavaScript decoder reads the default coding, named as such.
+    import ast
+    from pathlib import Path
+
+    names = {c.name for c in coding.CODINGS}
+    package = Path(kvq.__file__).parent
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if path.parent.name == "coding":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+        }
+        for node in ast.walk(tree):
+            where = f"{path.relative_to(package)}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.Constant) and node.value in names and id(node) not in docstrings:
+                found.append(f"{where} names {node.value!r}")
+            elif (
+                isinstance(node, ast.Compare)
+                and any(isinstance(side, ast.Attribute) and side.attr == "coding" for side in (node.left, *node.comparators))
+                and "by_name(ENTROPY_CODING)" not in ast.unparse(node)
+            ):
+                found.append(f"{where} compares {ast.unparse(node)}")
+    assert found == []
+
+
+def test_a_toy_coding_registered_at_run_time_goes_through_every_door(deflate, photo, tmp_path):
+    # "Adding a coding is one module and one registry line": a coding defined here and put in the registry is
+    # chosen by name at every door (kvq.encode, the command's --coding, Image.save), stored under its byte,
+    # and read back whole, band by band, by kvq info and by Pillow, with nothing else told about it.
+    from conftest import run_kvq_here
+
+    expected = kvq.encode_image(photo, k=16)
+    data = kvq.encode(photo, k=16, coding="deflate")
+    header = kvq.read_header(data)
+    assert (header.coding, header.version) == (7, (1, 1))
+    assert np.array_equal(kvq.decode(data), expected.pixels())
+    assert kvq.EncoderOptions(coding="deflate").coding == "deflate"
+    # The command: encode with --coding, info, decode (read band by band).
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    assert run_kvq_here("encode", "p.png", "-o", "p.kvq", "-k", "16", "--coding", "deflate", "-q", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "p.kvq").read_bytes() == data
+    info = run_kvq_here("info", "p.kvq", "--json", cwd=tmp_path)
+    assert info.returncode == 0 and json.loads(info.stdout)["header"]["coding"] == 7, info.stdout
+    assert run_kvq_here("decode", "p.kvq", "-o", "back.png", cwd=tmp_path).returncode == 0
+    with Image.open(tmp_path / "back.png") as back:
+        assert np.array_equal(np.asarray(back.convert("RGB")), expected.pixels())
+    # Pillow: open and load it, and write one.
+    with Image.open(io.BytesIO(data)) as image:
+        assert np.array_equal(np.asarray(image.convert("RGB")), expected.pixels())
+        out = io.BytesIO()
+        image.save(out, format="KVQ", coding="deflate")
+    assert kvq.read_header(out.getvalue()).coding == 7
+    # A reader without it refuses its files by their byte.
+    coding.CODINGS = coding.CODINGS[:-1]  # the fixture puts the registry back
+    with pytest.raises(kvq.FormatError, match="index coding 7 is unknown"):
+        kvq.decode(data)
+    with pytest.raises(kvq.OptionError, match="coding must be one of"):
+        kvq.encode(photo, k=16, coding="deflate")

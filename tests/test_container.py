@@ -10,6 +10,7 @@ import zlib
 import numpy as np
 import pytest
 
+import kvq
 from kvq import container
 from kvq.container import HEADER_SIZE, OVERHEAD, SIGNATURE, Header
 from kvq.errors import ChecksumError, FormatError, ImageTooLargeError, NotKvqError, TruncatedError
@@ -268,3 +269,58 @@ def test_the_renamed_header_sizes_still_answer_with_a_deprecation_warning():
         assert header.index_size == header.fixed_index_size
     with pytest.warns(DeprecationWarning, match="fixed_file_size"):
         assert header.file_size == header.fixed_file_size
+
+
+def _verdict(read) -> tuple[str, str]:
+    try:
+        read()
+    except (kvq.KvqError, ValueError) as exc:
+        return type(exc).__name__, str(exc)
+    return "ok", ""
+
+
+def _differential_files() -> list[bytes]:
+    """Small files for the differential tests: fixed width and entropy coded, with metadata; and an INDX whose
+    declared length breaks its coding's length rule and runs past the end of the file."""
+    pixels = np.add.outer(np.arange(9), np.arange(7))[..., None].repeat(3, axis=2).astype(np.uint8) * 20
+    fixed = kvq.encode(pixels, k=4, coding="fixed")
+    palette = np.array([[0, 0, 0], [90, 20, 9], [255, 255, 255]], dtype=np.uint8)
+    indices = (np.add.outer(np.arange(12), np.arange(16)) // 3 % 3).astype(np.uint8)
+    entropy = kvq.encode_indexed(palette=palette, indices=indices, coding="entropy")
+    with_text = fixed[:38] + chunk(b"tEXt", b"note\0a comment") + fixed[38:]
+    bad_length = build(chunk(b"HEAD", head()), chunk(b"PLTE", PALETTE), chunk(b"INDX", INDICES, length=7))
+    # Its length rule broken and its CRC too, all of its data there: the CRC is checked first.
+    bad_crc = build(chunk(b"HEAD", head()), chunk(b"PLTE", PALETTE), chunk(b"INDX", bytes(7))[:-1] + b"?")
+    return [fixed, entropy, with_text, bad_length, bad_crc]
+
+
+def test_every_door_of_the_reader_gives_the_same_verdict_on_every_truncation(tmp_path):
+    # The bytes reader and the lazy file reader (Pillow's open, then its load) are one reader and must say the
+    # same thing about the same bytes: truncation before a chunk's own rules, as the spec orders them (a lazy
+    # open that checked INDX's length rule before finding its data missing gave another error than parse()).
+    from kvq.container import Reader, parse
+
+    path = tmp_path / "cut.kvq"
+    for data in _differential_files():
+        assert kvq.read_header(data)
+        for end in range(len(data) + 1):
+            cut = data[:end]
+            path.write_bytes(cut)
+            expected = _verdict(lambda cut=cut: parse(cut))
+
+            def lazy_file(path=path):
+                with open(path, "rb") as fp:
+                    Reader(fp, lazy=True).indices()
+
+            def eager_file(path=path):
+                with open(path, "rb") as fp:
+                    Reader(fp).indices()
+
+            doors = {
+                "lazy bytes": lambda cut=cut: Reader(cut, lazy=True).indices(),
+                "stream": lambda cut=cut: Reader(io.BytesIO(cut)).indices(),
+                "lazy file": lazy_file,
+                "file": eager_file,
+            }
+            for door, read in doors.items():
+                assert _verdict(read) == expected, (door, end, len(data))

@@ -26,7 +26,7 @@ def other_value(f) -> object:
     """A valid value of a field that is not its default, from its constraint."""
     constraint = spec_of(f).constraint
     if isinstance(constraint, StrOptions):
-        return next(choice for choice in constraint.choices if choice != f.default)
+        return next(choice for choice in constraint.allowed() if choice != f.default)
     assert isinstance(constraint, Interval), f"{f.name} has no constraint"
     value = constraint.kind(constraint.high)
     return value if value != f.default else constraint.kind(constraint.high - 1)

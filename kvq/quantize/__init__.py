@@ -230,7 +230,17 @@ def start(options: EncoderOptions | None = None) -> None:
         kernels); default :class:`EncoderOptions`'s.
     """
     options = options or EncoderOptions()
-    # A small image with more colours than any K below: every stage runs, on the types a photo gives.
-    ramp = np.add.outer(np.arange(32), 3 * np.arange(32))
-    pixels = np.stack([ramp % 256, ramp * 7 % 251, ramp * 13 % 241], axis=2).astype(np.uint8)
-    quantize(pixels, replace(options, k=min(options.k, 300), quality=None))
+    # Which kernels run, and with which types, depends on the image having
+    # more colours than K (fewer is the lossless path, which clusters
+    # nothing), on K (a palette above 256 entries takes uint16 indices) and
+    # on the channels (grey, RGB, RGBA with transparent pixels): a 32 x 32
+    # image of 1,024 distinct colours, clustered at a few K up to the
+    # options' K, in each channel layout, reaches every specialisation a
+    # photo's encode does, so no first file compiles inside its own time.
+    i, j = np.indices((32, 32))
+    rgb = np.stack([8 * i + j % 8, 8 * j + i % 8, (37 * i * j + 11 * i) % 256], axis=2).astype(np.uint8)
+    rgba = np.concatenate([rgb, np.where((i + j) % 5 == 0, 0, 255 - i).astype(np.uint8)[..., None]], axis=2)
+    grey = rgb[..., :1]
+    for k in sorted({min(options.k, k) for k in (2, 16, 256, 1024)}):
+        for pixels in (rgb, rgba, grey):
+            quantize(pixels, replace(options, k=k, quality=None))
