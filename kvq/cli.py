@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         "inputs", nargs="+", metavar="INPUT", help="image files or folders (every image below, recursively), or - for standard input"
     )
     enc.add_argument(
-        "-o", "--output",
+        "-o",
+        "--output",
         help="output for one input file; its extension picks the format: .kvq or none for kvq, .png .gif .webp ... for "
         "the quantized image in that format (default: INPUT with suffix .kvq; - for kvq on standard output); "
         "for several inputs or a folder, an output folder that mirrors the inputs' tree (default: beside each input)",
@@ -94,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
         "inputs", nargs="+", metavar="INPUT", help=".kvq files or folders (every .kvq below, recursively), or - for standard input"
     )
     dec.add_argument(
-        "-o", "--output",
+        "-o",
+        "--output",
         help="output image for one input file; its extension picks the format (default: INPUT with suffix .png; - for PNG on "
         "standard output); for several inputs or a folder, an output folder (default: beside each input)",
     )
@@ -130,14 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _batch_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
     parser.add_argument("-f", "--force", action="store_true", help=FORCE_HELP + " (never an input)")
     parser.add_argument(
-        "--skip-existing", action="store_true",
+        "--skip-existing",
+        action="store_true",
         help="keep an output that is already there and valid instead of failing (always on for several inputs or a folder)",
     )
     parser.add_argument(
         "-j", "--jobs", type=int, default=1, metavar="N", help=f"{verb} N files at a time in worker processes (0: one per CPU; default 1)"
     )
     parser.add_argument(
-        "--scheduler", metavar="ADDRESS",
+        "--scheduler",
+        metavar="ADDRESS",
         help="run the batch on a Dask cluster, such as tcp://host:8786 (needs kvq[dask]; workers must see the same paths)",
     )
     parser.add_argument("--manifest", metavar="FILE", help="write one row per file to FILE (.csv or .json), atomically")
@@ -297,7 +301,7 @@ def _run_one(args: argparse.Namespace, verb: str, **settings: Any) -> int:
     _stream(output, "out", force=args.force)  # binary data is refused for a terminal before any work
     if verb == "encode":
         if not skipping:
-            _start_kernels(args, settings["options"])
+            _start_encode_kernels(args, settings["options"], [task])
         work = functools.partial(
             batch.encode_task, options=settings["options"], skip_existing=args.skip_existing, force=args.force, strip=args.strip,
             folders=False, raise_errors=True, on_stage=ticker.stage, on_encoded=encoded.append,
@@ -393,6 +397,43 @@ def _start_kernels(args: argparse.Namespace, options: Any = None, coding: Any = 
         _jit.on_compile(previous)
 
 
+def _start_encode_kernels(args: argparse.Namespace, options: Any, tasks: Sequence[Any]) -> None:
+    """Start the kernels encoding ``tasks`` will run: none for small images written as PNG, GIF ... (kvq.quantize.small).
+
+    Loading them costs a process about 0.5 s, more than such an image's
+    whole encode. The first 16 files stand for a batch (their headers only
+    are read); a worker loads the kernels itself for a larger file after them.
+    """
+    from . import coding as codings
+    from .formats import KVQ, encode_format
+    from .quantize import uses_kernels
+
+    image_output = all(task.target != "-" and encode_format(task.target) != KVQ for task in tasks[:16])
+    if image_output:
+        from .fileio import for_image_output
+
+        options = for_image_output(options, {})
+    quantizer = any((size := _image_size(task.source)) is None or uses_kernels(size, options) for task in tasks[:16])
+    coding = codings.by_name(options.coding)
+    if quantizer:
+        _start_kernels(args, options)
+    elif coding.compiled:
+        _start_kernels(args, coding=coding)
+
+
+def _image_size(source: str) -> tuple[int, int] | None:
+    """(height, width) of an image file from its header, or None (standard input, not readable: the encode says why)."""
+    if source == "-" or not os.path.isfile(source):
+        return None
+    from PIL import Image
+
+    try:
+        with Image.open(source) as image:
+            return image.height, image.width
+    except Exception:  # noqa: BLE001 - the encode reports any problem with the file, as without this look
+        return None
+
+
 def _say_compiling(kernel: str) -> None:
     print("kvq: compiling kvq's kernels for this machine, once after an install...", file=sys.stderr, flush=True)
 
@@ -471,7 +512,7 @@ def _run_batch(args: argparse.Namespace, verb: str, jobs: int, **settings: Any) 
             # and before any file's time is taken. A decode looks at its first file only:
             # a folder is usually one kind.
             if verb == "encode":
-                _start_kernels(args, settings["options"])
+                _start_encode_kernels(args, settings["options"], tasks)
             elif (coding := _compiled_coding(tasks[0].source)) is not None:
                 _start_kernels(args, coding=coding)
         # Ctrl-C now stops the batch: no file starts, those in hand finish and are reported.
@@ -625,7 +666,6 @@ def _cmd_explore(args: argparse.Namespace) -> int:
 _COMMANDS = {
     "encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "demo": _cmd_demo, "bench": _cmd_bench, "explore": _cmd_explore,
 }  # fmt: skip
-
 
 
 class _CtrlC:

@@ -367,11 +367,40 @@ def encode_file(
     else:
         image = source
     step("quantizing")
+    if fmt.upper() != formats.KVQ:
+        options = for_image_output(options, kwargs)
     encoded = encode_image(image, options, **kwargs)
     if destination is not None:
         step("writing")
         write_output(destination, _content(encoded, fmt), force=force, inputs=inputs)
     return encoded
+
+
+def for_image_output(options: EncoderOptions | None, kwargs: dict[str, Any]) -> EncoderOptions:
+    """The options of an encode whose output is an image (PNG, GIF ...), not a ``.kvq`` file.
+
+    No ``.kvq`` file is written, so its indices are laid out at fixed width
+    rather than entropy coded: the work (and the compiled coder) would be
+    thrown away, and with ``quality`` the smallest ``.kvq`` file is not the
+    point; the fewest colours are, as pngquant picks them. Encoder options
+    are taken out of ``kwargs``.
+
+    Parameters
+    ----------
+    options : EncoderOptions or None
+    kwargs : dict
+        Keyword options of :func:`encode_file`; the encoder's are removed.
+
+    Returns
+    -------
+    EncoderOptions
+    """
+    from dataclasses import fields, replace
+
+    if options is None:
+        names = {f.name for f in fields(EncoderOptions)}
+        options = EncoderOptions.from_kwargs(**{key: kwargs.pop(key) for key in list(kwargs) if key in names})
+    return replace(options, coding="fixed")
 
 
 def _content(encoded: Encoded, format: str) -> Callable[[IO[bytes]], None] | bytes:
