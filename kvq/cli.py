@@ -124,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     explore_arguments(sub.add_parser("explore", help="write a web page that shows an image at several K, decoded in the browser"))
 
+    sub.add_parser(
+        "png", help="pngquant's command line, word for word: kvq png [options] [ncolors] -- file ... (kvq png --help)", add_help=False
+    ).add_argument("rest", nargs=argparse.REMAINDER)
+
     bench = sub.add_parser("bench", help="benchmark suite (needs: pip install 'kvq[bench]'); kvq bench --help", add_help=False)
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
@@ -737,6 +741,8 @@ def _main(argv: Sequence[str] | None, ctrl_c: _CtrlC) -> int:
     from .errors import QualityError, caused_by_ctrl_c, message
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["png"]:
+        return _png(argv[1:], ctrl_c)
     parser = build_parser()
     try:
         if argv[:1] == ["bench"]:
@@ -764,6 +770,25 @@ def _main(argv: Sequence[str] | None, ctrl_c: _CtrlC) -> int:
     except (Exception, MemoryError) as exc:  # noqa: BLE001 - a user must never see a traceback
         if caused_by_ctrl_c(exc) or (ctrl_c.raised and isinstance(exc, SystemError)):
             # Ctrl-C inside a compiled kernel arrives as a SystemError, its KeyboardInterrupt chained or not.
+            return _fail("interrupted", EXIT_INTERRUPTED)
+        return _fail(message(exc))
+
+
+def _png(argv: list[str], ctrl_c: _CtrlC) -> int:
+    """``kvq png``: pngquant's command line, parsed as pngquant parses it (:mod:`kvq.pngquant`), its exit statuses."""
+    from . import pngquant
+    from .errors import caused_by_ctrl_c, message
+
+    try:
+        with _held_stderr(False):
+            return pngquant.main(argv, ctrl_c)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except (Exception, MemoryError) as exc:  # noqa: BLE001 - a user must never see a traceback
+        if caused_by_ctrl_c(exc) or (ctrl_c.raised and isinstance(exc, SystemError)):
             return _fail("interrupted", EXIT_INTERRUPTED)
         return _fail(message(exc))
 
