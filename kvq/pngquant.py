@@ -37,6 +37,7 @@ EXIT_READ_ERROR = 2
 EXIT_INVALID_ARGUMENT = 4
 EXIT_NOT_OVERWRITING = 15
 EXIT_CANT_WRITE = 16
+EXIT_CANT_DECODE = 25
 EXIT_TOO_LARGE_FILE = 98
 EXIT_TOO_LOW_QUALITY = 99
 EXIT_INTERRUPTED = 130
@@ -44,10 +45,11 @@ EXIT_INTERRUPTED = 130
 EXIT_CODES = {
     EXIT_OK: "success",
     EXIT_MISSING_ARGUMENT: "no input file named",
-    EXIT_READ_ERROR: "an input cannot be read or decoded",
+    EXIT_READ_ERROR: "an input cannot be opened",
     EXIT_INVALID_ARGUMENT: "bad or unsupported option",
     EXIT_NOT_OVERWRITING: "the output exists (no --force)",
     EXIT_CANT_WRITE: "the output cannot be written",
+    EXIT_CANT_DECODE: "an input is not an image kvq can decode",
     EXIT_TOO_LARGE_FILE: "--skip-if-larger: the result would be larger than the input (not written)",
     EXIT_TOO_LOW_QUALITY: "--quality: the minimum is not reached (not written)",
 }
@@ -70,7 +72,7 @@ def quality_db(quality: float) -> float:
     (100.1 - q) / 100`` (``quality_to_mse``, colour components in 0..1) and
     reports it as ``mse * 65536 / 6`` per channel in bytes (its ``-v`` line
     "MSE=3.447 (Q=88)"); the PSNR of that error is ``10 log10(255² / that)``.
-    So 60 is 36.9 dB, 80 is 40.3 dB, 90 is 42.8 dB; 100 is lossless (inf)
+    So 60 is 36.9 dB, 80 is 40.3 dB, 90 is 43.5 dB; 100 is lossless (inf)
     and 0 no limit (0 dB).
 
     Parameters
@@ -89,6 +91,27 @@ def quality_db(quality: float) -> float:
         return 0.0
     mse = max(0.0, 0.016 / (0.001 + quality) - 0.001) + 2.5 / (210.0 + quality) ** 1.2 * (100.1 - quality) / 100.0
     return 10.0 * math.log10(255.0**2 / (mse * 65536.0 / 6.0))
+
+
+def quality_of(psnr: float) -> float:
+    """The inverse of :func:`quality_db`: pngquant's 0-100 quality of a PSNR (dB).
+
+    Parameters
+    ----------
+    psnr : float
+
+    Returns
+    -------
+    float
+        0 to 100.
+    """
+    if psnr >= quality_db(99.999):
+        return 100.0
+    low, high = 0.0, 100.0
+    for _ in range(50):  # quality_db rises with quality: bisection to well below 1e-10
+        middle = (low + high) / 2
+        low, high = (middle, high) if quality_db(middle) <= psnr else (low, middle)
+    return low
 
 
 def parse_quality(text: str) -> tuple[int, int]:
@@ -197,7 +220,7 @@ def main(argv: Sequence[str], ctrl_c: Any = None) -> int:
     """
     parser = build_parser()
     try:
-        args = parser.parse_intermixed_args(list(argv))
+        args = parser.parse_intermixed_args(_glued(argv))
     except SystemExit as exc:
         return int(exc.code or 0)
     if args.version:
@@ -243,6 +266,26 @@ def main(argv: Sequence[str], ctrl_c: Any = None) -> int:
         colours, dither, min(args.speed, 10), minimum, target, args.skip_if_larger, args.force and not args.no_force, args.strip
     )
     return _run(tasks, settings, args, ctrl_c)
+
+
+#: Options that take a value: getopt gives them the next word whatever it starts with (--ext -min.png).
+_VALUED = ("--ext", "-o", "--output", "-Q", "--quality", "-s", "--speed", "-j", "--jobs")
+
+
+def _glued(argv: Sequence[str]) -> list[str]:
+    """``--ext -min.png`` as ``--ext=-min.png``: argparse would take a value starting with - for an option."""
+    out: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            out += [word, *words]
+            break
+        if word in _VALUED:
+            value = next(words, None)
+            out.append(word if value is None else (f"{word}={value}" if word.startswith("--") else f"{word}{value}"))
+            continue
+        out.append(word)
+    return out
 
 
 def _output_name(source: str, output: str | None, ext: str) -> str:
@@ -333,7 +376,9 @@ def png_task(task: batch.Task, *, settings: _Settings) -> PngResult:
     try:
         image = open_image(standard_stream(source, "in"), name=source)
     except (KvqError, OSError, MemoryError) as exc:
-        return failure(EXIT_READ_ERROR, message(exc))
+        # pngquant: 2 for a file it cannot open, 25 for one it cannot decode.
+        unopened = isinstance(exc, OSError) and not isinstance(exc, KvqError)
+        return failure(EXIT_READ_ERROR if unopened else EXIT_CANT_DECODE, message(exc))
     options = EncoderOptions(k=settings.colours, dither=settings.dither, speed=settings.speed, coding="fixed")
     try:
         if settings.target is None:
@@ -358,8 +403,14 @@ def png_task(task: batch.Task, *, settings: _Settings) -> PngResult:
     except KvqError as exc:
         return failure(EXIT_CANT_WRITE, f"{target}: {message(exc)}")
     data = buffer.getvalue()
-    if settings.skip_if_larger and source != "-" and len(data) > os.path.getsize(source):
-        return failure(EXIT_TOO_LARGE_FILE, f"{source}: the result ({len(data):,} bytes) would be larger than the original; not saved")
+    if settings.skip_if_larger and source != "-":
+        # pngquant's rule: smaller than the original by at least what the quality lost,
+        # (size - 1) * (quality / 100) ** 1.5.
+        largest = (os.path.getsize(source) - 1) * (quality_of(encoded.psnr) / 100.0) ** 1.5
+        if len(data) > largest:
+            return failure(
+                EXIT_TOO_LARGE_FILE, f"{source}: the result ({len(data):,} bytes) would not be smaller than the original; not saved"
+            )
     try:
         write_output(standard_stream(target, "out", force=True), data, force=settings.force, inputs=(source,))
     except BrokenPipeError:

@@ -74,13 +74,13 @@ def test_transparent_pixels_share_one_entry_and_take_no_error() -> None:
     assert (palette[indices[:, 20:], 3] == 255).all()
 
 
-def test_small_icon_encodes_without_numba_and_gives_the_same_bytes_twice(tmp_path) -> None:
+def test_kvq_png_on_an_icon_imports_no_numba_and_gives_the_same_bytes_twice(tmp_path) -> None:
     icon = tmp_path / "icon.png"
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (128, 128, 4), dtype=np.uint8)).save(icon)
     script = (
         "import sys, kvq.cli\n"
-        f"rc = kvq.cli.main(['encode', {str(icon)!r}, '-o', sys.argv[1], '-k', '64', '--dither', '1', '-q'])\n"
+        f"rc = kvq.cli.main(['png', '64', {str(icon)!r}, '-o', sys.argv[1]])\n"
         "print(__import__('json').dumps([rc, sorted(m for m in ('numba', 'sklearn', 'scipy') if m in sys.modules)]))\n"
     )
     outputs = []
