@@ -80,6 +80,10 @@ def quantize_small(pixels: np.ndarray, options: EncoderOptions) -> tuple[np.ndar
     indices : ndarray of uint8 or uint16, shape (H, W)
     """
     h, w, c = pixels.shape
+    if c == 4 and bool((pixels[..., 3] == 255).all()):
+        # Opaque RGBA is RGB with a constant alpha: a quarter less distance work.
+        palette, indices = quantize_small(np.ascontiguousarray(pixels[..., :3]), options)
+        return np.concatenate([palette, np.full((len(palette), 1), 255, np.uint8)], axis=1), indices
     flat = pixels.reshape(-1, c)
     keys = flat[:, 0].astype(np.uint32)
     for ch in range(1, c):
@@ -158,10 +162,11 @@ def _swaps(points: np.ndarray, weights: np.ndarray, centres: np.ndarray, rounds:
     error = _error(points, weights, centres)
     for _ in range(rounds):
         distance = _distances(points, centres)
-        order = np.argsort(distance, axis=1, kind="stable")[:, :2]
         rows = np.arange(len(points))
-        first, second = distance[rows, order[:, 0]], distance[rows, order[:, 1]]
-        labels = order[:, 0]
+        labels = np.argmin(distance, axis=1)
+        first = distance[rows, labels]
+        distance[rows, labels] = np.inf
+        second = distance.min(axis=1)
         removal = np.bincount(labels, weights=weights * (second - first), minlength=len(centres))
         cheapest = int(np.argmin(removal))
         served = np.bincount(labels, weights=weights * first, minlength=len(centres))
