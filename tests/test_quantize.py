@@ -140,17 +140,14 @@ def test_lossless_large_palette_uses_uint16() -> None:
     np.testing.assert_array_equal(palette[indices], pixels)
 
 
-@pytest.mark.parametrize(
-    "options",
-    [
-        EncoderOptions(k=16),
-        EncoderOptions(k=64, color_space="oklab"),
-        EncoderOptions(k=32, dither="floyd-steinberg"),
-        EncoderOptions(k=32, dither=0.4, color_space="oklab"),
-        EncoderOptions(k=300, speed=1),
-        EncoderOptions(k=16, speed=10),
-    ],
-)
+@pytest.mark.parametrize("options", [
+    EncoderOptions(k=16),
+    EncoderOptions(k=64, color_space="oklab"),
+    EncoderOptions(k=32, dither="floyd-steinberg"),
+    EncoderOptions(k=32, dither=0.4, color_space="oklab"),
+    EncoderOptions(k=300, speed=1),
+    EncoderOptions(k=16, speed=10),
+])
 def test_deterministic(china: np.ndarray, options: EncoderOptions) -> None:
     first = quantize(china, options)
     second = quantize(china.copy(), options)
