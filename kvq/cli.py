@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
         "for several inputs or a folder, an output folder that mirrors the inputs' tree (default: beside each input)",
     )
     add_arguments(enc)
+    enc.add_argument(
+        "--format", help="for several inputs or a folder: write the quantized images in this format (png, gif, bmp, tif, webp ...) "
+        "instead of .kvq files; for one input, the output's format when -o is not given",
+    )  # fmt: skip
     enc.add_argument("--strip", action="store_true", help="store no ICC profile, EXIF or resolution (kept by default)")
     _batch_arguments(enc, "encode")
 
@@ -277,6 +281,17 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     return _run_one(args, "encode", options=options)
 
 
+def _encode_suffix(args: argparse.Namespace) -> str:
+    """The suffix of ``kvq encode``'s outputs: ``.kvq``, or that of ``--format`` (``png`` -> ``.png``)."""
+    from .formats import KVQ, KVQ_SUFFIX, _pillow_format, suffix_for
+
+    fmt = getattr(args, "format", None)
+    if fmt is None or fmt.upper() in (KVQ, KVQ_SUFFIX[1:].upper()):
+        return KVQ_SUFFIX
+    # A format name (PNG, TIFF) or an extension's (png, tif, jpg).
+    return suffix_for(_pillow_format("." + fmt.lower().lstrip(".")) or fmt)
+
+
 def _cmd_decode(args: argparse.Namespace) -> int:
     from .container import DEFAULT_MAX_PIXELS
 
@@ -296,7 +311,7 @@ def _run_one(args: argparse.Namespace, verb: str, **settings: Any) -> int:
     from .progress import Ticker
 
     source = args.inputs[0]
-    output = args.output or default_output(source, ".kvq" if verb == "encode" else ".png")
+    output = args.output or default_output(source, _encode_suffix(args) if verb == "encode" else ".png")
     task = batch.Task(source, output)
     # Whether an output there may be kept: then nothing is compiled, read or written.
     skipping = args.skip_existing and not args.force and "-" not in (source, output) and os.path.lexists(output)
@@ -355,12 +370,15 @@ def _one_file(args: argparse.Namespace, verb: str, task: Any, work: Any, ticker:
 def _print_summary(encoded: Any, output: str) -> None:
     """The one line ``kvq encode`` prints about the file it wrote; on standard error when the file went to standard output."""
     from .accounting import breakdown
+    from .fileio import measured_psnr
     from .formats import KVQ, encode_format
     from .report import summary
 
     where = "stdout" if output == "-" else output
     sizes = encoded.sizes if output == "-" or encode_format(output) == KVQ else breakdown(encoded.header, os.path.getsize(output))
-    print(summary(encoded.header, sizes, encoded.psnr, where), file=sys.stderr if output == "-" else sys.stdout)
+    # The file as written: a JPEG's own loss included (measured_psnr).
+    quality = encoded.psnr if output == "-" else measured_psnr(encoded, output)
+    print(summary(encoded.header, sizes, quality, where), file=sys.stderr if output == "-" else sys.stdout)
 
 
 @contextlib.contextmanager
@@ -432,8 +450,11 @@ def _image_size(source: str) -> tuple[int, int] | None:
     from PIL import Image
 
     try:
-        with Image.open(source) as image:
-            return image.height, image.width
+        # The file's own encode reports its warnings (Corrupt EXIF data ...), named; this look is silent.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(source) as image:
+                return image.height, image.width
     except Exception:  # noqa: BLE001 - the encode reports any problem with the file, as without this look
         return None
 
@@ -480,7 +501,7 @@ def _run_batch(args: argparse.Namespace, verb: str, jobs: int, **settings: Any) 
         # Once, rather than one failure a file.
         raise KvqError(f"output {args.output} is a file; several inputs or a folder need an output folder")
     if verb == "encode":
-        suffix, find, what = ".kvq", batch.IMAGE_SUFFIXES, "image"
+        suffix, find, what = _encode_suffix(args), batch.IMAGE_SUFFIXES, "image"
         work = functools.partial(batch.encode_task, options=settings["options"], force=args.force, strip=args.strip)
     else:
         fmt = args.format or "PNG"

@@ -403,6 +403,54 @@ def for_image_output(options: EncoderOptions | None, kwargs: dict[str, Any]) -> 
     return replace(options, coding="fixed")
 
 
+def written_psnr(encoded: Encoded, path: PathLike) -> float:
+    """The PSNR (dB) of an image file as written, decoded back, against the encoder's input.
+
+    What a lossy format (JPEG), or Pillow's conversion of an RGBA palette to
+    GIF's one transparent entry, keeps of the quantized image is not
+    :attr:`Encoded.psnr`: the command prints this instead, for every image
+    output but PNG (kvq writes its pixels exactly).
+
+    Parameters
+    ----------
+    encoded : Encoded
+    path : str or path-like
+        The file written.
+
+    Returns
+    -------
+    float
+        ``inf`` when the file decodes to the input exactly.
+    """
+    import numpy as np
+    from PIL import Image
+
+    from .metrics import psnr
+
+    original = encoded.original if encoded.original.ndim == 3 else encoded.original[..., None]
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[original.shape[2]]
+    with Image.open(path) as image:
+        written = np.asarray(image.convert(mode))
+    return psnr(original, written.reshape(original.shape))
+
+
+def measured_psnr(encoded: Encoded, destination: Any) -> float:
+    """The PSNR a command reports for its output: of the file as written where its format may lose (:func:`written_psnr`).
+
+    Parameters
+    ----------
+    encoded : Encoded
+    destination : str, path-like or file object
+
+    Returns
+    -------
+    float
+    """
+    if is_path(destination) and encode_format(destination) not in (formats.KVQ, "PNG"):
+        return written_psnr(encoded, destination)
+    return encoded.psnr
+
+
 def _content(encoded: Encoded, format: str) -> Callable[[IO[bytes]], None] | bytes:
     if format.upper() == formats.KVQ:
         return encoded.data

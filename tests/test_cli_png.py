@@ -148,3 +148,63 @@ def test_jobs_run_the_files_through_the_pool(tmp_path: Path) -> None:
     one = run("png", "-o", "single.png", "32", "b.png", cwd=tmp_path)
     assert one.returncode == 0
     assert (tmp_path / "single.png").read_bytes() == (tmp_path / "b-fs8.png").read_bytes()
+
+
+@pytest.mark.parametrize(("fmt", "suffix"), [("png", ".png"), ("gif", ".gif"), ("tif", ".tif"), ("bmp", ".bmp")])
+def test_a_folder_to_a_tree_of_palette_images(tmp_path: Path, fmt: str, suffix: str) -> None:
+    (tmp_path / "photos" / "sub").mkdir(parents=True)
+    _icon(tmp_path / "photos" / "a.png")
+    Image.open(_icon(tmp_path / "b.png", seed=3)).convert("RGB").save(tmp_path / "photos" / "sub" / "b.jpg")
+    result = run("encode", "photos", "-o", "web/", "--format", fmt, "-k", "16", "--jobs", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    made = sorted(str(p.relative_to(tmp_path / "web")) for p in (tmp_path / "web").rglob("*") if p.is_file())
+    assert made == sorted([f"a{suffix}", f"sub/b{suffix}"])
+    with Image.open(tmp_path / "web" / "sub" / f"b{suffix}") as image:
+        assert image.mode == "P" and len(image.getcolors()) <= 16
+    # The same command again keeps the valid outputs, as for .kvq files.
+    again = run("encode", "photos", "-o", "web/", "--format", fmt, "-k", "16", "-v", cwd=tmp_path)
+    assert again.returncode == 0 and again.stdout.decode().count("skipped") == 2, again.stdout
+
+
+@pytest.mark.parametrize(("k", "bits"), [(2, 1), (16, 4), (64, 8)])
+def test_bmp_keeps_the_palette_at_the_fewest_bits(tmp_path: Path, k: int, bits: int) -> None:
+    source = _icon(tmp_path / "a.png")
+    Image.open(source).convert("RGB").save(tmp_path / "rgb.png", dpi=(150, 150))
+    result = run("encode", "rgb.png", "-o", "logo.bmp", "-k", k, "--dither", "0", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = (tmp_path / "logo.bmp").read_bytes()
+    assert int.from_bytes(data[28:30], "little") == bits
+    row = (48 * bits + 31) // 32 * 4
+    assert len(data) == 14 + 40 + 4 * k + 48 * row
+    reference = run("encode", "rgb.png", "-o", "logo.png", "-k", k, "--dither", "0", cwd=tmp_path)
+    assert reference.returncode == 0
+    with Image.open(tmp_path / "logo.bmp") as bmp, Image.open(tmp_path / "logo.png") as png:
+        assert bmp.mode == "P" and len(bmp.getcolors()) == k
+        np.testing.assert_array_equal(np.asarray(bmp.convert("RGB")), np.asarray(png.convert("RGB")))
+        assert bmp.info["dpi"] == pytest.approx((150, 150), abs=0.1)
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".gif"])
+def test_tiff_and_gif_keep_the_palette(tmp_path: Path, suffix: str) -> None:
+    Image.open(_icon(tmp_path / "a.png")).convert("RGB").save(tmp_path / "rgb.png")
+    assert run("encode", "rgb.png", "-o", f"out{suffix}", "-k", "16", cwd=tmp_path).returncode == 0
+    assert run("encode", "rgb.png", "-o", "out.png", "-k", "16", cwd=tmp_path).returncode == 0
+    with Image.open(tmp_path / f"out{suffix}") as image, Image.open(tmp_path / "out.png") as png:
+        assert image.mode == "P" and len(image.getcolors()) == 16
+        np.testing.assert_array_equal(np.asarray(image.convert("RGB")), np.asarray(png.convert("RGB")))
+
+
+def test_a_jpeg_output_reports_the_psnr_of_the_jpeg_written(tmp_path: Path) -> None:
+    from kvq.metrics import psnr
+
+    y, x = np.mgrid[0:64, 0:96]
+    smooth = np.stack([x * 2, y * 3, (x + y) % 256], axis=2).astype(np.uint8)
+    Image.fromarray(smooth).save(tmp_path / "rgb.png")
+    result = run("encode", "rgb.png", "-o", "out.jpg", "-k", "64", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    printed = float(result.stdout.decode().split("PSNR ")[1].split(" dB")[0])
+    written = psnr(np.asarray(Image.open(tmp_path / "rgb.png")), np.asarray(Image.open(tmp_path / "out.jpg").convert("RGB")))
+    palette_only = run("encode", "rgb.png", "-o", "out.png", "-k", "64", cwd=tmp_path).stdout.decode()
+    assert printed == pytest.approx(written, abs=0.006)
+    # Not the palette image's PSNR (the figure printed before), which JPEG's loss moves either way.
+    assert abs(printed - float(palette_only.split("PSNR ")[1].split(" dB")[0])) > 0.1
