@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +104,7 @@ def create_temporary(target: Path) -> tuple[int, Path]:
     """
     folder = target.parent if str(target.parent) else Path(".")
     while True:
-        name = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        name = folder / f".{target.name}.{os.urandom(6).hex()}.tmp"
         try:
             # 0o666 less the umask, as the system gives any new file (mkstemp would give 0o600).
             return os.open(name, _CREATE, 0o666), name
@@ -136,7 +135,7 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None] | bytes, *, 
     while True:
         # The name comes first: whatever interrupts the work from the moment
         # the file exists, the cleanup below knows what to remove.
-        tmp_name = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        tmp_name = folder / f".{target.name}.{os.urandom(6).hex()}.tmp"
         fd = None
         try:
             fd = os.open(tmp_name, _CREATE, 0o666)
