@@ -69,7 +69,7 @@ def interleaved(commands: dict[str, list[str]], cwd: Path, repeat: int) -> dict[
     return runs
 
 
-def kvq(*args: object) -> list[str]:
+def kvq_command(*args: object) -> list[str]:
     return [sys.executable, "-m", "kvq", *map(str, args)]
 
 
@@ -107,11 +107,11 @@ def main() -> None:
         folder_runs = interleaved(
             {
                 "pngquant --nofs 64 (12 files, one call)": ["pngquant", "--nofs", "-f", "64", *names],
-                "kvq encode FOLDER --format png -k 64 --jobs 2": kvq(
+                "kvq encode FOLDER --format png -k 64 --jobs 2": kvq_command(
                     "encode", "photos", "-o", "web", "--format", "png", "-k", 64, "--jobs", 2, "-f", "-q"
                 ),
-                "kvq png --nofs --jobs 2 64 (12 files)": kvq("png", "--nofs", "--jobs", 2, "-f", "64", *names),
-                "kvq encode FOLDER --format png -k 64 --jobs 2 --speed 10": kvq(
+                "kvq png --nofs --jobs 2 64 (12 files)": kvq_command("png", "--nofs", "--jobs", 2, "-f", "64", *names),
+                "kvq encode FOLDER --format png -k 64 --jobs 2 --speed 10": kvq_command(
                     "encode", "photos", "-o", "web10", "--format", "png", "-k", 64, "--jobs", 2, "--speed", 10, "-f", "-q"
                 ),
             },
@@ -121,8 +121,8 @@ def main() -> None:
         startup_runs = interleaved(
             {
                 'python -c "import numpy, PIL.Image"': [sys.executable, "-c", "import numpy, PIL.Image"],
-                "kvq png 64 icon.png": kvq("png", "-f", "64", "icon.png"),
-                "kvq png --nofs 64 icon.png": kvq("png", "--nofs", "-f", "64", "icon.png"),
+                "kvq png 64 icon.png": kvq_command("png", "-f", "64", "icon.png"),
+                "kvq png --nofs 64 icon.png": kvq_command("png", "--nofs", "-f", "64", "icon.png"),
                 "pngquant 64 icon.png": ["pngquant", "-f", "64", "icon.png"],
             },
             work,

@@ -8,8 +8,10 @@ True
 
 Importing kvq registers its Pillow plugin, so ``PIL.Image.open("x.kvq")``
 works. Neither importing kvq nor encoding or decoding imports scikit-learn;
-numba is imported on the first encode, or the first decode of a file whose
-index coding is compiled.
+numba is imported on the first encode of an image whose pixels times K is
+above :data:`kvq.quantize.small.SMALL_WORK` (smaller ones are quantized in
+numpy), or that is entropy coded, or the first decode of a file whose index
+coding is compiled.
 """
 
 from __future__ import annotations

@@ -393,74 +393,22 @@ def _naming(source: str) -> Iterator[None]:
 
 
 def _start_kernels(args: argparse.Namespace, options: Any = None, coding: Any = None) -> None:
-    """Compile, or load from the cache, the kernels the command will run, before any timer or progress line starts.
+    """Compile, or load from the cache, the kernels the command will run (:func:`kvq.startup.start_kernels`)."""
+    from .startup import start_kernels
 
-    numba starts without its scipy and cffi imports (this process is the
-    command's own, see kvq._numba_start). Compiling happens once after an
-    install and takes a while: the command says so on a terminal, or with -v,
-    rather than look hung.
-    """
-    from . import _jit
-    from ._numba_start import start
-
-    start()
-    watched = getattr(args, "verbose", False) or (not getattr(args, "quiet", False) and _is_terminal(sys.stderr))
-    previous = _jit.on_compile(_say_compiling if watched else None)
-    try:
-        if options is not None:
-            from . import coding as codings
-            from .quantize import start as start_quantizer
-
-            start_quantizer(options)
-            coding = codings.by_name(options.coding)
-        if coding is not None:
-            coding.start()
-    finally:
-        _jit.on_compile(previous)
+    start_kernels(_watched(args), options, coding)
 
 
 def _start_encode_kernels(args: argparse.Namespace, options: Any, tasks: Sequence[Any]) -> None:
-    """Start the kernels encoding ``tasks`` will run: none for small images written as PNG, GIF ... (kvq.quantize.small).
+    """Start the kernels encoding ``tasks`` will run, if any (:func:`kvq.startup.start_encode_kernels`)."""
+    from .startup import start_encode_kernels
 
-    Loading them costs a process about 0.5 s, more than such an image's
-    whole encode. The first 16 files stand for a batch (their headers only
-    are read); a worker loads the kernels itself for a larger file after them.
-    """
-    from . import coding as codings
-    from .formats import KVQ, encode_format
-    from .quantize import uses_kernels
-
-    image_output = all(task.target != "-" and encode_format(task.target) != KVQ for task in tasks[:16])
-    if image_output:
-        from .fileio import for_image_output
-
-        options = for_image_output(options, {})
-    quantizer = any((size := _image_size(task.source)) is None or uses_kernels(size, options) for task in tasks[:16])
-    coding = codings.by_name(options.coding)
-    if quantizer:
-        _start_kernels(args, options)
-    elif coding.compiled:
-        _start_kernels(args, coding=coding)
+    start_encode_kernels(_watched(args), options, tasks)
 
 
-def _image_size(source: str) -> tuple[int, int] | None:
-    """(height, width) of an image file from its header, or None (standard input, not readable: the encode says why)."""
-    if source == "-" or not os.path.isfile(source):
-        return None
-    from PIL import Image
-
-    try:
-        # The file's own encode reports its warnings (Corrupt EXIF data ...), named; this look is silent.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(source) as image:
-                return image.height, image.width
-    except Exception:  # noqa: BLE001 - the encode reports any problem with the file, as without this look
-        return None
-
-
-def _say_compiling(kernel: str) -> None:
-    print("kvq: compiling kvq's kernels for this machine, once after an install...", file=sys.stderr, flush=True)
+def _watched(args: argparse.Namespace) -> bool:
+    """Whether someone watches the command's standard error: -v, or a terminal without -q."""
+    return getattr(args, "verbose", False) or (not getattr(args, "quiet", False) and _is_terminal(sys.stderr))
 
 
 def _is_terminal(stream: Any) -> bool:

@@ -309,10 +309,9 @@ def _run(tasks: list[batch.Task], settings: _Settings, args: argparse.Namespace,
 
     options = EncoderOptions(k=settings.colours, dither=settings.dither, speed=settings.speed, coding="fixed")
     if "-" not in (tasks[0].source, tasks[0].target):
-        from .cli import _start_encode_kernels
+        from .startup import start_encode_kernels
 
-        quiet = argparse.Namespace(verbose=args.verbose, quiet=not args.verbose)
-        _start_encode_kernels(quiet, options, tasks)
+        start_encode_kernels(args.verbose, options, tasks)
     work = functools.partial(png_task, settings=settings)
     jobs = args.jobs or os.cpu_count() or 1
     stop = threading.Event()
