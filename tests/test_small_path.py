@@ -89,3 +89,15 @@ def test_kvq_png_on_an_icon_imports_no_numba_and_gives_the_same_bytes_twice(tmp_
         assert json.loads(run.stdout.strip().splitlines()[-1]) == [0, []], run.stderr
         outputs.append((tmp_path / name).read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def test_import_kvq_is_light_and_keeps_the_public_api() -> None:
+    code = (
+        "import sys, json, kvq\n"
+        "light = sorted(m for m in ('numba', 'sklearn', 'bitarray', 'kvq.codec', 'kvq.container') if m in sys.modules)\n"
+        "from PIL import Image\n"
+        "api = all(hasattr(kvq, name) for name in kvq.__all__)\n"
+        "print(json.dumps([light, api, 'KVQ' in Image.OPEN]))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=kvq_env())
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == [[], True, True], run.stderr
