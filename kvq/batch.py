@@ -49,7 +49,7 @@ from typing import Any, Protocol
 from . import paths
 from .container import DEFAULT_MAX_PIXELS
 from .errors import KvqError, caused_by_ctrl_c, message
-from .formats import KVQ_SUFFIX, suffix_for
+from .formats import KVQ, KVQ_SUFFIX, encode_format, suffix_for
 from .options import EncoderOptions
 from .paths import walk_images
 
@@ -433,13 +433,20 @@ def _encode_one(
     task: Task, options: EncoderOptions, *, skip_existing: bool, force: bool, strip: bool, folders: bool,
     on_stage: Callable[[str], None] | None, on_encoded: Callable[[Any], None] | None,
 ) -> FileResult:  # fmt: skip
-    from .fileio import encode_file
+    from .fileio import encode_file, measured_psnr
 
     start = time.perf_counter()
     source, target = task.source, task.target
     if task.error:
         raise KvqError(task.error)
+    image_output = target != "-" and encode_format(target) != KVQ
     if not force and target != "-" and source != "-" and os.path.lexists(target):
+        if image_output:
+            # A quantized image (kvq encode --format png): complete, and of this input's size.
+            skipped = _existing_output(
+                task, skip_existing, lambda: _image_size(source), lambda size: _valid_image(target, size), "a complete image of this input"
+            )
+            return replace(skipped, seconds=time.perf_counter() - start, bytes=os.path.getsize(target))
         header = None
 
         def valid(size: tuple[int, int]) -> bool:
@@ -462,10 +469,11 @@ def _encode_one(
     )  # fmt: skip
     if on_stage is not None:
         on_stage("measuring PSNR")
-    quality = encoded.psnr
+    quality = measured_psnr(encoded, target)
     if on_encoded is not None:
         on_encoded(encoded)
-    fields_ = _kvq_fields(encoded.header, len(encoded.data))
+    # An image output's row gives that file's bytes, not those of the .kvq never written.
+    fields_ = _kvq_fields(encoded.header, os.path.getsize(target) if image_output else len(encoded.data))
     return FileResult(source, target, DONE, psnr=quality, seconds=time.perf_counter() - start, **fields_)
 
 

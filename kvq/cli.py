@@ -92,12 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
         "inputs", nargs="+", metavar="INPUT", help="image files or folders (every image below, recursively), or - for standard input"
     )
     enc.add_argument(
-        "-o", "--output",
+        "-o",
+        "--output",
         help="output for one input file; its extension picks the format: .kvq or none for kvq, .png .gif .webp ... for "
         "the quantized image in that format (default: INPUT with suffix .kvq; - for kvq on standard output); "
         "for several inputs or a folder, an output folder that mirrors the inputs' tree (default: beside each input)",
     )
     add_arguments(enc)
+    enc.add_argument(
+        "--format", help="for several inputs or a folder: write the quantized images in this format (png, gif, bmp, tif, webp ...) "
+        "instead of .kvq files; for one input, the output's format when -o is not given",
+    )  # fmt: skip
     enc.add_argument("--strip", action="store_true", help="store no ICC profile, EXIF or resolution (kept by default)")
     _batch_arguments(enc, "encode")
 
@@ -106,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
         "inputs", nargs="+", metavar="INPUT", help=".kvq files or folders (every .kvq below, recursively), or - for standard input"
     )
     dec.add_argument(
-        "-o", "--output",
+        "-o",
+        "--output",
         help="output image for one input file; its extension picks the format (default: INPUT with suffix .png; - for PNG on "
         "standard output); for several inputs or a folder, an output folder (default: beside each input)",
     )
@@ -134,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     explore_arguments(sub.add_parser("explore", help="write a web page that shows an image at several K, decoded in the browser"))
 
+    sub.add_parser(
+        "png", help="pngquant's command line, word for word: kvq png [options] [ncolors] -- file ... (kvq png --help)", add_help=False
+    ).add_argument("rest", nargs=argparse.REMAINDER)
+
     bench = sub.add_parser("bench", help="benchmark suite (needs: pip install 'kvq[bench]'); kvq bench --help", add_help=False)
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     parser.commands = dict(sub.choices)
@@ -143,14 +153,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _batch_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
     parser.add_argument("-f", "--force", action="store_true", help=FORCE_HELP + " (never an input)")
     parser.add_argument(
-        "--skip-existing", action="store_true",
+        "--skip-existing",
+        action="store_true",
         help="keep an output that is already there and valid instead of failing (always on for several inputs or a folder)",
     )
     parser.add_argument(
         "-j", "--jobs", type=int, default=1, metavar="N", help=f"{verb} N files at a time in worker processes (0: one per CPU; default 1)"
     )
     parser.add_argument(
-        "--scheduler", metavar="ADDRESS",
+        "--scheduler",
+        metavar="ADDRESS",
         help="run the batch on a Dask cluster, such as tcp://host:8786 (needs kvq[dask]; workers must see the same paths)",
     )
     parser.add_argument("--manifest", metavar="FILE", help="write one row per file to FILE (.csv or .json), atomically")
@@ -282,6 +294,17 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     return _run_one(args, "encode", options=options)
 
 
+def _encode_suffix(args: argparse.Namespace) -> str:
+    """The suffix of ``kvq encode``'s outputs: ``.kvq``, or that of ``--format`` (``png`` -> ``.png``)."""
+    from .formats import KVQ, KVQ_SUFFIX, _pillow_format, suffix_for
+
+    fmt = getattr(args, "format", None)
+    if fmt is None or fmt.upper() in (KVQ, KVQ_SUFFIX[1:].upper()):
+        return KVQ_SUFFIX
+    # A format name (PNG, TIFF) or an extension's (png, tif, jpg).
+    return suffix_for(_pillow_format("." + fmt.lower().lstrip(".")) or fmt)
+
+
 def _cmd_decode(args: argparse.Namespace) -> int:
     from .container import DEFAULT_MAX_PIXELS
 
@@ -301,7 +324,7 @@ def _run_one(args: argparse.Namespace, verb: str, **settings: Any) -> int:
     from .progress import Ticker
 
     source = args.inputs[0]
-    output = args.output or default_output(source, ".kvq" if verb == "encode" else ".png")
+    output = args.output or default_output(source, _encode_suffix(args) if verb == "encode" else ".png")
     if verb == "decode" and args.output is None and source != "-" and os.path.lexists(output):
         with _naming(source):
             _refuse_an_original(source, output, settings["max_pixels"])
@@ -313,7 +336,7 @@ def _run_one(args: argparse.Namespace, verb: str, **settings: Any) -> int:
     _stream(output, "out", force=args.force)  # binary data is refused for a terminal before any work
     if verb == "encode":
         if not skipping:
-            _start_kernels(args, settings["options"])
+            _start_encode_kernels(args, settings["options"], [task])
         work = functools.partial(
             batch.encode_task, options=settings["options"], skip_existing=args.skip_existing, force=args.force, strip=args.strip,
             folders=False, raise_errors=True, on_stage=ticker.stage, on_encoded=encoded.append,
@@ -397,12 +420,15 @@ def _print_summary(encoded: Any, output: str) -> None:
     Standard output is then the file, and a success prints nothing on standard error; ``-v`` prints it there.
     """
     from .accounting import breakdown
+    from .fileio import measured_psnr
     from .formats import KVQ, encode_format
     from .report import summary
 
     where = "stdout" if output == "-" else output
     sizes = encoded.sizes if output == "-" or encode_format(output) == KVQ else breakdown(encoded.header, os.path.getsize(output))
-    print(summary(encoded.header, sizes, encoded.psnr, where), file=sys.stderr if output == "-" else sys.stdout)
+    # The file as written: a JPEG's own loss included (measured_psnr).
+    quality = encoded.psnr if output == "-" else measured_psnr(encoded, output)
+    print(summary(encoded.header, sizes, quality, where), file=sys.stderr if output == "-" else sys.stdout)
 
 
 @contextlib.contextmanager
@@ -417,34 +443,22 @@ def _naming(source: str) -> Iterator[None]:
 
 
 def _start_kernels(args: argparse.Namespace, options: Any = None, coding: Any = None) -> None:
-    """Compile, or load from the cache, the kernels the command will run, before any timer or progress line starts.
+    """Compile, or load from the cache, the kernels the command will run (:func:`kvq.startup.start_kernels`)."""
+    from .startup import start_kernels
 
-    numba starts without its scipy and cffi imports (this process is the
-    command's own, see kvq._numba_start). Compiling happens once after an
-    install and takes a while: the command says so on a terminal, or with -v,
-    rather than look hung.
-    """
-    from . import _jit
-    from ._numba_start import start
-
-    start()
-    watched = getattr(args, "verbose", False) or (not getattr(args, "quiet", False) and _is_terminal(sys.stderr))
-    previous = _jit.on_compile(_say_compiling if watched else None)
-    try:
-        if options is not None:
-            from . import coding as codings
-            from .quantize import start as start_quantizer
-
-            start_quantizer(options)
-            coding = codings.by_name(options.coding)
-        if coding is not None:
-            coding.start()
-    finally:
-        _jit.on_compile(previous)
+    start_kernels(_watched(args), options, coding)
 
 
-def _say_compiling(kernel: str) -> None:
-    print("kvq: compiling kvq's kernels for this machine, once after an install...", file=sys.stderr, flush=True)
+def _start_encode_kernels(args: argparse.Namespace, options: Any, tasks: Sequence[Any]) -> None:
+    """Start the kernels encoding ``tasks`` will run, if any (:func:`kvq.startup.start_encode_kernels`)."""
+    from .startup import start_encode_kernels
+
+    start_encode_kernels(_watched(args), options, tasks)
+
+
+def _watched(args: argparse.Namespace) -> bool:
+    """Whether someone watches the command's standard error: -v, or a terminal without -q."""
+    return getattr(args, "verbose", False) or (not getattr(args, "quiet", False) and _is_terminal(sys.stderr))
 
 
 def _is_terminal(stream: Any) -> bool:
@@ -486,7 +500,7 @@ def _run_batch(args: argparse.Namespace, verb: str, jobs: int, **settings: Any) 
         # Once, rather than one failure a file.
         raise KvqError(f"output {args.output} is a file; several inputs or a folder need an output folder")
     if verb == "encode":
-        suffix, find, what = ".kvq", batch.IMAGE_SUFFIXES, "image"
+        suffix, find, what = _encode_suffix(args), batch.IMAGE_SUFFIXES, "image"
         work = functools.partial(batch.encode_task, options=settings["options"], force=args.force, strip=args.strip)
     else:
         fmt = args.format or "PNG"
@@ -526,7 +540,7 @@ def _run_batch(args: argparse.Namespace, verb: str, jobs: int, **settings: Any) 
             # and before any file's time is taken. A decode looks at its first file only:
             # a folder is usually one kind.
             if verb == "encode":
-                _start_kernels(args, settings["options"])
+                _start_encode_kernels(args, settings["options"], tasks)
             elif (coding := _compiled_coding(tasks[0].source)) is not None:
                 _start_kernels(args, coding=coding)
         # Ctrl-C now stops the batch: no file starts, those in hand finish and are reported.
@@ -679,7 +693,6 @@ _COMMANDS = {
 }  # fmt: skip
 
 
-
 class _CtrlC:
     """The command's SIGINT handler: Ctrl-C stops it at once, but the first one during a batch stops the batch.
 
@@ -774,6 +787,8 @@ def _main(argv: Sequence[str] | None, ctrl_c: _CtrlC) -> int:
     from .errors import QualityError, caused_by_ctrl_c, message
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["png"]:
+        return _png(argv[1:], ctrl_c)
     parser = build_parser()
     try:
         if argv[:1] == ["bench"]:
@@ -801,6 +816,25 @@ def _main(argv: Sequence[str] | None, ctrl_c: _CtrlC) -> int:
     except (Exception, MemoryError) as exc:  # noqa: BLE001 - a user must never see a traceback
         if caused_by_ctrl_c(exc) or (ctrl_c.raised and isinstance(exc, SystemError)):
             # Ctrl-C inside a compiled kernel arrives as a SystemError, its KeyboardInterrupt chained or not.
+            return _fail("interrupted", EXIT_INTERRUPTED)
+        return _fail(message(exc))
+
+
+def _png(argv: list[str], ctrl_c: _CtrlC) -> int:
+    """``kvq png``: pngquant's command line, parsed as pngquant parses it (:mod:`kvq.pngquant`), its exit statuses."""
+    from . import pngquant
+    from .errors import caused_by_ctrl_c, message
+
+    try:
+        with _held_stderr(False):
+            return pngquant.main(argv, ctrl_c)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except (Exception, MemoryError) as exc:  # noqa: BLE001 - a user must never see a traceback
+        if caused_by_ctrl_c(exc) or (ctrl_c.raised and isinstance(exc, SystemError)):
             return _fail("interrupted", EXIT_INTERRUPTED)
         return _fail(message(exc))
 

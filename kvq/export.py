@@ -148,7 +148,8 @@ def write_image(source: codec.Decoded | BandReader, fp: IO[bytes], format: str, 
     """Write a decoded file in a format Pillow writes, losing nothing it need not.
 
     PNG keeps the palette (PNG-8, grey included: the smallest exact file
-    Pillow can write), and so does GIF for opaque palettes; WebP is written
+    Pillow can write), and so do GIF, BMP (1 or 4 bits a pixel up to 16
+    entries, :mod:`kvq.bmp`; else 8) and TIFF for opaque palettes; WebP is written
     lossless; JPEG has no lossless mode. The ICC profile, EXIF and resolution
     go wherever the format has room for them: PNG, JPEG and TIFF keep all
     three, WebP the profile and EXIF, BMP the resolution.
@@ -172,7 +173,8 @@ def write_image(source: codec.Decoded | BandReader, fp: IO[bytes], format: str, 
     upper = format.upper()
     # GIF has one transparent index, not an alpha per entry: an RGBA palette
     # goes through Pillow's own conversion.
-    indexed = upper == "PNG" or (upper == "GIF" and source.header.channels != 4)
+    # BMP and TIFF hold a palette too, without alpha.
+    indexed = upper == "PNG" or (upper in ("GIF", "BMP", "TIFF") and source.header.channels != 4)
     if isinstance(source, BandReader):
         image = image_from_bands(source, indexed=indexed, grey_indexed=True)
     else:
@@ -183,6 +185,13 @@ def write_image(source: codec.Decoded | BandReader, fp: IO[bytes], format: str, 
     if strip:
         for key in ("icc_profile", "exif", "dpi"):
             image.info.pop(key, None)
+    if upper == "BMP" and image.mode == "P" and source.header.k <= 16:
+        # Pillow writes 8 bits a pixel; 1 or 4 are enough (kvq.bmp).
+        from .bmp import write_palette_bmp
+
+        palette = np.asarray((image.getpalette() or [])[: 3 * source.header.k], dtype=np.uint8).reshape(-1, 3)
+        write_palette_bmp(np.asarray(image), palette, fp, dpi=metadata.get("dpi"))
+        return
     try:
         # A decoder should not add loss the user did not choose.
         image.save(fp, format=format, **metadata, **({"lossless": True} if upper == "WEBP" else {}))

@@ -15,8 +15,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +106,8 @@ def check_writable(folder: PathLike) -> None:
         The system's error about ``folder``; the command words it "cannot
         write into FOLDER: " and the system's words.
     """
+    import tempfile  # here, not at the top: a command's start-up pays for what it uses
+
     place = Path(folder) if str(folder) else Path(".")
     while not os.path.lexists(place) and place != place.parent:
         place = place.parent
@@ -151,7 +151,7 @@ def create_temporary(target: Path) -> tuple[int, Path]:
     """
     folder = target.parent if str(target.parent) else Path(".")
     while True:
-        name = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        name = folder / f".{target.name}.{os.urandom(6).hex()}.tmp"
         try:
             # 0o666 less the umask, as the system gives any new file (mkstemp would give 0o600).
             return os.open(name, _CREATE, 0o666), name
@@ -190,7 +190,7 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None] | bytes, *, 
     while True:
         # The name comes first: whatever interrupts the work from the moment
         # the file exists, the cleanup below knows what to remove.
-        tmp_name = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        tmp_name = folder / f".{target.name}.{os.urandom(6).hex()}.tmp"
         fd = None
         try:
             fd = os.open(tmp_name, _CREATE, 0o666)
@@ -424,11 +424,88 @@ def encode_file(
     else:
         image = source
     step("quantizing")
+    if fmt.upper() != formats.KVQ:
+        options = for_image_output(options, kwargs)
     encoded = encode_image(image, options, **kwargs)
     if destination is not None:
         step("writing")
         write_output(destination, _content(encoded, fmt), force=force, inputs=inputs)
     return encoded
+
+
+def for_image_output(options: EncoderOptions | None, kwargs: dict[str, Any]) -> EncoderOptions:
+    """The options of an encode whose output is an image (PNG, GIF ...), not a ``.kvq`` file.
+
+    No ``.kvq`` file is written, so its indices are laid out at fixed width
+    rather than entropy coded: the work (and the compiled coder) would be
+    thrown away, and with ``quality`` the smallest ``.kvq`` file is not the
+    point; the fewest colours are, as pngquant picks them. Encoder options
+    are taken out of ``kwargs``.
+
+    Parameters
+    ----------
+    options : EncoderOptions or None
+    kwargs : dict
+        Keyword options of :func:`encode_file`; the encoder's are removed.
+
+    Returns
+    -------
+    EncoderOptions
+    """
+    from dataclasses import fields, replace
+
+    if options is None:
+        names = {f.name for f in fields(EncoderOptions)}
+        options = EncoderOptions.from_kwargs(**{key: kwargs.pop(key) for key in list(kwargs) if key in names})
+    return replace(options, coding="fixed")
+
+
+def written_psnr(encoded: Encoded, path: PathLike) -> float:
+    """The PSNR (dB) of an image file as written, decoded back, against the encoder's input.
+
+    What a lossy format (JPEG), or Pillow's conversion of an RGBA palette to
+    GIF's one transparent entry, keeps of the quantized image is not
+    :attr:`Encoded.psnr`: the command prints this instead, for every image
+    output but PNG (kvq writes its pixels exactly).
+
+    Parameters
+    ----------
+    encoded : Encoded
+    path : str or path-like
+        The file written.
+
+    Returns
+    -------
+    float
+        ``inf`` when the file decodes to the input exactly.
+    """
+    import numpy as np
+    from PIL import Image
+
+    from .metrics import psnr
+
+    original = encoded.original if encoded.original.ndim == 3 else encoded.original[..., None]
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[original.shape[2]]
+    with Image.open(path) as image:
+        written = np.asarray(image.convert(mode))
+    return psnr(original, written.reshape(original.shape))
+
+
+def measured_psnr(encoded: Encoded, destination: Any) -> float:
+    """The PSNR a command reports for its output: of the file as written where its format may lose (:func:`written_psnr`).
+
+    Parameters
+    ----------
+    encoded : Encoded
+    destination : str, path-like or file object
+
+    Returns
+    -------
+    float
+    """
+    if is_path(destination) and encode_format(destination) not in (formats.KVQ, "PNG"):
+        return written_psnr(encoded, destination)
+    return encoded.psnr
 
 
 def _content(encoded: Encoded, format: str) -> Callable[[IO[bytes]], None] | bytes:

@@ -38,6 +38,13 @@ def _nearest_brute(pixels: np.ndarray, palette: np.ndarray) -> np.ndarray:
     return d.argmin(-1)  # argmin takes the first, i.e. lowest, index on ties
 
 
+@pytest.fixture(autouse=True)
+def _engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    # These tests describe the compiled engine; small images would otherwise take
+    # the numpy path (kvq.quantize.small, tested in test_small_path.py).
+    monkeypatch.setattr("kvq.quantize.small.SMALL_WORK", 0)
+
+
 @pytest.fixture(scope="module")
 def china() -> np.ndarray:
     from sklearn.datasets import load_sample_image
@@ -153,6 +160,7 @@ def test_deterministic_across_processes(china: np.ndarray) -> None:
         "import sys, hashlib, numpy as np\n"
         "from sklearn.datasets import load_sample_image\n"
         "from kvq.options import EncoderOptions\nfrom kvq.quantize import quantize\n"
+        "import kvq.quantize.small; kvq.quantize.small.SMALL_WORK = 0\n"
         "img = np.ascontiguousarray(load_sample_image('china.jpg')[::4, ::4])\n"
         "p, i = quantize(img, EncoderOptions(k=48))\n"
         "q, j = quantize(img, EncoderOptions(k=48, dither=0.5))\n"
@@ -232,6 +240,7 @@ def test_dither_keeps_palette_changes_indices(china: np.ndarray) -> None:
     np.testing.assert_array_equal(plain[0], dithered[0])
     assert not np.array_equal(plain[1], dithered[1])
     _check_contract(china, *dithered, 16)
+
     # Diffusion keeps local averages: a blurred dithered image beats a blurred plain one.
     def blur(a: np.ndarray) -> np.ndarray:
         a = a.astype(np.float64)

@@ -30,18 +30,19 @@ cached on disk after their first use, keyed on their sources (:mod:`kvq._jit`);
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import OptionError, UnsupportedImageError
 from ..options import EncoderOptions
 from .colorspace import from_space, to_space
-from .histogram import Histogram, coarser
-from .initialise import variance_split
-from .lloyd import Lloyd
-from .nearest import pad
-from .palette import drop_unused, round_to_palette
-from .swap import swap_refine
+
+if TYPE_CHECKING:
+    from .histogram import Histogram
+
+# The engine's layers (histogram ... swap) are imported where they run: they
+# load numba, and a small image never needs them (see .small).
 
 __all__ = ["PROFILES", "Profile", "quantize", "start"]
 
@@ -140,6 +141,13 @@ def quantize(pixels: np.ndarray, options: EncoderOptions) -> tuple[np.ndarray, n
         raise OptionError("a quality target is the encoder's: kvq.encode_image finds the palette that reaches it")
     pixels = _check_pixels(pixels)
     h, w, _ = pixels.shape
+    if not uses_kernels(pixels.shape, options):
+        from .small import quantize_small
+
+        return quantize_small(pixels, options)
+    from .histogram import Histogram
+    from .palette import drop_unused
+
     hist = Histogram(pixels)
     palette, labels = _fit(hist, options.k, options)
     if options.dither > 0 and len(palette) > 1:
@@ -155,12 +163,33 @@ def quantize(pixels: np.ndarray, options: EncoderOptions) -> tuple[np.ndarray, n
     return drop_unused(palette, indices)
 
 
+def uses_kernels(shape: tuple[int, ...], options: EncoderOptions) -> bool:
+    """Whether :func:`quantize` runs compiled kernels for an image of ``shape`` with ``options``.
+
+    Images whose pixels times K is at most :data:`.small.SMALL_WORK` take
+    the numpy path of :mod:`.small` with kvq's engine: loading the kernels
+    would cost more than the work. The choice depends on the size and K
+    only, never on the machine.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (H, W) or (H, W, C).
+    options : EncoderOptions
+
+    Returns
+    -------
+    bool
+    """
+    from .small import SMALL_WORK
+
+    return options.method == "kmeans" or shape[0] * shape[1] * options.k > SMALL_WORK
+
+
 def _check_pixels(pixels: np.ndarray) -> np.ndarray:
     pixels = np.asarray(pixels)
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (1, 3, 4):
-        raise UnsupportedImageError(
-            f"pixels must be an (H, W, C) uint8 array with C in 1, 3, 4; got {pixels.dtype} {pixels.shape}"
-        )
+        raise UnsupportedImageError(f"pixels must be an (H, W, C) uint8 array with C in 1, 3, 4; got {pixels.dtype} {pixels.shape}")
     if pixels.shape[0] == 0 or pixels.shape[1] == 0:
         raise UnsupportedImageError(f"image has no pixels: shape {pixels.shape}")
     return np.ascontiguousarray(pixels)
@@ -168,6 +197,13 @@ def _check_pixels(pixels: np.ndarray) -> np.ndarray:
 
 def _fit(hist: Histogram, k: int, options: EncoderOptions) -> tuple[np.ndarray, np.ndarray]:
     """Palette of at most ``k`` colours and the index of each distinct colour's nearest entry."""
+    from .histogram import coarser
+    from .initialise import variance_split
+    from .lloyd import Lloyd
+    from .nearest import pad
+    from .palette import round_to_palette
+    from .swap import swap_refine
+
     colours = hist.colours
     if len(colours) <= k:
         return colours, np.arange(len(colours))
@@ -191,9 +227,7 @@ def _fit(hist: Histogram, k: int, options: EncoderOptions) -> tuple[np.ndarray, 
     # coarse one would cap the palette (speed 10 at K = 8192 gave 3,091 colours).
     fine, fine_weights, fine_of = coarser(visible, visible_points, visible_weights, max(profile.fine_points, 16 * free))
     # The coarse stage keeps some points per centre, or there is nothing to cluster.
-    coarse, coarse_weights, coarse_of = coarser(
-        visible, visible_points, visible_weights, max(profile.coarse_points, 16 * free)
-    )
+    coarse, coarse_weights, coarse_of = coarser(visible, visible_points, visible_weights, max(profile.coarse_points, 16 * free))
     if len(coarse) < 4 * free:
         coarse, coarse_weights, coarse_of = fine, fine_weights, fine_of
     centres, labels = variance_split(coarse, coarse_weights, free)
