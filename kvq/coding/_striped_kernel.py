@@ -180,7 +180,7 @@ def run(indices, width, height, k, hb, data, decoding, squash_t, stretch_t, rate
                 bit, x1, x2, x, pos = _decide(
                     model, weights, i, b0 + i, b1 + i, b2 + i, x1, x2, x, pos, data, decoding,
                     1 if value == cand[i] else 0, squash_t, stretch_t, rate_t,
-                )
+                )  # fmt: skip
                 if bit < 0:
                     return (TRUNCATED if decoding else FULL), pos, p_index, decisions
                 if bit:
@@ -211,7 +211,7 @@ def run(indices, width, height, k, hb, data, decoding, squash_t, stretch_t, rate
                     bit, x1, x2, x, pos = _decide(
                         model, weights, 4 + depth, c0, c1, c2, x1, x2, x, pos, data, decoding,
                         (value >> (nbits - 1 - depth)) & 1, squash_t, stretch_t, rate_t,
-                    )
+                    )  # fmt: skip
                     if bit < 0:
                         return (TRUNCATED if decoding else FULL), pos, p_index, decisions
                     node = node * 2 + bit

@@ -18,6 +18,7 @@ thread pool runs stripes in parallel.
 
 from __future__ import annotations
 
+import functools
 import os
 import zlib
 from collections.abc import Callable, Iterator
@@ -217,7 +218,7 @@ def read_table(table: bytes | memoryview, header: Header, length: int) -> Table:
         why = f"holds {{size:,}} bytes; with K = 1 a stripe is its {FLUSH_SIZE}-byte flush alone"
     else:
         # Python integers: N_s can pass 2^63 / 65536 only in a file no pixel limit bounds.
-        bad = np.flatnonzero([n > PIXELS_PER_BYTE * s for n, s in zip(stripe_pixels.tolist(), sizes.tolist())])
+        bad = np.flatnonzero([n > PIXELS_PER_BYTE * s for n, s in zip(stripe_pixels.tolist(), sizes.tolist(), strict=True)])
         why = f"holds {{size:,}} bytes, too few for its {{pixels:,}} pixels (at most {PIXELS_PER_BYTE:,} a byte)"
     if bad.size:
         i = int(bad[0])
@@ -273,17 +274,14 @@ def _decode_range(
     top, _ = table.span(first, height)
     _, bottom = table.span(last, height)
     out = np.empty((bottom - top) * width, dtype=_index_type(k))
-    jobs = []
+    jobs: list[Callable[[], None]] = []
     for i in range(first, last + 1):
         y0, y1 = table.span(i, height)
         start, end = int(table.starts[i]), int(table.ends[i])
+        # Read here, in stripe order (a file object is not shared between threads); decoded by the pool.
         stream = read(start, end - start)
         target = out[(y0 - top) * width : (y1 - top) * width]
-        jobs.append(
-            lambda stream=stream, target=target, rows=y1 - y0, start=start, crc=int(table.crcs[i]), i=i: _decode_stripe(
-                stream, target, width, rows, k, start, crc, i
-            )
-        )
+        jobs.append(functools.partial(_decode_stripe, stream, target, width, y1 - y0, k, start, int(table.crcs[i]), i))
     _run_all(jobs, threads)
     return out.reshape(bottom - top, width)
 
