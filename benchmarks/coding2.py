@@ -50,8 +50,8 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import kvq  # noqa: E402
-from kvq.coding import striped  # noqa: E402
+import kvq
+from kvq.coding import striped
 
 DEFAULT_KODAK = "../shared/kodak"
 DEFAULT_OUT = "benchmarks/results/coding2"
@@ -131,7 +131,7 @@ def encode_ratios(paths: list[Path], k: int) -> tuple[float, float]:
                 kept = {"striped": float("inf"), "fixed": float("inf")}
                 for _ in range(3):
                     for coding in kept:
-                        kept[coding] = min(kept[coding], best(lambda coding=coding: kvq.encode(image, k=k, coding=coding)))
+                        kept[coding] = min(kept[coding], best(lambda coding=coding, image=image: kvq.encode(image, k=k, coding=coding)))
                 for coding in kept:
                     total[coding] += kept[coding]
             out.append(total["striped"] / total["fixed"])
