@@ -19,7 +19,7 @@ Every file decodes back to exactly those pixels. Reported, per K:
 
 Then, once: a 100-megapixel coding-2 file (a photo's indices tiled to ``--big-side`` squared), decoded whole by
 ``kvq decode`` to BMP and the 100-row band ``rows=(y, y + 100)`` of its middle through ``kvq.decode``, each in a
-fresh process, with its time and peak resident memory (``ru_maxrss``) beside the output's size; the first-use compile
+fresh process, with its time and peak resident memory (``VmHWM``) beside the output's size; the first-use compile
 time (a fresh process with an empty numba cache decoding a small coding-2 file, against the same with the cache
 warm); and a tiling check on a synthetic text image (the graphics set of ``benchmarks/graphics`` is built from
 downloads; this stands in for it): the 4 x 4 tiled file's bytes over the untiled one's, for both codings.
@@ -140,11 +140,17 @@ def encode_ratios(paths: list[Path], k: int) -> tuple[float, float]:
     return out[0], out[1]
 
 
+PEAK = """
+import re
+with open("/proc/self/status") as status:
+    print("peak_mb=%f" % (int(re.search(r"VmHWM:\\s+(\\d+)", status.read()).group(1)) / 1024))
+"""
+
+
 def in_fresh_process(code: str, env: dict[str, str] | None = None) -> dict[str, float]:
     """Run ``code`` in a new interpreter; it prints ``name=value`` lines, returned as floats (with ``peak_mb``)."""
-    script = (
-        textwrap.dedent(code) + "\nimport resource\nprint('peak_mb=%f' % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))\n"
-    )
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss through fork and exec, so a child would report its parent's peak.
+    script = textwrap.dedent(code) + PEAK
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=ROOT)
     if done.returncode:
         raise RuntimeError(done.stderr)
