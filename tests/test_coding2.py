@@ -293,3 +293,15 @@ def test_a_stripe_past_the_work_limit_is_not_written():
     data = kvq.encode_indexed(palette=palette, indices=pattern, coding="striped")
     assert kvq.read_header(data).coding == 0  # fixed width instead: every file kvq writes is one it reads
     assert np.array_equal(kvq.decode_indexed(data).indices, pattern)
+
+
+@pytest.mark.parametrize("coding", ["fixed", "entropy"])
+def test_rows_work_for_the_other_codings_too(coding):
+    y, x = np.mgrid[0:300, 0:200]
+    image = (((x // 20 + y // 30) % 4) * 60).astype(np.uint8)[..., None].repeat(3, 2)
+    data = kvq.encode(image, k=4, coding=coding)
+    assert kvq.read_header(data).coding == {"fixed": 0, "entropy": 1}[coding]
+    for source in (data, io.BytesIO(data)):
+        assert np.array_equal(kvq.decode(source, rows=(17, 123)), image[17:123])
+    with pytest.raises(kvq.ChecksumError):  # every byte read: INDX's CRC is checked as by a whole decode
+        kvq.decode(data[:-1] + bytes([data[-1] ^ 1]), rows=(0, 1))
