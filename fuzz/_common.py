@@ -79,12 +79,12 @@ def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
 
 
 def generated_seeds() -> dict[str, bytes]:
-    """Small valid files: every channel count, index widths 0..10, both index codings, ancillary chunks."""
+    """Small valid files: every channel count, index widths 0..10, every index coding, ancillary chunks."""
     import numpy as np
 
     from kvq import container
     from kvq.codec import encode_indexed
-    from kvq.coding import entropy
+    from kvq.coding import entropy, striped
 
     rng = np.random.default_rng(0)
     seeds = {}
@@ -108,6 +108,10 @@ def generated_seeds() -> dict[str, bytes]:
             stream = entropy.encode(indices.astype(np.uint16), k)
             head = container.Header(width, height, channels, k, container.bits_for(k), 1, (1, 1))
             seeds[f"entropy_c{channels}_k{k}_{width}x{height}.kvq"] = container.write(head, palette.tobytes(), stream or b"")
+            # And in index coding 2 (one stripe at this size; spec/vectors has files of two).
+            body = striped.encode(indices.astype(np.uint16), k, threads=1)
+            head = container.Header(width, height, channels, k, container.bits_for(k), 2, (1, 2))
+            seeds[f"striped_c{channels}_k{k}_{width}x{height}.kvq"] = container.write(head, palette.tobytes(), body or b"")
     # Ancillary chunks (one empty), and a 1x1 image.
     header = container.Header(3, 2, 3, 2, 1)
     seeds["ancillary.kvq"] = container.write(

@@ -98,10 +98,37 @@ def check(data: bytes) -> None:
         raise AssertionError(f"decoded {pixels.shape} {pixels.dtype} for header {h}")
     if decoded.palette.shape != (h.k, h.channels) or int(decoded.indices.max(initial=0)) >= h.k:
         raise AssertionError("palette shape or index range inconsistent with the header")
+    # Coding 2: a band of rows (its stripes alone) is those rows of the whole, on any number of threads.
+    for rows, threads in (((0, 1), 1), ((h.height // 2, h.height), 2), ((0, h.height), 2)):
+        band = kvq.decode(data, MAX_PIXELS, rows=rows, threads=threads)
+        if not np.array_equal(band, pixels[rows[0] : rows[1]]):
+            raise AssertionError(f"rows {rows} on {threads} threads differ from the whole image's")
+
+
+def check_threads(data: bytes) -> None:
+    """One verdict whatever the threads: the same error (the lowest failing stripe's) or the same pixels."""
+    import numpy as np
+
+    import kvq
+
+    outcomes = []
+    for threads in (1, 2):
+        try:
+            outcomes.append(kvq.decode(data, MAX_PIXELS, threads=threads))
+        except kvq.KvqError as exc:
+            outcomes.append((type(exc), str(exc)))
+    arrays = [isinstance(o, np.ndarray) for o in outcomes]
+    if arrays[0] != arrays[1]:
+        same = False
+    else:
+        same = np.array_equal(outcomes[0], outcomes[1]) if arrays[0] else outcomes[0] == outcomes[1]
+    if not same:
+        raise AssertionError(f"threads=1 and threads=2 disagree: {outcomes[0]!r:.200} vs {outcomes[1]!r:.200}")
 
 
 def test_one_input(data: bytes) -> None:
     check(data)
+    check_threads(data)
 
 
 def main() -> None:

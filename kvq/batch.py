@@ -487,6 +487,7 @@ def decode_task(
     strip: bool = False,
     folders: bool = True,
     raise_errors: bool = False,
+    threads: int | None = None,
 ) -> FileResult:
     """Decode one ``.kvq`` file of a batch to an image file; never raises for a bad file (unless ``raise_errors``).
 
@@ -512,7 +513,9 @@ def decode_task(
     start = time.perf_counter()
     with _recording_warnings(not raise_errors) as caught:
         try:
-            result = _decode_one(task, format, max_pixels, skip_existing=skip_existing, force=force, strip=strip, folders=folders)
+            result = _decode_one(
+                task, format, max_pixels, skip_existing=skip_existing, force=force, strip=strip, folders=folders, threads=threads
+            )
         except (Exception, MemoryError) as exc:  # every failure becomes a row
             if raise_errors or caused_by_ctrl_c(exc):
                 raise
@@ -521,7 +524,15 @@ def decode_task(
 
 
 def _decode_one(
-    task: Task, format: str | None, max_pixels: int | None, *, skip_existing: bool, force: bool, strip: bool, folders: bool
+    task: Task,
+    format: str | None,
+    max_pixels: int | None,
+    *,
+    skip_existing: bool,
+    force: bool,
+    strip: bool,
+    folders: bool,
+    threads: int | None = None,
 ) -> FileResult:
     from .codec import read_header
     from .fileio import decode_file
@@ -548,6 +559,7 @@ def _decode_one(
     decoded = decode_file(
         _stream(input_, "in", force) if isinstance(input_, str) else input_,
         _stream(target, "out", force), format, max_pixels=max_pixels, force=force, strip=strip,
+        threads=threads,
     )  # fmt: skip
     fields_ = _kvq_fields(decoded.header, None if source == "-" else fields_["bytes"])
     return FileResult(source, target, DONE, seconds=time.perf_counter() - start, **fields_)

@@ -6,6 +6,7 @@ functions here; none of them parses or builds a file on its own.
 
 from __future__ import annotations
 
+import operator
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -461,7 +462,7 @@ def encode_indexed(
         Palette index of every pixel.
     metadata : Metadata, optional
         ICC profile, EXIF and resolution to store beside them.
-    coding : {"entropy", "fixed"}, default="entropy"
+    coding : {"entropy", "fixed", "striped"}, default="entropy"
         Index coding, as :class:`kvq.EncoderOptions`' ``coding``.
 
     Returns
@@ -591,7 +592,24 @@ def validate(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Val
     return Validated(parsed, counts, parsed.index_offset + len(parsed.indices) + 4)
 
 
-def decode_indexed(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:
+def _row_range(rows: Any, header: Header) -> tuple[int, int]:
+    """``rows`` checked against ``header``: (y0, y1) with 0 <= y0 < y1 <= height."""
+    try:
+        y0, y1 = (int(operator.index(value)) for value in rows)
+    except (TypeError, ValueError):
+        raise OptionError(f"rows must be a pair of integers (y0, y1), not {rows!r}") from None
+    if not 0 <= y0 < y1 <= header.height:
+        raise OptionError(f"rows ({y0}, {y1}) are not within the image's {header.height} rows (0 <= y0 < y1 <= {header.height})")
+    return y0, y1
+
+
+def decode_indexed(
+    source: Source,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    *,
+    rows: tuple[int, int] | None = None,
+    threads: int | None = None,
+) -> Decoded:
     """Decode a ``.kvq`` file to its header, palette and indices.
 
     Parameters
@@ -600,31 +618,67 @@ def decode_indexed(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) 
         The whole file, or where to read it.
     max_pixels : int or None, default=178,956,970
         Refuse larger images before allocating pixel memory; None for no limit.
+    rows : (int, int), optional
+        Decode only rows ``y0`` to ``y1`` (exclusive), 0 <= y0 < y1 <= height.
+        A coding-2 file (``"striped"``) then reads and decodes only the
+        stripes that hold them, checking each by its own CRC; INDX's CRC,
+        which covers every stripe, is not checked, nor the stripes not read.
+        Other codings decode every row and check everything.
+    threads : int, optional
+        Threads a coding that decodes in parallel may use (coding 2); None
+        means all the cores this process may use.
 
     Returns
     -------
     Decoded
+        ``indices`` has ``y1 - y0`` rows when ``rows`` is given.
 
     Raises
     ------
     FormatError (and subclasses), ImageTooLargeError
         ImageTooLargeError also when the indices do not fit in memory,
         whatever ``max_pixels``.
+    OptionError
+        ``rows`` outside the image, or ``threads`` not a positive integer.
     """
+    if threads is not None:
+        from .coding.striped import threads_for
+
+        threads_for(threads)
     with inputs.opened(source) as data:
-        parsed = container.Reader(data, max_pixels, in_memory=True).container()
-    h = parsed.header
-    palette = np.frombuffer(parsed.palette, dtype=np.uint8).reshape(h.k, h.channels)
-    try:
-        with allocating(h, h.n_pixels * bitpack.index_dtype(h.k).itemsize):
-            indices = coding.by_code(h.coding).decode(parsed.indices, h)
-    except FormatError as exc:
-        # Report the offset in the file, not in the index chunk.
-        raise exc.rebased(parsed.index_offset) from None
-    return Decoded(h, palette, indices, Metadata.from_chunks(parsed.ancillary))
+        if rows is None:
+            parsed = container.Reader(data, max_pixels, in_memory=True).container()
+            h = parsed.header
+            try:
+                with allocating(h, h.n_pixels * bitpack.index_dtype(h.k).itemsize):
+                    indices = coding.by_code(h.coding).decode(parsed.indices, h, threads=threads)
+            except FormatError as exc:
+                # Report the offset in the file, not in the index chunk.
+                raise exc.rebased(parsed.index_offset) from None
+            ancillary, raw_palette = parsed.ancillary, parsed.palette
+        else:
+            reader = container.Reader(data, max_pixels, lazy=True)
+            h = reader.header
+            span = _row_range(rows, h)
+            chosen = coding.by_code(h.coding)
+            indices_source = reader.unchecked_indices() if chosen.partial else reader.indices()
+            try:
+                with allocating(h, (span[1] - span[0]) * h.width * bitpack.index_dtype(h.k).itemsize):
+                    indices = chosen.read_rows(indices_source.read, indices_source.length, h, span, threads=threads)
+            except FormatError as exc:
+                raise exc.rebased(indices_source.offset) from None
+            ancillary, raw_palette = reader.ancillary, reader.palette
+    palette = np.frombuffer(raw_palette, dtype=np.uint8).reshape(h.k, h.channels)
+    return Decoded(h, palette, indices, Metadata.from_chunks(ancillary))
 
 
-def decode(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode(
+    source: Source,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    *,
+    rows: tuple[int, int] | None = None,
+    threads: int | None = None,
+) -> np.ndarray:
     """Decode a ``.kvq`` file to pixels.
 
     Parameters
@@ -633,22 +687,28 @@ def decode(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.nd
         The whole file, or where to read it.
     max_pixels : int or None, default=178,956,970
         Refuse larger images before allocating pixel memory; None for no limit.
+    rows : (int, int), optional
+        Only rows ``y0`` to ``y1`` (exclusive): see :func:`decode_indexed`.
+    threads : int, optional
+        Threads for a coding that decodes in parallel; None: all cores.
 
     Returns
     -------
     ndarray of uint8
         (H, W) for grey, (H, W, 3) for RGB, (H, W, 4) for RGBA: exactly the
-        pixels the encoder quantized.
+        pixels the encoder quantized (``y1 - y0`` rows with ``rows``).
 
     Raises
     ------
     FormatError (and subclasses), ImageTooLargeError
         ImageTooLargeError also when the pixels do not fit in memory,
         whatever ``max_pixels``: never MemoryError.
+    OptionError
+        ``rows`` outside the image, or ``threads`` not a positive integer.
     KvqError
         ``source`` is none of the accepted kinds.
     """
-    return decode_indexed(source, max_pixels).pixels()
+    return decode_indexed(source, max_pixels, rows=rows, threads=threads).pixels()
 
 
 def read_header(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:

@@ -670,6 +670,27 @@ class Reader:
         assert self._source is not None
         return self._source
 
+    def unchecked_indices(self) -> IndexSource:
+        """The INDX data without checking its CRC or the file's end: for a coding that reads only part of it.
+
+        Such a coding checks what it reads by its own CRCs (``IndexCoding.partial``).
+
+        Returns
+        -------
+        IndexSource
+
+        Raises
+        ------
+        TruncatedError
+            The file ends before the INDX data does.
+        """
+        if self._source is not None:
+            return self._source
+        start, length = self.index_offset - 8, self.index_length
+        if length > self._bytes.size - start - CHUNK_OVERHEAD:
+            raise _past_the_end(INDX, length, start)
+        return IndexSource(self._bytes, self.index_offset, length)
+
     def container(self) -> Container:
         """Container: the whole file, its indices checked (:meth:`indices`) and given as a view (in memory only)."""
         source = self.indices()

@@ -305,9 +305,11 @@ def _run(tasks: list[batch.Task], settings: _Settings, args: argparse.Namespace,
     import functools
     import threading
 
+    from .coding import FALLBACK
     from .options import EncoderOptions
 
-    options = EncoderOptions(k=settings.colours, dither=settings.dither, speed=settings.speed, coding="fixed")
+    # A PNG's indices are never stored as .kvq: the textbook coding loads no entropy coder.
+    options = EncoderOptions(k=settings.colours, dither=settings.dither, speed=settings.speed, coding=FALLBACK.name)
     if "-" not in (tasks[0].source, tasks[0].target):
         from .startup import start_encode_kernels
 
@@ -367,6 +369,7 @@ def png_task(task: batch.Task, *, settings: _Settings) -> PngResult:
     from dataclasses import replace
 
     from .codec import Decoded, encode_image
+    from .coding import FALLBACK
     from .export import write_image
     from .fileio import standard_stream, write_output
     from .options import EncoderOptions
@@ -380,7 +383,7 @@ def png_task(task: batch.Task, *, settings: _Settings) -> PngResult:
         # image kvq reads is a KvqError of another kind.
         unopened = isinstance(exc, OSError)
         return failure(EXIT_READ_ERROR if unopened else EXIT_CANT_DECODE, message(exc))
-    options = EncoderOptions(k=settings.colours, dither=settings.dither, speed=settings.speed, coding="fixed")
+    options = EncoderOptions(k=settings.colours, dither=settings.dither, speed=settings.speed, coding=FALLBACK.name)
     try:
         if settings.target is None:
             encoded = encode_image(image, options, strip=settings.strip)

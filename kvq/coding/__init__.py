@@ -7,7 +7,10 @@ means lives in its own module, as one :class:`IndexCoding` object:
 - 0, ``"fixed"``: fixed-width packing at ceil(log2 K) bits per index
   (:mod:`kvq.coding.fixed`, spec §6), the textbook N * ceil(log2 K);
 - 1, ``"entropy"``: context-mixing arithmetic coding
-  (:mod:`kvq.coding.entropy`, ``spec/kvq-coding-1.md``), format 1.1.
+  (:mod:`kvq.coding.entropy`, ``spec/kvq-coding-1.md``), format 1.1;
+- 2, ``"striped"``: coding 1 in independent stripes of rows, decoded in
+  parallel and readable a stripe at a time (:mod:`kvq.coding.striped`,
+  ``spec/kvq-coding-2.md``), format 1.2.
 
 Every other module asks a coding object (its length rule, encoder, decoder,
 check, band reader, side bits, kernels) and never branches on a coding byte.
@@ -21,11 +24,12 @@ from __future__ import annotations
 from .base import IndexCoding
 from .entropy import EntropyCoding
 from .fixed import FixedWidth
+from .striped import StripedCoding
 
 __all__ = ["CODINGS", "DEFAULT", "FALLBACK", "IndexCoding", "by_code", "by_name", "known", "names"]
 
 #: Every index coding this reader knows. Adding one is one line here.
-CODINGS: tuple[IndexCoding, ...] = (FixedWidth(), EntropyCoding())
+CODINGS: tuple[IndexCoding, ...] = (FixedWidth(), EntropyCoding(), StripedCoding())
 #: The encoder's default coding (the ``coding`` option's default).
 DEFAULT = "entropy"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -33,6 +33,10 @@ class IndexCoding(abc.ABC):
     streams : bool
         Whether :meth:`bands` holds one band of indices at a time (True), or
         decodes them all and hands them out by bands (False).
+    partial : bool
+        Whether :meth:`read_rows` reads only the bytes the rows need, its own
+        checks (a CRC of every part it reads) standing in for INDX's CRC,
+        which only a reader of every byte can check.
     textbook : bool
         Whether INDX is exactly the textbook N * ceil(log2 K) bits, padded to
         a whole byte: its side bits are that padding, and a file with no
@@ -48,6 +52,7 @@ class IndexCoding(abc.ABC):
     minor: ClassVar[int]
     compiled: ClassVar[bool] = False
     streams: ClassVar[bool] = False
+    partial: ClassVar[bool] = False
     textbook: ClassVar[bool] = False
     side_information: ClassVar[str]
 
@@ -123,6 +128,42 @@ class IndexCoding(abc.ABC):
             With the offset inside ``body``; the caller rebases it to the file.
         """
 
+    def read_rows(
+        self,
+        read: Callable[[int, int], bytes | memoryview],
+        length: int,
+        header: Header,
+        rows: tuple[int, int] | None = None,
+        *,
+        threads: int | None = None,
+    ) -> np.ndarray:
+        """Rows ``y0`` to ``y1`` of the indices, the INDX data read through ``read(start, size)``.
+
+        This default reads all of it and decodes with :meth:`decode`; a
+        :attr:`partial` coding reads only what the rows need.
+
+        Parameters
+        ----------
+        read : callable
+            ``read(start, size)`` gives INDX data bytes.
+        length : int
+            Bytes of INDX data.
+        header : Header
+        rows : (int, int), optional
+            Default: every row.
+        threads : int, optional
+
+        Returns
+        -------
+        ndarray, shape (y1 - y0, W)
+
+        Raises
+        ------
+        FormatError
+            With the offset inside the INDX data.
+        """
+        return self.decode(read(0, length), header, rows=rows, threads=threads)
+
     def count(self, body: bytes | memoryview, header: Header) -> np.ndarray:
         """Pixels per palette entry, checking the data exactly as :meth:`decode` does.
 
@@ -196,6 +237,19 @@ class IndexCoding(abc.ABC):
         -------
         int
         """
+
+    def layout(self, header: Header) -> dict[str, int]:
+        """Facts of how INDX is laid out for ``header``'s image, for reports (``kvq info``): none by default.
+
+        Parameters
+        ----------
+        header : Header
+
+        Returns
+        -------
+        dict of str to int
+        """
+        return {}
 
     def start(self) -> None:  # noqa: B027 - optional: a pure-numpy coding has nothing to start
         """Compile, or load from the cache, the coding's compiled kernels (nothing for pure-numpy codings)."""

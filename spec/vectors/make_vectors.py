@@ -13,6 +13,7 @@ byte by byte, so that a bug in kvq's writer cannot hide in its own vectors.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import struct
@@ -156,8 +157,8 @@ def entropy_file(palette: np.ndarray, indices: np.ndarray, *, k: int | None = No
     )
 
 
-def unlimited_entropy_file(indices: np.ndarray, k: int) -> bytes:
-    """A coding-1 file of ``indices`` however many decisions its stream takes (kvq's encoder stops at rule 27's limit)."""
+def unlimited_stream(indices: np.ndarray, k: int) -> bytes:
+    """The coding-1 stream of ``indices`` however many decisions it takes (kvq's encoder stops at rule 27's limit)."""
     from kvq.coding import entropy
 
     kernel = entropy._kernel()
@@ -165,12 +166,76 @@ def unlimited_entropy_file(indices: np.ndarray, k: int) -> bytes:
     n = width * height
     out = np.empty(31 * n + 16, dtype=np.uint8)
     status, used, _, _ = kernel.run(
-        np.ascontiguousarray(indices, np.uint8).reshape(-1).copy(), width, height, k, entropy.table_bits(n), out, False,
+        np.require(indices, entropy._index_type(k), ["C", "W"]).reshape(-1).copy(), width, height, k, entropy.table_bits(n), out, False,
         1 << 62, kernel.SQUASH_TABLE, kernel.STRETCH_TABLE, kernel.RATE_TABLE,
     )
     assert status == kernel.OK
+    return out[:used].tobytes()
+
+
+def unlimited_entropy_file(indices: np.ndarray, k: int) -> bytes:
+    """A coding-1 file of ``indices`` however many decisions its stream takes."""
+    height, width = indices.shape
     return file_of([chunk(b"HEAD", head(width, height, 1, k, minor=1, coding=1)), chunk(b"PLTE", bytes(range(k))),
-                    chunk(b"INDX", out[:used].tobytes())])
+                    chunk(b"INDX", unlimited_stream(indices, k))])
+
+
+def stripe_rows(width: int) -> int:
+    """kvq-coding-2.md section S2: rows per stripe."""
+    return max(1, 65536 // width)
+
+
+def stripe_streams(indices: np.ndarray, k: int) -> list[bytes]:
+    """Each stripe's coding-1 stream (kvq-coding-2.md section S4), coded by coding 1's encoder on the stripe alone."""
+    rows = stripe_rows(indices.shape[1])
+    # Unlimited: coding 2's own work limit (rule 40) is what its invalid vector tests.
+    return [unlimited_stream(indices[y : y + rows], k) for y in range(0, indices.shape[0], rows)]
+
+
+def stripe_data(
+    streams: list[bytes], *, ends: list[int] | None = None, crcs: list[int] | None = None, extra: bytes = b""
+) -> bytes:
+    """INDX data of coding 2 (section S3) built here byte by byte: the table of end offsets and CRC-32s, then the streams."""
+    count = len(streams)
+    if ends is None:
+        ends = list(itertools.accumulate((len(stream) for stream in streams), initial=8 * count))[1:]
+    if crcs is None:
+        crcs = [zlib.crc32(stream) for stream in streams]
+    return b"".join(struct.pack(">II", end, crc) for end, crc in zip(ends, crcs, strict=True)) + b"".join(streams) + extra
+
+
+def striped_file(palette: np.ndarray, indices: np.ndarray, *, k: int | None = None, data: bytes | None = None) -> bytes:
+    """A coding-2 file of ``indices`` (or of the INDX ``data`` given), whatever fixed width would take."""
+    k = len(palette) if k is None else k
+    height, width = indices.shape
+    if data is None:
+        data = stripe_data(stripe_streams(indices, len(palette)))
+    return file_of(
+        [
+            chunk(b"HEAD", head(width, height, palette.shape[1], k, minor=2, coding=2)),
+            chunk(b"PLTE", palette[:k].tobytes()),
+            chunk(b"INDX", data),
+        ]
+    )
+
+
+#: The worked example of kvq-coding-2.md section S7: 300 x 220 grey, K = 3, so h = 218 and S = 2 (the last stripe 2 rows).
+STRIPED_PALETTE = np.array([[0], [128], [255]], dtype=np.uint8)
+
+
+def striped_example() -> np.ndarray:
+    indices = np.zeros((220, 300), dtype=np.uint8)
+    indices[:, 150:] = 1
+    indices[100:120, 100:200] = 2
+    indices[217, 299] = 2
+    indices[218, :10] = 2
+    return indices
+
+
+def dither_indices(width: int, height: int) -> np.ndarray:
+    """Every pixel differs from its four neighbours, in a pattern a model learns: many decisions, few bytes (rule 40)."""
+    y, x = np.mgrid[0:height, 0:width]
+    return ((x % 5) + 5 * (y % 2)).astype(np.uint8)
 
 
 def valid_vectors() -> list[tuple[str, bytes, np.ndarray, str, bool]]:
@@ -220,6 +285,22 @@ def valid_vectors() -> list[tuple[str, bytes, np.ndarray, str, bool]]:
             (np.arange(35, dtype=np.int64).reshape(5, 7) * 1871 % 65536).astype(np.uint16), "coding 1, K = 65536, bits 16")
     entropy("entropy_rgb_2x2_k4_implied", palette_for(4, 3), np.array([[0, 1], [2, 3]], np.uint8),
             "coding 1: at (1,1) the four candidates are all K entries, the last is implied")
+
+    # Index coding 2 (kvq-coding-2.md): a stripe table, then one coding-1 stream per stripe. Images of more than
+    # one stripe have more than 65,536 pixels: grey keeps their raw pixels small.
+    def striped(name, palette, indices, note):
+        data = striped_file(palette, indices)
+        by_encoder = kvq.encode_indexed(palette=palette, indices=indices, coding="striped") == data
+        out.append((name, data, palette[indices], note, by_encoder))
+
+    striped("striped_grey_300x220_k3", STRIPED_PALETTE, striped_example(),
+            "coding 2: the worked example of kvq-coding-2.md section S7, two stripes of 218 and 2 rows")
+    striped("striped_rgb_64x48_k16", palette_for(16, 3), smooth_indices(64, 48, 16), "coding 2, one stripe, bits 4")
+    striped("striped_1x1_k1", palette_for(1, 3), np.zeros((1, 1), np.uint8),
+            "coding 2, K = 1: one stripe, its table entry and its 4 flush bytes")
+    striped("striped_rgba_40x30_k300", palette_for(300, 4), smooth_indices(40, 30, 300), "coding 2, bits 9, one stripe")
+    striped("striped_grey_1x65600_k2", STRIPED_PALETTE[:2], (np.arange(65600) // 700 % 2).astype(np.uint8).reshape(65600, 1),
+            "coding 2, one column: h = 65536, a second stripe of 64 rows")
 
     out.append(
         (
@@ -370,7 +451,7 @@ def invalid_vectors() -> list[tuple[str, bytes, int, str, str, int | None, str]]
     add("bits_too_many", with_head(bits=8), 11, "FormatError", "bits per index is 8", 27, "K = 3 needs 2")
     add("bits_too_few", with_head(bits=1), 11, "FormatError", "bits per index is 1", 27, "K = 3 needs 2")
     add("bits_k1", with_head(k=1, bits=1), 11, "FormatError", "bits per index is 1", 27, "K = 1 needs 0")
-    add("coding_2", with_head(coding=2), 12, "FormatError", "index coding 2 is unknown", 28, "")
+    add("coding_3", with_head(coding=3), 12, "FormatError", "index coding 3 is unknown", 28, "")
     add("coding_255", with_head(coding=255), 12, "FormatError", "index coding 255 is unknown", 28, "")
     add("chunk_type_digit", file_of([hd, chunk(b"te5t", b""), pl, ix]), 13, "FormatError",
         "invalid chunk type", 42, "a digit in a chunk type")
@@ -437,10 +518,73 @@ def invalid_vectors() -> list[tuple[str, bytes, int, str, str, int | None, str]]
     period = np.array([[(x + 3 * y) % 5 for x in range(100)] for y in range(100)], np.uint8)
     add("entropy_past_the_work_limit", unlimited_entropy_file(period, 5), 27, "FormatError", "the work limit", 97,
         "K = 5, each pixel unlike its 4 distinct neighbours: 7 decisions a pixel, all predictable, in a few bytes")
+
+
+    # Index coding 2 (kvq-coding-2.md section S5). INDX's own CRC is always right: only coding 2's rules break.
+    example = striped_example()
+    streams = stripe_streams(example, 3)
+    s0, s1 = len(streams[0]), len(streams[1])
+    d = 38 + 12 + 3 + 8  # INDX data start (D) of a coding-2 file with a 3-entry grey palette and no ancillary chunk
+
+    def striped_bad(name, data, rule, error, message, offset, note, *, k=3, indices=example, palette=STRIPED_PALETTE):
+        add(name, striped_file(palette, indices, k=k, data=data), rule, error, message, offset, note)
+
+    striped_bad("striped_indx_short_for_table", stripe_data(streams)[:15], 30, "FormatError",
+                "too few for the table of its 2 stripes", d - 8, "15 bytes: the table of 2 stripes takes 16")
+    striped_bad("striped_indx_short_for_pixels", stripe_data([b"\0", b""]), 31, "FormatError", "too few for 66,000 pixels",
+                d - 8, "one stream byte for 66,000 pixels: more than 65,536 a byte")
+    one_colour = {"k": 1, "palette": STRIPED_PALETTE[:1], "indices": np.zeros((220, 300), np.uint8)}
+    striped_bad("striped_k1_wrong_length", stripe_data([bytes(4), bytes(5)]), 31, "FormatError",
+                "with K = 1 its 2 stripes take exactly 24", d - 2 - 8,
+                "K = 1: every stripe is 4 flush bytes (a 1-entry palette: INDX starts 2 bytes earlier)", **one_colour)
+    striped_bad("striped_unsorted", stripe_data(streams, ends=[16 + s0 + s1, 16 + s0]), 32, "FormatError", "before it starts",
+                d + 8, "end offsets swapped: stripe 1 ends before stripe 0 does")
+    striped_bad("striped_end_in_table", stripe_data(streams, ends=[8, 16 + s0 + s1]), 32, "FormatError", "before it starts",
+                d, "stripe 0 ends inside the table")
+    striped_bad("striped_end_past_indx", stripe_data(streams, ends=[16 + s0 + s1 + 1, 16 + s0 + s1]), 33, "FormatError",
+                "past the", d, "stripe 0 ends one byte past INDX")
+    striped_bad("striped_bytes_after_last", stripe_data(streams, extra=b"\0"), 34, "FormatError",
+                "1 bytes of INDX after the last stripe", d + 16 + s0 + s1, "one byte after the last stripe that no table entry covers")
+    striped_bad("striped_empty_stripe", stripe_data([b"", streams[0] + streams[1]], crcs=[0, 0]), 35, "FormatError",
+                "too few for its 65,400 pixels", d, "stripe 0 is empty, stripe 1 holds both streams")
+    striped_bad("striped_k1_stripe_5_bytes", stripe_data([bytes(5), bytes(3)]), 35, "FormatError",
+                "with K = 1 a stripe is its 4-byte flush", d - 2, "K = 1: 5 and 3 bytes, 8 in all", **one_colour)
+    striped_bad("striped_crc", stripe_data(streams, crcs=[zlib.crc32(streams[0]), zlib.crc32(streams[1]) ^ 1]), 36,
+                "ChecksumError", "CRC-32 mismatch in stripe 1", d + 12, "stripe 1's stored CRC-32 is off by one bit")
+    short = streams[0][: s0 // 2]
+    striped_bad("striped_ends_early", stripe_data([short, streams[1]]), 37, "TruncatedError", "stripe 0 ends early",
+                d + 16 + len(short), "half of stripe 0's stream, the table and CRCs made to match")
+    striped_bad("striped_ends_late", stripe_data([streams[0] + b"\0", streams[1]]), 39, "FormatError",
+                "bytes after the last index of stripe 0", d + 16 + s0, "stripe 0 one byte longer than its stream")
+    literal = np.array([[0, 3]], np.uint8)
+    lit_stream = stripe_streams(literal, 4)
+    add("striped_literal_ge_k", striped_file(palette_for(4, 3), literal, k=3, data=stripe_data(lit_stream)), 38, "FormatError",
+        "is not below K = 3", 38 + 12 + 9 + 8 + 8 + 4, "a one-row image coded with K = 4, declared K = 3: the literal 3 is >= K")
+    dither = dither_indices(64, 48)
+    dither_streams = stripe_streams(dither, 10)
+    dd = 38 + 12 + 30 + 8
+    worked = striped_file(palette_for(10, 3), dither, data=stripe_data(dither_streams))
+    limit = 2 * 64 * 48 + 64 * len(dither_streams[0])
+    offset = dd + 8 + 4 + kvq_work_position(dither, 10, limit)  # the decoder reads 4 bytes before its first decision
+    add("striped_work_limit", worked, 40, "FormatError", "needs more than", offset,
+        f"every pixel a literal of a learned pattern: more than 2 N + 64 L = {limit:,} decisions in {len(dither_streams[0])} bytes")
     add("trailing_byte", good + b"\0", 22, "FormatError", "1 bytes after the INDX chunk", 73, "")
     add("chunk_after_indx", good + chunk(b"teXt", b""), 22, "FormatError", "12 bytes after the INDX chunk", 73,
         "even an ancillary chunk")
     return v
+
+
+def kvq_work_position(indices: np.ndarray, k: int, limit: int) -> int:
+    """Where (stream position) coding 1's encoder is when its decision count reaches ``limit``: rule 40's offset."""
+    from kvq.coding import _entropy_kernel as tables
+    from kvq.coding import _striped_kernel, entropy
+
+    flat = np.ascontiguousarray(indices, dtype=np.uint8).reshape(-1).copy()
+    out = np.empty(31 * flat.size + 16, dtype=np.uint8)
+    status, pos, _, _ = _striped_kernel.run(flat, indices.shape[1], indices.shape[0], k, entropy.table_bits(flat.size), out, False,
+                                            tables.SQUASH_TABLE, tables.STRETCH_TABLE, tables.RATE_TABLE, limit)  # fmt: skip
+    assert status == _striped_kernel.WORK
+    return int(pos)
 
 
 def build() -> dict[str, bytes]:
