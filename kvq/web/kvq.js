@@ -231,7 +231,22 @@ function decodeEntropy(data, header, dataOffset) {
     if (end !== 4) reject(25, `${end - 4} bytes after the last entropy-coded index`, dataOffset + 4);
     return indices;
   }
-  const hb = tableBits(n);
+  decodeStream(data, dataOffset, width, height, k, bits, indices, 0, new Int32Array(3 * 2 ** tableBits(n)), Infinity, null);
+  return indices;
+}
+
+/**
+ * One coding-1 stream (§E3 to §E6) of a `width` x `height` image, its first 4 bytes already known to be there and
+ * K >= 2: its indices go to indices[outStart ..]. `counters` holds at least 3 x 2^hb entries (filled here). A stream of
+ * coding 2 is one stripe (kvq-coding-2.md §S4): `stripe` is its number, and its rules 37 to 40 replace coding 1's
+ * 23 to 25; `maxDecisions` is its work limit (Infinity for coding 1). `dataOffset` is the stream's file offset.
+ */
+function decodeStream(data, dataOffset, width, height, k, bits, indices, outStart, counters, maxDecisions, stripe) {
+  const end = data.length;
+  const striped = stripe !== null;
+  const early = striped ? 37 : 23;
+  const where = striped ? ` of stripe ${stripe}` : "";
+  const hb = tableBits(width * height);
   const size = 2 ** hb;
   const matchShift = 34 - hb;
   const literalShift = 32 - hb;
@@ -239,7 +254,8 @@ function decodeEntropy(data, header, dataOffset) {
   const top = 2 ** bits;
 
   // §E3: the decoder state. A counter is prob * 32 + n (below 2^21); W[4s .. 4s + 3] is weight set s.
-  const T = new Int32Array(3 * size).fill(32768 * 32);
+  const T = counters;
+  T.fill(32768 * 32, 0, 3 * size);
   const W = new Int32Array(4 * N_WEIGHT_SETS);
   for (let s = 0; s < N_WEIGHT_SETS; s++) W.fill(WEIGHT_INIT, 4 * s, 4 * s + 3);
   let x1 = 0;
@@ -250,7 +266,9 @@ function decodeEntropy(data, header, dataOffset) {
   let above = new Uint8Array(width).fill(4);
   let row = new Uint8Array(width).fill(4);
 
-  for (let y = 0, p = 0; y < height; y++) {
+  let decisions = 0;
+  const last = outStart + width * height;
+  for (let y = 0, p = outStart; p < last; y++) {
     for (let xx = 0; xx < width; xx++, p++) {
       let L, U, UL, UR;
       if (y === 0) {
@@ -340,7 +358,9 @@ function decodeEntropy(data, header, dataOffset) {
         if (depth >= 0) {
           if (depth === bits) {
             value = node - top;
-            if (value >= k) reject(24, `literal index ${value} of pixel ${p} is not below K = ${k}`, dataOffset + pos);
+            if (value >= k) {
+              reject(striped ? 38 : 24, `literal index ${value} of pixel ${p - outStart}${where} is not below K = ${k}`, dataOffset + pos);
+            }
             break;
           }
           s = 4 + depth;
@@ -355,7 +375,11 @@ function decodeEntropy(data, header, dataOffset) {
           }
         }
 
-        // §E4: one decision with weight set s and counters T[c0], T[c1], T[c2].
+        // §E4: one decision with weight set s and counters T[c0], T[c1], T[c2]; coding 2 counts them (§S4).
+        if (decisions === maxDecisions) {
+          reject(40, `stripe ${stripe} needs more than its work limit of ${maxDecisions} decisions`, dataOffset + pos);
+        }
+        decisions++;
         const t0 = T[c0];
         const t1 = T[c1];
         const t2 = T[c2];
@@ -379,7 +403,7 @@ function decodeEntropy(data, header, dataOffset) {
           x1 = xmid + 1;
         }
         while (((x1 ^ x2) >>> 24) === 0) {
-          if (pos === end) reject(23, "entropy-coded indices end early: the coder needs a byte after the last", dataOffset + end);
+          if (pos === end) reject(early, `entropy-coded indices${where} end early: the coder needs a byte after the last`, dataOffset + end);
           x1 = (x1 << 8) >>> 0;
           x2 = ((x2 << 8) | 255) >>> 0;
           x = ((x << 8) | data[pos++]) >>> 0;
@@ -421,8 +445,7 @@ function decodeEntropy(data, header, dataOffset) {
     above = done;
   }
   // §E6: the 4 flush bytes are the last the decoder reads; nothing may follow them.
-  if (pos !== end) reject(25, `${end - pos} bytes after the last entropy-coded index`, dataOffset + pos);
-  return indices;
+  if (pos !== end) reject(striped ? 39 : 25, `${end - pos} bytes after the last entropy-coded index${where}`, dataOffset + pos);
 }
 
 /** A counter after one decision (§E4): prob moves toward the bit at RATE[n]; n counts updates up to COUNTER_LIMIT. */
