@@ -475,8 +475,12 @@ const PIXELS_PER_BYTE = 65536;
 const WORK_PER_PIXEL = 2;
 const WORK_PER_BYTE = 64;
 
-/** §S2: rows per stripe (h) and the number of stripes (S) of a header. */
-function stripeGeometry(header) {
+/**
+ * Rows per stripe and the number of stripes of a coding-2 image (kvq-coding-2.md §S2).
+ * @param {{width:number, height:number}} header
+ * @returns {{rows:number, count:number}}  h = max(1, 65536 // width), S = ceil(height / h)
+ */
+export function stripeGeometry(header) {
   const rows = Math.max(1, Math.floor(STRIPE_PIXELS / header.width));
   return { rows, count: Math.ceil(header.height / rows) };
 }
