@@ -7,7 +7,8 @@ its CRC and the end of file in one streaming pass, before the first band) and
 hands the index coding a band of rows at a time to decode, so that a consumer
 (the Pillow plugin's decoder, ``kvq decode``) holds its output and one band.
 
-That holds for codings that can start a band anywhere (fixed width,
+That holds for codings that can start a band anywhere (fixed width, and
+coding 2, whose stripes are decoded a group at a time on all cores:
 ``IndexCoding.streams``). The entropy-coded stream of coding 1 is one
 sequential arithmetic-coded stream whose contexts run across rows, with no
 point inside it to start from: it is decoded whole to its indices (1 byte a
@@ -44,6 +45,9 @@ class BandReader:
         Seekable, positioned at the start of the file.
     max_pixels : int or None, default=178,956,970
         Refuse larger images before reading past the header.
+    threads : int, optional
+        Threads a coding that decodes in parallel may use (coding 2's
+        stripes); None: all the cores this process may use.
 
     Attributes
     ----------
@@ -60,8 +64,9 @@ class BandReader:
         The header, palette or an ancillary chunk is invalid.
     """
 
-    def __init__(self, fp: IO[bytes], max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
+    def __init__(self, fp: IO[bytes], max_pixels: int | None = DEFAULT_MAX_PIXELS, *, threads: int | None = None) -> None:
         self._reader = container.Reader(fp, max_pixels)
+        self.threads = threads
         self.header: Header = self._reader.header
         self.ancillary = self._reader.ancillary
         self.index_offset = self._reader.index_offset
@@ -111,7 +116,7 @@ class BandReader:
             or non-zero padding bits.
         """
         source = self._reader.indices()
-        yield from coding.by_code(self.header.coding).bands(source, self.header, self.band_rows(band_pixels))
+        yield from coding.by_code(self.header.coding).bands(source, self.header, self.band_rows(band_pixels), threads=self.threads)
 
     def pixel_bands(self, band_pixels: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """As :meth:`bands`, with every index looked up in the palette.

@@ -444,6 +444,7 @@ def decode_task(
     strip: bool = False,
     folders: bool = True,
     raise_errors: bool = False,
+    threads: int | None = None,
 ) -> FileResult:
     """Decode one ``.kvq`` file of a batch to an image file; never raises for a bad file (unless ``raise_errors``).
 
@@ -469,7 +470,9 @@ def decode_task(
     start = time.perf_counter()
     with _recording_warnings(not raise_errors) as caught:
         try:
-            result = _decode_one(task, format, max_pixels, skip_existing=skip_existing, force=force, strip=strip, folders=folders)
+            result = _decode_one(
+                task, format, max_pixels, skip_existing=skip_existing, force=force, strip=strip, folders=folders, threads=threads
+            )
         except (Exception, MemoryError) as exc:  # every failure becomes a row
             if raise_errors or caused_by_ctrl_c(exc):
                 raise
@@ -478,7 +481,15 @@ def decode_task(
 
 
 def _decode_one(
-    task: Task, format: str | None, max_pixels: int | None, *, skip_existing: bool, force: bool, strip: bool, folders: bool
+    task: Task,
+    format: str | None,
+    max_pixels: int | None,
+    *,
+    skip_existing: bool,
+    force: bool,
+    strip: bool,
+    folders: bool,
+    threads: int | None = None,
 ) -> FileResult:
     from .codec import read_header
     from .fileio import decode_file
@@ -499,8 +510,9 @@ def _decode_one(
     if folders and target != "-":
         Path(target).parent.mkdir(parents=True, exist_ok=True)
     decoded = decode_file(
-        _stream(source, "in", force), _stream(target, "out", force), format, max_pixels=max_pixels, force=force, strip=strip
-    )
+        _stream(source, "in", force), _stream(target, "out", force), format, max_pixels=max_pixels, force=force, strip=strip,
+        threads=threads,
+    )  # fmt: skip
     fields_ = _kvq_fields(decoded.header, os.path.getsize(source) if source != "-" else None)
     return FileResult(source, target, DONE, seconds=time.perf_counter() - start, **fields_)
 

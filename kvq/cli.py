@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--format", help="output format name for Pillow (overrides the extension; for a batch, default PNG)")
     dec.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (default 178,956,970, as Pillow)")
     dec.add_argument("--strip", action="store_true", help="write no ICC profile, EXIF or resolution (kept by default)")
+    dec.add_argument(
+        "--threads", type=_positive_int, default=None, metavar="N",
+        help="threads a file decodes on (coding 2's stripes; default: every core this process may use)",
+    )  # fmt: skip
     _batch_arguments(dec, "decode")
 
     inf = sub.add_parser("info", help="check whole .kvq files; show their header, palette and where their bits go")
@@ -269,6 +273,17 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     return _run_one(args, "encode", options=options)
 
 
+def _positive_int(text: str) -> int:
+    """argparse's type for a count of 1 or more: a usage error (status 2) otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, not {text!r}")
+    return value
+
+
 def _cmd_decode(args: argparse.Namespace) -> int:
     from .container import DEFAULT_MAX_PIXELS
 
@@ -308,7 +323,7 @@ def _run_one(args: argparse.Namespace, verb: str, **settings: Any) -> int:
             _start_kernels(args, coding=coding)
         work = functools.partial(
             batch.decode_task, format=args.format, max_pixels=settings["max_pixels"], skip_existing=args.skip_existing,
-            force=args.force, strip=args.strip, folders=False, raise_errors=True,
+            force=args.force, strip=args.strip, folders=False, raise_errors=True, threads=args.threads,
         )  # fmt: skip
     result = _one_file(args, verb, task, work, ticker)
     if result.status == batch.SKIPPED:
@@ -440,7 +455,9 @@ def _run_batch(args: argparse.Namespace, verb: str, jobs: int, **settings: Any) 
     else:
         fmt = args.format or "PNG"
         suffix, find, what = batch.suffix_for(fmt), batch.KVQ_SUFFIXES, ".kvq"
-        work = functools.partial(batch.decode_task, format=fmt, max_pixels=settings["max_pixels"], force=args.force, strip=args.strip)
+        work = functools.partial(
+            batch.decode_task, format=fmt, max_pixels=settings["max_pixels"], force=args.force, strip=args.strip, threads=args.threads
+        )
     tasks = batch.plan(args.inputs, args.output, suffix=suffix, find=find)
     if not tasks:
         raise KvqError(f"{' '.join(args.inputs)}: directory holds no {what} files (looked for {' '.join(find)})")

@@ -455,7 +455,7 @@ def encode_indexed(
         Palette index of every pixel.
     metadata : Metadata, optional
         ICC profile, EXIF and resolution to store beside them.
-    coding : {"entropy", "fixed"}, default="entropy"
+    coding : {"entropy", "fixed", "striped"}, default="entropy"
         Index coding, as :class:`kvq.EncoderOptions`' ``coding``.
 
     Returns

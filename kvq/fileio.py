@@ -419,6 +419,7 @@ def decode_file(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     force: bool = False,
     strip: bool = False,
+    threads: int | None = None,
 ) -> DecodedFile:
     """Decode a ``.kvq`` file to an image file in any format Pillow writes.
 
@@ -445,6 +446,8 @@ def decode_file(
         Replace an existing destination (never the input).
     strip : bool, default=False
         Leave the file's ICC profile, EXIF and resolution out of the image.
+    threads : int, optional
+        Threads for a coding that decodes in parallel (coding 2); None: all cores.
 
     Returns
     -------
@@ -466,7 +469,7 @@ def decode_file(
         read_header_from(fp, max_pixels)
         inputs = _check_before_work(source, destination, force)
         fp.seek(start)
-        reader = BandReader(fp, max_pixels)
+        reader = BandReader(fp, max_pixels, threads=threads)
         write_output(destination, lambda out: write_image(reader, out, fmt, strip=strip), force=force, inputs=inputs)
     return DecodedFile(reader.header, reader.palette, reader.metadata)
 

@@ -273,7 +273,7 @@ class EncoderOptions:
         mean 1.
     speed : int, default=4
         1 (slowest, best palette) to 10 (fastest), like pngquant's ``--speed``.
-    coding : {"entropy", "fixed"}, default="entropy"
+    coding : {"entropy", "fixed", "striped"}, default="entropy"
         How the indices are stored: the name of an index coding of
         :mod:`kvq.coding`. ``"entropy"``: context-mixing arithmetic coding
         (format 1.1); on the Kodak photos the file is 7.76 to 2.34 times
@@ -282,6 +282,9 @@ class EncoderOptions:
         fixed width instead where that is smaller.
         ``"fixed"``: ceil(log2 K) bits per index (format 1.0), the textbook
         N * ceil(log2 K), readable by every 1.x reader.
+        ``"striped"``: coding 1 in independent stripes of about 65,536
+        pixels (format 1.2), a few per cent larger, decoded on every core and
+        readable a band of rows at a time (``kvq.decode(..., rows=)``).
     method : {"kvq", "kmeans"}, default="kvq"
         How the palette is chosen. ``"kvq"``: kvq's own engine
         (:mod:`kvq.quantize`). ``"kmeans"``: the textbook method,

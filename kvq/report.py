@@ -89,6 +89,7 @@ class FileReport:
             "matches_theory": s.matches_theory,
             "ancillary": [{"type": kind, "bytes": length} for kind, length in self.ancillary],
             "skipped_chunks": self.skipped,
+            "layout": codings.by_code(h.coding).layout(h),
             "palette": [
                 {"index": i, "color": entry.tolist(), "hex": _hex(entry), "pixels": int(n)}
                 for i, (entry, n) in enumerate(zip(self.palette, self.counts, strict=True))
@@ -135,6 +136,15 @@ class FileReport:
                 f"indices     {s.index_bits:,} bits = {(s.index_bits - s.side_bits) / h.n_pixels:.4f} per pixel"
                 f" + {s.side_bits} side bits ({coding.side_information})",
             ]
+            layout = coding.layout(h)
+            if "stripes" in layout:
+                count, rows = layout["stripes"], layout["stripe_rows"]
+                last = h.height - (count - 1) * rows
+                lines.append(
+                    f"stripes     {count:,} of {rows:,} row{'s' if rows != 1 else ''}"
+                    + (f" (the last {last:,})" if last != rows else "")
+                    + ", each decodable on its own"
+                )
         lines += [f"ancillary   {kind} ({length:,} bytes)" for kind, length in self.ancillary]
         if self.skipped:
             plural = "s" if self.skipped != 1 else ""

@@ -54,13 +54,13 @@ def deflate(monkeypatch):
 
 
 def test_the_registry_finds_each_coding_by_byte_and_by_name():
-    assert [c.code for c in coding.CODINGS] == [0, 1]
+    assert [c.code for c in coding.CODINGS] == [0, 1, 2]
     for c in coding.CODINGS:
         assert coding.by_code(c.code) is c and coding.by_name(c.name) is c
-    assert coding.names() == ("entropy", "fixed") and coding.FALLBACK.textbook
-    assert coding.known() == "0 (fixed), 1 (entropy)"
+    assert coding.names() == ("entropy", "fixed", "striped") and coding.FALLBACK.textbook
+    assert coding.known() == "0 (fixed), 1 (entropy), 2 (striped)"
     with pytest.raises(KeyError):
-        coding.by_code(2)
+        coding.by_code(3)
     assert kvq.EncoderOptions().coding == coding.DEFAULT
 
 
@@ -98,5 +98,5 @@ def test_a_reader_without_a_coding_refuses_its_files_by_its_byte(deflate, photo)
     encoded = kvq.encode_image(photo, k=16, coding="fixed")
     data = _assemble(encoded.original.reshape(*photo.shape), encoded.palette, encoded.indices, kvq.Metadata(), "deflate").data
     coding.CODINGS = coding.CODINGS[:-1]  # the fixture puts the registry back
-    with pytest.raises(kvq.FormatError, match=r"index coding 7 is unknown to this reader, which knows 0 \(fixed\), 1 \(entropy\)"):
+    with pytest.raises(kvq.FormatError, match=r"index coding 7 is unknown to this reader, which knows 0 \(fixed\), 1 \(entropy\), 2 \(striped\)"):
         kvq.decode(data)

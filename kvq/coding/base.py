@@ -230,6 +230,19 @@ class IndexCoding(abc.ABC):
         int
         """
 
+    def layout(self, header: Header) -> dict[str, int]:
+        """Facts of how INDX is laid out for ``header``'s image, for reports (``kvq info``): none by default.
+
+        Parameters
+        ----------
+        header : Header
+
+        Returns
+        -------
+        dict of str to int
+        """
+        return {}
+
     def start(self) -> None:  # noqa: B027 - optional: a pure-numpy coding has nothing to start
         """Compile, or load from the cache, the coding's compiled kernels (nothing for pure-numpy codings)."""
 

@@ -443,6 +443,9 @@ class StripedCoding(IndexCoding):
             last = min(table.count, first + per_group) - 1
             yield first * table.rows, _decode_range(read, header, table, first, last, workers)
 
+    def layout(self, header: Header) -> dict[str, int]:
+        return {"stripes": stripe_count(header.width, header.height), "stripe_rows": stripe_rows(header.width)}
+
     def side_bits(self, header: Header, index_size: int) -> int:
         # The table, and each stripe's 4-byte flush; the adaptive model sends nothing.
         count = stripe_count(header.width, header.height)
