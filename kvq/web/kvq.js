@@ -10,6 +10,8 @@
 //   const image = decode(bytes);   // bytes: a Uint8Array holding the whole file
 //   image.width, image.height, image.channels, image.k, image.palette,
 //   image.indices, image.pixels    // pixels: width * height * channels bytes
+//   decode(bytes, { rows: [y0, y1] }).pixels   // rows y0 to y1 - 1 only: a
+//                                  // coding-2 file decodes only their stripes
 //
 // A file that breaks the spec throws a KvqError whose `rule` is the number of
 // the rule it breaks (section 10 of the spec) and whose `offset` is the byte
