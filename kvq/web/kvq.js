@@ -383,7 +383,7 @@ function decodeStream(data, dataOffset, width, height, k, bits, indices, outStar
 
         // §E4: one decision with weight set s and counters T[c0], T[c1], T[c2]; coding 2 counts them (§S4).
         if (decisions === maxDecisions) {
-          reject(40, `stripe ${stripe} needs more than its work limit of ${maxDecisions} decisions`, dataOffset + pos);
+          reject(40, `stripe ${stripe} needs more than ${count3(maxDecisions)} decisions (its work limit, §S4)`, dataOffset + pos);
         }
         decisions++;
         const t0 = T[c0];
@@ -409,7 +409,9 @@ function decodeStream(data, dataOffset, width, height, k, bits, indices, outStar
           x1 = xmid + 1;
         }
         while (((x1 ^ x2) >>> 24) === 0) {
-          if (pos === end) reject(early, `entropy-coded indices${where} end early: the coder needs a byte after the last`, dataOffset + end);
+          if (pos === end) {
+            reject(early, striped ? `stripe ${stripe} ends early: the coder needs a byte after its last` : "entropy-coded indices end early: the coder needs a byte after the last", dataOffset + end);
+          }
           x1 = (x1 << 8) >>> 0;
           x2 = ((x2 << 8) | 255) >>> 0;
           x = ((x << 8) | data[pos++]) >>> 0;
@@ -451,7 +453,9 @@ function decodeStream(data, dataOffset, width, height, k, bits, indices, outStar
     above = done;
   }
   // §E6: the 4 flush bytes are the last the decoder reads; nothing may follow them.
-  if (pos !== end) reject(striped ? 39 : 25, `${end - pos} bytes after the last entropy-coded index${where}`, dataOffset + pos);
+  if (pos !== end) {
+    reject(striped ? 39 : 25, `${end - pos} bytes after the last ${striped ? `index of stripe ${stripe}` : "entropy-coded index"}`, dataOffset + pos);
+  }
 }
 
 /** A counter after one decision (§E4): prob moves toward the bit at RATE[n]; n counts updates up to COUNTER_LIMIT. */
@@ -470,6 +474,9 @@ function updateCounter(counter, bit) {
 // after a table of each stream's end offset and CRC-32. Section numbers S1 to
 // S9 below are that document's.
 // ---------------------------------------------------------------------------
+
+/** A count with thousands separators, as kvq's messages write it. */
+const count3 = (n) => n.toLocaleString("en-US");
 
 const STRIPE_PIXELS = 65536;
 const ENTRY_SIZE = 8;
@@ -499,7 +506,7 @@ function checkStripedLength(length, header, chunkStart) {
   if (header.k === 1) {
     if (length !== 12 * count) reject(31, `INDX holds ${length} bytes; with K = 1 its ${count} stripes take exactly ${12 * count}`, chunkStart);
   } else if (header.width * header.height > PIXELS_PER_BYTE * (length - table)) {
-    reject(31, `INDX holds ${length} bytes, too few for ${header.width * header.height} pixels`, chunkStart);
+    reject(31, `INDX holds ${count3(length)} bytes, too few for ${count3(header.width * header.height)} pixels in ${count3(count)} stripes`, chunkStart);
   }
 }
 
@@ -525,7 +532,7 @@ function decodeStriped(data, header, dataOffset, rows = null) {
     const length = end[i] - (i === 0 ? ENTRY_SIZE * count : end[i - 1]);
     const pixels = width * (Math.min(height, (i + 1) * h) - i * h);
     if (k === 1 ? length !== 4 : pixels > PIXELS_PER_BYTE * length) {
-      const why = k === 1 ? "with K = 1 a stripe is its 4-byte flush" : `too few for its ${pixels} pixels`;
+      const why = k === 1 ? "with K = 1 a stripe is its 4-byte flush alone" : `too few for its ${count3(pixels)} pixels`;
       reject(35, `stripe ${i} holds ${length} bytes: ${why}`, dataOffset + ENTRY_SIZE * i);
     }
   }
