@@ -156,6 +156,10 @@ def differential_dir(tmp_path_factory) -> Path:
             (folder / f"{label}.kvq").write_bytes(data)
             (folder / f"{label}.raw").write_bytes(decoded.pixels().tobytes())
             (folder / f"{label}.idx").write_bytes(decoded.indices.astype("<u2").tobytes())
+            # A band of 3 rows across the first stripe boundary (coding 2 reads only its stripes; the others decode all).
+            y0 = max(0, min(h.height - 3, max(1, 65536 // h.width) - 1))
+            rows = (y0, min(h.height, y0 + 3))
+            (folder / f"{label}.band.raw").write_bytes(kvq.decode(data, rows=rows).tobytes())
             manifest.append(
                 {
                     "name": label,
@@ -168,6 +172,8 @@ def differential_dir(tmp_path_factory) -> Path:
                     "k": h.k,
                     "bits": h.bits,
                     "coding": h.coding,
+                    "rows": rows,
+                    "band": f"{label}.band.raw",
                 }
             )
     mutated = _mutated_streams(folder) + _mutated_stripes(folder)
@@ -193,16 +199,23 @@ def _indx_length(data: bytes) -> int:
 
 
 def _outcome(file: bytes, folder: Path, entry: dict) -> dict:
-    """``entry`` with what kvq.decode makes of ``file``: its pixels (written beside it), or its error, rule and offset."""
+    """``entry`` with what kvq.decode makes of ``file``, whole and its first row alone (``entry["first_row"]``).
+
+    Each is its pixels (written beside it), or its error, rule and offset. A coding-2 file's first row reads stripe 0
+    alone, checked by its own CRC: it decodes when only another stripe is broken.
+    """
     (folder / entry["file"]).write_bytes(file)
-    try:
-        pixels = kvq.decode(file)
-    except kvq.FormatError as err:
-        rule = _rule(type(err).__name__, str(err), kvq.read_header(file).coding)
-        entry.update(error=type(err).__name__, rule=rule, offset=err.offset, message=str(err))
-    else:
-        entry["pixels"] = entry["file"].removesuffix(".kvq") + ".raw"
-        (folder / entry["pixels"]).write_bytes(pixels.tobytes())
+    stem = entry["file"].removesuffix(".kvq")
+    entry["first_row"] = {}
+    for outcome, rows, raw in ((entry, None, f"{stem}.raw"), (entry["first_row"], (0, 1), f"{stem}.row.raw")):
+        try:
+            pixels = kvq.decode(file, rows=rows)
+        except kvq.FormatError as err:
+            rule = _rule(type(err).__name__, str(err), kvq.read_header(file).coding)
+            outcome.update(error=type(err).__name__, rule=rule, offset=err.offset, message=str(err))
+        else:
+            outcome["pixels"] = raw
+            (folder / raw).write_bytes(pixels.tobytes())
     return entry
 
 
@@ -314,6 +327,8 @@ def test_mutated_streams_reach_every_coding_1_and_2_rule(differential_dir):
     # Coding 2: rules 32 to 39 each (40 is its vector's: random changes do not reach it).
     rules = {m["rule"] for m in by_coding[2] if "error" in m}
     assert rules >= set(range(32, 40)), rules
+    # A first row decodes where a later stripe alone is broken (and INDX's CRC, which a partial decode leaves alone).
+    assert any("error" in m and "error" not in m["first_row"] for m in by_coding[2])
 
 
 def _rule(error: str, message: str, coding: int) -> int:
