@@ -623,7 +623,11 @@ export function readHeader(bytes, { maxPixels = DEFAULT_MAX_PIXELS } = {}) {
   if (header.k < 1 || header.k > MAX_K) reject(10, `K is ${header.k}, not 1 to 65536`, 30);
   if (header.bits !== bitsFor(header.k)) reject(11, `bits is ${header.bits}; K = ${header.k} needs ${bitsFor(header.k)}`, 27);
   const coding = INDEX_CODINGS.get(header.coding);
-  if (coding === undefined) reject(12, `unknown index coding ${header.coding}`, 28);
+  if (coding === undefined) {
+    // Named as kvq-v1.md section 4 asks of a reader that lacks a coding: which it has.
+    const known = [...INDEX_CODINGS].map(([code, c]) => `${code} (${c.name})`).join(", ");
+    reject(12, `index coding ${header.coding} is unknown to this reader, which knows ${known}`, 28);
+  }
   header.codingName = coding.name;
   return header;
 }
