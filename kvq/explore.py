@@ -43,9 +43,10 @@ DEFAULT_KS = (2, 4, 8, 16, 32, 64, 128, 256)
 #: gets too heavy to open, and a smaller copy of the image shows K as well.
 PAGE_MAX_PIXELS = 16_777_216
 
-#: The index codings whose sizes the page charts beside each file, by name: every one but fixed width, whose size the
-#: page computes from the header. Each K's file is also coded in each of these (kvq explore --coding picks its own).
-CHARTED_CODINGS = tuple(chosen.name for chosen in coding.CODINGS if not chosen.textbook)
+#: The index coding whose size the page charts beside every file (fixed width's it computes from the header): the
+#: encoder's default. A page in another coding (kvq explore --coding) pays one more encode a K for it; a page in the
+#: default pays none.
+COMPARED_CODING = coding.DEFAULT
 
 _SIGNATURE = bytes.fromhex("894B56510D0A1A0A")
 _MARKERS = ("<!--@TITLE@-->", "<!--@DATA@-->", "<!--@KVQ_JS@-->", "<!--@EXPLORE_JS@-->")
@@ -142,7 +143,7 @@ def entropy_file(encoded: Encoded, options: EncoderOptions | None = None) -> byt
 
 
 def coding_sizes(encoded: Encoded) -> dict[str, int]:
-    """The file sizes the page charts beside ``encoded``'s: one for each of :data:`CHARTED_CODINGS`.
+    """The file sizes the page charts for ``encoded``: its own, and :data:`COMPARED_CODING`'s, unless fixed width.
 
     Parameters
     ----------
@@ -151,16 +152,17 @@ def coding_sizes(encoded: Encoded) -> dict[str, int]:
     Returns
     -------
     dict of str to int
-        Bytes of the file the encoder writes in each coding, keyed by the
-        coding byte (as text, for JSON); a coding the encoder would not write
-        (it stores fixed width where that is smaller) is left out.
+        Bytes of the file the encoder writes in each of those codings,
+        keyed by the coding byte (as text, for JSON). Fixed width is left
+        out (the page computes its size from the header), and so is a coding
+        the encoder would not write (it stores fixed width where that is
+        smaller).
     """
     sizes = {}
-    for name in CHARTED_CODINGS:
-        code = coding.by_name(name).code
-        data = coded_file(encoded, name)
-        if container.parse_header(data, max_pixels=None).coding == code:
-            sizes[str(code)] = len(data)
+    for chosen in dict.fromkeys((coding.by_code(encoded.header.coding), coding.by_name(COMPARED_CODING))):
+        data = coded_file(encoded, chosen.name)
+        if not chosen.textbook and container.parse_header(data, max_pixels=None).coding == chosen.code:
+            sizes[str(chosen.code)] = len(data)
     return sizes
 
 

@@ -108,20 +108,25 @@ def test_names_cannot_break_out_of_the_page(photo):
 
 
 def _check_coding_sizes(entry: dict, file: bytes) -> None:
-    """An entry's coding_sizes: the file's own size under its coding, and what the encoder writes in each other."""
+    """An entry's coding_sizes: the file's own size under its coding, and what the encoder writes in the default one."""
     decoded = kvq.decode_indexed(file)
+    own = coding.by_code(kvq.read_header(file).coding).name
     expected = {}
-    for name in explore.CHARTED_CODINGS:
+    for name in {own, coding.DEFAULT} - {"fixed"}:
         data = kvq.encode_indexed(palette=decoded.palette, indices=decoded.indices, coding=name)
         if kvq.read_header(data).coding == coding.by_name(name).code:
             expected[str(kvq.read_header(data).coding)] = len(data)
     assert entry["coding_sizes"] == expected
-    own = str(kvq.read_header(file).coding)
-    assert own == "0" or entry["coding_sizes"][own] == len(file)
+    assert own == "fixed" or entry["coding_sizes"][str(coding.by_name(own).code)] == len(file)
 
 
-def test_the_page_charts_every_entropy_coding_and_can_hold_coding_2(photo):
-    assert explore.CHARTED_CODINGS == ("entropy", "striped")
+def test_a_page_charts_its_files_coding_and_the_default_and_can_hold_coding_2(photo):
+    assert explore.COMPARED_CODING == coding.DEFAULT
+    # A page in the default coding charts that one alone (no encode more than the files'); fixed width charts it too.
+    for chosen in ("entropy", "fixed"):
+        entry = page_data(explore.build_page(photo, ks=(16,), options=kvq.EncoderOptions(coding=chosen)))["entries"][0]
+        assert set(entry["coding_sizes"]) == {"1"}
+        _check_coding_sizes(entry, base64.b64decode(entry["file"]))
     tall = np.ascontiguousarray(np.tile(photo, (25, 1, 1)))  # 64 x 1075: 1024 rows a stripe, so 2 stripes
     data = page_data(explore.build_page(tall, ks=(3, 40), options=kvq.EncoderOptions(coding="striped")))
     for entry in data["entries"]:

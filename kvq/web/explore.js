@@ -2,8 +2,9 @@
 // kvq.js. Loaded by the page's bootstrap as `start(kvq, data)`; `data` is what kvq/explore.py embeds:
 //   { name, generator, options, max_pixels (number | null), original: { png (base64), width, height, channels } | null,
 //     entries: [{ label, name, k, file (base64 .kvq), coding_sizes: { [coding byte]: bytes } }] }
-//   coding_sizes: the size of the file the encoder writes, from the same palette and indices, in each entropy coding
-//   (1, 2) it would write; the page charts them beside the fixed-width size it computes from the header.
+//   coding_sizes: by coding byte, the size of the file the encoder writes from the same palette and indices in the
+//   file's own entropy coding and in the encoder's default one; the page charts them beside the fixed-width size it
+//   computes from the header.
 // Nothing here touches the network. Names from the data or from dropped files only ever reach the page as text.
 
 const MAX_SCALE = 64; // one image pixel as 64 x 64 screen pixels
