@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from . import coding
+from . import coding, container
 from .codec import Encoded, encode_image
 from .errors import OptionError
 from .options import MAX_K, EncoderOptions, k_list
@@ -43,8 +43,10 @@ DEFAULT_KS = (2, 4, 8, 16, 32, 64, 128, 256)
 #: gets too heavy to open, and a smaller copy of the image shows K as well.
 PAGE_MAX_PIXELS = 16_777_216
 
-#: The index coding whose size the page shows beside each file: the encoder's default.
-ENTROPY_CODING = coding.DEFAULT
+#: The index coding whose size the page charts beside every file (fixed width's it computes from the header): the
+#: encoder's default. A page in another coding (kvq explore --coding) pays one more encode a K for it; a page in the
+#: default pays none.
+COMPARED_CODING = coding.DEFAULT
 
 _SIGNATURE = bytes.fromhex("894B56510D0A1A0A")
 _MARKERS = ("<!--@TITLE@-->", "<!--@DATA@-->", "<!--@KVQ_JS@-->", "<!--@EXPLORE_JS@-->")
@@ -97,13 +99,36 @@ def parse_ks(text: str) -> tuple[int, ...]:
     return tuple(sorted(ks))
 
 
-def entropy_file(encoded: Encoded, options: EncoderOptions | None = None) -> bytes:
-    """The same palette and indices in the entropy index coding, as the encoder writes them.
+def coded_file(encoded: Encoded, name: str) -> bytes:
+    """The same palette and indices in the index coding ``name``, as the encoder writes them.
 
     Parameters
     ----------
     encoded : Encoded
-        An encoding in either coding.
+        An encoding in any coding.
+    name : str
+        An index coding's name (``"fixed"``, ``"entropy"``, ``"striped"``).
+
+    Returns
+    -------
+    bytes
+        A file in that coding, or fixed width where the encoder finds that
+        smaller (as for every file it writes).
+    """
+    from . import codec
+
+    if encoded.header.coding == coding.by_name(name).code:
+        return encoded.data
+    return bytes(codec.encode_indexed(palette=encoded.palette, indices=encoded.indices, coding=name))
+
+
+def entropy_file(encoded: Encoded, options: EncoderOptions | None = None) -> bytes:
+    """The same palette and indices in the entropy index coding (coding 1), as the encoder writes them.
+
+    Parameters
+    ----------
+    encoded : Encoded
+        An encoding in any coding.
     options : EncoderOptions, optional
         The options ``encoded`` was made with; the palette and indices are
         stored again as they are, so none of them changes the result.
@@ -114,9 +139,31 @@ def entropy_file(encoded: Encoded, options: EncoderOptions | None = None) -> byt
         A coding-1 file, or fixed width where the encoder finds that smaller
         (as for every file it writes).
     """
-    from . import codec
+    return coded_file(encoded, "entropy")
 
-    return bytes(codec.encode_indexed(palette=encoded.palette, indices=encoded.indices, coding=ENTROPY_CODING))
+
+def coding_sizes(encoded: Encoded) -> dict[str, int]:
+    """The file sizes the page charts for ``encoded``: its own, and :data:`COMPARED_CODING`'s, unless fixed width.
+
+    Parameters
+    ----------
+    encoded : Encoded
+
+    Returns
+    -------
+    dict of str to int
+        Bytes of the file the encoder writes in each of those codings,
+        keyed by the coding byte (as text, for JSON). Fixed width is left
+        out (the page computes its size from the header), and so is a coding
+        the encoder would not write (it stores fixed width where that is
+        smaller).
+    """
+    sizes = {}
+    for chosen in dict.fromkeys((coding.by_code(encoded.header.coding), coding.by_name(COMPARED_CODING))):
+        data = coded_file(encoded, chosen.name)
+        if not chosen.textbook and container.parse_header(data, max_pixels=None).coding == chosen.code:
+            sizes[str(chosen.code)] = len(data)
+    return sizes
 
 
 def _png(pixels: np.ndarray) -> bytes:
@@ -229,15 +276,13 @@ def build_page(
     for k in ks:
         chosen = dataclasses.replace(base, k=k)
         encoded = encode_image(pixels, chosen)
-        # The default coding already wrote it: code it again only for a file in another coding.
-        entropy = encoded.data if encoded.header.coding == coding.by_name(ENTROPY_CODING).code else entropy_file(encoded, chosen)
         entries.append(
             {
                 "label": f"{k:,}",
                 "name": f"{stem}-k{k}.kvq",
                 "k": k,
                 "file": _b64(encoded.data),
-                "entropy_size": len(entropy),
+                "coding_sizes": coding_sizes(encoded),
             }
         )
     data = {
@@ -277,10 +322,10 @@ def viewer_page(files: Sequence[tuple[str, bytes]], *, max_pixels: int | None = 
     """
     from .codec import decode_indexed
 
-    entries = []
+    entries: list[dict[str, Any]] = []
     for name, data in files:
         decode_indexed(data, max_pixels=max_pixels)
-        entries.append({"label": name, "name": name, "k": None, "file": _b64(data), "entropy_size": None})
+        entries.append({"label": name, "name": name, "k": None, "file": _b64(data), "coding_sizes": {}})
     title = files[0][0] if len(files) == 1 else f"{len(files)} files"
     page = {"name": title, "options": "", "max_pixels": max_pixels, "original": None, "entries": entries}
     return _render(page, f"{title} · kvq explore")

@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 import kvq
-from kvq import explore
+from kvq import coding, explore
 from kvq.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -62,7 +62,7 @@ def test_page_embeds_the_encoders_files_and_the_original(photo):
         # Byte for byte what kvq.encode writes with the same options.
         assert file == kvq.encode(photo, k=entry["k"])
         assert entry["name"] == f"china-k{entry['k']}.kvq"
-        assert entry["entropy_size"] is None or entry["entropy_size"] > 0
+        _check_coding_sizes(entry, file)
     original = data["original"]
     assert (original["width"], original["height"], original["channels"]) == (64, 43, 3)
     with Image.open(io.BytesIO(base64.b64decode(original["png"]))) as im:
@@ -105,6 +105,36 @@ def test_names_cannot_break_out_of_the_page(photo):
     assert "<script>alert" not in page
     assert page_data(page)["name"] == name
     assert "<title>&lt;/script&gt;" in page
+
+
+def _check_coding_sizes(entry: dict, file: bytes) -> None:
+    """An entry's coding_sizes: the file's own size under its coding, and what the encoder writes in the default one."""
+    decoded = kvq.decode_indexed(file)
+    own = coding.by_code(kvq.read_header(file).coding).name
+    expected = {}
+    for name in {own, coding.DEFAULT} - {"fixed"}:
+        data = kvq.encode_indexed(palette=decoded.palette, indices=decoded.indices, coding=name)
+        if kvq.read_header(data).coding == coding.by_name(name).code:
+            expected[str(kvq.read_header(data).coding)] = len(data)
+    assert entry["coding_sizes"] == expected
+    assert own == "fixed" or entry["coding_sizes"][str(coding.by_name(own).code)] == len(file)
+
+
+def test_a_page_charts_its_files_coding_and_the_default_and_can_hold_coding_2(photo):
+    assert explore.COMPARED_CODING == coding.DEFAULT
+    # A page in the default coding charts that one alone (no encode more than the files'); fixed width charts it too.
+    for chosen in ("entropy", "fixed"):
+        entry = page_data(explore.build_page(photo, ks=(16,), options=kvq.EncoderOptions(coding=chosen)))["entries"][0]
+        assert set(entry["coding_sizes"]) == {"1"}
+        _check_coding_sizes(entry, base64.b64decode(entry["file"]))
+    tall = np.ascontiguousarray(np.tile(photo, (25, 1, 1)))  # 64 x 1075: 1024 rows a stripe, so 2 stripes
+    data = page_data(explore.build_page(tall, ks=(3, 40), options=kvq.EncoderOptions(coding="striped")))
+    for entry in data["entries"]:
+        file = base64.b64decode(entry["file"])
+        assert file == kvq.encode(tall, k=entry["k"], coding="striped")
+        assert kvq.read_header(file).coding == 2
+        assert set(entry["coding_sizes"]) == {"1", "2"}
+        _check_coding_sizes(entry, file)
 
 
 def test_entropy_file_when_the_encoder_has_that_coding(photo):

@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 import kvq
+from kvq import coding
 from kvq.cli import main
 from kvq.metrics import psnr
 
@@ -134,11 +135,11 @@ def entry_files(driver) -> list[bytes]:
     )]
 
 
-def make_page(tmp_path: Path, image: np.ndarray, ks: str, name: str) -> Path:
+def make_page(tmp_path: Path, image: np.ndarray, ks: str, name: str, *options: str) -> Path:
     source = tmp_path / f"{name}.png"
     Image.fromarray(image).save(source)
     out = tmp_path / f"{name}.html"
-    assert main(["explore", str(source), "-o", str(out), "--no-open", "-k", ks]) == 0
+    assert main(["explore", str(source), "-o", str(out), "--no-open", "-k", ks, *options]) == 0
     return out
 
 
@@ -274,10 +275,22 @@ def test_zoom_reaches_single_pixels_in_both_views(driver, tmp_path, photo):
     assert console_problems(driver) == []
 
 
+def _bars_of(file: bytes) -> dict[str, str]:
+    """The size in bits of each bar of an entropy coding, by its name: coding 1's (the default) and coding 2's."""
+    decoded = kvq.decode_indexed(file)
+    bars = {}
+    for name, label in (("entropy", ".kvq, entropy-coded"), ("striped", ".kvq, entropy-coded in stripes")):
+        same = coding.by_code(decoded.header.coding).name == name
+        data = file if same else kvq.encode_indexed(palette=decoded.palette, indices=decoded.indices, coding=name)
+        bars[label] = f"{8 * len(data):,} bits"
+    return bars
+
+
 def test_entropy_coded_size_gets_its_own_bar(driver, tmp_path, photo):
     from kvq import explore
 
-    # The page charts the entropy-coded file the encoder wrote beside the fixed-width size its header implies.
+    # The page charts the entropy-coded file the encoder wrote beside the fixed-width size its header implies; a page
+    # in the default coding charts no other.
     page = tmp_path / "entropy.html"
     page.write_text(explore.build_page(photo, ks=(4, 64)), encoding="utf-8")
     open_page(driver, page)
@@ -285,13 +298,35 @@ def test_entropy_coded_size_gets_its_own_bar(driver, tmp_path, photo):
         driver.execute_script("window.kvqExplore.show(arguments[0])", position)
         bars = text(driver, "bars")
         assert kvq.read_header(file).coding == 1
-        assert ".kvq, entropy-coded" in bars
+        assert ".kvq, entropy-coded\nthis file" in bars
+        assert "in stripes" not in bars
         assert f"{8 * len(file):,} bits" in bars
         assert f"{8 * kvq.read_header(file).fixed_file_size:,} bits" in bars
-    open_page(driver, make_page(tmp_path, photo, "4", "as-is"))
-    # Without the stand-in: a bar exactly when this kvq can write the entropy coding.
-    can = explore.entropy_file(kvq.encode_image(photo, k=4)) is not None
-    assert ("entropy-coded" in text(driver, "bars")) == can
+    assert console_problems(driver) == []
+
+
+def test_a_page_of_coding_2_files(driver, tmp_path, photo):
+    # kvq explore --coding striped: every K's file in coding 2, decoded by the page exactly as kvq.decode does it,
+    # with its own bar and the stripe table apart in the accounting.
+    tall = np.ascontiguousarray(np.tile(photo, (12, 1, 1)))  # 96 x 768: stripes of 682 rows, so 2 stripes
+    open_page(driver, make_page(tmp_path, tall, "3,40,300", "striped", "--coding", "striped"))
+    files = entry_files(driver)
+    assert [kvq.read_header(f).coding for f in files] == [2, 2, 2]
+    for position, file in enumerate(files):
+        driver.execute_script("window.kvqExplore.show(arguments[0])", position)
+        assert np.array_equal(canvas_rgba(driver, "canvas-decoded"), as_rgba(kvq.decode(file)))
+        assert text(driver, "decoded-note").startswith("entropy-coded in stripes · decoded here in")
+        bars = text(driver, "bars")
+        for label, bits in _bars_of(file).items():
+            assert label in bars and bits in bars, (label, bits, bars)
+        assert "this file" in bars.split(".kvq, entropy-coded in stripes")[1]
+        assert "128 stripe table (2 stripes)" in text(driver, "accounting")
+        assert f"= {8 * len(file):,} bits." in text(driver, "accounting")
+    # A coding-2 file dropped on a page is shown too.
+    dropped = kvq.encode(np.ascontiguousarray(tall[:, :40]), k=9, coding="striped")
+    driver.execute_script(DROP, "dropped.kvq", base64.b64encode(dropped).decode())
+    wait_for(driver, "return window.kvqExplore.state.entries.length === 4 && window.kvqExplore.state.current === 3")
+    assert np.array_equal(canvas_rgba(driver, "canvas-decoded"), as_rgba(kvq.decode(dropped)))
     assert console_problems(driver) == []
 
 

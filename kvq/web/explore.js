@@ -1,7 +1,10 @@
 // The page of `kvq explore`: an image at several palette sizes K, decoded here from the embedded .kvq files by
 // kvq.js. Loaded by the page's bootstrap as `start(kvq, data)`; `data` is what kvq/explore.py embeds:
 //   { name, generator, options, max_pixels (number | null), original: { png (base64), width, height, channels } | null,
-//     entries: [{ label, name, k, file (base64 .kvq), entropy_size (bytes) | null }] }
+//     entries: [{ label, name, k, file (base64 .kvq), coding_sizes: { [coding byte]: bytes } }] }
+//   coding_sizes: by coding byte, the size of the file the encoder writes from the same palette and indices in the
+//   file's own entropy coding and in the encoder's default one; the page charts them beside the fixed-width size it
+//   computes from the header.
 // Nothing here touches the network. Names from the data or from dropped files only ever reach the page as text.
 
 const MAX_SCALE = 64; // one image pixel as 64 x 64 screen pixels
@@ -13,6 +16,8 @@ const HIGHLIGHT_FADE = 0.86; // how far the pixels of other entries fade towards
 // The most pixels a file may declare before the page decodes it, when the data does not say (kvq explore's
 // --max-pixels default): each decoded image costs the page 4 bytes a pixel, and a dropped file is anyone's.
 const PAGE_MAX_PIXELS = 16777216;
+// The bar of each entropy coding's file, by coding byte.
+const CODING_COLOURS = { 1: "var(--entropy)", 2: "var(--striped)" };
 
 let kvq;
 const state = {
@@ -39,7 +44,7 @@ export async function start(kvqModule, data) {
   const api = { state, timings: state.timings, ready: false, allDecoded: false, show, openFiles };
   window.kvqExplore = api;
   for (const e of data.entries) {
-    state.entries.push({ label: e.label, name: e.name, requestedK: e.k ?? null, bytes: fromBase64(e.file), entropySize: e.entropy_size ?? null });
+    state.entries.push({ label: e.label, name: e.name, requestedK: e.k ?? null, bytes: fromBase64(e.file), codingSizes: e.coding_sizes ?? {} });
   }
   $("footer-made").textContent = data.generator ? `Made by ${data.generator}${data.options ? ` (${data.options})` : ""}.` : "";
   wireControls();
@@ -273,7 +278,12 @@ function accounting(entry) {
     theory: n * h.bits + entryBits * h.k,
     file: 8 * h.size,
     fixed: 8 * fixedBytes,
-    entropy: h.coding === 1 ? 8 * h.size : entry.entropySize ? 8 * entry.entropySize : null,
+    // Each entropy coding's file: this one where it is in that coding, else the size the page was given.
+    coded: [...kvq.INDEX_CODINGS.keys()]
+      .filter((code) => code !== 0)
+      .map((code) => ({ code, own: h.coding === code, bits: h.coding === code ? 8 * h.size : 8 * (entry.codingSizes[code] ?? NaN) }))
+      .filter((c) => Number.isFinite(c.bits)),
+    stripes: h.coding === 2 ? kvq.stripeGeometry(h).count : 0,
     indexBits: n * h.bits,
     padding: 8 * Math.ceil((n * h.bits) / 8) - n * h.bits,
     ancillary: 8 * h.ancillary.reduce((sum, c) => sum + 12 + c.length, 0),
@@ -368,7 +378,9 @@ function drawBars(entry, a) {
     ["Textbook palette", `N·⌈log₂K⌉ + ${e}·K`, a.theory, "var(--theory)"],
     [entry.image.coding === 0 ? ".kvq file" : ".kvq, fixed-width", entry.image.coding === 0 ? "fixed-width indices" : "computed from the header", a.fixed, "var(--fixed)"],
   ];
-  if (a.entropy !== null) rows.push([".kvq, entropy-coded", entry.image.coding === 1 ? "this file" : "same palette and indices", a.entropy, "var(--entropy)"]);
+  for (const c of a.coded) {
+    rows.push([`.kvq, ${kvq.INDEX_CODINGS.get(c.code).name}`, c.own ? "this file" : "same palette and indices", c.bits, CODING_COLOURS[c.code] ?? "var(--entropy)"]);
+  }
   const bars = $("bars");
   bars.replaceChildren();
   for (const [name, formula, bits, colour] of rows) {
@@ -384,8 +396,11 @@ function drawBars(entry, a) {
   }
   $("bits-aside").textContent = `N = ${int(a.n)} pixels, K = ${int(entry.image.k)}`;
   const parts = [`${int(8 * kvq.OVERHEAD)} overhead`, `${int(a.entryBits * entry.image.k)} palette`];
+  const indexData = a.file - 8 * kvq.OVERHEAD - a.entryBits * entry.image.k - a.ancillary;
   if (entry.image.coding === 0) parts.push(`${int(a.indexBits)} index`, `${a.padding} padding`);
-  else parts.push(`${int(a.file - 8 * kvq.OVERHEAD - a.entryBits * entry.image.k - a.ancillary)} index`);
+  // Coding 2's stripe table: 8 bytes a stripe (kvq-coding-2.md §S3), apart from the streams.
+  else if (a.stripes) parts.push(`${int(indexData - 64 * a.stripes)} index`, `${int(64 * a.stripes)} stripe table (${int(a.stripes)} stripe${a.stripes === 1 ? "" : "s"})`);
+  else parts.push(`${int(indexData)} index`);
   if (a.ancillary) parts.push(`${int(a.ancillary)} ancillary`);
   $("accounting").textContent = `File = ${parts.join(" + ")} bits = ${int(a.file)} bits.`;
 }
@@ -745,7 +760,7 @@ async function openFiles(files) {
   const problems = [];
   for (const file of files) {
     const bytes = new Uint8Array(await file.arrayBuffer());
-    const entry = { label: file.name, name: file.name, requestedK: null, bytes, entropySize: null };
+    const entry = { label: file.name, name: file.name, requestedK: null, bytes, codingSizes: {} };
     state.entries.push(entry);
     try {
       load(state.entries.length - 1);

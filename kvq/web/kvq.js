@@ -1,5 +1,6 @@
-// kvq.js: a decoder for the .kvq image format, version 1.1 (spec/kvq-v1.md),
-// both index codings: 0, fixed width, and 1, entropy coded (spec/kvq-coding-1.md).
+// kvq.js: a decoder for the .kvq image format, version 1.2 (spec/kvq-v1.md), every
+// index coding: 0, fixed width, 1, entropy coded (spec/kvq-coding-1.md), and 2,
+// entropy coded in stripes (spec/kvq-coding-2.md).
 //
 // Written from the spec alone, as a second implementation that proves it: it
 // shares no code with the Python package. An ES module with no dependencies;
@@ -9,6 +10,8 @@
 //   const image = decode(bytes);   // bytes: a Uint8Array holding the whole file
 //   image.width, image.height, image.channels, image.k, image.palette,
 //   image.indices, image.pixels    // pixels: width * height * channels bytes
+//   decode(bytes, { rows: [y0, y1] }).pixels   // rows y0 to y1 - 1 only: a
+//                                  // coding-2 file decodes only their stripes
 //
 // A file that breaks the spec throws a KvqError whose `rule` is the number of
 // the rule it breaks (section 10 of the spec) and whose `offset` is the byte
@@ -98,13 +101,16 @@ function asBytes(bytes) {
 // ---------------------------------------------------------------------------
 // Index codings, keyed by HEAD's coding byte (offset 28). Each one is
 //   name:         what `kvq info` and the page call it
-//   indexLength:  (header) => the INDX length the header implies, as a BigInt,
-//                 or null when the coding's output size is not fixed by the
-//                 header (checked by its decode instead)
-//   lengthRule:   the spec rule broken when indexLength does not match
-//   decode:       (data, header, dataOffset) => indices, one per pixel:
-//                 Uint8Array when K <= 256, else Uint16Array. data is INDX's
-//                 data, dataOffset its offset in the file (for error offsets).
+//   checkLength:  (length, header, chunkStart) => nothing, or throws: the
+//                 rules on INDX's length alone (18 for coding 0, 30 and 31 for
+//                 coding 2), checked before INDX's data is read
+//   partial:      true when decode reads only the rows it is asked for and
+//                 checks them by CRCs of its own, so that INDX's CRC and the
+//                 file's end need not be checked for a partial decode
+//   decode:       (data, header, dataOffset, rows) => indices, one per pixel
+//                 of rows [y0, y1) (every row when rows is null): Uint8Array
+//                 when K <= 256, else Uint16Array. data is INDX's data,
+//                 dataOffset its offset in the file (for error offsets).
 // A coding byte missing from this table is refused by rule 12.
 // ---------------------------------------------------------------------------
 
@@ -239,6 +245,22 @@ function decodeEntropy(data, header, dataOffset) {
   }
   const indices = k <= 256 ? new Uint8Array(n) : new Uint16Array(n);
   if (k === 1) return indices;
+  decodeStream(data, dataOffset, width, height, k, bits, indices, 0, new Int32Array(3 * 2 ** tableBits(n)), Infinity, null);
+  return indices;
+}
+
+/**
+ * One coding-1 stream (§E3 to §E6) of a `width` x `height` image, its first 4 bytes already known to be there and
+ * K >= 2: its indices go to indices[outStart ..]. `counters` holds at least 3 x 2^hb entries (filled here). A stream of
+ * coding 2 is one stripe (kvq-coding-2.md §S4): `stripe` is its number, and its rules 37 to 40 replace coding 1's
+ * 23 to 25; `maxDecisions` is its work limit (Infinity for coding 1). `dataOffset` is the stream's file offset.
+ */
+function decodeStream(data, dataOffset, width, height, k, bits, indices, outStart, counters, maxDecisions, stripe) {
+  const end = data.length;
+  const striped = stripe !== null;
+  const early = striped ? 37 : 23;
+  const where = striped ? ` of stripe ${stripe}` : "";
+  const n = width * height;
   const hb = tableBits(n);
   const size = 2 ** hb;
   const matchShift = 34 - hb;
@@ -247,7 +269,8 @@ function decodeEntropy(data, header, dataOffset) {
   const top = 2 ** bits;
 
   // §E3: the decoder state. A counter is prob * 32 + n (below 2^21); W[4s .. 4s + 3] is weight set s.
-  const T = new Int32Array(3 * size).fill(32768 * 32);
+  const T = counters;
+  T.fill(32768 * 32, 0, 3 * size);
   const W = new Int32Array(4 * N_WEIGHT_SETS);
   for (let s = 0; s < N_WEIGHT_SETS; s++) W.fill(WEIGHT_INIT, 4 * s, 4 * s + 3);
   let x1 = 0;
@@ -258,10 +281,10 @@ function decodeEntropy(data, header, dataOffset) {
   let above = new Uint8Array(width).fill(4);
   let row = new Uint8Array(width).fill(4);
   // Rule 27 (§E7): at most WORK_PER_PIXEL decisions a pixel and WORK_PER_BYTE a byte of stream, counted after each pixel.
-  const workLimit = WORK_PER_PIXEL * n + WORK_PER_BYTE * end;
+  const workLimit = striped ? Infinity : WORK_PER_PIXEL * n + WORK_PER_BYTE * end;
   let decisions = 0;
-
-  for (let y = 0, p = 0; y < height; y++) {
+  const last = outStart + width * height;
+  for (let y = 0, p = outStart; p < last; y++) {
     for (let xx = 0; xx < width; xx++, p++) {
       let L, U, UL, UR;
       if (y === 0) {
@@ -351,7 +374,9 @@ function decodeEntropy(data, header, dataOffset) {
         if (depth >= 0) {
           if (depth === bits) {
             value = node - top;
-            if (value >= k) reject(24, `literal index ${value} of pixel ${p} is not below K = ${k}`, dataOffset + pos);
+            if (value >= k) {
+              reject(striped ? 38 : 24, `literal index ${value} of pixel ${p - outStart}${where} is not below K = ${k}`, dataOffset + pos);
+            }
             break;
           }
           s = 4 + depth;
@@ -366,7 +391,10 @@ function decodeEntropy(data, header, dataOffset) {
           }
         }
 
-        // §E4: one decision with weight set s and counters T[c0], T[c1], T[c2].
+        // §E4: one decision with weight set s and counters T[c0], T[c1], T[c2]; coding 2 counts them (§S4).
+        if (decisions === maxDecisions) {
+          reject(40, `stripe ${stripe} needs more than ${count3(maxDecisions)} decisions (its work limit, §S4)`, dataOffset + pos);
+        }
         decisions++;
         const t0 = T[c0];
         const t1 = T[c1];
@@ -391,7 +419,9 @@ function decodeEntropy(data, header, dataOffset) {
           x1 = xmid + 1;
         }
         while (((x1 ^ x2) >>> 24) === 0) {
-          if (pos === end) reject(23, "entropy-coded indices end early: the coder needs a byte after the last", dataOffset + end);
+          if (pos === end) {
+            reject(early, striped ? `stripe ${stripe} ends early: the coder needs a byte after its last` : "entropy-coded indices end early: the coder needs a byte after the last", dataOffset + end);
+          }
           x1 = (x1 << 8) >>> 0;
           x2 = ((x2 << 8) | 255) >>> 0;
           x = ((x << 8) | data[pos++]) >>> 0;
@@ -436,8 +466,9 @@ function decodeEntropy(data, header, dataOffset) {
     above = done;
   }
   // §E6: the 4 flush bytes are the last the decoder reads; nothing may follow them.
-  if (pos !== end) reject(25, `${end - pos} bytes after the last entropy-coded index`, dataOffset + pos);
-  return indices;
+  if (pos !== end) {
+    reject(striped ? 39 : 25, `${end - pos} bytes after the last ${striped ? `index of stripe ${stripe}` : "entropy-coded index"}`, dataOffset + pos);
+  }
 }
 
 /** A counter after one decision (§E4): prob moves toward the bit at RATE[n]; n counts updates up to COUNTER_LIMIT. */
@@ -450,12 +481,119 @@ function updateCounter(counter, bit) {
   return prob * 32 + (n < COUNTER_LIMIT ? n + 1 : COUNTER_LIMIT);
 }
 
+// ---------------------------------------------------------------------------
+// Coding 2, entropy coded in stripes (spec/kvq-coding-2.md, format 1.2):
+// the image cut into stripes of whole rows, each a coding-1 stream of its own,
+// after a table of each stream's end offset and CRC-32. Section numbers S1 to
+// S9 below are that document's.
+// ---------------------------------------------------------------------------
+
+/** A count with thousands separators, as kvq's messages write it. */
+const count3 = (n) => n.toLocaleString("en-US");
+
+const STRIPE_PIXELS = 65536;
+const ENTRY_SIZE = 8;
+const PIXELS_PER_BYTE = 65536;
+// Rule 40: a stripe's own work limit (kvq-coding-2.md §S4).
+const STRIPE_WORK_PER_PIXEL = 2;
+const STRIPE_WORK_PER_BYTE = 64;
+
+/**
+ * Rows per stripe and the number of stripes of a coding-2 image (kvq-coding-2.md §S2).
+ * @param {{width:number, height:number}} header
+ * @returns {{rows:number, count:number}}  h = max(1, 65536 // width), S = ceil(height / h)
+ */
+export function stripeGeometry(header) {
+  const rows = Math.max(1, Math.floor(STRIPE_PIXELS / header.width));
+  return { rows, count: Math.ceil(header.height / rows) };
+}
+
+/**
+ * Rules 30 and 31 (§S5), from INDX's length alone: checked where coding 0 checks rule 18, before INDX's data is read.
+ * W x H may pass 2^53 with no pixel limit; it is then far above 65536 x len (len < 2^32), so the comparison in
+ * doubles still decides rightly.
+ */
+function checkStripedLength(length, header, chunkStart) {
+  const { count } = stripeGeometry(header);
+  const table = ENTRY_SIZE * count;
+  if (length < table) reject(30, `INDX holds ${length} bytes, too few for the table of its ${count} stripes`, chunkStart);
+  if (header.k === 1) {
+    if (length !== 12 * count) reject(31, `INDX holds ${length} bytes; with K = 1 its ${count} stripes take exactly ${12 * count}`, chunkStart);
+  } else if (header.width * header.height > PIXELS_PER_BYTE * (length - table)) {
+    reject(31, `INDX holds ${count3(length)} bytes, too few for ${count3(header.width * header.height)} pixels in ${count3(count)} stripes`, chunkStart);
+  }
+}
+
+/**
+ * Coding 2 (§S3 to §S5): the table checked whole (rules 32 to 35), then the stripes holding rows y0 to y1 - 1
+ * decoded in stripe order, each checked by its CRC (36) and its stream (37 to 40). Returns the indices of rows
+ * y0 to y1 - 1 only; rows defaults to every row. Rules 30 and 31 are checkStripedLength's, already passed.
+ */
+function decodeStriped(data, header, dataOffset, rows = null) {
+  const { width, height, k, bits } = header;
+  const { rows: h, count } = stripeGeometry(header);
+  const len = data.length;
+  const end = new Uint32Array(count); // 4 x S bytes, at most half of INDX by rule 30
+  for (let i = 0, start = ENTRY_SIZE * count; i < count; i++) {
+    const e = u32(data, ENTRY_SIZE * i);
+    if (e < start) reject(32, `stripe ${i} ends at INDX byte ${e}, before it starts at ${start}`, dataOffset + ENTRY_SIZE * i);
+    if (e > len) reject(33, `stripe ${i} ends at INDX byte ${e}, past the ${len} bytes of INDX`, dataOffset + ENTRY_SIZE * i);
+    end[i] = e;
+    start = e;
+  }
+  if (end[count - 1] < len) reject(34, `${len - end[count - 1]} bytes of INDX after the last stripe`, dataOffset + end[count - 1]);
+  for (let i = 0; i < count; i++) {
+    const length = end[i] - (i === 0 ? ENTRY_SIZE * count : end[i - 1]);
+    const pixels = width * (Math.min(height, (i + 1) * h) - i * h);
+    if (k === 1 ? length !== 4 : pixels > PIXELS_PER_BYTE * length) {
+      const why = k === 1 ? "with K = 1 a stripe is its 4-byte flush alone" : `too few for its ${count3(pixels)} pixels`;
+      reject(35, `stripe ${i} holds ${length} bytes: ${why}`, dataOffset + ENTRY_SIZE * i);
+    }
+  }
+  const [y0, y1] = rows ?? [0, height];
+  const first = Math.floor(y0 / h);
+  const stop = Math.floor((y1 - 1) / h) + 1; // one past the last stripe needed
+  const top = first * h;
+  const n = (Math.min(height, stop * h) - top) * width;
+  // Allocated only now that rules 31 and 35 tie the pixels to INDX's bytes.
+  const indices = k <= 256 ? new Uint8Array(n) : new Uint16Array(n);
+  // Counters for the largest stripe (the first, or the only one), refilled for each.
+  const counters = k === 1 ? null : new Int32Array(3 * 2 ** tableBits(width * Math.min(h, height)));
+  for (let i = first; i < stop; i++) {
+    const start = i === 0 ? ENTRY_SIZE * count : end[i - 1];
+    const stream = data.subarray(start, end[i]);
+    if (crc32(stream) !== u32(data, ENTRY_SIZE * i + 4)) reject(36, `CRC-32 mismatch in stripe ${i}`, dataOffset + ENTRY_SIZE * i + 4);
+    if (k === 1) continue; // 4 flush bytes (rule 35) and no decision: every index is 0
+    const stripeRows = Math.min(height, (i + 1) * h) - i * h;
+    // Rule 37 for a stream too short for the coder's first 4 bytes; the work limit cannot be 0 here.
+    if (stream.length < 4) reject(37, `stripe ${i} ends early: it holds ${stream.length} bytes, the coder starts with 4`, dataOffset + end[i]);
+    const limit = STRIPE_WORK_PER_PIXEL * width * stripeRows + STRIPE_WORK_PER_BYTE * stream.length;
+    decodeStream(stream, dataOffset + start, width, stripeRows, k, bits, indices, (i * h - top) * width, counters, limit, i);
+  }
+  return rows === null ? indices : indices.subarray((y0 - top) * width, (y1 - top) * width);
+}
+
 /** The index codings this decoder knows, keyed by HEAD's coding byte. */
 export const INDEX_CODINGS = new Map([
-  [0, { name: "fixed-width", indexLength: fixedWidthLength, lengthRule: 18, decode: decodeFixedWidth }],
+  [0, { name: "fixed-width", checkLength: checkFixedWidthLength, partial: false, decode: wholeThenRows(decodeFixedWidth) }],
   // The stream's length is whatever the coder took; rules 23 and 25 check it while decoding.
-  [1, { name: "entropy-coded", indexLength: () => null, lengthRule: null, decode: decodeEntropy }],
+  [1, { name: "entropy-coded", checkLength: () => {}, partial: false, decode: wholeThenRows(decodeEntropy) }],
+  [2, { name: "entropy-coded in stripes", checkLength: checkStripedLength, partial: true, decode: decodeStriped }],
 ]);
+
+/** Rule 18 (section 10): coding 0's INDX length is the header's. */
+function checkFixedWidthLength(length, header, chunkStart) {
+  const expected = fixedWidthLength(header);
+  if (BigInt(length) !== expected) reject(18, `INDX length ${length} is not the ${expected} bytes the header implies`, chunkStart);
+}
+
+/** A coding that decodes every row, whatever rows are asked: decoded and checked whole, then cut. */
+function wholeThenRows(decodeAll) {
+  return (data, header, dataOffset, rows = null) => {
+    const indices = decodeAll(data, header, dataOffset);
+    return rows === null ? indices : indices.subarray(rows[0] * header.width, rows[1] * header.width);
+  };
+}
 
 /**
  * Read and check HEAD: the first 38 bytes (rules 1 to 12 of section 10).
@@ -499,28 +637,40 @@ export function readHeader(bytes, { maxPixels = DEFAULT_MAX_PIXELS } = {}) {
   if (header.k < 1 || header.k > MAX_K) reject(10, `K is ${header.k}, not 1 to 65536`, 30);
   if (header.bits !== bitsFor(header.k)) reject(11, `bits is ${header.bits}; K = ${header.k} needs ${bitsFor(header.k)}`, 27);
   const coding = INDEX_CODINGS.get(header.coding);
-  if (coding === undefined) reject(12, `unknown index coding ${header.coding}`, 28);
+  if (coding === undefined) {
+    // Named as kvq-v1.md section 4 asks of a reader that lacks a coding: which it has.
+    const known = [...INDEX_CODINGS].map(([code, c]) => `${code} (${c.name})`).join(", ");
+    reject(12, `index coding ${header.coding} is unknown to this reader, which knows ${known}`, 28);
+  }
   header.codingName = coding.name;
   return header;
 }
 
 /**
- * Decode a whole .kvq file.
+ * Decode a .kvq file, or some of its rows.
  * @param {Uint8Array|ArrayBuffer} bytes  the whole file
- * @param {{maxPixels?: number|null}} [options]  maxPixels: refuse larger images (rule 8); null for no limit
+ * @param {{maxPixels?: number|null, rows?: [number, number]|null}} [options]
+ *   maxPixels: refuse larger images (rule 8); null for no limit.
+ *   rows: [y0, y1], decode rows y0 to y1 - 1 only (0 <= y0 < y1 <= height). A coding-2 file then decodes only the
+ *   stripes that hold them, each checked by its own CRC; INDX's CRC, which covers every stripe, is not checked, nor
+ *   the stripes not decoded, nor what follows INDX (kvq-coding-2.md §S5). Other codings decode and check every row.
  * @returns {{width:number, height:number, channels:number, k:number, bits:number, coding:number,
- *            codingName:string, major:number, minor:number, size:number,
+ *            codingName:string, major:number, minor:number, size:number, rows:[number, number],
  *            palette:Uint8Array, indices:Uint8Array|Uint16Array, pixels:Uint8Array,
  *            ancillary:Array<{type:string, offset:number, length:number}>}}
- *   palette: K * channels bytes; indices: one per pixel, row-major; pixels: width * height * channels bytes,
- *   row-major, channels interleaved (section 7).
+ *   width and height are the image's; rows the rows decoded, [0, height] for a whole decode. palette: K * channels
+ *   bytes; indices: one per pixel of those rows, row-major; pixels: width * (y1 - y0) * channels bytes, row-major,
+ *   channels interleaved (section 7).
  * @throws {KvqError} with the rule the file breaks
+ * @throws {RangeError} rows that are not two integers with 0 <= y0 < y1 <= height
  */
-export function decode(bytes, { maxPixels = DEFAULT_MAX_PIXELS } = {}) {
+export function decode(bytes, { maxPixels = DEFAULT_MAX_PIXELS, rows = null } = {}) {
   const f = asBytes(bytes);
   const header = readHeader(f, { maxPixels });
   const { width, height, channels, k } = header;
   const coding = INDEX_CODINGS.get(header.coding);
+  // A partial decode of a coding that checks its own parts leaves INDX's CRC and the file's end alone.
+  const partial = rows !== null && rows !== undefined && coding.partial;
   const ancillary = [];
   let palette = null;
   let index = null;
@@ -535,6 +685,14 @@ export function decode(bytes, { maxPixels = DEFAULT_MAX_PIXELS } = {}) {
       if (!isLetter(f[start + i])) reject(13, `chunk type "${typeName(f, start + 4)}" is not 4 ASCII letters`, start + 4);
     }
     const type = typeName(f, start + 4);
+    if (partial && type === "INDX") {
+      // INDX's rules from its framing first, then only that its data is there (as kvq's lazy reader does).
+      if (palette === null) reject(16, "INDX before PLTE", start);
+      coding.checkLength(length, header, start);
+      if (length > f.length - start - 12) reject(2, `file ends inside chunk ${type} of ${length} bytes`, start);
+      index = { data: f.subarray(start + 8, start + 8 + length), offset: start + 8 };
+      break;
+    }
     if (length > f.length - start - 12) reject(2, `file ends inside chunk ${type} of ${length} bytes`, start);
     const crcAt = start + 8 + length;
     if (u32(f, crcAt) !== crc32(f, start, crcAt)) reject(19, `chunk ${type} CRC mismatch`, crcAt);
@@ -550,10 +708,7 @@ export function decode(bytes, { maxPixels = DEFAULT_MAX_PIXELS } = {}) {
       palette = data.slice(); // a copy, aligned for 32-bit reads
     } else if (type === "INDX") {
       if (palette === null) reject(16, "INDX before PLTE", start);
-      const expected = coding.indexLength(header);
-      if (expected !== null && BigInt(length) !== expected) {
-        reject(coding.lengthRule, `INDX length ${length} is not the ${expected} bytes the header implies`, start);
-      }
+      coding.checkLength(length, header, start);
       if (pos !== f.length) reject(22, `${f.length - pos} bytes after INDX`, pos);
       index = { data, offset: start + 8 };
       break;
@@ -563,21 +718,31 @@ export function decode(bytes, { maxPixels = DEFAULT_MAX_PIXELS } = {}) {
       reject(14, `unknown critical chunk ${type}`, start);
     }
   }
-  const n = width * height;
+  const span = rows === null || rows === undefined ? null : rowRange(rows, height);
+  const n = width * (span === null ? height : span[1] - span[0]);
   // Only now is anything proportional to the image allocated (section 11); a
   // K = 1 file of 65 bytes may still claim more pixels than memory holds.
   if (!Number.isSafeInteger(n * channels)) reject(8, `${width} x ${height} image is too large for this decoder`);
   let indices;
   let pixels;
   try {
-    indices = coding.decode(index.data, header, index.offset);
+    indices = coding.decode(index.data, header, index.offset, span);
     pixels = new Uint8Array(n * channels);
   } catch (err) {
     if (err instanceof RangeError) reject(8, `${width} x ${height} image is too large for this decoder's memory`);
     throw err;
   }
   lookup(palette, channels, indices, pixels);
-  return { ...header, size: f.length, palette, indices, pixels, ancillary };
+  return { ...header, size: f.length, rows: span ?? [0, height], palette, indices, pixels, ancillary };
+}
+
+/** rows checked against the image's height: [y0, y1] with 0 <= y0 < y1 <= height. */
+function rowRange(rows, height) {
+  const [y0, y1] = Array.isArray(rows) && rows.length === 2 ? rows : [NaN, NaN];
+  if (!Number.isInteger(y0) || !Number.isInteger(y1) || y0 < 0 || y0 >= y1 || y1 > height) {
+    throw new RangeError(`rows must be [y0, y1] with 0 <= y0 < y1 <= ${height}, not ${JSON.stringify(rows)}`);
+  }
+  return [y0, y1];
 }
 
 function lookup(palette, channels, indices, pixels) {

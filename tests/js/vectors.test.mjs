@@ -58,16 +58,19 @@ for (const entry of MANIFEST.invalid) {
     assert.equal(err.rule, entry.rule, err.message);
     assert.equal(err.offset, entry.offset, err.message);
     assert.match(err.message, new RegExp(`rule ${entry.rule}\\]$`));
+    // Coding 2's messages (rules 30 to 40) and rule 12's are written with kvq's words; the older ones have their own.
+    if (entry.rule >= 30 || entry.rule === 12) assert.ok(err.message.includes(entry.message), `"${entry.message}" not in: ${err.message}`);
   });
 }
 
-test("every rejection rule of section 10 has a vector", () => {
+test("every rejection rule of section 10 has a vector: 1 to 25, and coding 2's 30 to 40", () => {
   const rules = [...new Set(MANIFEST.invalid.map((e) => e.rule))].sort((a, b) => a - b);
-  assert.deepEqual(rules, Array.from({ length: 27 }, (_, i) => i + 1));
+  const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  assert.deepEqual(rules, [...range(1, 27), ...range(30, 40)]);
 });
 
-test("both index codings have valid vectors", () => {
-  assert.deepEqual([...new Set(MANIFEST.valid.map((e) => e.coding))].sort(), [0, 1]);
+test("every index coding has valid vectors", () => {
+  assert.deepEqual([...new Set(MANIFEST.valid.map((e) => e.coding))].sort(), [0, 1, 2]);
 });
 
 test("the worked example of section 9: header, palette and indices", () => {
@@ -102,19 +105,20 @@ test("a K = 1 header claiming more pixels than memory holds is refused, not allo
 });
 
 test("index codings come from the table keyed by the coding byte; an unknown one is rule 12", () => {
-  assert.deepEqual([...kvq.INDEX_CODINGS.keys()], [0, 1]);
+  assert.deepEqual([...kvq.INDEX_CODINGS.keys()], [0, 1, 2]);
   assert.equal(kvq.readHeader(read("valid/entropy_4x2_k3.kvq")).codingName, "entropy-coded");
-  const data = read("invalid/coding_2.kvq");
+  assert.equal(kvq.readHeader(read("valid/striped_grey_300x220_k3.kvq")).codingName, "entropy-coded in stripes");
+  const data = read("invalid/coding_3.kvq");
   assert.equal(refusal(() => kvq.decode(data)).rule, 12);
-  // coding_2.kvq holds fixed-width indices under coding byte 2: a decoder registered under 2 is the one used.
+  // coding_3.kvq holds fixed-width indices under coding byte 3: a decoder registered under 3 is the one used.
   const fixed = kvq.INDEX_CODINGS.get(0);
-  kvq.INDEX_CODINGS.set(2, { ...fixed, name: "registered" });
+  kvq.INDEX_CODINGS.set(3, { ...fixed, name: "registered" });
   try {
     const image = kvq.decode(data);
-    assert.equal(image.coding, 2);
+    assert.equal(image.coding, 3);
     assert.equal(image.codingName, "registered");
   } finally {
-    kvq.INDEX_CODINGS.delete(2);
+    kvq.INDEX_CODINGS.delete(3);
   }
 });
 
@@ -205,9 +209,172 @@ test("coding 1: a few bytes claiming millions of pixels are refused from INDX's 
   assert.equal(refusal(() => kvq.decode(within)).rule, 23);
 });
 
+// Coding 2 (kvq-coding-2.md): stripes changed below their CRCs and INDX's (re-computed), to reach rules 32 to 40.
+const STRIPED_VALID = MANIFEST.valid.filter((e) => e.coding === 2);
+
+test("coding 2: the worked example of kvq-coding-2.md section S7", () => {
+  const data = read("valid/striped_grey_300x220_k3.kvq");
+  const image = kvq.decode(data);
+  assert.deepEqual([image.width, image.height, image.k, image.bits, image.coding, image.minor], [300, 220, 3, 2, 2, 2]);
+  for (let y = 0; y < 220; y++) {
+    for (let x = 0; x < 300; x++) {
+      const block = (y >= 100 && y < 120 && x >= 100 && x < 200) || (y === 217 && x === 299) || (y === 218 && x < 10);
+      const expected = block ? 2 : x < 150 ? 0 : 1;
+      if (image.indices[y * 300 + x] !== expected) assert.fail(`index at (${x}, ${y}): ${image.indices[y * 300 + x]}`);
+    }
+  }
+  const { dataOffset, table, streams } = stripes(data);
+  assert.equal(dataOffset, 61);
+  assert.deepEqual(table, [{ end: 40, crc: 0xdda693e5 }, { end: 50, crc: 0x1b3f76af }]);
+  assert.deepEqual(streams.map((b) => b.length), [24, 10]);
+  assert.deepEqual(streams.map((b) => kvq.crc32(b)), [0xdda693e5, 0x1b3f76af]);
+  assert.deepEqual([...streams[1].subarray(0, 4)], [0xa2, 0xcd, 0x94, 0x59]);
+});
+
+test("coding 2: each stripe cut short is rule 37 at its end; lengthened, rule 39 at the first byte not read", () => {
+  let checked = 0;
+  for (const entry of STRIPED_VALID.filter((e) => e.k > 1)) {
+    const data = read(entry.file);
+    const { dataOffset, streams } = stripes(data);
+    for (let i = 0; i < streams.length; i++) {
+      const start = 8 * streams.length + streams.slice(0, i).reduce((n, b) => n + b.length, 0);
+      const n = streams[i].length;
+      // The decoder reads a stripe to its last byte (§E6): one byte less runs out there; 1 to 3 bytes cannot start.
+      for (const length of [1, 2, 3, n - 1]) {
+        const cut = streams.map((b, j) => (j === i ? b.subarray(0, length) : b));
+        const err = refusal(() => kvq.decode(withStripes(data, cut)));
+        assert.deepEqual([err.rule, err.offset], [37, dataOffset + start + length], `${entry.file} stripe ${i}, ${length} bytes`);
+      }
+      for (const extra of [0x00, 0x5a, 0xff]) {
+        const long = streams.map((b, j) => (j === i ? Uint8Array.of(...b, extra) : b));
+        const err = refusal(() => kvq.decode(withStripes(data, long)));
+        assert.deepEqual([err.rule, err.offset], [39, dataOffset + start + n], `${entry.file} stripe ${i}`);
+      }
+      checked++;
+    }
+  }
+  assert.ok(checked >= 5);
+});
+
+test("coding 2: every change to a stripe's bytes decodes to indices below K or is refused by rule 37, 38, 39 or 40", () => {
+  const seen = new Set();
+  for (const entry of STRIPED_VALID.filter((e) => e.k > 1)) {
+    const data = read(entry.file);
+    const { dataOffset, streams } = stripes(data);
+    for (let i = 0; i < streams.length; i++) {
+      const start = dataOffset + 8 * streams.length + streams.slice(0, i).reduce((n, b) => n + b.length, 0);
+      for (let at = 0; at < Math.min(streams[i].length, 48); at++) {
+        for (const delta of [1, 0x10, 0x80, 0xff]) {
+          const changed = streams.map((b) => b.slice());
+          changed[i][at] ^= delta;
+          let image;
+          try {
+            image = kvq.decode(withStripes(data, changed));
+          } catch (err) {
+            assert.ok(err instanceof kvq.KvqError, `${entry.file} stripe ${i} byte ${at}: ${err}`);
+            assert.ok([37, 38, 39, 40].includes(err.rule), `${entry.file} stripe ${i} byte ${at}: ${err.message}`);
+            // Within the stripe changed, or at its end.
+            assert.ok(err.offset >= start && err.offset <= start + streams[i].length, err.message);
+            seen.add(err.rule);
+            continue;
+          }
+          assert.ok(image.indices.every((v) => v < image.k), `${entry.file} stripe ${i} byte ${at}: an index not below K`);
+          seen.add("decoded");
+        }
+      }
+    }
+  }
+  // Each outcome happens but rule 40, which random changes rarely reach (its vector does).
+  assert.deepEqual([...seen].sort(), [37, 38, 39, "decoded"].sort());
+});
+
+test("coding 2: a changed stripe with its table CRC left as it was is rule 36 at that CRC", () => {
+  const data = read("valid/striped_grey_300x220_k3.kvq");
+  const { dataOffset, streams } = stripes(data);
+  for (let i = 0; i < streams.length; i++) {
+    const changed = streams.map((b) => b.slice());
+    changed[i][changed[i].length - 1] ^= 1;
+    const err = refusal(() => kvq.decode(withStripes(data, changed, { keepCrc: true })));
+    assert.deepEqual([err.rule, err.offset], [36, dataOffset + 8 * i + 4]);
+  }
+});
+
+test("coding 2: rows decode to exactly those rows of the whole image, in every coding", () => {
+  for (const entry of MANIFEST.valid) {
+    const data = read(entry.file);
+    const whole = kvq.decode(data);
+    const h = entry.height;
+    const stripeRows = Math.max(1, Math.floor(65536 / entry.width));
+    const spans = [[0, h], [0, 1], [h - 1, h], [Math.floor(h / 3), Math.ceil((2 * h) / 3)]];
+    if (stripeRows < h) spans.push([stripeRows - 1, stripeRows + 1], [stripeRows, h]);
+    for (const [y0, y1] of spans) {
+      if (!(y0 < y1)) continue;
+      const part = kvq.decode(data, { rows: [y0, y1] });
+      const rowBytes = entry.width * entry.channels;
+      assert.deepEqual(part.rows, [y0, y1]);
+      assert.equal(part.height, h, "height is the image's");
+      assert.ok(Buffer.from(part.pixels).equals(Buffer.from(whole.pixels.subarray(y0 * rowBytes, y1 * rowBytes))), `${entry.file} rows ${y0}..${y1}`);
+      assert.deepEqual([...part.indices], [...whole.indices.subarray(y0 * entry.width, y1 * entry.width)]);
+    }
+  }
+});
+
+test("coding 2: rows read only their stripes, checked by their own CRCs, not INDX's CRC or what follows INDX", () => {
+  const data = read("valid/striped_grey_300x220_k3.kvq");
+  const { dataOffset, streams } = stripes(data);
+  // Stripe 1 broken, INDX's CRC left as it was: the whole file is rule 19; rows of stripe 0 decode.
+  const broken = data.slice();
+  broken[dataOffset + 16 + streams[0].length] ^= 0xff;
+  assert.equal(refusal(() => kvq.decode(broken)).rule, 19);
+  const top = kvq.decode(broken, { rows: [0, 218] });
+  assert.ok(Buffer.from(top.pixels).equals(Buffer.from(kvq.decode(data).pixels.subarray(0, 218 * 300))));
+  for (const rows of [[218, 220], [217, 219], [0, 220]]) {
+    const err = refusal(() => kvq.decode(broken, { rows }));
+    assert.deepEqual([err.rule, err.offset], [36, dataOffset + 12], String(rows));
+  }
+  // A byte after INDX (rule 22) and INDX's CRC are a whole decode's to check.
+  const longer = Uint8Array.of(...data, 0);
+  assert.equal(refusal(() => kvq.decode(longer)).rule, 22);
+  assert.equal(kvq.decode(longer, { rows: [100, 120] }).indices[150], 2);
+  // INDX's framing must still be there, and the table is checked whole.
+  assert.equal(refusal(() => kvq.decode(data.subarray(0, data.length - 5), { rows: [0, 1] })).rule, 2);
+  const unsorted = read("invalid/striped_unsorted.kvq");
+  assert.equal(refusal(() => kvq.decode(unsorted, { rows: [0, 1] })).rule, 32);
+  // Codings 0 and 1 decode and check every row.
+  const fixed = read("valid/rgb_31x29_k16.kvq");
+  const bad = fixed.slice();
+  bad[bad.length - 1] ^= 1;
+  assert.equal(refusal(() => kvq.decode(bad, { rows: [0, 1] })).rule, 19);
+});
+
+test("rows outside the image or not two integers are a RangeError, not a file's fault", () => {
+  const data = read("valid/striped_grey_300x220_k3.kvq");
+  for (const rows of [[0, 0], [5, 4], [-1, 3], [0, 221], [0.5, 2], [0], "0,1", [0, "1"]]) {
+    assert.throws(() => kvq.decode(data, { rows }), RangeError, JSON.stringify(rows));
+  }
+});
+
+test("coding 2: a header claiming more pixels than its INDX can hold is refused from INDX's length (rules 30, 31)", () => {
+  // 65535 x 65535 with the pixel limit off: one row a stripe, 65,535 stripes; nothing the size of the image is made.
+  const base = { width: 65535, height: 65535, channels: 1, k: 2, palette: [0, 255], coding: 2 };
+  const table = 8 * 65535;
+  for (const [length, rule] of [[table - 1, 30], [table + 1, 31]]) {
+    const file = kvqFile({ ...base, indx: new Uint8Array(length) });
+    const err = refusal(() => kvq.decode(file, { maxPixels: null }));
+    assert.deepEqual([err.rule, err.offset], [rule, chunks(file).find((c) => c.type === "INDX").start]);
+  }
+  // K = 1: 12 bytes a stripe exactly, and 4 billion pixels of 12 bytes are refused for memory, not allocated.
+  const huge = { width: 2 ** 32 - 1, height: 1, channels: 4, k: 1, palette: [1, 2, 3, 4], coding: 2 };
+  const flush = Uint8Array.of(0, 0, 0, 12, 0, 0, 0, 0, 1, 2, 3, 4);
+  new DataView(flush.buffer).setUint32(4, kvq.crc32(flush, 8));
+  assert.equal(refusal(() => kvq.decode(kvqFile({ ...huge, indx: flush }), { maxPixels: null })).rule, 8);
+  assert.equal(refusal(() => kvq.decode(kvqFile({ ...huge, indx: flush.subarray(0, 11) }), { maxPixels: null })).rule, 31);
+});
+
 test("every single-byte change and every truncation of a small file is refused", () => {
   const files = ["valid/rgb_3x2_k3.kvq", "valid/rgba_13x7_k2.kvq", "valid/grey_1x37_k5.kvq"];
-  for (const name of [...files, "valid/entropy_4x2_k3.kvq", "valid/entropy_grey_1x50_k5.kvq"]) {
+  const striped = ["valid/striped_grey_300x220_k3.kvq", "valid/striped_1x1_k1.kvq", "valid/striped_rgb_64x48_k16.kvq"];
+  for (const name of [...files, "valid/entropy_4x2_k3.kvq", "valid/entropy_grey_1x50_k5.kvq", ...striped]) {
     const data = read(name);
     for (let i = 0; i < data.length; i++) {
       for (const delta of [1, 0x80, 0xff]) {
@@ -261,6 +428,36 @@ function withIndx(file, data) {
   return out;
 }
 
+// Coding 2's INDX (kvq-coding-2.md §S3): its data offset in the file, its table, and each stripe's stream.
+function stripes(file) {
+  const indx = chunks(file).find((c) => c.type === "INDX");
+  const view = new DataView(indx.data.buffer, indx.data.byteOffset, indx.data.byteLength);
+  const count = Math.ceil(kvq.readHeader(file).height / Math.max(1, Math.floor(65536 / kvq.readHeader(file).width)));
+  const table = [];
+  const streams = [];
+  for (let i = 0, start = 8 * count; i < count; i++) {
+    table.push({ end: view.getUint32(8 * i), crc: view.getUint32(8 * i + 4) });
+    streams.push(indx.data.subarray(start, table[i].end));
+    start = table[i].end;
+  }
+  return { dataOffset: indx.dataOffset, table, streams };
+}
+
+// The same coding-2 file with other stripe streams: a table made for them (their CRCs too, unless keepCrc).
+function withStripes(file, streams, { keepCrc = false } = {}) {
+  const old = stripes(file).table;
+  const size = 8 * streams.length + streams.reduce((n, b) => n + b.length, 0);
+  const data = new Uint8Array(size);
+  const view = new DataView(data.buffer);
+  for (let i = 0, at = 8 * streams.length; i < streams.length; i++) {
+    data.set(streams[i], at);
+    at += streams[i].length;
+    view.setUint32(8 * i, at);
+    view.setUint32(8 * i + 4, keepCrc ? old[i].crc : kvq.crc32(streams[i]));
+  }
+  return withIndx(file, data);
+}
+
 // A minimal writer for hand-made files, following sections 3 to 6.
 function kvqFile({ width, height, channels, k, palette, indx, coding = 0 }) {
   const chunk = (type, data) => {
@@ -275,7 +472,7 @@ function kvqFile({ width, height, channels, k, palette, indx, coding = 0 }) {
   const head = new Uint8Array(18);
   const view = new DataView(head.buffer);
   head[0] = 1;
-  head[1] = coding;
+  head[1] = coding; // the minor version that brought the coding
   view.setUint32(2, width);
   view.setUint32(6, height);
   head[10] = channels;
