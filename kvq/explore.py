@@ -117,7 +117,7 @@ def coded_file(encoded: Encoded, name: str) -> bytes:
     """
     from . import codec
 
-    if encoded.header.coding == coding.by_name(name).code:
+    if coding.by_code(encoded.header.coding) is coding.by_name(name):
         return encoded.data
     return bytes(codec.encode_indexed(palette=encoded.palette, indices=encoded.indices, coding=name))
 
@@ -139,7 +139,7 @@ def entropy_file(encoded: Encoded, options: EncoderOptions | None = None) -> byt
         A coding-1 file, or fixed width where the encoder finds that smaller
         (as for every file it writes).
     """
-    return coded_file(encoded, "entropy")
+    return coded_file(encoded, coding.by_code(1).name)
 
 
 def coding_sizes(encoded: Encoded) -> dict[str, int]:
@@ -161,7 +161,7 @@ def coding_sizes(encoded: Encoded) -> dict[str, int]:
     sizes = {}
     for chosen in dict.fromkeys((coding.by_code(encoded.header.coding), coding.by_name(COMPARED_CODING))):
         data = coded_file(encoded, chosen.name)
-        if not chosen.textbook and container.parse_header(data, max_pixels=None).coding == chosen.code:
+        if not chosen.textbook and coding.by_code(container.parse_header(data, max_pixels=None).coding) is chosen:
             sizes[str(chosen.code)] = len(data)
     return sizes
 

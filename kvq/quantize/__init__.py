@@ -140,11 +140,16 @@ def quantize(pixels: np.ndarray, options: EncoderOptions) -> tuple[np.ndarray, n
     if options.quality is not None:
         raise OptionError("a quality target is the encoder's: kvq.encode_image finds the palette that reaches it")
     pixels = _check_pixels(pixels)
-    h, w, _ = pixels.shape
     if not uses_kernels(pixels.shape, options):
         from .small import quantize_small
 
         return quantize_small(pixels, options)
+    return _quantize_compiled(pixels, options)
+
+
+def _quantize_compiled(pixels: np.ndarray, options: EncoderOptions) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`quantize` with the compiled kernels, whatever the image's size (checked pixels, no quality target)."""
+    h, w, _ = pixels.shape
     from .histogram import Histogram
     from .palette import drop_unused
 
@@ -277,4 +282,5 @@ def start(options: EncoderOptions | None = None) -> None:
     grey = rgb[..., :1]
     for k in sorted({min(options.k, k) for k in (2, 16, 256, 1024)}):
         for pixels in (rgb, rgba, grey):
-            quantize(pixels, replace(options, k=k, quality=None))
+            # The compiled path itself: images this small take the numpy path in quantize (uses_kernels).
+            _quantize_compiled(pixels, replace(options, k=k, quality=None))
