@@ -142,3 +142,19 @@ def test_no_import_circles() -> None:
                 path.append(following)
                 stack.append(iter(sorted(graph[following])))
     assert not circles, "\n".join(circles)
+
+
+def test_submodules_are_attributes_of_a_plain_import_kvq():
+    # import kvq is lazy (PEP 562), yet kvq.coding, kvq.container, ... worked before it and must still: a
+    # benchmark that did `import kvq; kvq.coding.by_name(...)` failed with AttributeError in a fresh process.
+    import subprocess
+    import sys
+
+    from conftest import kvq_env
+
+    code = (
+        "import kvq\nprint(kvq.coding.by_name('fixed').code, kvq.container.Header.__name__)\n"
+        "try:\n    kvq.nope\nexcept AttributeError:\n    print('refused')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=kvq_env(), capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["0", "Header", "refused"], done.stderr
