@@ -6,6 +6,7 @@ Run from the repository root (needs ``pngquant`` on PATH, the Kodak photos and t
     python benchmarks/png.py                     # -> benchmarks/results/png.md and png.csv
     python benchmarks/png.py --quick             # 3 photos and 6 graphics, print only
     python benchmarks/png.py --jobs 2            # images on two processes
+    python benchmarks/png.py --only icon         # re-measure one category; the other rows come from png.csv
 
 For every image and K (16, 64, 256), without dithering and with it:
 
@@ -132,11 +133,13 @@ def measure(task: tuple[str, str, str]) -> list[dict[str, object]]:
     return rows
 
 
-def tasks(quick: bool) -> list[tuple[str, str, str]]:
+def tasks(quick: bool, only: list[str] | None = None) -> list[tuple[str, str, str]]:
     photos = sorted(KODAK.glob("*.png"))
     out = [("kodak", "photo", str(p)) for p in (photos[:3] if quick else photos)]
+    if only:
+        out = [t for t in out if t[1] in only]
     manifest = json.loads((GRAPHICS / "manifest.json").read_text())
-    graphics = sorted((entry["category"], entry["file"]) for entry in manifest["images"])
+    graphics = sorted((entry["category"], entry["file"]) for entry in manifest["images"] if not only or entry["category"] in only)
     if quick:
         graphics = graphics[::12]
     out += [("graphics", category, str(GRAPHICS / file)) for category, file in graphics]
@@ -231,20 +234,38 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 photos and 6 graphics, print only")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        help="re-measure only this category (photo, icon, chart, ...; repeatable): the rows of the others come from png.csv",
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for png.md and png.csv")
     args = parser.parse_args(argv)
     if not (GRAPHICS / "manifest.json").exists():
         print("no graphics set: run python benchmarks/graphics/build.py first", file=sys.stderr)
         return 1
-    work = tasks(args.quick)
+    work = tasks(args.quick, args.only)
     start = time.time()
     rows: list[dict[str, object]] = []
+    previous = Path(args.out) / "png.csv"
+    if args.only and previous.exists():
+        with open(previous, newline="") as f:
+            kept = [row for row in csv.DictReader(f) if row["category"] not in args.only]
+        rows += [
+            {
+                key: (int(v) if v.lstrip("-").isdigit() else float(v) if key.endswith("psnr") or key.endswith("seconds") else v)
+                for key, v in row.items()
+            }
+            for row in kept
+        ]
     with ProcessPoolExecutor(args.jobs) as pool:
         for done, result in enumerate(pool.map(measure, work), 1):
             rows += result
             print(f"{done}/{len(work)} {result[0]['image']}", file=sys.stderr, flush=True)
     command = "python benchmarks/png.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = report(rows, command.strip(), time.time() - start)
+    if args.only:
+        lines[2] += f" Only {', '.join(args.only)} re-measured in this run; the other rows are those of the previous `png.csv`."
     print("\n".join(lines))
     if not args.quick:
         out = Path(args.out)
