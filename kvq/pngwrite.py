@@ -1,8 +1,9 @@
 """Indexed PNG: the smallest file kvq can make of a palette image, measured, not guessed.
 
 Pillow writes a palette image with zlib level 6 and libpng's adaptive row
-filters, which suit photographs in RGB and not indices: on the Kodak photos
-at K = 16 its file was 1.4 times what zlib level 9 makes of unfiltered rows.
+filters, which suit photographs in RGB and not indices: on kodim03 at K = 16
+its file was 1.32 times what zlib level 9 makes of unfiltered rows (49,677
+bytes against 37,643).
 This writer makes every choice a PNG leaves free and keeps the smallest:
 
 - **palette order**: PNG stores the palette, so any permutation of the entries
