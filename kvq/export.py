@@ -20,6 +20,7 @@ from .bands import BandReader
 from .container import Header
 from .errors import KvqError
 from .pixels import pillow_mode
+from .pngwrite import DEFAULT_EFFORT, write_png
 
 
 def layout(header: Header, palette: bytes, *, indexed: bool = True, grey_indexed: bool = False) -> tuple[str, str, bytes | None]:
@@ -144,12 +145,25 @@ def image_from_bands(reader: BandReader, *, indexed: bool = True, grey_indexed: 
     return image
 
 
-def write_image(source: codec.Decoded | BandReader, fp: IO[bytes], format: str, *, strip: bool = False) -> None:
+def _indices(source: codec.Decoded | BandReader) -> np.ndarray:
+    """Every index of the file, (H, W) uint8; read band by band from an open file."""
+    if not isinstance(source, BandReader):
+        return source.indices
+    out = np.empty((source.header.height, source.header.width), dtype=np.uint8)
+    for row, indices in source.bands():
+        out[row : row + len(indices)] = indices
+    return out
+
+
+def write_image(
+    source: codec.Decoded | BandReader, fp: IO[bytes], format: str, *, strip: bool = False, png_effort: int = DEFAULT_EFFORT
+) -> None:
     """Write a decoded file in a format Pillow writes, losing nothing it need not.
 
-    PNG keeps the palette (PNG-8, grey included: the smallest exact file
-    Pillow can write), and so do GIF, BMP (1 or 4 bits a pixel up to 16
-    entries, :mod:`kvq.bmp`; else 8) and TIFF for opaque palettes; WebP is written
+    PNG keeps the palette (PNG-8, grey included), written by
+    :mod:`kvq.pngwrite`, which makes a smaller file than Pillow's writer;
+    GIF, BMP (1 or 4 bits a pixel up to 16 entries, :mod:`kvq.bmp`; else 8)
+    and TIFF keep it for opaque palettes; WebP is written
     lossless; JPEG has no lossless mode. The ICC profile, EXIF and resolution
     go wherever the format has room for them: PNG, JPEG and TIFF keep all
     three, WebP the profile and EXIF, BMP the resolution.
@@ -164,6 +178,8 @@ def write_image(source: codec.Decoded | BandReader, fp: IO[bytes], format: str, 
         Pillow format name.
     strip : bool, default=False
         Write no metadata.
+    png_effort : {0, 1, 2}, default=1
+        How hard :mod:`kvq.pngwrite` works for a smaller indexed PNG.
 
     Raises
     ------
@@ -175,13 +191,19 @@ def write_image(source: codec.Decoded | BandReader, fp: IO[bytes], format: str, 
     # goes through Pillow's own conversion.
     # BMP and TIFF hold a palette too, without alpha.
     indexed = upper == "PNG" or (upper in ("GIF", "BMP", "TIFF") and source.header.channels != 4)
+    # Pillow's writers take metadata as save keywords (PNG reads only the ICC
+    # profile from info); stripping must also clear what info holds.
+    metadata = {} if strip else source.metadata.pillow_info()
+    if upper == "PNG":
+        _, palette_mode, palette = layout(source.header, source.palette.tobytes(), grey_indexed=True)
+        if palette is not None:
+            entries = np.frombuffer(palette, dtype=np.uint8).reshape(-1, len(palette_mode))
+            write_png(fp, _indices(source), entries, info=metadata, effort=png_effort)
+            return
     if isinstance(source, BandReader):
         image = image_from_bands(source, indexed=indexed, grey_indexed=True)
     else:
         image = to_pillow(source, indexed=indexed, grey_indexed=True)
-    # Pillow's writers take metadata as save keywords (PNG reads only the ICC
-    # profile from info); stripping must also clear what info holds.
-    metadata = {} if strip else source.metadata.pillow_info()
     if strip:
         for key in ("icc_profile", "exif", "dpi"):
             image.info.pop(key, None)

@@ -33,8 +33,17 @@ def _check_contract(pixels: np.ndarray, palette: np.ndarray, indices: np.ndarray
     assert len(np.unique(indices)) == len(palette), "unused palette entries"
 
 
+def _premultiplied(x: np.ndarray) -> np.ndarray:
+    """RGBA with the colour times alpha / 255 (what a viewer shows over a background), as float; others as they are."""
+    x = x.astype(np.float64)
+    if x.shape[-1] == 4:
+        x[..., :3] *= x[..., 3:] / 255.0
+    return x
+
+
 def _nearest_brute(pixels: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    d = ((pixels[..., None, :].astype(np.int64) - palette.astype(np.int64)) ** 2).sum(-1)
+    # RGB and grey: squared byte distance; RGBA: premultiplied.
+    d = ((_premultiplied(pixels)[..., None, :] - _premultiplied(palette)) ** 2).sum(-1)
     return d.argmin(-1)  # argmin takes the first, i.e. lowest, index on ties
 
 
@@ -279,6 +288,29 @@ def test_rgba_alpha_is_clustered() -> None:
     pixels[:, 10:, 3] = 128
     palette, indices = quantize(pixels, EncoderOptions(k=2))
     np.testing.assert_array_equal(palette[indices], pixels)
+
+
+def _translucent_icon() -> np.ndarray:
+    """64 x 64: an opaque disc with a smooth gradient in a halo of alpha 12 whose every pixel has a random colour."""
+    y, x = np.mgrid[0:64, 0:64]
+    r = np.hypot(y - 31.5, x - 31.5)
+    icon = np.zeros((64, 64, 4), np.uint8)
+    disc, halo = r < 20, (r >= 20) & (r < 30)
+    icon[disc] = np.stack([x[disc] * 4, y[disc] * 4, np.full(disc.sum(), 128), np.full(disc.sum(), 255)], axis=1)
+    icon[halo, :3] = np.random.default_rng(7).integers(0, 256, (halo.sum(), 3))
+    icon[halo, 3] = 12
+    return icon
+
+
+@pytest.mark.parametrize("space", ["rgb", "oklab"])
+def test_rgba_palette_is_chosen_on_premultiplied_error(space: str) -> None:
+    # The halo's colours are almost invisible (alpha 12 of 255): on straight RGBA error they took 12 of 16
+    # entries and the icon reached 29.7 dB (28.8 in OKLab) of premultiplied PSNR; premultiplied, 2 entries
+    # and 34.7 dB (33.5).
+    icon = _translucent_icon()
+    palette, indices = quantize(icon, EncoderOptions(k=16, color_space=space))
+    assert (palette[:, 3] < 255).sum() <= 4
+    assert _psnr(_premultiplied(icon), _premultiplied(palette[indices])) > 33.0
 
 
 def test_oklab_stores_srgb_bytes_and_differs_from_rgb(china: np.ndarray) -> None:

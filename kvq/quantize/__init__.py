@@ -131,7 +131,9 @@ def quantize(pixels: np.ndarray, options: EncoderOptions) -> tuple[np.ndarray, n
     Without dithering every pixel gets the index of its nearest palette entry:
     squared byte distance over all channels for ``color_space="rgb"``, squared
     OKLab distance (alpha appended as alpha/255) to the OKLab value of the
-    stored sRGB entry for ``"oklab"``; ties go to the lowest index. Pixels with
+    stored sRGB entry for ``"oklab"``; ties go to the lowest index. With
+    alpha the colour is premultiplied (times alpha/255) in either space, so
+    the palette is chosen on the error a viewer sees over a background. Pixels with
     alpha 0 are treated as (0, 0, 0, 0) and all share one such entry. kvq's
     engine draws no random numbers: ``seed`` does not change its result.
     ``method="kmeans"`` chooses the palette with scikit-learn's ``KMeans``

