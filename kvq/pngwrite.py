@@ -49,7 +49,7 @@ EFFORTS = (0, 1, 2)
 DEFAULT_EFFORT = 1
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_STRATEGIES = ("none", "sub", "up", "average", "paeth", "minsum", "entropy", "bigrams", "brute")
+_STRATEGIES = ("none", "sub", "up", "average", "paeth", "minsum", "min-entropy", "bigrams", "brute")
 # Brute force: each row's filter is the one whose row, after this many rows already chosen, deflates smallest.
 _BRUTE_CONTEXT = 2
 # Candidates are ranked on bands of this many rows, about this many pixels in all (see _sample).
@@ -389,7 +389,7 @@ def _choose(filters: np.ndarray, strategy: str) -> np.ndarray:
     if strategy == "minsum":
         # libpng's heuristic: bytes read as signed, least sum of magnitudes.
         score = np.abs(filters.view(np.int8).astype(np.int32)).sum(axis=2).astype(np.float64)
-    elif strategy == "entropy":
+    elif strategy == "min-entropy":
         score = np.stack([_row_entropy(f) for f in filters])
     elif strategy == "bigrams":
         pairs = (filters[:, :, :-1].astype(np.uint16) << 8) | filters[:, :, 1:]
