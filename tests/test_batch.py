@@ -623,5 +623,10 @@ def test_a_callers_process_pool_that_loses_a_worker_fails_the_files_left_without
     assert rows["always-kill-9"].status == "failed"
     for row in rows.values():
         assert row.status == "done" or "worker process died" in row.reason or "process pool is broken" in row.reason, row
-    # What was reported done is on disk; every failure left no output.
-    assert sorted(p.name for p in tmp_path.glob("*.out")) == sorted(f"{n}.out" for n in names if rows[n].status == "done")
+    # What was reported done is on disk. A file a worker finished as the pool broke is on disk too, its result lost
+    # with the pool (seen under load): reported as a failure of the broken pool, never as done without its output.
+    on_disk = {p.name[: -len(".out")] for p in tmp_path.glob("*.out")}
+    done = {n for n in names if rows[n].status == "done"}
+    assert done <= on_disk
+    for name in on_disk - done:
+        assert "worker process died" in rows[name].reason or "process pool is broken" in rows[name].reason, rows[name]

@@ -60,10 +60,11 @@ def test_resumes_on_the_cluster(tmp_path, client):
 
 
 def logged(task: batch.Task, log: str, options: object) -> batch.FileResult:
-    """Encode one file, and note which process ran it."""
+    """Encode one file, and note which process ran it and whether it encoded (``done``) or found its output."""
+    result = batch.encode_task(task, options)
     with open(log, "a", encoding="utf-8") as fp:
-        fp.write(f"{Path(task.source).name}\t{os.getpid()}\n")
-    return batch.encode_task(task, options)
+        fp.write(f"{Path(task.source).name}\t{os.getpid()}\t{result.status}\n")
+    return result
 
 
 def test_no_work_repeated_when_a_worker_dies(tmp_path, client):
@@ -101,7 +102,7 @@ def test_no_work_repeated_when_a_worker_dies(tmp_path, client):
             if killed is None:
                 finished_before_kill.add(Path(result.source).name)
                 if len(results) == 4:
-                    runs = dict(line.split("\t") for line in log.read_text().splitlines())
+                    runs = dict(line.split("\t")[:2] for line in log.read_text().splitlines())
                     killed = int(runs[Path(result.source).name])
                     os.kill(killed, signal.SIGKILL)
     finally:
@@ -115,11 +116,15 @@ def test_no_work_repeated_when_a_worker_dies(tmp_path, client):
     for result in results:
         assert Path(result.target).read_bytes() == kvq.encode(tiles[int(Path(result.source).stem)], k=16)
     runs: dict[str, list[str]] = {}
+    encodes: dict[str, int] = {}
     for line in log.read_text().splitlines():
-        name, pid = line.split("\t")
+        name, pid, status = line.split("\t")
         runs.setdefault(name, []).append(pid)
-    assert any(runs[name] == [str(killed)] for name in finished_before_kill), "the killed worker had finished files"
-    repeated = {name: runs[name] for name in finished_before_kill if len(runs[name]) != 1}
+        encodes[name] = encodes.get(name, 0) + (status == "done")
+    assert any(runs[name][0] == str(killed) for name in finished_before_kill), "the killed worker had finished files"
+    # The scheduler learns that a result was released a moment after the client has it: a kill in that moment
+    # can have the file run again (seen under load). It then finds its valid output and encodes nothing.
+    repeated = {name: runs[name] for name in finished_before_kill if encodes[name] != 1}
     assert not repeated, f"encoded again after the kill: {repeated}"
 
 
