@@ -489,6 +489,12 @@ def logged_work(task: batch.Task) -> batch.FileResult:
         log.write(name + "\n")
     first = not (folder / f"{name}.tried").exists()
     (folder / f"{name}.tried").touch()
+    done = folder / "done"
+    if done.exists() and name in done.read_text().split():
+        # As encode_task does with a valid output: a file its worker finished just before the pool was put down
+        # (the other worker's death), its result not yet recorded, is run again and finds it done (seen in a
+        # fresh clone). Nothing is made twice.
+        return batch.FileResult(task.source, task.target, "done")
     if "kill-" in name and (first or name.startswith("always-")):
         signum = signal.Signals(int(name.split("kill-")[1]))
         if signum not in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
