@@ -29,8 +29,9 @@ from typing import Any
 
 import matplotlib
 import numpy as np
-from build import BuildError, Recipe, Source
 from PIL import Image
+
+from build import BuildError, Recipe, Source
 
 matplotlib.use("Agg")
 matplotlib.rcdefaults()
