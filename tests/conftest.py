@@ -57,6 +57,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         _jit.on_compile(previous)
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (the default, pyproject.toml): one worker per core this process may use, at most 4.
+
+    Each worker holds numpy, numba and the compiled kernels (up to 0.85 GB at its peak); more than 4 would mostly
+    add memory, since the longest tests (the fuzzing run, the JavaScript decoder's) set the suite's length there.
+    """
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
 def kvq_env() -> dict[str, str]:
     """The environment of a ``kvq`` subprocess: this checkout first on ``PYTHONPATH``."""
     env = dict(os.environ)
