@@ -488,8 +488,13 @@ def decode_task(
     folders: bool = True,
     raise_errors: bool = False,
     threads: int | None = None,
+    keep_other_images: bool = False,
 ) -> FileResult:
     """Decode one ``.kvq`` file of a batch to an image file; never raises for a bad file (unless ``raise_errors``).
+
+    An output already there counts as done only when it is this file's decoding: the same pixels, whatever the
+    image's format or mode (a same-sized image with other pixels is an older decoding or another image, not work
+    done).
 
     Parameters
     ----------
@@ -505,6 +510,12 @@ def decode_task(
         Write no ICC profile, EXIF or resolution.
     folders, raise_errors : bool
         As for :func:`encode_task`.
+    threads : int, optional
+        Threads for a coding that decodes in parallel (:func:`kvq.decode`).
+    keep_other_images : bool, default=False
+        An image at the target that is not this file's decoding fails the file even with ``force``. For targets
+        named for the caller beside their inputs (``kvq decode photo.kvq`` writes photo.png): the image found
+        there is most likely the one the ``.kvq`` was made from, and ``force`` must not replace it.
 
     Returns
     -------
@@ -514,8 +525,9 @@ def decode_task(
     with _recording_warnings(not raise_errors) as caught:
         try:
             result = _decode_one(
-                task, format, max_pixels, skip_existing=skip_existing, force=force, strip=strip, folders=folders, threads=threads
-            )
+                task, format, max_pixels, skip_existing=skip_existing, force=force, strip=strip, folders=folders, threads=threads,
+                keep_other_images=keep_other_images,
+            )  # fmt: skip
         except (Exception, MemoryError) as exc:  # every failure becomes a row
             if raise_errors or caused_by_ctrl_c(exc):
                 raise
@@ -533,6 +545,7 @@ def _decode_one(
     strip: bool,
     folders: bool,
     threads: int | None = None,
+    keep_other_images: bool = False,
 ) -> FileResult:
     from .codec import read_header
     from .fileio import decode_file
@@ -549,11 +562,14 @@ def _decode_one(
         # The input's header first: a missing or broken input is its own failure, whatever is at the output.
         header = read_header(input_, max_pixels)
         fields_ = _kvq_fields(header, len(input_) if isinstance(input_, bytes) else os.path.getsize(source))
-        if not force and target != "-" and os.path.lexists(target):
-            size = (header.width, header.height)
-            what = "a complete image of this file's size"
-            skipped = _existing_output(task, skip_existing, lambda: size, lambda s: _valid_image(target, s), what)
-            return replace(skipped, seconds=time.perf_counter() - start, **fields_)
+        if target != "-" and os.path.lexists(target) and (keep_other_images or not force):
+            ours = _is_decoding(target, input_, max_pixels, threads)
+            if not ours and keep_other_images:
+                raise _an_original(source, target, one_file=not folders)
+            if not force:
+                what = "this file's decoding (the same pixels)"
+                skipped = _existing_output(task, skip_existing, lambda: (header.width, header.height), lambda _: ours, what)
+                return replace(skipped, seconds=time.perf_counter() - start, **fields_)
     if folders and target != "-":
         Path(target).parent.mkdir(parents=True, exist_ok=True)
     decoded = decode_file(
@@ -563,6 +579,40 @@ def _decode_one(
     )  # fmt: skip
     fields_ = _kvq_fields(decoded.header, None if source == "-" else fields_["bytes"])
     return FileResult(source, target, DONE, seconds=time.perf_counter() - start, **fields_)
+
+
+def _is_decoding(target: str, source: str | bytes, max_pixels: int | None, threads: int | None) -> bool:
+    """Whether the image at ``target`` holds exactly the pixels that ``source`` (a ``.kvq``) decodes to."""
+    import numpy as np
+    from PIL import Image
+
+    from .codec import decode
+
+    expected = decode(source, max_pixels, threads=threads)
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[expected.shape[2] if expected.ndim == 3 else 1]
+    try:
+        with Image.open(target) as image:
+            if image.size != (expected.shape[1], expected.shape[0]):
+                return False
+            got = np.asarray(image.convert(mode))
+    except Exception:  # noqa: BLE001 - not an image Pillow reads: not a decoding of source either
+        return False
+    return bool(np.array_equal(got.reshape(expected.shape), expected))
+
+
+def _an_original(source: str, target: str, one_file: bool) -> KvqError:
+    """The error for an image beside ``source`` that is not its decoding: most likely the image it was made from.
+
+    As pngquant writes photo-fs8.png and dwebp wants -o, kvq asks for another name rather than offer --force, which
+    would replace the original with its quantized copy.
+    """
+    said = f"{target} exists and is not a decoding of {source} (perhaps the image it was made from)"
+    if not one_file:
+        return KvqError(f"{said}: decode into another folder (output=...)").for_command(
+            f"{said}: decode into another folder with -o DIR"
+        )
+    other = Path(target).with_name(f"{Path(target).stem}-kvq{Path(target).suffix}")
+    return KvqError(f"{said}: name another output").for_command(f"{said}: name the output with -o, such as -o {other}")
 
 
 def _regular_file(path: str) -> bool:
@@ -1267,7 +1317,9 @@ def decode_files(
     inputs : iterable of str or path-like
         ``.kvq`` files and folders (their ``.kvq`` files, recursively).
     output : str, path-like or None
-        Output folder (see :func:`plan`); None: beside each input.
+        Output folder (see :func:`plan`); None: beside each input, where an image that is not the input's
+        decoding (the image it was made from, most likely) fails that file and is never replaced, even with
+        ``force``.
     format : str, default="PNG"
         Pillow format of the outputs; their suffix is the format's usual one.
     max_pixels : int or None, default=178,956,970
@@ -1280,7 +1332,11 @@ def decode_files(
     FileResult
     """
     tasks = plan(inputs, output, suffix=suffix_for(format), find=KVQ_SUFFIXES)
-    work = functools.partial(decode_task, format=format, max_pixels=max_pixels, skip_existing=skip_existing, force=force)
+    # Beside their inputs, outputs meet the images the .kvq files were made from: those are never replaced.
+    work = functools.partial(
+        decode_task, format=format, max_pixels=max_pixels, skip_existing=skip_existing, force=force,
+        keep_other_images=output is None,
+    )  # fmt: skip
     return run(tasks, work, executor=executor, jobs=jobs, stop=stop)
 
 

@@ -340,9 +340,6 @@ def _run_one(args: argparse.Namespace, verb: str, **settings: Any) -> int:
 
     source = args.inputs[0]
     output = args.output or default_output(source, _encode_suffix(args) if verb == "encode" else ".png")
-    if verb == "decode" and args.output is None and source != "-" and os.path.lexists(output):
-        with _naming(source):
-            _refuse_an_original(source, output, settings["max_pixels"])
     task = batch.Task(source, output)
     # Whether an output there may be kept: then nothing is compiled, read or written.
     skipping = args.skip_existing and not args.force and "-" not in (source, output) and os.path.lexists(output)
@@ -357,12 +354,14 @@ def _run_one(args: argparse.Namespace, verb: str, **settings: Any) -> int:
             folders=False, raise_errors=True, on_stage=ticker.stage, on_encoded=encoded.append,
         )  # fmt: skip
     else:
-        coding = None if skipping or not os.path.isfile(source) else _compiled_coding(source)  # a pipe's header is read once
+        # An output there is compared with the decoding, so the kernels are needed whether or not it is kept.
+        coding = None if not os.path.isfile(source) else _compiled_coding(source)  # a pipe's header is read once
         if coding is not None:
             _start_kernels(args, coding=coding)
         work = functools.partial(
             batch.decode_task, format=args.format, max_pixels=settings["max_pixels"], skip_existing=args.skip_existing,
             force=args.force, strip=args.strip, folders=False, raise_errors=True, threads=args.threads,
+            keep_other_images=args.output is None and source != "-",
         )  # fmt: skip
     result = _one_file(args, verb, task, work, ticker)
     if result.status == batch.SKIPPED:
@@ -372,37 +371,6 @@ def _run_one(args: argparse.Namespace, verb: str, **settings: Any) -> int:
     if verb == "encode" and not args.quiet and (output != "-" or args.verbose):
         _print_summary(encoded[0], output)
     return EXIT_OK
-
-
-def _refuse_an_original(source: str, output: str, max_pixels: int | None) -> None:
-    """Refuse the default output of ``kvq decode photo.kvq``, photo.png, when it is not kvq's own decoding of it.
-
-    It is then most likely the photo that ``kvq encode photo.png`` made photo.kvq from: as pngquant writes
-    photo-fs8.png and dwebp wants -o, the command asks for another name rather than offer --force, which would
-    replace the original with its quantized copy. kvq's own earlier output (the same pixels) is replaced with
-    --force, or kept with --skip-existing, as any output.
-    """
-    from pathlib import Path
-
-    import numpy as np
-    from PIL import Image
-
-    from .codec import decode
-    from .errors import KvqError
-
-    expected = decode(source, max_pixels)
-    try:
-        with Image.open(output) as image:
-            got = np.asarray(image.convert({1: "L", 3: "RGB", 4: "RGBA"}[expected.shape[2] if expected.ndim == 3 else 1]))
-        if got.shape == expected.shape and np.array_equal(got, expected):
-            return
-    except Exception:  # noqa: BLE001 - not an image Pillow reads: not a decoding of source either
-        pass
-    other = Path(output).with_name(f"{Path(output).stem}-kvq{Path(output).suffix}")
-    raise KvqError(
-        f"{output} exists and is not a decoding of {source} (perhaps the image it was made from): "
-        f"name the output with -o, such as -o {other}"
-    )
 
 
 def _one_file(args: argparse.Namespace, verb: str, task: Any, work: Any, ticker: Any) -> Any:
@@ -521,8 +489,9 @@ def _run_batch(args: argparse.Namespace, verb: str, jobs: int, **settings: Any) 
         fmt = args.format or "PNG"
         suffix, find, what = batch.suffix_for(fmt), batch.KVQ_SUFFIXES, ".kvq"
         work = functools.partial(
-            batch.decode_task, format=fmt, max_pixels=settings["max_pixels"], force=args.force, strip=args.strip, threads=args.threads
-        )
+            batch.decode_task, format=fmt, max_pixels=settings["max_pixels"], force=args.force, strip=args.strip, threads=args.threads,
+            keep_other_images=args.output is None,
+        )  # fmt: skip
     tasks = batch.plan(args.inputs, args.output, suffix=suffix, find=find)
     if not tasks:
         raise KvqError(f"{' '.join(args.inputs)}: directory holds no {what} files (looked for {' '.join(find)})")

@@ -211,8 +211,8 @@ def write_image(
         # Pillow writes 8 bits a pixel; 1 or 4 are enough (kvq.bmp).
         from .bmp import write_palette_bmp
 
-        palette = np.asarray((image.getpalette() or [])[: 3 * source.header.k], dtype=np.uint8).reshape(-1, 3)
-        write_palette_bmp(np.asarray(image), palette, fp, dpi=metadata.get("dpi"))
+        colours = np.asarray((image.getpalette() or [])[: 3 * source.header.k], dtype=np.uint8).reshape(-1, 3)
+        write_palette_bmp(np.asarray(image), colours, fp, dpi=metadata.get("dpi"))
         return
     try:
         # A decoder should not add loss the user did not choose.

@@ -497,3 +497,50 @@ def test_the_commands_own_process_stays_deaf_to_ctrl_c_once_pressed(python_sigin
                 signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
     expected = signal.SIG_IGN if after == "ignored" else signal.default_int_handler
     assert signal.getsignal(signal.SIGINT) is expected and ctrl_c.pressed == pressed
+
+
+def test_a_folder_decode_never_replaces_the_images_the_files_were_made_from(tmp_path: Path) -> None:
+    # `kvq encode photos && kvq decode photos` meets each photo at its .kvq's default output: it was listed as
+    # "skipped (already there)", a photo of the right size, and --force replaced every photo with its quantized copy.
+    (tmp_path / "photos").mkdir()
+    for name, pixels in zip(("a.png", "b.png"), photo_tiles(2), strict=True):
+        Image.fromarray(pixels).save(tmp_path / "photos" / name)
+    assert run("encode", "photos", "-k", "8", cwd=tmp_path).returncode == 0
+    originals = {p.name: p.read_bytes() for p in (tmp_path / "photos").glob("*.png")}
+    for extra in ([], ["--force"]):
+        result = run("decode", "photos", *extra, cwd=tmp_path)
+        assert result.returncode == 3, result.stderr
+        lines = [line for line in result.stderr.replace(os.sep, "/").splitlines() if line.startswith("kvq: failed: ")]
+        assert lines == [
+            f"kvq: failed: photos/{n}.kvq: photos/{n}.png exists and is not a decoding of photos/{n}.kvq "
+            "(perhaps the image it was made from): decode into another folder with -o DIR"
+            for n in "ab"
+        ], extra
+        assert {p.name: p.read_bytes() for p in (tmp_path / "photos").glob("*.png")} == originals
+    results = list(kvq.batch.decode_files([tmp_path / "photos"], force=True))
+    assert [r.status for r in results] == [kvq.batch.FAILED] * 2 and "decode into another folder" in results[0].reason
+    # The decodings themselves, beside their files, are kvq's own work: kept as done, rewritten with --force.
+    assert run("decode", "photos", "-o", "back", cwd=tmp_path).returncode == 0
+    for name in originals:
+        (tmp_path / "photos" / name).write_bytes((tmp_path / "back" / name).read_bytes())
+    assert "0 done, 2 skipped (already there)" in run("decode", "photos", "-v", cwd=tmp_path).stderr
+    assert run("decode", "photos", "--force", cwd=tmp_path).returncode == 0
+
+
+def test_an_older_decoding_is_not_already_done(tmp_path: Path) -> None:
+    # With -o, a same-sized image from an earlier .kvq (another K) was kept as "already there".
+    (tmp_path / "photos").mkdir()
+    Image.fromarray(photo_tiles(1)[0]).save(tmp_path / "photos" / "a.png")
+    assert run("encode", "photos", "-o", "kvq", "-k", "4", cwd=tmp_path).returncode == 0
+    assert run("decode", "kvq", "-o", "back", cwd=tmp_path).returncode == 0
+    assert run("encode", "photos", "-o", "kvq", "-k", "16", "--force", cwd=tmp_path).returncode == 0
+    before = (tmp_path / "back" / "a.png").read_bytes()
+    result = run("decode", "kvq", "-o", "back", cwd=tmp_path)
+    assert result.returncode == 3
+    assert "back/a.png exists and is not this file's decoding (the same pixels) (-f/--force replaces it)" in result.stderr.replace(
+        os.sep, "/"
+    )
+    assert (tmp_path / "back" / "a.png").read_bytes() == before
+    assert run("decode", "kvq", "-o", "back", "--force", cwd=tmp_path).returncode == 0
+    with Image.open(tmp_path / "back" / "a.png") as im:
+        assert np.array_equal(np.asarray(im.convert("RGB")), kvq.decode(tmp_path / "kvq" / "a.kvq"))
