@@ -433,13 +433,16 @@ def _encode_one(
     task: Task, options: EncoderOptions, *, skip_existing: bool, force: bool, strip: bool, folders: bool,
     on_stage: Callable[[str], None] | None, on_encoded: Callable[[Any], None] | None,
 ) -> FileResult:  # fmt: skip
-    from .fileio import encode_file, measured_psnr
+    from .fileio import check_not_an_input, encode_file, measured_psnr
 
     start = time.perf_counter()
     source, target = task.source, task.target
     if task.error:
         raise KvqError(task.error)
     image_output = target != "-" and encode_format(target) != KVQ
+    if target != "-" and source != "-":
+        # Before any check of an output already there: the input itself is never "already done" nor replaceable.
+        check_not_an_input(target, (source,))
     if not force and target != "-" and source != "-" and os.path.lexists(target):
         if image_output:
             # A quantized image (kvq encode --format png): complete, and of this input's size.
@@ -548,7 +551,7 @@ def _decode_one(
     keep_other_images: bool = False,
 ) -> FileResult:
     from .codec import read_header
-    from .fileio import decode_file
+    from .fileio import check_not_an_input, decode_file
 
     start = time.perf_counter()
     source, target = task.source, task.target
@@ -562,6 +565,8 @@ def _decode_one(
         # The input's header first: a missing or broken input is its own failure, whatever is at the output.
         header = read_header(input_, max_pixels)
         fields_ = _kvq_fields(header, len(input_) if isinstance(input_, bytes) else os.path.getsize(source))
+        if target != "-":
+            check_not_an_input(target, (source,))
         if target != "-" and os.path.lexists(target) and (keep_other_images or not force):
             ours = _is_decoding(target, input_, max_pixels, threads)
             if not ours and keep_other_images:
@@ -630,11 +635,11 @@ def _read_once(source: str, target: str, max_pixels: int | None) -> bytes:
     the output is refused first if it is the input itself.
     """
     from .container import HEADER_SIZE, parse_header
-    from .fileio import _same_file
+    from .fileio import check_not_an_input
     from .inputs import checked_read
 
-    if target != "-" and _same_file(source, Path(target)):
-        raise KvqError(f"output {target} is the same file as input {source}")
+    if target != "-":
+        check_not_an_input(target, (source,))
     with open(source, "rb") as fp:
         head = checked_read(fp, HEADER_SIZE)
         parse_header(head, max_pixels)

@@ -116,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="output image for one input file; its extension picks the format (default: INPUT with suffix .png; - for PNG on "
         "standard output); for several inputs or a folder, an output folder (default: beside each input)",
     )
-    dec.add_argument("--format", help="output format name for Pillow (overrides the extension; for a batch, default PNG)")
+    dec.add_argument(
+        "--format", help="output format name for Pillow (overrides the extension; default PNG, and without -o the output's suffix)"
+    )
     dec.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (default 178,956,970, as Pillow)")
     dec.add_argument("--strip", action="store_true", help="write no ICC profile, EXIF or resolution (kept by default)")
     dec.add_argument(
@@ -336,10 +338,12 @@ def _run_one(args: argparse.Namespace, verb: str, **settings: Any) -> int:
 
     from . import batch
     from .fileio import default_output
+    from .formats import suffix_for
     from .progress import Ticker
 
     source = args.inputs[0]
-    output = args.output or default_output(source, _encode_suffix(args) if verb == "encode" else ".png")
+    # A decode's default name carries the format's suffix, as a batch's outputs do (--format webp: photo.webp).
+    output = args.output or default_output(source, _encode_suffix(args) if verb == "encode" else suffix_for(args.format or "PNG"))
     task = batch.Task(source, output)
     # Whether an output there may be kept: then nothing is compiled, read or written.
     skipping = args.skip_existing and not args.force and "-" not in (source, output) and os.path.lexists(output)
@@ -615,7 +619,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
         out = _text_out()
         with _naming(args.inputs[0]):
             report = describe(read_all(_stream(args.inputs[0], "in")), args.inputs[0])
-        print(json.dumps(report.as_dict(), indent=2) if args.json else report.text(color=_colour_terminal(out)), file=out)
+        # One line, as each file's record of several: `kvq info *.kvq --json` reads the same whatever the glob matched.
+        print(json.dumps(report.as_dict()) if args.json else report.text(color=_colour_terminal(out)), file=out)
         return EXIT_OK
     if "-" in args.inputs:
         raise UsageError("- (standard input) can only be the one input")

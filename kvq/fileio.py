@@ -72,9 +72,7 @@ def check_output(path: PathLike, *, force: bool = False, inputs: tuple[Any, ...]
     pathlib.Path
     """
     target = Path(path)
-    for source in inputs:
-        if _same_file(source, target):
-            raise KvqError(f"output {target} is the same file as input {source}")
+    check_not_an_input(target, inputs)
     if target.is_dir():
         raise KvqError(f"output {target} is a directory")
     if target.exists() and not force:
@@ -86,6 +84,25 @@ def check_output(path: PathLike, *, force: bool = False, inputs: tuple[Any, ...]
         problem = "is not a folder" if folder.exists() else "does not exist"
         raise KvqError(f"output {target}: folder {folder} {problem}")
     return target
+
+
+def check_not_an_input(path: PathLike, inputs: tuple[Any, ...]) -> None:
+    """Refuse an output path that is one of the inputs, whatever else is true of it (force or not, valid or not).
+
+    Parameters
+    ----------
+    path : str or path-like
+    inputs : tuple of str or path-like
+
+    Raises
+    ------
+    KvqError
+        ``path`` names the same file as one of ``inputs``.
+    """
+    target = Path(path)
+    for source in inputs:
+        if _same_file(source, target):
+            raise KvqError(f"output {target} is the same file as input {source}")
 
 
 def check_writable(folder: PathLike) -> None:

@@ -489,3 +489,11 @@ def test_bench_help_needs_no_extra_and_a_run_says_what_to_install(tmp_path):
         [sys.executable, "-c", WITHOUT_MATPLOTLIB, "bench", "--grids", "x"], capture_output=True, text=True, env=env, cwd=tmp_path
     )
     assert usage.returncode == 2 and "invalid int value" in usage.stderr
+
+
+def test_no_progress_bar_where_standard_error_is_not_a_terminal(images, tmp_path, capfd):
+    # A CI log or a redirected `kvq bench ... 2> log` got tqdm's bar redrawn into it, as the README says batches never do.
+    out = tmp_path / "quiet"
+    assert main([str(images / "china_small.png"), "-k", "2", "-o", str(out), "--peers", "none", "--grids", "0"]) == 0
+    err = capfd.readouterr().err
+    assert "kvq bench:" not in err and "\r" not in err and "encode/s" not in err

@@ -80,6 +80,19 @@ def test_decode_format_follows_extension(photo_png: Path, tmp_path: Path, suffix
         assert np.array_equal(np.asarray(im.convert("RGB")), kvq.decode(data))
 
 
+@pytest.mark.parametrize(("fmt", "name"), [("webp", "in.webp"), ("TIFF", "in.tif"), ("png", "in.png")])
+def test_decode_format_names_the_default_output(photo_png: Path, tmp_path: Path, fmt: str, name: str) -> None:
+    # `kvq decode in.kvq --format webp` wrote WebP bytes into in.png; a batch already named its outputs in.webp.
+    data = kvq.encode(Image.open(photo_png), k=8)
+    (tmp_path / "in.kvq").write_bytes(data)
+    result = run("decode", "in.kvq", "--format", fmt, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.stem == "in") == sorted(["in.kvq", name])
+    with Image.open(tmp_path / name) as im:
+        assert im.format == fmt.upper()
+        assert np.array_equal(np.asarray(im.convert("RGB")), kvq.decode(data))
+
+
 def test_existing_output_needs_force(photo_png: Path, tmp_path: Path) -> None:
     target = tmp_path / "photo.kvq"
     target.write_bytes(b"precious")
@@ -242,6 +255,8 @@ def test_info_json_accounts_for_every_byte(photo_png: Path, tmp_path: Path) -> N
     data = (tmp_path / "p.kvq").read_bytes()
     result = run("info", "p.kvq", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    # One record, on one line, as each of several files' records (it was pretty-printed for one file alone).
+    assert result.stdout.count(b"\n") == 1
     report = json.loads(result.stdout)
     assert report["file"] == "p.kvq"
     assert report["header"]["width"] == 96 and report["header"]["k"] == 16 and report["header"]["bits"] == 4

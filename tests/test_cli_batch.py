@@ -544,3 +544,27 @@ def test_an_older_decoding_is_not_already_done(tmp_path: Path) -> None:
     assert run("decode", "kvq", "-o", "back", "--force", cwd=tmp_path).returncode == 0
     with Image.open(tmp_path / "back" / "a.png") as im:
         assert np.array_equal(np.asarray(im.convert("RGB")), kvq.decode(tmp_path / "kvq" / "a.kvq"))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["encode", ".", "--format", "png", "-k", "16"],
+        ["encode", "a.png", "b.png", "--format", "png", "-k", "16"],
+        ["encode", "a.png", "-o", "a.png", "--skip-existing", "-k", "16"],
+        ["encode", "a.png", "--format", "png", "-k", "16"],
+        ["decode", "a.kvq", "-o", "a.kvq", "--format", "png"],
+    ],
+)
+def test_an_output_that_is_its_input_is_refused_not_skipped(tmp_path: Path, args: list[str]) -> None:
+    # `kvq encode . --format png` in a folder of PNGs exited 0, each photo "exists and is valid, skipped"; without
+    # --skip-existing the message offered --force, which then failed on "same file as input".
+    for name, pixels in zip(("a.png", "b.png"), photo_tiles(2), strict=True):
+        Image.fromarray(pixels).save(tmp_path / name)
+    (tmp_path / "a.kvq").write_bytes(kvq.encode(photo_tiles(1)[0], k=4))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode in (1, 3), result.stderr
+    assert "is the same file as input" in result.stderr and "valid, skipped" not in result.stderr and "force" not in result.stderr
+    assert "1 skipped" not in result.stderr and "2 skipped" not in result.stderr
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

@@ -208,3 +208,12 @@ def test_a_jpeg_output_reports_the_psnr_of_the_jpeg_written(tmp_path: Path) -> N
     assert printed == pytest.approx(written, abs=0.006)
     # Not the palette image's PSNR (the figure printed before), which JPEG's loss moves either way.
     assert abs(printed - float(palette_only.split("PSNR ")[1].split(" dB")[0])) > 0.1
+
+
+def test_the_in_place_idiom_is_refused_as_the_readme_says(tmp_path: Path) -> None:
+    # pngquant --ext .png --force overwrites its input; kvq never replaces an input, and says how in the README.
+    before = _icon(tmp_path / "a.png").read_bytes()
+    result = run("png", "--ext", ".png", "--force", "64", "a.png", cwd=tmp_path)
+    assert result.returncode == 16
+    assert "output a.png is the same file as input a.png" in result.stderr.decode()
+    assert (tmp_path / "a.png").read_bytes() == before

@@ -163,7 +163,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "kvq bench") -> int:
         if image.name in grid_names:
             decoded[image.name].append((k, result.palette, result.indices))
 
-    rows = run_suite(images, ks, options, args.peers, keep, progress=not (args.no_progress or args.quiet), on_decoded=on_decoded)
+    progress = not (args.no_progress or args.quiet) and _terminal(sys.stderr)
+    rows = run_suite(images, ks, options, args.peers, keep, progress=progress, on_decoded=on_decoded)
 
     from . import figures, report
 
@@ -204,3 +205,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "kvq bench") -> int:
         print(f"wrote {out / 'report.md'}, {out / 'results.csv'} and {len(pictures)} picture(s) "
               f"({len(rows)} rows, accounting holds: {'all' if not bad else f'{len(bad)} NO'})")  # fmt: skip
     return 1 if bad else 0
+
+
+def _terminal(stream: object) -> bool:
+    """Whether a progress bar may be drawn on ``stream``: a terminal, as the kvq command's own bars (a log file or CI gets none)."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty is not None and isatty())
