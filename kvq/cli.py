@@ -119,7 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument(
         "--format", help="output format name for Pillow (overrides the extension; default PNG, and without -o the output's suffix)"
     )
-    dec.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (default 178,956,970, as Pillow)")
+    dec.add_argument(
+        "--max-pixels", type=_positive_int, default=None, metavar="N", help="refuse larger images (default 178,956,970, as Pillow)"
+    )
     dec.add_argument("--strip", action="store_true", help="write no ICC profile, EXIF or resolution (kept by default)")
     dec.add_argument(
         "--threads", type=_positive_int, default=None, metavar="N",
@@ -388,7 +390,7 @@ def _one_file(args: argparse.Namespace, verb: str, task: Any, work: Any, ticker:
         writer = ManifestWriter(args.manifest, verb, force=args.force)
     start = time.perf_counter()
     try:
-        with ticker, _naming(task.source) if verb == "decode" else contextlib.nullcontext():
+        with ticker, _naming(task.source) if verb == "decode" else _naming_quality(task.source):
             (result,) = batch.run([task], work)
     except BaseException as exc:
         if writer is not None:
@@ -422,11 +424,24 @@ def _print_summary(encoded: Any, output: str) -> None:
 def _naming(source: str) -> Iterator[None]:
     """Name the file in the one error line of a bad or too large ``.kvq`` input, as kvq encode names a bad image."""
     from .errors import FormatError, ImageTooLargeError, message
+    from .inputs import display_name
 
     try:
         yield
     except (FormatError, ImageTooLargeError) as exc:
-        raise type(exc)(f"{'stdin' if source == '-' else source}: {message(exc)}") from None
+        raise type(exc)(f"{display_name(source)}: {message(exc)}") from None
+
+
+@contextlib.contextmanager
+def _naming_quality(source: str) -> Iterator[None]:
+    """Name the input whose quality target was missed: the codec that raised it saw pixels, not a file."""
+    from .errors import QualityError, message
+    from .inputs import display_name
+
+    try:
+        yield
+    except QualityError as exc:
+        raise QualityError(f"{display_name(source)}: {message(exc)}", exc.achieved) from None
 
 
 def _start_kernels(args: argparse.Namespace, options: Any = None, coding: Any = None) -> None:
@@ -775,7 +790,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None, ctrl_c: _CtrlC) -> int:
-    from .errors import QualityError, caused_by_ctrl_c, message
+    from .errors import OptionError, QualityError, caused_by_ctrl_c, message
+    from .options import command_flags
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["png"]:
@@ -801,13 +817,17 @@ def _main(argv: Sequence[str] | None, ctrl_c: _CtrlC) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     except QualityError as exc:
-        return _fail(str(exc), EXIT_QUALITY)
+        return _fail(message(exc), EXIT_QUALITY)
     except KeyboardInterrupt:
         return _fail("interrupted", EXIT_INTERRUPTED)
     except (Exception, MemoryError) as exc:  # noqa: BLE001 - a user must never see a traceback
         if caused_by_ctrl_c(exc) or (ctrl_c.raised and isinstance(exc, SystemError)):
             # Ctrl-C inside a compiled kernel arrives as a SystemError, its KeyboardInterrupt chained or not.
             return _fail("interrupted", EXIT_INTERRUPTED)
+        if isinstance(exc, OptionError):
+            # Every command that takes an encoder option (encode, explore, demo's -k) declares its flags from the
+            # one declaration: an option refused below the command (a K of kvq demo) is named by that flag too.
+            exc.spelled(command_flags())
         return _fail(message(exc))
 
 

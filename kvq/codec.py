@@ -18,7 +18,7 @@ from . import bitpack, coding, container, inputs
 from .accounting import SizeBreakdown, breakdown
 from .coding.fixed import fixed_size
 from .container import DEFAULT_MAX_PIXELS, MAX_K, Header
-from .errors import FormatError, ImageTooLargeError, OptionError, UnsupportedImageError
+from .errors import FormatError, ImageTooLargeError, OptionError, QualityError, UnsupportedImageError
 from .inputs import checked_read
 from .memory import allocating
 from .metadata import Metadata
@@ -258,6 +258,30 @@ def reaches(quality: float, target: float) -> bool:
     return quality >= target
 
 
+def _short_of(options: EncoderOptions, achieved: float) -> QualityError:
+    """The QualityError of ``options.k`` colours reaching only ``achieved`` dB, naming the options that would change that.
+
+    Worded twice: with the keyword arguments for the library, with the flags for the command (the options'
+    own declaration spells them), as the command's messages name what it was given.
+    """
+    import math
+
+    from .options import command_flags
+
+    assert options.quality is not None
+    # Rounded down, so that the target offered is one these colours reach.
+    reachable = math.floor(achieved * 100) / 100
+    shortfall = f"{options.k} colours reach only {reachable:.2f} dB PSNR, short of the requested {options.quality:.2f} dB"
+
+    def remedy(names: dict[str, str]) -> str:
+        more = f", or more colours with {names['k']}" if options.k < MAX_K else ""
+        return f"{shortfall}: ask for at most {reachable:.2f} dB with {names['quality']}{more}"
+
+    error = QualityError(remedy({"quality": "quality=", "k": "k="}), achieved)
+    error.for_command(remedy(command_flags()))
+    return error
+
+
 def _encode_for_quality(pixels: np.ndarray, options: EncoderOptions, metadata: Metadata) -> Encoded:
     """``quality``: the smallest file, at most ``k`` colours, whose decoded pixels reach the target (:func:`reaches`).
 
@@ -271,7 +295,6 @@ def _encode_for_quality(pixels: np.ndarray, options: EncoderOptions, metadata: M
     """
     from dataclasses import replace
 
-    from .errors import QualityError
     from .quantize import quantize
 
     target = options.quality
@@ -287,7 +310,7 @@ def _encode_for_quality(pixels: np.ndarray, options: EncoderOptions, metadata: M
 
     fewest = attempt(options.k)
     if not reaches(fewest[2], target):
-        raise QualityError(f"{options.k} colours reach only {fewest[2]:.2f} dB PSNR, short of the requested {target:.2f} dB", fewest[2])
+        raise _short_of(options, fewest[2])
     lo, hi = 0, options.k  # attempt(lo) misses (or lo == 0), attempt(hi) reaches
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -371,12 +394,31 @@ def encode_image(
     strip : bool, default=False
         Store no metadata.
     **kwargs
-        Encoder options (``k``, ``seed``, ``quality``, ``color_space``,
-        ``dither``, ``speed``).
+        Encoder options, each as :class:`kvq.EncoderOptions` describes it
+        (every field of it is accepted, and no other name):
+
+        k : int, default=256
+        seed : int, default=0
+        quality : float or None, default=None
+        color_space : {"rgb", "oklab"}, default="rgb"
+        dither : float, str or bool, default=0.0
+        speed : int, default=4
+        coding : {"entropy", "fixed", "striped"}, default="entropy"
+        method : {"kvq", "kmeans"}, default="kvq"
 
     Returns
     -------
     Encoded
+
+    Raises
+    ------
+    OptionError
+        An unknown option, or a value out of range; ``options`` given with
+        ``kwargs`` as well.
+    UnsupportedImageError, QualityError, ImageTooLargeError
+    KvqOSError
+        A path that cannot be opened (``KvqFileNotFoundError``,
+        ``KvqIsADirectoryError``, ``KvqPermissionError``).
     """
     from .pixels import open_image, to_array
     from .quantize import quantize
@@ -414,8 +456,17 @@ def encode(image: Any, k: int = 256, *, metadata: Metadata | None = None, strip:
     strip : bool, default=False
         Store no metadata, as ``kvq encode --strip``.
     **options
-        ``seed``, ``quality``, ``color_space``, ``dither``, ``speed``: see
-        :class:`kvq.EncoderOptions`.
+        The other encoder options (every field of :class:`kvq.EncoderOptions`
+        but ``k``, and no other name):
+
+        seed : int, default=0
+        quality : float or None, default=None
+        color_space : {"rgb", "oklab"}, default="rgb"
+        dither : float, str or bool, default=0.0
+        speed : int, default=4
+        coding : {"entropy", "fixed", "striped"}, default="entropy"
+        method : {"kvq", "kmeans"}, default="kvq"
+            Each as :class:`kvq.EncoderOptions` describes it.
 
     Returns
     -------
@@ -425,7 +476,8 @@ def encode(image: Any, k: int = 256, *, metadata: Metadata | None = None, strip:
     ------
     OptionError, UnsupportedImageError, QualityError, ImageTooLargeError
     KvqOSError
-        A path that cannot be opened (``KvqFileNotFoundError``...).
+        A path that cannot be opened (``KvqFileNotFoundError``,
+        ``KvqIsADirectoryError``, ``KvqPermissionError``).
 
     Examples
     --------
@@ -581,7 +633,16 @@ def validate(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Val
     FormatError (and subclasses), ImageTooLargeError
         The same error, with the same message and offset, that :func:`decode`
         raises for the same file.
+    OptionError
+        ``max_pixels`` neither None nor a positive integer.
+    KvqOSError
+        A path that cannot be opened: ``KvqFileNotFoundError`` for a missing
+        file, ``KvqIsADirectoryError`` for a folder, ``KvqPermissionError``
+        (each the built-in OSError of that name too).
+    KvqError
+        ``source`` is none of the accepted kinds.
     """
+    container.pixel_limit(max_pixels)  # before a path is opened or a stream read
     with inputs.opened(source) as data:
         parsed = container.Reader(data, max_pixels, in_memory=True).container()
     try:
@@ -639,8 +700,16 @@ def decode_indexed(
         ImageTooLargeError also when the indices do not fit in memory,
         whatever ``max_pixels``.
     OptionError
-        ``rows`` outside the image, or ``threads`` not a positive integer.
+        ``max_pixels`` neither None nor a positive integer, ``rows`` outside
+        the image, or ``threads`` not a positive integer.
+    KvqOSError
+        A path that cannot be opened: ``KvqFileNotFoundError`` for a missing
+        file, ``KvqIsADirectoryError`` for a folder, ``KvqPermissionError``
+        (each the built-in OSError of that name too).
+    KvqError
+        ``source`` is none of the accepted kinds.
     """
+    container.pixel_limit(max_pixels)  # before a path is opened or a stream read
     if threads is not None:
         from .coding.striped import threads_for
 
@@ -704,7 +773,12 @@ def decode(
         ImageTooLargeError also when the pixels do not fit in memory,
         whatever ``max_pixels``: never MemoryError.
     OptionError
-        ``rows`` outside the image, or ``threads`` not a positive integer.
+        ``max_pixels`` neither None nor a positive integer, ``rows`` outside
+        the image, or ``threads`` not a positive integer.
+    KvqOSError
+        A path that cannot be opened: ``KvqFileNotFoundError`` for a missing
+        file, ``KvqIsADirectoryError`` for a folder, ``KvqPermissionError``
+        (each the built-in OSError of that name too).
     KvqError
         ``source`` is none of the accepted kinds.
     """
@@ -718,12 +792,29 @@ def read_header(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> 
     ----------
     source : bytes-like, str, path-like or binary file object
         Only the first 38 bytes are read.
-    max_pixels : int or None
+    max_pixels : int or None, default=178,956,970
+        Refuse a header that declares more pixels; None for no limit.
 
     Returns
     -------
     Header
+
+    Raises
+    ------
+    FormatError (and subclasses)
+        The 38 bytes are not a valid signature and HEAD chunk.
+    ImageTooLargeError
+        The header declares more than ``max_pixels`` pixels.
+    OptionError
+        ``max_pixels`` neither None nor a positive integer.
+    KvqOSError
+        A path that cannot be opened: ``KvqFileNotFoundError`` for a missing
+        file, ``KvqIsADirectoryError`` for a folder, ``KvqPermissionError``
+        (each the built-in OSError of that name too).
+    KvqError
+        ``source`` is none of the accepted kinds.
     """
+    container.pixel_limit(max_pixels)  # before a path is opened or a stream read
     with inputs.opened(source) as data:
         head = data[: container.HEADER_SIZE] if isinstance(data, memoryview) else checked_read(data, container.HEADER_SIZE)
     return container.parse_header(head, max_pixels)

@@ -6,6 +6,7 @@ must enforce, but nothing about pixels or palettes beyond their sizes.
 
 from __future__ import annotations
 
+import numbers
 import struct
 import zlib
 from collections.abc import Iterator, Sequence
@@ -19,6 +20,7 @@ from .errors import (
     FormatError,
     ImageTooLargeError,
     NotKvqError,
+    OptionError,
     TruncatedError,
 )
 from .inputs import can_seek, checked_read
@@ -56,6 +58,33 @@ _SMALL_CHUNK = 1 << 12
 #: Default pixel limit of the decoder: the size at which Pillow refuses an
 #: image as a decompression bomb (2 x ``PIL.Image.MAX_IMAGE_PIXELS``).
 DEFAULT_MAX_PIXELS = 2 * 89_478_485
+
+
+def pixel_limit(max_pixels: object) -> int | None:
+    """``max_pixels`` checked, as every reader takes it: None (no limit) or a positive integer.
+
+    A limit of 0 or less would refuse every image with a message about its
+    size, and a string would fail deep in the header check: both are the
+    caller's mistake, said as such before any byte is read.
+
+    Parameters
+    ----------
+    max_pixels : int or None
+
+    Returns
+    -------
+    int or None
+
+    Raises
+    ------
+    OptionError
+        Anything else: a bool, a float, a string, 0 or a negative number.
+    """
+    if max_pixels is None:
+        return None
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, numbers.Integral) or max_pixels < 1:
+        raise OptionError.about("max_pixels", f"must be None (no limit) or a positive integer, not {max_pixels!r}")
+    return int(max_pixels)
 
 _HEAD_FORMAT = ">BBIIBBBBI"
 HEAD_LENGTH = struct.calcsize(_HEAD_FORMAT)  # 18
@@ -294,6 +323,7 @@ def parse_header(data: bytes | bytearray | memoryview, max_pixels: int | None = 
     ------
     NotKvqError, TruncatedError, ChecksumError, FormatError, ImageTooLargeError
     """
+    max_pixels = pixel_limit(max_pixels)
     data = memoryview(data).cast("B")
     if bytes(data[: len(SIGNATURE)]) != SIGNATURE[: len(data)] or len(data) == 0:
         raise NotKvqError("not a .kvq file (bad signature)", 0)
@@ -556,6 +586,7 @@ class Reader:
         in_memory: bool = False,
         lazy: bool = False,
     ) -> None:
+        pixel_limit(max_pixels)  # before a pipe's header is consumed
         data: memoryview | IO[bytes]
         if isinstance(source, (bytes, bytearray, memoryview)):
             data = memoryview(source).cast("B")

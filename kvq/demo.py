@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import IO
 
 from .container import OVERHEAD
-from .errors import KvqError
+from .errors import KvqError, OptionError
 from .fileio import atomic_write, check_output, check_writable, encode_file
 from .options import MAX_K
 
@@ -54,7 +54,7 @@ def run_demo(
     ks = list(dict.fromkeys(ks))  # a K named twice is shown, and written, once
     for k in ks:
         if not 1 <= k <= MAX_K:
-            raise KvqError(f"k must be between 1 and {MAX_K:,}, not {k:,}")
+            raise OptionError.about("k", f"must be between 1 and {MAX_K:,}, not {k:,}")
     stems = {k: Path(output_dir) / f"{Path(image_name).stem}-k{k}" for k in ks} if output_dir else {}
     if output_dir:
         # Before any output: a bad folder is the whole answer, not a half-printed table.

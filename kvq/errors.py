@@ -10,6 +10,8 @@ cannot be opened, read or written is a :class:`KvqOSError`, which is an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class KvqError(ValueError):
     """Base class of every error kvq raises on bad input or options.
@@ -106,7 +108,58 @@ class UnsupportedImageError(KvqError):
 
 
 class OptionError(KvqError):
-    """An encoder or decoder option is out of range or of the wrong type."""
+    """An encoder or decoder option is out of range or of the wrong type.
+
+    Attributes
+    ----------
+    option : str or None
+        The keyword argument refused (``"k"``, ``"max_pixels"``), where the
+        error is about one; a command spells it as its own flag
+        (:meth:`spelled`).
+    reason : str or None
+        What is wrong with it, the message less the option's name.
+    """
+
+    option: str | None = None
+    reason: str | None = None
+
+    @classmethod
+    def about(cls, option: str, reason: str) -> OptionError:
+        """The error "``option`` ``reason``", which a command can reword with its own flag.
+
+        Parameters
+        ----------
+        option : str
+            The keyword argument, as the library names it.
+        reason : str
+            What is wrong with its value ("must be between 1 and 10, not 0").
+
+        Returns
+        -------
+        OptionError
+        """
+        error = cls(f"{option} {reason}")
+        error.option, error.reason = option, reason
+        return error
+
+    def spelled(self, flags: Mapping[str, str]) -> OptionError:
+        """This error, worded for a command that spells its option as ``flags[option]`` (see :meth:`KvqError.for_command`).
+
+        Parameters
+        ----------
+        flags : mapping of str to str
+            A command's flags by the keyword argument each sets
+            (``{"k": "-k/--colors"}``); an option it does not hold, or a
+            wording already set, is left alone.
+
+        Returns
+        -------
+        OptionError
+            ``self``.
+        """
+        if self.command_message is None and self.option is not None and self.option in flags and self.reason is not None:
+            self.for_command(f"{flags[self.option]} {self.reason}")
+        return self
 
 
 class QualityError(KvqError):

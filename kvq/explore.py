@@ -92,7 +92,7 @@ def parse_ks(text: str) -> tuple[int, ...]:
         except ValueError:
             raise OptionError(f"K values must be integers separated by commas, not {text!r}") from None
         if not 1 <= k <= MAX_K:
-            raise OptionError(f"k must be between 1 and {MAX_K:,}, not {k:,}")
+            raise OptionError.about("k", f"must be between 1 and {MAX_K:,}, not {k:,}")
         ks.add(k)
     if not ks:
         raise OptionError("give at least one K, e.g. -k 2,16,256")

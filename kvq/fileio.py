@@ -22,8 +22,8 @@ from typing import IO, TYPE_CHECKING, Any, Union
 
 from . import formats
 from .codec import Decoded, Encoded, decode, encode_image
-from .container import DEFAULT_MAX_PIXELS, Header, read_header_from
-from .errors import KvqError, KvqIsADirectoryError, KvqOSError, os_error
+from .container import DEFAULT_MAX_PIXELS, Header, pixel_limit, read_header_from
+from .errors import KvqError, KvqFileNotFoundError, KvqIsADirectoryError, KvqOSError, os_error
 from .formats import decode_format, encode_format
 from .inputs import is_path, seekable
 from .metadata import Metadata
@@ -70,19 +70,36 @@ def check_output(path: PathLike, *, force: bool = False, inputs: tuple[Any, ...]
     Returns
     -------
     pathlib.Path
+
+    Raises
+    ------
+    KvqError
+        ``path`` is one of ``inputs``.
+    OutputExistsError
+        ``path`` exists and ``force`` is False.
+    KvqIsADirectoryError
+        ``path`` is a folder.
+    KvqFileNotFoundError
+        The folder ``path`` would go in does not exist (:class:`KvqOSError`
+        when it is a file).
     """
     target = Path(path)
     check_not_an_input(target, inputs)
     if target.is_dir():
-        raise KvqError(f"output {target} is a directory")
+        error: KvqOSError = KvqIsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
+        raise error.for_command(f"output {target} is a directory")
     if target.exists() and not force:
         raise output_exists(target)
     # Name the folder that is missing: "no such file" about a file that is
-    # about to be created says nothing useful.
+    # about to be created says nothing useful. The error is the one open()
+    # would raise for it, so that except FileNotFoundError catches it too.
     folder = target.parent
     if not folder.is_dir():
-        problem = "is not a folder" if folder.exists() else "does not exist"
-        raise KvqError(f"output {target}: folder {folder} {problem}")
+        if folder.exists():
+            error = KvqOSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))
+            raise error.for_command(f"output {target}: folder {folder} is not a folder")
+        error = KvqFileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(folder))
+        raise error.for_command(f"output {target}: folder {folder} does not exist")
     return target
 
 
@@ -615,6 +632,7 @@ def decode_file(
     from .bands import BandReader
     from .export import write_image
 
+    pixel_limit(max_pixels)  # before a path is opened or a stream read
     fmt = format or decode_format(destination)
     with seekable(source) as fp:
         # The input's header before the output: "not a .kvq file" says more
@@ -648,6 +666,20 @@ def save(image: Any, path: PathLike, k: int = 256, *, force: bool = False, **opt
     -------
     Header
         The header of the written file.
+
+    Raises
+    ------
+    OutputExistsError
+        ``path`` exists and ``force`` is False (a FileExistsError too).
+    KvqError
+        ``path`` is the input image's own file.
+    OptionError, UnsupportedImageError, QualityError, ImageTooLargeError
+        As :func:`kvq.encode`.
+    KvqOSError
+        ``KvqFileNotFoundError`` for an input image or an output folder that
+        does not exist, ``KvqIsADirectoryError`` for a folder given as
+        either, ``KvqPermissionError`` for a folder the file cannot be
+        created in; other write errors (a full disk) as KvqOSError itself.
     """
     return encode_file(image, path, force=force, format=formats.KVQ, k=k, **options).header
 
@@ -661,10 +693,22 @@ def load(path: PathLike | IO[bytes], max_pixels: int | None = DEFAULT_MAX_PIXELS
         A decompression bomb is refused from its first 38 bytes, before the
         rest of the file is read.
     max_pixels : int or None, default=178,956,970
+        Refuse larger images before allocating pixel memory; None for no limit.
 
     Returns
     -------
     ndarray of uint8
         See :func:`kvq.decode`, which accepts the same sources (and bytes).
+
+    Raises
+    ------
+    FormatError (and subclasses), ImageTooLargeError
+        As :func:`kvq.decode`.
+    OptionError
+        ``max_pixels`` neither None nor a positive integer.
+    KvqOSError
+        A path that cannot be opened: ``KvqFileNotFoundError`` for a missing
+        file, ``KvqIsADirectoryError`` for a folder, ``KvqPermissionError``
+        (each the built-in OSError of that name too).
     """
     return decode(path, max_pixels)

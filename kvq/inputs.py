@@ -30,6 +30,20 @@ def is_path(source: object) -> TypeGuard[str | os.PathLike[str]]:
     return isinstance(source, (str, os.PathLike))
 
 
+def display_name(name: str) -> str:
+    """What messages call an input given by name: ``stdin`` for ``-`` (as the commands write standard input).
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    str
+    """
+    return "stdin" if name == "-" else name
+
+
 @contextmanager
 def opened(source: Source, what: str = "a .kvq file") -> Iterator[memoryview | IO[bytes]]:
     """The input as a memoryview of its bytes, or as a binary file object.

@@ -22,7 +22,7 @@ from .container import MAX_K
 from .errors import OptionError
 
 __all__ = [
-    "MAX_K", "EncoderOptions", "Interval", "Level", "OptionSpec", "StrOptions", "add_arguments", "from_arguments",
+    "MAX_K", "EncoderOptions", "Interval", "Level", "OptionSpec", "StrOptions", "add_arguments", "command_flags", "from_arguments",
     "k_list", "option", "spec_of",
 ]  # fmt: skip
 
@@ -63,17 +63,17 @@ class Interval:
         """Return ``value`` as ``kind``, or raise :class:`kvq.OptionError`."""
         if self.kind is int:
             if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise OptionError(f"{name} must be {self.noun or 'an integer'}, not {value!r}")
+                raise OptionError.about(name, f"must be {self.noun or 'an integer'}, not {value!r}")
             number: float = int(value)
         else:
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise OptionError(f"{name} must be {self.noun or 'a number'}, not {value!r}")
+                raise OptionError.about(name, f"must be {self.noun or 'a number'}, not {value!r}")
             number = float(value)
         above_low = number >= self.low if self.low_closed else number > self.low
         if not (above_low and number <= self.high):
             shown = f"{number:,}" if self.kind is int else repr(value)
             what = f"{self.range_noun} " if self.range_noun else ""
-            raise OptionError(f"{name} must be {what}between {self.low:,} and {self.high:,}, not {shown}")
+            raise OptionError.about(name, f"must be {what}between {self.low:,} and {self.high:,}, not {shown}")
         return number
 
     def metavar(self) -> str:
@@ -117,7 +117,7 @@ class StrOptions:
         text = self.normalise(value)
         allowed = self.allowed()
         if text not in allowed:
-            raise OptionError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+            raise OptionError.about(name, f"must be one of {', '.join(allowed)}, not {value!r}")
         return text
 
 
@@ -150,9 +150,9 @@ class Level(Interval):
         number = self.parse(value)
         if isinstance(number, str):
             words = ", ".join(self.words)
-            raise OptionError(f"{name} must be a number from {self.low:g} to {self.high:g} or one of {words}, not {value!r}")
+            raise OptionError.about(name, f"must be a number from {self.low:g} to {self.high:g} or one of {words}, not {value!r}")
         if isinstance(number, numbers.Real) and number != number:
-            raise OptionError(f"{name} must be a number from {self.low:g} to {self.high:g}, not {value!r}")
+            raise OptionError.about(name, f"must be a number from {self.low:g} to {self.high:g}, not {value!r}")
         return super().validate(name, number)
 
     def metavar(self) -> str:
@@ -454,4 +454,23 @@ def from_arguments(args: argparse.Namespace, cls: type[EncoderOptions] = Encoder
     OptionError
     """
     given = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
-    return cls.from_kwargs(**{**given, **fixed})
+    try:
+        return cls.from_kwargs(**{**given, **fixed})
+    except OptionError as exc:
+        # The values came from the flags add_arguments made of the same declaration: name those (-k/--colors, not k).
+        raise exc.spelled(command_flags(cls)) from None
+
+
+def command_flags(cls: type[EncoderOptions] = EncoderOptions) -> dict[str, str]:
+    """The command-line spelling of each option, as :func:`add_arguments` declares it.
+
+    Parameters
+    ----------
+    cls : type, default=EncoderOptions
+
+    Returns
+    -------
+    dict of str to str
+        ``"/"``-joined flags by field name: ``{"k": "-k/--colors", "color_space": "--color-space", ...}``.
+    """
+    return {f.name: "/".join(flags_of(f)) for f in fields(cls)}

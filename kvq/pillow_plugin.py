@@ -274,7 +274,7 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
         except QualityError as exc:
             # Through Pillow, quality=90 is a JPEG habit: say what kvq's quality is.
             raise QualityError(
-                f"{exc}: kvq's quality is a target PSNR in dB, not the 0 to 100 scale of Pillow's JPEG and WebP; "
+                f"{exc}; kvq's quality is a target PSNR in dB, not the 0 to 100 scale of Pillow's JPEG and WebP; "
                 f"ask for a PSNR the image can reach, or leave quality out and choose the palette size with k= "
                 f"(now {chosen.k})",
                 exc.achieved,

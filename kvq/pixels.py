@@ -236,11 +236,17 @@ def open_image(source: Source, name: str | None = None) -> Image.Image:
     Raises
     ------
     UnsupportedImageError
-        Not an image Pillow reads, a format it identifies but cannot decode, a
-        corrupt or truncated file, or a directory.
+        Not an image Pillow reads, a format it identifies but cannot decode,
+        or a corrupt or truncated file.
     ImageTooLargeError
         A decompression bomb (more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``
-        allows). A missing file raises kvq.KvqFileNotFoundError.
+        allows).
+    KvqOSError
+        A path that cannot be opened: ``KvqFileNotFoundError`` for a missing
+        file, ``KvqIsADirectoryError`` for a folder, ``KvqPermissionError``
+        (each the built-in OSError of that name too).
+    KvqError
+        ``source`` is none of the accepted kinds.
 
     Warns
     -----
@@ -251,9 +257,9 @@ def open_image(source: Source, name: str | None = None) -> Image.Image:
     from PIL import Image, UnidentifiedImageError
 
     from .errors import KvqError
-    from .inputs import is_path, seekable
+    from .inputs import display_name, is_path, seekable
 
-    label = name or (str(source) if is_path(source) else "input")
+    label = display_name(name) if name else (str(source) if is_path(source) else "input")
     try:
         # Pillow needs a file it can seek: a pipe (a shell's <(...)) is read whole first.
         with seekable(source, "an image file") as fp, Image.open(fp) as image:
@@ -269,8 +275,6 @@ def open_image(source: Source, name: str | None = None) -> Image.Image:
             image.load()
             # copy() detaches the pixels from the file, which is closed here.
             return image.copy()
-    except IsADirectoryError:
-        raise UnsupportedImageError(f"{label}: is a directory, not an image") from None
     except UnidentifiedImageError:
         raise UnsupportedImageError(f"{label}: not an image Pillow can read") from None
     except (FileNotFoundError, KvqError):

@@ -238,17 +238,21 @@ def main(argv: Sequence[str], ctrl_c: Any = None) -> int:
         if not 2 <= colours <= 256:
             return _fail("Number of colors must be between 2 and 256.", EXIT_INVALID_ARGUMENT)
     if not 1 <= args.speed <= 11:
-        return _fail("Speed should be between 1 (slow) and 11 (fast).", EXIT_INVALID_ARGUMENT)
+        return _fail(f"{_flag(parser, 'speed')} should be between 1 (slow) and 11 (fast), not {args.speed}", EXIT_INVALID_ARGUMENT)
     if not 0.0 <= args.floyd <= 1.0:
-        return _fail("--floyd must be between 0 and 1.", EXIT_INVALID_ARGUMENT)
+        return _fail(f"{_flag(parser, 'floyd')} must be between 0 and 1, not {args.floyd:g}", EXIT_INVALID_ARGUMENT)
     if args.jobs < 0:
-        return _fail(f"--jobs must be 0 (one per CPU) or more, not {args.jobs}", EXIT_INVALID_ARGUMENT)
+        return _fail(f"{_flag(parser, 'jobs')} must be 0 (one per CPU) or more, not {args.jobs}", EXIT_INVALID_ARGUMENT)
     minimum = target = None
     if args.quality is not None:
         try:
             low, high = parse_quality(args.quality)
         except ValueError:
-            return _fail("Quality should be in format min-max where min and max are numbers in range 0-100.", EXIT_INVALID_ARGUMENT)
+            return _fail(
+                f"{_flag(parser, 'quality')} should be in format min-max where min and max are numbers in range 0-100, "
+                f"not {args.quality!r}",
+                EXIT_INVALID_ARGUMENT,
+            )
         # kvq's --quality tops out at 100 dB: reached by a lossless palette only, as pngquant's 100.
         minimum = min(quality_db(low), 100.0) if low > 0 else None
         target = min(quality_db(high), 100.0) if high > 0 else None
@@ -266,6 +270,11 @@ def main(argv: Sequence[str], ctrl_c: Any = None) -> int:
         colours, dither, min(args.speed, 10), minimum, target, args.skip_if_larger, args.force and not args.no_force, args.strip
     )
     return _run(tasks, settings, args, ctrl_c)
+
+
+def _flag(parser: argparse.ArgumentParser, dest: str) -> str:
+    """The option that sets ``dest``, as this command spells it (``-s/--speed``): its messages name kvq png's flags, not kvq encode's."""
+    return "/".join(next(action.option_strings for action in parser._actions if action.dest == dest))
 
 
 #: Options that take a value: getopt gives them the next word whatever it starts with (--ext -min.png).

@@ -108,8 +108,8 @@ def test_existing_output_needs_force(photo_png: Path, tmp_path: Path) -> None:
     "args, status, fragment",
     [
         (["encode", "missing.png"], 1, "no such file"),
-        (["encode", "photo.png", "-k", "0"], 1, "k must be between 1 and 65,536"),
-        (["encode", "photo.png", "-k", "65537"], 1, "k must be between 1 and 65,536"),
+        (["encode", "photo.png", "-k", "0"], 1, "-k/--colors must be between 1 and 65,536"),
+        (["encode", "photo.png", "-k", "65537"], 1, "-k/--colors must be between 1 and 65,536"),
         (["encode", "photo.png", "-o", "photo.png", "--force"], 1, "same file as input"),
         (["encode", "notes.txt"], 1, "not an image"),
         (["encode", ".", "-o", "-"], 2, "name an output folder"),  # a folder is a batch (tests/test_cli_batch.py)
@@ -160,9 +160,9 @@ def test_messages_name_the_commands_own_options_and_count_right(photo_png: Path,
         kvq.save(np.zeros((2, 2, 3), np.uint8), tmp_path / "photo.kvq")
     # A usage error points at the command's own help, where the option would be listed.
     assert one_error_line(run("encode", str(photo_png), "--bogus", cwd=tmp_path), 2).endswith("(see kvq encode --help)")
-    # One spelling of the palette size's name at every door.
+    # One spelling of the palette size's name at every door: the flag the commands declare.
     for args in (["demo", "-k", "0"], ["encode", str(photo_png), "-k", "0"], ["explore", str(photo_png), "-k", "0", "--no-open"]):
-        assert "k must be between 1 and 65,536, not 0" in one_error_line(run(*args, cwd=tmp_path), 1), args
+        assert one_error_line(run(*args, cwd=tmp_path), 1).endswith("kvq: error: -k/--colors must be between 1 and 65,536, not 0"), args
     # One pixel is "1 pixel", and a file larger than 24·N is larger, not "0.05x smaller".
     Image.new("RGB", (1, 1)).save(tmp_path / "one.png")
     summary = run("encode", "one.png", cwd=tmp_path).stdout.decode()
@@ -374,3 +374,49 @@ def test_decode_from_process_substitution(photo_png: Path, tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     with Image.open(tmp_path / "y.png") as image:
         assert np.array_equal(np.asarray(image.convert("RGB")), kvq.decode(tmp_path / "x.kvq"))
+
+
+@pytest.mark.parametrize(
+    "flag, value, said",
+    [
+        ("-k", "0", "-k/--colors must be between 1 and 65,536, not 0"),
+        ("--dither", "2", "--dither must be between 0.0 and 1.0, not 2.0"),
+        ("--speed", "0", "--speed must be between 1 and 10, not 0"),
+        ("--color-space", "xyz", "--color-space must be one of rgb, oklab, not 'xyz'"),
+        ("--quality", "200", "--quality must be a PSNR in dB between 0 and 100, not 200.0"),
+        ("--coding", "zip", "--coding must be one of"),
+        ("--method", "sklearn", "--method must be one of kvq, kmeans, not 'sklearn'"),
+        ("--seed", "-1", "--seed must be between 0 and"),
+    ],
+)
+def test_an_option_error_names_the_flag_as_kvq_encode_spells_it(
+    photo_png: Path, tmp_path: Path, flag: str, value: str, said: str
+) -> None:
+    # The library's own message names its keyword (color_space); the command's, the flag the user typed a value for.
+    line = one_error_line(run("encode", str(photo_png), "-o", "x.kvq", flag, value, cwd=tmp_path), 1)
+    assert line.startswith(f"kvq: error: {said}"), line
+
+
+def test_decode_refuses_a_limit_of_no_pixels_naming_max_pixels(photo_png: Path, tmp_path: Path) -> None:
+    (tmp_path / "p.kvq").write_bytes(kvq.encode(Image.open(photo_png), k=4))
+    for limit in ("0", "-1"):
+        line = one_error_line(run("decode", "p.kvq", "-o", "p.png", "--max-pixels", limit, cwd=tmp_path), 2)
+        assert "--max-pixels" in line and "exceeds" not in line, line
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_a_missed_quality_names_the_file_and_the_options_that_reach_it(photo_png: Path, tmp_path: Path) -> None:
+    result = run("encode", str(photo_png), "-o", "q.kvq", "--quality", "60", "-k", "16", cwd=tmp_path)
+    line = one_error_line(result, 99)
+    assert line.startswith(f"kvq: error: {photo_png}: 16 colours reach only "), line
+    assert "with --quality, or more colours with -k/--colors" in line and "quality=" not in line, line
+    assert not (tmp_path / "q.kvq").exists()
+    # Standard input is named as decode names it.
+    piped = run("encode", "-", "-o", "q.kvq", "--quality", "60", "-k", "16", cwd=tmp_path, stdin=photo_png.read_bytes())
+    assert one_error_line(piped, 99).startswith("kvq: error: stdin: 16 colours reach only "), piped.stderr
+
+
+def test_empty_standard_input_is_stdin_to_encode_as_to_decode(tmp_path: Path) -> None:
+    for verb, output in (("encode", "x.kvq"), ("decode", "x.png")):
+        line = one_error_line(run(verb, "-", "-o", output, cwd=tmp_path, stdin=b""), 1)
+        assert line.startswith("kvq: error: stdin: "), (verb, line)

@@ -63,7 +63,7 @@ def expect_error(work: Path, *args, status: int = 1, contains: str | None = None
 
 @pytest.mark.parametrize("k", ["0", "-1", "65537", "99999999999"])
 def test_invalid_k(work, k):
-    expect_error(work, "encode", "in.png", "-o", "out.kvq", "-k", k, contains="k must be", runner=run_kvq)
+    expect_error(work, "encode", "in.png", "-o", "out.kvq", "-k", k, contains="-k/--colors must be", runner=run_kvq)
 
 
 @pytest.mark.parametrize("k", ["abc", "2.5", ""])

@@ -217,3 +217,20 @@ def test_the_in_place_idiom_is_refused_as_the_readme_says(tmp_path: Path) -> Non
     assert result.returncode == 16
     assert "output a.png is the same file as input a.png" in result.stderr.decode()
     assert (tmp_path / "a.png").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (["-s", "0"], "-s/--speed should be between 1 (slow) and 11 (fast), not 0"),
+        (["--speed", "12"], "-s/--speed should be between 1 (slow) and 11 (fast), not 12"),
+        (["--quality", "200"], "-Q/--quality should be in format min-max"),
+        (["--floyd=2"], "--floyd must be between 0 and 1, not 2"),
+        (["--jobs", "-1"], "-j/--jobs must be 0 (one per CPU) or more, not -1"),
+    ],
+)
+def test_a_bad_option_value_names_kvq_pngs_own_flag(tmp_path: Path, args: list, said: str) -> None:
+    _icon(tmp_path / "a.png")
+    result = run("png", *args, "64", "a.png", cwd=tmp_path)
+    err = result.stderr.decode().strip()
+    assert result.returncode == 4 and len(err.splitlines()) == 1 and err.startswith(f"kvq: {said}"), err

@@ -471,3 +471,72 @@ def test_opening_a_file_streams_past_a_large_unknown_chunk(tmp_path: Path) -> No
     path.write_bytes(bytes(damaged[: 38 + 8 + 1000]))
     with pytest.raises(OSError, match="chunk zzZz declares 33,554,432 bytes but the file ends first"):
         Image.open(path)  # OSError, as Pillow's own plugins raise for a truncated file
+
+
+def test_a_folder_or_a_missing_path_is_the_same_os_error_at_every_door(tmp_path: Path) -> None:
+    # decode said KvqIsADirectoryError for a folder while encode and open_image said UnsupportedImageError, and save
+    # a bare KvqError for a missing output folder: one rule now, the built-in OSError's subclass of the same name.
+    image = _photo(4, 4)
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    cases = [
+        (lambda: kvq.encode(folder), kvq.KvqIsADirectoryError, folder),
+        (lambda: kvq.open_image(folder), kvq.KvqIsADirectoryError, folder),
+        (lambda: kvq.decode(folder), kvq.KvqIsADirectoryError, folder),
+        (lambda: kvq.open_image(tmp_path / "missing.png"), kvq.KvqFileNotFoundError, tmp_path / "missing.png"),
+        (lambda: kvq.save(image, tmp_path / "nodir" / "x.kvq"), kvq.KvqFileNotFoundError, tmp_path / "nodir"),
+        (lambda: kvq.save(image, folder), kvq.KvqIsADirectoryError, folder),
+    ]
+    for call, kind, named in cases:
+        with pytest.raises(kind) as caught:
+            call()
+        assert isinstance(caught.value, kvq.KvqOSError) and caught.value.filename == str(named)
+    assert not (tmp_path / "nodir").exists() and list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("limit", ["x", -1, 0, True, 1.5, 10.0])
+def test_max_pixels_is_none_or_a_positive_integer_at_every_door(tmp_path: Path, limit: object) -> None:
+    from kvq import batch, fileio
+
+    data = kvq.encode(_photo(4, 4), k=4)
+    (tmp_path / "a.kvq").write_bytes(data)
+    calls = [
+        lambda: kvq.decode(data, max_pixels=limit),
+        lambda: kvq.decode_indexed(data, max_pixels=limit),
+        lambda: kvq.validate(data, max_pixels=limit),
+        lambda: kvq.read_header(data, max_pixels=limit),
+        lambda: kvq.load(tmp_path / "a.kvq", max_pixels=limit),
+        lambda: fileio.decode_file(data, tmp_path / "a.png", max_pixels=limit),
+        # Checked before the path is opened: the caller's mistake is the answer, not the file's.
+        lambda: kvq.decode(tmp_path / "missing.kvq", max_pixels=limit),
+        lambda: container.Reader(io.BytesIO(data), max_pixels=limit),
+    ]
+    for call in calls:
+        with pytest.raises(kvq.OptionError, match=r"^max_pixels must be None \(no limit\) or a positive integer, not "):
+            call()
+    (row,) = batch.decode_files([tmp_path / "a.kvq"], tmp_path / "out", max_pixels=limit)
+    assert row.status == batch.FAILED and "max_pixels must be" in row.reason
+    assert not (tmp_path / "a.png").exists()
+    assert kvq.decode(data, max_pixels=16).shape == kvq.decode(data, max_pixels=np.int64(16)).shape == (4, 4, 3)
+
+
+def test_the_docstrings_say_what_the_functions_accept_and_raise() -> None:
+    import inspect
+    from dataclasses import fields as fields_of
+
+    from kvq import codec, fileio
+
+    for function in (codec.encode, codec.encode_image):
+        for f in fields_of(kvq.EncoderOptions):
+            assert f"{f.name} : " in inspect.getdoc(function), (function.__name__, f.name)
+    for function in (kvq.decode, kvq.decode_indexed, kvq.validate, kvq.read_header, kvq.load, kvq.open_image, kvq.save):
+        doc = inspect.getdoc(function)
+        assert "\nRaises\n------\n" in doc and "KvqOSError" in doc and "KvqFileNotFoundError" in doc, function.__name__
+    for function in (kvq.decode, kvq.decode_indexed, kvq.validate, kvq.read_header, kvq.load):
+        assert "OptionError" in inspect.getdoc(function), function.__name__
+    assert "max_pixels : int or None, default=178,956,970" in inspect.getdoc(kvq.read_header)
+    assert "OutputExistsError" in inspect.getdoc(fileio.save)
+    assert "is a directory, not an image" not in inspect.getdoc(kvq.open_image)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    errors = readme[readme.index("Every error kvq raises is a `kvq.KvqError`") :][:2000]
+    assert "`OutputExistsError`" in errors

@@ -263,7 +263,7 @@ def test_cli_never_overwrites_without_force(photo_file, tmp_path, capsys, browse
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["-k", "0"], "k must be between 1 and 65,536"),
+        (["-k", "0"], "-k/--colors must be between 1 and 65,536"),
         (["--max-pixels", "100"], "too heavy for a browser"),
         (["--speed", "11"], "speed must be between"),
     ],

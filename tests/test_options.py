@@ -144,3 +144,34 @@ def test_a_plain_field_is_offered_too():
 def test_max_k_is_the_format_limit():
     assert options.MAX_K == kvq.container.MAX_K == 2 ** (8 * 2)
     assert spec_of(field_named("k")).constraint.high == options.MAX_K
+
+
+def test_an_option_error_carries_the_keyword_and_takes_a_commands_flag() -> None:
+    with pytest.raises(kvq.OptionError) as caught:
+        EncoderOptions(color_space="xyz")
+    error = caught.value
+    assert (error.option, str(error)) == ("color_space", "color_space must be one of rgb, oklab, not 'xyz'")
+    assert kvq.errors.message(error) == str(error)  # the library's wording until a command spells it
+    # The command's flags come from the one declaration, as add_arguments makes them.
+    flags = options.command_flags()
+    assert flags["k"] == "-k/--colors" and flags["color_space"] == "--color-space"
+    assert set(flags) == {f.name for f in fields(EncoderOptions)}
+    error.spelled(flags)
+    assert kvq.errors.message(error) == "--color-space must be one of rgb, oklab, not 'xyz'"
+    parser = argparse.ArgumentParser()
+    options.add_arguments(parser)
+    with pytest.raises(kvq.OptionError) as caught:
+        options.from_arguments(parser.parse_args(["-k", "0"]))
+    assert kvq.errors.message(caught.value) == "-k/--colors must be between 1 and 65,536, not 0"
+    assert str(caught.value) == "k must be between 1 and 65,536, not 0"
+
+
+def test_a_missed_quality_names_the_keywords_that_reach_it() -> None:
+    image = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    with pytest.raises(kvq.QualityError) as caught:
+        kvq.encode(image, k=4, quality=60)
+    said = str(caught.value)
+    assert said.startswith("4 colours reach only ") and "with quality=, or more colours with k=" in said, said
+    reachable = float(said.split("ask for at most ")[1].split(" dB")[0])
+    assert reachable <= caught.value.achieved
+    kvq.encode(image, k=4, quality=reachable)  # the target it offers is reached

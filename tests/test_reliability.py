@@ -83,7 +83,7 @@ def test_complete_one_colour_bomb_is_refused():
 def test_caller_limit_is_exact():
     data = head(100, 100, 1, 1) + chunk(b"PLTE", b"\x07") + chunk(b"INDX", b"")
     assert kvq.decode(data, max_pixels=10_000).shape == (100, 100)
-    for limit in (9_999, 1, 0):
+    for limit in (9_999, 1):
         with pytest.raises(kvq.ImageTooLargeError):
             kvq.decode(data, max_pixels=limit)
         with pytest.raises(kvq.ImageTooLargeError):

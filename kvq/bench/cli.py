@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 
-from ..errors import KvqError
+from ..errors import KvqError, message
 from ..options import MAX_K, EncoderOptions, add_arguments, from_arguments, k_list, spec_of
 from .peers import PEERS
 from .suite import DEFAULT_KS, load_images, run_suite
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "kvq bench") -> int:
     try:
         options = from_arguments(args)
     except KvqError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {message(exc)}", file=sys.stderr)
         return 2
     if args.grids < 0:
         print(f"{prog}: error: --grids must be 0 or more", file=sys.stderr)
