@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .demo import DEMO_KS, SAMPLES
-from .options import add_arguments, k_list
+from .options import add_arguments, k_list, positive_int
 
 FORCE_HELP = "replace an existing output; write to standard output even when it is a terminal"
 
@@ -120,11 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", help="output format name for Pillow (overrides the extension; default PNG, and without -o the output's suffix)"
     )
     dec.add_argument(
-        "--max-pixels", type=_positive_int, default=None, metavar="N", help="refuse larger images (default 178,956,970, as Pillow)"
+        "--max-pixels", type=positive_int, default=None, metavar="N", help="refuse larger images (default 178,956,970, as Pillow)"
     )
     dec.add_argument("--strip", action="store_true", help="write no ICC profile, EXIF or resolution (kept by default)")
     dec.add_argument(
-        "--threads", type=_positive_int, default=None, metavar="N",
+        "--threads", type=positive_int, default=None, metavar="N",
         help="threads a file decodes on (coding 2's stripes; default: every core this process may use)",
     )  # fmt: skip
     _batch_arguments(dec, "decode")
@@ -311,17 +311,6 @@ def _encode_suffix(args: argparse.Namespace) -> str:
         return KVQ_SUFFIX
     # A format name (PNG, TIFF) or an extension's (png, tif, jpg).
     return suffix_for(_pillow_format("." + fmt.lower().lstrip(".")) or fmt)
-
-
-def _positive_int(text: str) -> int:
-    """argparse's type for a count of 1 or more: a usage error (status 2) otherwise."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, not {text!r}")
-    return value
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:

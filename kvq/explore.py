@@ -339,6 +339,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser : argparse.ArgumentParser
     """
     from .options import add_arguments as encoder_arguments
+    from .options import positive_int
 
     parser.add_argument("input", help="image file (anything Pillow reads) or .kvq file; - for standard input")
     parser.add_argument("-o", "--output", help="output page (default: INPUT with suffix .explore.html; - for standard output)")
@@ -347,7 +348,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"palette sizes, comma-separated, and -k may repeat (default {','.join(map(str, DEFAULT_KS))})",
     )  # fmt: skip
     parser.add_argument(
-        "--max-pixels", type=int, default=PAGE_MAX_PIXELS,
+        "--max-pixels", type=positive_int, default=PAGE_MAX_PIXELS,
         help=f"refuse larger images, here and in .kvq files dropped on the page (default {PAGE_MAX_PIXELS:,})",
     )  # fmt: skip
     parser.add_argument("--no-open", action="store_true", help="do not open the page in the default browser")

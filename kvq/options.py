@@ -412,6 +412,31 @@ def add_arguments(
         parser.add_argument(*flags_of(f), **kwargs)
 
 
+def positive_int(text: str) -> int:
+    """argparse's type for a count or limit of 1 or more (``--threads``, ``--max-pixels``).
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        Not a whole number of 1 or more: a usage error (status 2) naming the flag.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, not {text!r}")
+    return value
+
+
 def k_list(text: str) -> list[int]:
     """Parse a command line's list of palette sizes: ``2,16,64`` or ``2 16 64``.
 

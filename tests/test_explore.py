@@ -281,6 +281,10 @@ def test_cli_options_behave_as_the_other_commands(photo_file, tmp_path, capsys, 
     # A K list that is not numbers is a usage error (exit 2), as for kvq encode and kvq demo.
     assert main(["explore", str(photo_file), "-o", str(out), "--no-open", "-k", "two"]) == 2
     assert "usage error" in capsys.readouterr().err and not out.exists()
+    # A limit of no pixels names --max-pixels, as kvq decode does (it named the library's max_pixels for a .kvq).
+    for limit in ("0", "-5"):
+        assert main(["explore", str(photo_file), "-o", str(out), "--no-open", "--max-pixels", limit]) == 2
+        assert "argument --max-pixels: expected a whole number of 1 or more" in capsys.readouterr().err and not out.exists()
     # -k repeats, as for kvq demo and kvq bench, rather than the last one winning.
     assert main(["explore", str(photo_file), "-o", str(out), "--no-open", "-k", "2", "-k", "5,3", "-q"]) == 0
     assert capsys.readouterr() == ("", "")  # -q: nothing but errors
