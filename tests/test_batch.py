@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 import kvq
+import kvq.pool
 from kvq import batch
 from kvq.manifest import ManifestWriter, read_manifest
 
@@ -538,11 +539,11 @@ def test_a_file_that_kills_its_worker_twice_fails_and_no_file_is_done_twice(tmp_
     assert log_lines(tmp_path / "done") == sorted(n for n in names if n != "always-kill-9")
 
 
-_REAL_RECORDED = batch._recorded
+_REAL_RECORDED = kvq.pool._recorded
 
 
 def recorded_then_lost(work, task, record):
-    """kvq.batch._recorded, but the worker of the file named ``lost`` dies once its result is recorded."""
+    """kvq.pool._recorded, but the worker of the file named ``lost`` dies once its result is recorded."""
     import signal
 
     result = _REAL_RECORDED(work, task, record)
@@ -556,7 +557,7 @@ def test_a_result_lost_when_the_pool_is_put_down_is_recovered_not_made_again(tmp
     # terminates every worker when one dies): it is reported as finished, with its own row, and not done again.
     import tempfile
 
-    monkeypatch.setattr(batch, "_recorded", recorded_then_lost)  # the forked workers inherit it
+    monkeypatch.setattr(kvq.pool, "_recorded", recorded_then_lost)  # the forked workers inherit it
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     names = ["a", "lost", "b", "c"]
@@ -609,7 +610,7 @@ def test_a_worker_whose_parent_died_before_it_started_ends_at_once(parent_is_the
     from conftest import REPO, kvq_env
 
     probe = (
-        f"import os, sys\nfrom kvq import batch\nbatch._worker_setup(os.getppid() if {parent_is_there} else 1 << 22)\nprint('running')\n"
+        f"import os, sys\nfrom kvq import pool\npool._worker_setup(os.getppid() if {parent_is_there} else 1 << 22)\nprint('running')\n"
     )
     result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=kvq_env(), capture_output=True, text=True, timeout=120)
     assert (result.returncode, result.stdout.strip()) == ((0, "running") if parent_is_there else (1, ""))
