@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import paths
-from .container import DEFAULT_MAX_PIXELS
+from .container import DEFAULT_MAX_PIXELS, pixel_limit
 from .errors import KvqError
 from .filetask import (
     COLUMNS,
@@ -446,7 +446,14 @@ def decode_files(
     Yields
     ------
     FileResult
+
+    Raises
+    ------
+    OptionError
+        ``max_pixels`` is neither None nor a positive integer (at the call, before any file).
     """
+    # The caller's mistake once, before any file, rather than one failure a file.
+    pixel_limit(max_pixels)
     tasks = plan(inputs, output, suffix=suffix_for(format), find=KVQ_SUFFIXES)
     # Beside their inputs, outputs meet the images the .kvq files were made from: those are never replaced.
     work = functools.partial(
