@@ -155,6 +155,21 @@ def _indices(source: codec.Decoded | BandReader) -> np.ndarray:
     return out
 
 
+def _refuse_a_loss(header: Header, palette: np.ndarray, upper: str) -> None:
+    """Refuse a GIF or BMP that could not hold the file's pixels exactly, rather than let Pillow change them.
+
+    GIF holds at most 256 colours, and one fully transparent index rather than an alpha per colour; Pillow's BMP
+    reader reads no alpha. Pillow would quantize or drop it silently (a 1,000-colour file as a 249-colour GIF).
+    """
+    name = {"GIF": "GIF", "BMP": "BMP"}.get(upper)
+    if name is None:
+        return
+    if name == "GIF" and header.k > 256:
+        raise KvqError(f"GIF holds at most 256 colours, not the {header.k:,} of this image: write PNG, or quantize to k=256 or fewer")
+    if header.channels == 4 and not bool((np.asarray(palette).reshape(header.k, 4)[:, 3] == 255).all()):
+        raise KvqError(f"{name} keeps no alpha per colour, and this image's palette has some: write PNG (or TIFF)")
+
+
 def write_image(
     source: codec.Decoded | BandReader, fp: IO[bytes], format: str, *, strip: bool = False, png_effort: int = DEFAULT_EFFORT
 ) -> None:
@@ -163,8 +178,10 @@ def write_image(
     PNG keeps the palette (PNG-8, grey included), written by
     :mod:`kvq.pngwrite`, which makes a smaller file than Pillow's writer;
     GIF, BMP (1 or 4 bits a pixel up to 16 entries, :mod:`kvq.bmp`; else 8)
-    and TIFF keep it for opaque palettes; WebP is written
-    lossless; JPEG has no lossless mode. The ICC profile, EXIF and resolution
+    and TIFF keep it for opaque palettes, and an RGBA file whose palette is not
+    opaque goes to TIFF as RGBA pixels; WebP is written lossless; JPEG has no
+    lossless mode. What GIF or BMP cannot hold exactly (more than 256 colours
+    in a GIF, alpha in either) is refused, never approximated. The ICC profile, EXIF and resolution
     go wherever the format has room for them: PNG, JPEG and TIFF keep all
     three, WebP the profile and EXIF, BMP the resolution.
 
@@ -184,13 +201,13 @@ def write_image(
     Raises
     ------
     KvqError
-        Pillow cannot write the image in that format.
+        Pillow cannot write the image in that format, or a GIF or BMP could not hold its pixels exactly.
     """
     upper = format.upper()
-    # GIF has one transparent index, not an alpha per entry: an RGBA palette
-    # goes through Pillow's own conversion.
-    # BMP and TIFF hold a palette too, without alpha.
-    indexed = upper == "PNG" or (upper in ("GIF", "BMP", "TIFF") and source.header.channels != 4)
+    header = source.header
+    _refuse_a_loss(header, source.palette, upper)
+    # BMP and TIFF hold a palette too, without alpha; an RGBA palette goes to TIFF as RGBA pixels.
+    indexed = upper == "PNG" or (upper in ("GIF", "BMP", "TIFF") and header.channels != 4)
     # Pillow's writers take metadata as save keywords (PNG reads only the ICC
     # profile from info); stripping must also clear what info holds.
     metadata = {} if strip else source.metadata.pillow_info()
@@ -200,10 +217,17 @@ def write_image(
             entries = np.frombuffer(palette, dtype=np.uint8).reshape(-1, len(palette_mode))
             write_png(fp, _indices(source), entries, info=metadata, effort=png_effort)
             return
-    if isinstance(source, BandReader):
+    if upper in ("GIF", "BMP") and header.channels == 4 and header.k <= 256:
+        # An opaque RGBA palette (_refuse_a_loss let it through): the RGB palette it is, indices as they are.
+        image = Image.fromarray(_indices(source))
+        image.putpalette(np.ascontiguousarray(source.palette[:, :3]).tobytes())
+        image.info.update(source.metadata.pillow_info())
+    elif isinstance(source, BandReader):
         image = image_from_bands(source, indexed=indexed, grey_indexed=True)
     else:
         image = to_pillow(source, indexed=indexed, grey_indexed=True)
+    if upper == "BMP" and image.mode == "RGBA":
+        image = image.convert("RGB")  # opaque (_refuse_a_loss): the same pixels, which BMP then keeps exactly
     if strip:
         for key in ("icc_profile", "exif", "dpi"):
             image.info.pop(key, None)
