@@ -18,10 +18,12 @@ Rules the runner keeps, whatever runs the work:
   place (:func:`kvq.fileio.atomic_write`), so an interrupted batch leaves
   complete outputs and nothing half-written under an output's name.
 - An output that exists is skipped when it is valid (a ``.kvq`` that parses
-  with every CRC and has the input's size; an image Pillow verifies with the
-  ``.kvq``'s size), so running the same command again resumes an interrupted
-  batch. ``force=True`` redoes every file; an existing output that is not
-  valid is never replaced without it.
+  with every CRC, has the input's size and shows no other options; an image
+  that is the ``.kvq``'s decoding, see :func:`kvq.filetask.decode_task`), so
+  running the same command again resumes an interrupted batch. ``force=True``
+  redoes every file; an existing output that is not valid is never replaced
+  without it, and an image beside its ``.kvq`` that is not its decoding (the
+  image it was made from) not even with it.
 - At most a few tasks per worker are in flight, so a million-file folder does
   not become a million futures, and a result is released as soon as it has
   arrived: a Dask worker that dies loses no finished work.
@@ -433,9 +435,9 @@ def decode_files(
     inputs : iterable of str or path-like
         ``.kvq`` files and folders (their ``.kvq`` files, recursively).
     output : str, path-like or None
-        Output folder (see :func:`plan`); None: beside each input, where an image that is not the input's
-        decoding (the image it was made from, most likely) fails that file and is never replaced, even with
-        ``force``.
+        Output folder (see :func:`plan`); None: beside each input. Beside its input (None, or the inputs' own
+        folder), an image that is not the input's decoding (the image it was made from, most likely) fails that
+        file and is never replaced, even with ``force``.
     format : str, default="PNG"
         Pillow format of the outputs; their suffix is the format's usual one.
     max_pixels : int or None, default=178,956,970
@@ -455,10 +457,11 @@ def decode_files(
     # The caller's mistake once, before any file, rather than one failure a file.
     pixel_limit(max_pixels)
     tasks = plan(inputs, output, suffix=suffix_for(format), find=KVQ_SUFFIXES)
-    # Beside their inputs, outputs meet the images the .kvq files were made from: those are never replaced.
+    # Beside their inputs, outputs meet the images the .kvq files were made from: those are never replaced
+    # (decode_task keeps only those in their input's own folder).
     work = functools.partial(
         decode_task, format=format, max_pixels=max_pixels, skip_existing=skip_existing, force=force,
-        keep_other_images=output is None,
+        keep_other_images=True,
     )  # fmt: skip
     return run(tasks, work, executor=executor, jobs=jobs, stop=stop)
 

@@ -498,7 +498,7 @@ def _run_batch(args: argparse.Namespace, verb: str, jobs: int, **settings: Any) 
         suffix, find, what = batch.suffix_for(fmt), batch.KVQ_SUFFIXES, ".kvq"
         work = functools.partial(
             batch.decode_task, format=fmt, max_pixels=settings["max_pixels"], force=args.force, strip=args.strip, threads=args.threads,
-            keep_other_images=args.output is None,
+            keep_other_images=True,
         )  # fmt: skip
     tasks = batch.plan(args.inputs, args.output, suffix=suffix, find=find)
     if not tasks:

@@ -158,16 +158,31 @@ def _indices(source: codec.Decoded | BandReader) -> np.ndarray:
 def _refuse_a_loss(header: Header, palette: np.ndarray, upper: str) -> None:
     """Refuse a GIF or BMP that could not hold the file's pixels exactly, rather than let Pillow change them.
 
-    GIF holds at most 256 colours, and one fully transparent index rather than an alpha per colour; Pillow's BMP
-    reader reads no alpha. Pillow would quantize or drop it silently (a 1,000-colour file as a 249-colour GIF).
+    GIF holds at most 256 colours, and one fully transparent index rather than an alpha per colour (so a palette of
+    opaque entries and one clear one, as an icon's, is kept); Pillow's BMP reader reads no alpha. Pillow would
+    quantize or drop it silently (a 1,000-colour file as a 249-colour GIF).
     """
     name = {"GIF": "GIF", "BMP": "BMP"}.get(upper)
     if name is None:
         return
     if name == "GIF" and header.k > 256:
         raise KvqError(f"GIF holds at most 256 colours, not the {header.k:,} of this image: write PNG, or quantize to k=256 or fewer")
-    if header.channels == 4 and not bool((np.asarray(palette).reshape(header.k, 4)[:, 3] == 255).all()):
-        raise KvqError(f"{name} keeps no alpha per colour, and this image's palette has some: write PNG (or TIFF)")
+    if header.channels != 4:
+        return
+    alpha = np.asarray(palette).reshape(header.k, 4)[:, 3]
+    if name == "GIF" and _gif_transparency(alpha) is not None:
+        return
+    if not bool((alpha == 255).all()):
+        held = "one fully transparent colour at most" if name == "GIF" else "no alpha"
+        raise KvqError(f"{name} keeps {held}, and this image's palette has more: write PNG (or TIFF)")
+
+
+def _gif_transparency(alpha: np.ndarray) -> int | None:
+    """The one entry a GIF can make transparent: the palette's only alpha-0 entry when all others are opaque."""
+    clear = np.flatnonzero(alpha == 0)
+    if len(clear) == 1 and bool(((alpha == 0) | (alpha == 255)).all()):
+        return int(clear[0])
+    return None
 
 
 def write_image(
@@ -218,10 +233,13 @@ def write_image(
             write_png(fp, _indices(source), entries, info=metadata, effort=png_effort)
             return
     if upper in ("GIF", "BMP") and header.channels == 4 and header.k <= 256:
-        # An opaque RGBA palette (_refuse_a_loss let it through): the RGB palette it is, indices as they are.
+        # An RGBA palette _refuse_a_loss let through (opaque, or one clear entry in a GIF): the RGB palette and
+        # the indices as they are.
         image = Image.fromarray(_indices(source))
         image.putpalette(np.ascontiguousarray(source.palette[:, :3]).tobytes())
         image.info.update(source.metadata.pillow_info())
+        if upper == "GIF" and (clear := _gif_transparency(source.palette[:, 3])) is not None:
+            image.info["transparency"] = clear
     elif isinstance(source, BandReader):
         image = image_from_bands(source, indexed=indexed, grey_indexed=True)
     else:

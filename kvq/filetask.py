@@ -386,9 +386,10 @@ def decode_task(
 ) -> FileResult:
     """Decode one ``.kvq`` file of a batch to an image file; never raises for a bad file (unless ``raise_errors``).
 
-    An output already there counts as done only when it is this file's decoding: the same pixels, whatever the
-    image's format or mode (a same-sized image with other pixels is an older decoding or another image, not work
-    done).
+    An output already there counts as done when it is this file's decoding: an image written no earlier than the
+    ``.kvq`` that Pillow verifies at its size (as make tells an output up to date, without decoding), or else
+    one that reads back as kvq's own writing of the decoding in that format would (a same-sized image with other
+    pixels is an older decoding or another image, not work done).
 
     Parameters
     ----------
@@ -398,7 +399,7 @@ def decode_task(
         Pillow format name; default from the target's suffix.
     max_pixels : int or None, default=178,956,970
     skip_existing : bool, default=True
-        Keep an output that Pillow verifies and that has the ``.kvq``'s size.
+        Keep an output that is this file's decoding (see above).
     force : bool, default=False
     strip : bool, default=False
         Write no ICC profile, EXIF or resolution.
@@ -407,9 +408,10 @@ def decode_task(
     threads : int, optional
         Threads for a coding that decodes in parallel (:func:`kvq.decode`).
     keep_other_images : bool, default=False
-        An image at the target that is not this file's decoding fails the file even with ``force``. For targets
-        named for the caller beside their inputs (``kvq decode photo.kvq`` writes photo.png): the image found
-        there is most likely the one the ``.kvq`` was made from, and ``force`` must not replace it.
+        An image at the target that is not this file's decoding fails the file even with ``force``: the image
+        found beside a ``.kvq`` (``kvq decode photo.kvq`` writes photo.png) is most likely the one it was made
+        from. With ``folders`` (a batch) this holds only for targets in their input's own folder; for one file,
+        wherever the target is (the command sets it when it named the target itself).
 
     Returns
     -------
@@ -458,13 +460,11 @@ def _decode_one(
         fields_ = _kvq_fields(header, len(input_) if isinstance(input_, bytes) else os.path.getsize(source))
         if target != "-":
             check_not_an_input(target, (source,))
-        if target != "-" and os.path.lexists(target) and (keep_other_images or not force):
-            ours = _is_decoding(target, input_, max_pixels, threads)
-            if not ours and keep_other_images:
-                raise _an_original(source, target, one_file=not folders)
-            if not force:
-                what = "this file's decoding (the same pixels)"
-                skipped = _existing_output(task, skip_existing, lambda: (header.width, header.height), lambda _: ours, what)
+        if target != "-" and os.path.lexists(target):
+            # A batch keeps only the images beside their own inputs; one file keeps what the caller said.
+            keep = keep_other_images and (not folders or _same_folder(source, target))
+            skipped = _existing_decoding(task, input_, header, format, max_pixels, threads, skip_existing, force, keep, folders)
+            if skipped is not None:
                 return replace(skipped, seconds=time.perf_counter() - start, **fields_)
     if folders and target != "-":
         Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -477,23 +477,100 @@ def _decode_one(
     return FileResult(source, target, DONE, seconds=time.perf_counter() - start, **fields_)
 
 
-def _is_decoding(target: str, source: str | bytes, max_pixels: int | None, threads: int | None) -> bool:
-    """Whether the image at ``target`` holds exactly the pixels that ``source`` (a ``.kvq``) decodes to."""
+def _existing_decoding(
+    task: Task, input_: str | bytes, header: Any, format: str | None, max_pixels: int | None, threads: int | None,
+    skip_existing: bool, force: bool, keep: bool, folders: bool,
+) -> FileResult | None:  # fmt: skip
+    """What to do with an image already at a decode's target: the skipped row, None to write it, or an error.
+
+    An output is done when it is this file's decoding. Telling costs a decode, so the common cases pay less: an
+    output the call may not replace anyway is refused at once; one written after its ``.kvq`` was (as make
+    tells) that Pillow verifies at the right size is taken as done, as a resumed batch finds its outputs. The
+    rest, and any image ``keep`` protects before ``force`` may replace it, are compared with the decoding.
+
+    Raises
+    ------
+    KvqError
+        The target exists and may not be replaced (``output_exists``), is not this file's decoding, or (``keep``)
+        is most likely the image the file was made from.
+    """
+    from .fileio import output_exists
+
+    source, target = task.source, task.target
+    size = (header.width, header.height)
+    if not (force or skip_existing or keep):
+        raise output_exists(target)
+    if force and not keep:
+        return None
+    if not force and skip_existing and isinstance(input_, str) and _newer(target, input_) and _valid_image(target, size):
+        return _existing_output(task, True, lambda: size, lambda _: True, "")
+    ours = _is_decoding(target, input_, header, format, max_pixels, threads)
+    if keep and not ours:
+        raise _an_original(source, target, one_file=not folders)
+    if force:
+        return None
+    return _existing_output(task, skip_existing, lambda: size, lambda _: ours, "this file's decoding")
+
+
+def _newer(target: str, source: str) -> bool:
+    """Whether ``target`` is a file last written no earlier than ``source`` (as make tells an output that is up to date)."""
+    try:
+        found = os.stat(target)
+        return stat.S_ISREG(found.st_mode) and found.st_mtime_ns >= os.stat(source).st_mtime_ns
+    except OSError:
+        return False
+
+
+def _same_folder(source: str, target: str) -> bool:
+    """Whether ``target`` sits in ``source``'s folder, where the image a ``.kvq`` was made from usually is."""
+    try:
+        return os.path.samefile(os.path.dirname(source) or ".", os.path.dirname(target) or ".")
+    except OSError:
+        return False
+
+
+def _is_decoding(target: str, source: str | bytes, header: Any, format: str | None, max_pixels: int | None, threads: int | None) -> bool:
+    """Whether the image at ``target`` reads back as ``source``'s decoding written in its format by kvq would.
+
+    Written, not decoded: a JPEG (or any format that changes pixels) is compared with kvq's own JPEG of the
+    decoding, read back, so an earlier decoding in a lossy format is recognised as well as a PNG.
+    """
+    import io
+
     import numpy as np
     from PIL import Image
 
-    from .codec import decode
+    from .codec import decode_indexed
+    from .export import write_image
+    from .formats import decode_format
 
-    expected = decode(source, max_pixels, threads=threads)
-    mode = {1: "L", 3: "RGB", 4: "RGBA"}[expected.shape[2] if expected.ndim == 3 else 1]
     try:
-        with Image.open(target) as image:
-            if image.size != (expected.shape[1], expected.shape[0]):
-                return False
-            got = np.asarray(image.convert(mode))
-    except Exception:  # noqa: BLE001 - not an image Pillow reads: not a decoding of source either
+        if not stat.S_ISREG(os.stat(target).st_mode):
+            return False  # a pipe or a device: opening it to look would wait on its writer
+    except OSError:
         return False
-    return bool(np.array_equal(got.reshape(expected.shape), expected))
+
+    def pixels(fp: Any) -> np.ndarray | None:
+        with warnings.catch_warnings():
+            # The size is already bounded by max_pixels: Pillow's own bomb limit says nothing here.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            try:
+                with Image.open(fp) as image:
+                    if image.size != (header.width, header.height):
+                        return None
+                    return np.asarray(image.convert({1: "L", 3: "RGB", 4: "RGBA"}[header.channels]))
+            except Exception:  # noqa: BLE001 - not an image Pillow reads (or over its limit): not a decoding of source
+                return None
+
+    got = pixels(target)
+    if got is None:
+        return False
+    decoded = decode_indexed(source, max_pixels, threads=threads)
+    written = io.BytesIO()
+    write_image(decoded, written, format or decode_format(target), strip=True, png_effort=0)
+    written.seek(0)
+    expected = pixels(written)
+    return expected is not None and bool(np.array_equal(got, expected))
 
 
 def _an_original(source: str, target: str, one_file: bool) -> KvqError:
@@ -595,7 +672,11 @@ def _valid_image(path: str, size: tuple[int, int]) -> bool:
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            # The size asked is already bounded by max_pixels: Pillow's own bomb warning would be the file's warning.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
             if image.size != size:
                 return False
             image.verify()

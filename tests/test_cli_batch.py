@@ -518,7 +518,15 @@ def test_a_folder_decode_never_replaces_the_images_the_files_were_made_from(tmp_
         ], extra
         assert {p.name: p.read_bytes() for p in (tmp_path / "photos").glob("*.png")} == originals
     results = list(kvq.batch.decode_files([tmp_path / "photos"], force=True))
-    assert [r.status for r in results] == [kvq.batch.FAILED] * 2 and "decode into another folder" in results[0].reason
+    assert [r.status for r in results] == [kvq.batch.FAILED] * 2
+    # A batch's reasons are worded for the command, as every other reason (kvq.errors.message).
+    assert results[0].reason == (
+        f"{tmp_path / 'photos' / 'a.png'} exists and is not a decoding of {tmp_path / 'photos' / 'a.kvq'} "
+        "(perhaps the image it was made from): decode into another folder with -o DIR"
+    )
+    # -o naming the inputs' own folder is beside them too.
+    assert run("decode", "photos", "-o", "photos", "--force", cwd=tmp_path).returncode == 3
+    assert {p.name: p.read_bytes() for p in (tmp_path / "photos").glob("*.png")} == originals
     # The decodings themselves, beside their files, are kvq's own work: kept as done, rewritten with --force.
     assert run("decode", "photos", "-o", "back", cwd=tmp_path).returncode == 0
     for name in originals:
@@ -537,9 +545,7 @@ def test_an_older_decoding_is_not_already_done(tmp_path: Path) -> None:
     before = (tmp_path / "back" / "a.png").read_bytes()
     result = run("decode", "kvq", "-o", "back", cwd=tmp_path)
     assert result.returncode == 3
-    assert "back/a.png exists and is not this file's decoding (the same pixels) (-f/--force replaces it)" in result.stderr.replace(
-        os.sep, "/"
-    )
+    assert "output back/a.png exists and is not this file's decoding (-f/--force replaces it)" in result.stderr.replace(os.sep, "/")
     assert (tmp_path / "back" / "a.png").read_bytes() == before
     assert run("decode", "kvq", "-o", "back", "--force", cwd=tmp_path).returncode == 0
     with Image.open(tmp_path / "back" / "a.png") as im:
@@ -568,3 +574,46 @@ def test_an_output_that_is_its_input_is_refused_not_skipped(tmp_path: Path, args
     assert "is the same file as input" in result.stderr and "valid, skipped" not in result.stderr and "force" not in result.stderr
     assert "1 skipped" not in result.stderr and "2 skipped" not in result.stderr
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+@pytest.mark.parametrize("beside", [False, True])
+def test_a_decoding_in_a_lossy_format_is_already_done_and_force_redoes_it(tmp_path: Path, beside: bool) -> None:
+    # Done meant "the same pixels", which a JPEG never holds: a second decode to JPEG failed every file, and
+    # beside the inputs even --force was refused as if each JPEG were an original.
+    (tmp_path / "kvq").mkdir()
+    (tmp_path / "kvq" / "a.kvq").write_bytes(kvq.encode(photo_tiles(1)[0], k=8))
+    out = [] if beside else ["-o", "jpegs"]
+    written = (tmp_path / "kvq" / "a.jpg") if beside else (tmp_path / "jpegs" / "a.jpg")
+    assert run("decode", "kvq", *out, "--format", "jpeg", cwd=tmp_path).returncode == 0
+    first = written.read_bytes()
+    again = run("decode", "kvq", *out, "--format", "jpeg", "-v", cwd=tmp_path)
+    assert again.returncode == 0 and "0 done, 1 skipped (already there)" in again.stderr, again.stderr
+    # Older than its .kvq (so not taken as done on its date), it is still recognised by its pixels.
+    os.utime(written, ns=(0, 0))
+    assert run("decode", "kvq", *out, "--format", "jpeg", "--force", cwd=tmp_path).returncode == 0
+    assert written.read_bytes() == first
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX's")
+def test_an_existing_pipe_as_the_output_is_refused_at_once(tmp_path: Path) -> None:
+    # Telling whether an output is done opened it: a named pipe with no writer blocked for ever.
+    (tmp_path / "a.kvq").write_bytes(kvq.encode(photo_tiles(1)[0], k=8))
+    os.mkfifo(tmp_path / "out.png")
+    for extra in ([], ["--skip-existing"]):
+        result = run_process("decode", "a.kvq", "-o", "out.png", *extra, cwd=tmp_path)
+        assert result.returncode == 1 and "out.png exists" in result.stderr, (extra, result.stderr)
+
+
+def test_an_output_that_may_not_be_replaced_is_refused_without_decoding(tmp_path: Path, monkeypatch) -> None:
+    # The answer is "exists" whatever the file decodes to: decoding it first cost a 24-megapixel file 2.4 s.
+    from kvq import codec, filetask
+
+    (tmp_path / "a.kvq").write_bytes(kvq.encode(photo_tiles(1)[0], k=8))
+    (tmp_path / "a.png").write_bytes(b"something")
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(codec, "decode_indexed", no_decoding)
+    row = filetask.decode_task(filetask.Task(str(tmp_path / "a.kvq"), str(tmp_path / "a.png")), skip_existing=False)
+    assert row.status == filetask.FAILED and row.reason.endswith("a.png exists (-f/--force replaces it)"), row.reason

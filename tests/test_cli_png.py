@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import kvq
 from kvq.pngquant import parse_quality, quality_db, quality_of
 
 from conftest import run_kvq_here as run
@@ -154,6 +155,8 @@ def test_jobs_run_the_files_through_the_pool(tmp_path: Path) -> None:
 def test_a_folder_to_a_tree_of_palette_images(tmp_path: Path, fmt: str, suffix: str) -> None:
     (tmp_path / "photos" / "sub").mkdir(parents=True)
     _icon(tmp_path / "photos" / "a.png")
+    if fmt == "bmp":  # BMP keeps no alpha (test_gif_and_bmp_refuse_what_they_cannot_hold)
+        Image.open(tmp_path / "photos" / "a.png").convert("RGB").save(tmp_path / "photos" / "a.png")
     Image.open(_icon(tmp_path / "b.png", seed=3)).convert("RGB").save(tmp_path / "photos" / "sub" / "b.jpg")
     result = run("encode", "photos", "-o", "web/", "--format", fmt, "-k", "16", "--jobs", "2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -234,3 +237,28 @@ def test_a_bad_option_value_names_kvq_pngs_own_flag(tmp_path: Path, args: list, 
     result = run("png", *args, "64", "a.png", cwd=tmp_path)
     err = result.stderr.decode().strip()
     assert result.returncode == 4 and len(err.splitlines()) == 1 and err.startswith(f"kvq: {said}"), err
+
+
+def test_gif_and_bmp_refuse_what_they_cannot_hold(tmp_path: Path) -> None:
+    # Pillow quantized a K = 1000 file to a 249-colour GIF, and dropped a palette's alpha from BMP and GIF, silently
+    # (exit 0, the encode's PSNR printed for pixels the file did not hold).
+    rng = np.random.default_rng(5)
+    Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(tmp_path / "noise.png")
+    translucent = np.asarray(Image.open(_icon(tmp_path / "icon.png"))).copy()
+    translucent[8:16, :, 3] = 128
+    Image.fromarray(translucent).save(tmp_path / "glass.png")
+    cases = [
+        (["noise.png", "-k", "1000", "-o", "x.gif"], "GIF holds at most 256 colours, not the 1,000 of this image"),
+        (["glass.png", "-k", "16", "-o", "x.gif"], "GIF keeps one fully transparent colour at most"),
+        (["glass.png", "-k", "16", "-o", "x.bmp"], "BMP keeps no alpha"),
+        (["icon.png", "-k", "16", "-o", "x.bmp"], "BMP keeps no alpha"),
+    ]
+    for args, says in cases:
+        result = run("encode", *args, cwd=tmp_path)
+        assert result.returncode == 1 and says in result.stderr.decode(), (args, result.stderr)
+        assert not (tmp_path / args[-1]).exists()
+    # What they can hold is written exactly: an icon's opaque entries and its one clear entry in a GIF.
+    assert run("encode", "icon.png", "-k", "16", "-o", "icon.kvq", cwd=tmp_path).returncode == 0
+    assert run("decode", "icon.kvq", "-o", "icon.gif", cwd=tmp_path).returncode == 0
+    with Image.open(tmp_path / "icon.gif") as gif:
+        assert np.array_equal(np.asarray(gif.convert("RGBA")), kvq.decode(tmp_path / "icon.kvq"))
