@@ -52,7 +52,7 @@ from typing import Any, Protocol
 
 from . import paths
 from .container import DEFAULT_MAX_PIXELS, pixel_limit
-from .errors import KvqError
+from .errors import KvqError, OptionError
 from .filetask import (
     COLUMNS,
     DONE,
@@ -107,8 +107,8 @@ def plan(
 
     Parameters
     ----------
-    inputs : iterable of str or path-like
-        Files and folders. A folder contributes every file under it whose
+    inputs : str, path-like, or iterable of them
+        Files and folders (one path alone is one input). A folder contributes every file under it whose
         suffix is in ``find``, recursively, in sorted order, leaving out
         hidden files and folders (:func:`kvq.paths.walk_images`).
     output : str, path-like or None
@@ -128,6 +128,9 @@ def plan(
         kept once; a second input with the same output as an earlier one
         gets ``Task.error`` set rather than overwriting it.
     """
+    if isinstance(inputs, (str, os.PathLike)):
+        # One path, not a sequence of one-letter paths ("photos" read as p, h, o, ...).
+        inputs = [inputs]
     out = None if output is None else Path(output)
     find = tuple(find)
     tasks: list[Task] = []
@@ -227,7 +230,7 @@ def run(
     death of a worker never makes Dask compute a finished file again.
     """
     if executor is not None and jobs is not None:
-        raise ValueError("give either executor or jobs, not both")
+        raise OptionError("give either executor or jobs, not both")
     backend: _Backend
     if executor is not None:
         backend = _Executor(executor)
@@ -377,7 +380,7 @@ def encode_files(
 
     Parameters
     ----------
-    inputs : iterable of str or path-like
+    inputs : str, path-like, or iterable of them
         Image files (any Pillow reads) and folders (their files with a suffix
         in :data:`IMAGE_SUFFIXES`, recursively).
     output : str, path-like or None
@@ -432,7 +435,7 @@ def decode_files(
 
     Parameters
     ----------
-    inputs : iterable of str or path-like
+    inputs : str, path-like, or iterable of them
         ``.kvq`` files and folders (their ``.kvq`` files, recursively).
     output : str, path-like or None
         Output folder (see :func:`plan`); None: beside each input. Beside its input (None, or the inputs' own

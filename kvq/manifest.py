@@ -102,7 +102,11 @@ class ManifestWriter:
         self.counts = {DONE: 0, SKIPPED: 0, FAILED: 0}
         self._json = self.path.suffix.lower() == ".json"
         folder = self.path.parent if str(self.path.parent) else Path(".")
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            # Named after the manifest: "kodim01.png: File exists" said nothing of --manifest kodim01.png/m.csv.
+            raise type(exc)(exc.errno, f"its folder cannot be made ({exc.strerror})", f"manifest {self.path}") from None
         # Named after the manifest in its errors, not after the hidden temporary file.
         fd, self._tmp = create_temporary(self.path)
         self._fp: IO[str] = os.fdopen(fd, "w", encoding="utf-8", newline="")

@@ -373,6 +373,18 @@ def png_task(task: batch.Task, *, settings: _Settings) -> PngResult:
     def failure(code: int, reason: str) -> PngResult:
         return PngResult(source, target, batch.FAILED, reason, seconds=time.perf_counter() - start, exit=code)
 
+    def kept(code: int, reason: str) -> PngResult:
+        """A result not saved (98, 99): to standard output, pngquant writes the original image instead ("it'd be
+        nasty to create 0-byte file", pngquant.c); a PNG's own bytes, any other image as a PNG."""
+        if target == "-":
+            out = standard_stream(target, "out", force=True)
+            if original[:8] == b"\x89PNG\r\n\x1a\n":
+                out.write(original)
+            else:
+                image.save(out, format="PNG")
+            out.flush()
+        return failure(code, reason)
+
     if target != "-" and os.path.lexists(target) and not settings.force:
         return failure(EXIT_NOT_OVERWRITING, f"'{target}' exists; not overwriting")
     from dataclasses import replace
@@ -384,8 +396,20 @@ def png_task(task: batch.Task, *, settings: _Settings) -> PngResult:
     from .options import EncoderOptions
     from .pixels import open_image
 
+    original = b""
+    original_size = None
     try:
-        image = open_image(standard_stream(source, "in"), name=source)
+        if source == "-":
+            # Read whole here: --skip-if-larger needs the original's size, and a result not saved keeps it.
+            original = standard_stream(source, "in").read()
+            original_size = len(original)
+            image = open_image(io.BytesIO(original), name=source)
+        else:
+            image = open_image(standard_stream(source, "in"), name=source)
+            original_size = os.path.getsize(source) if os.path.isfile(source) else None
+            if target == "-" and original_size is not None:
+                with open(source, "rb") as fp:
+                    original = fp.read()
     except (KvqError, OSError, MemoryError) as exc:
         # pngquant: 2 for a file it cannot open, 25 for one it cannot decode.
         # A file the system cannot open is an OSError (kvq's own KvqOSError included); one that opens but is no
@@ -401,7 +425,7 @@ def png_task(task: batch.Task, *, settings: _Settings) -> PngResult:
                 encoded = encode_image(image, replace(options, quality=settings.target), strip=settings.strip)
             except QualityError as exc:
                 if settings.minimum is not None and exc.achieved < settings.minimum:
-                    return failure(
+                    return kept(
                         EXIT_TOO_LOW_QUALITY,
                         f"{source}: {settings.colours} colours reach {exc.achieved:.2f} dB PSNR, below the minimum's "
                         f"{settings.minimum:.2f} dB; not saved",
@@ -416,13 +440,14 @@ def png_task(task: batch.Task, *, settings: _Settings) -> PngResult:
     except KvqError as exc:
         return failure(EXIT_CANT_WRITE, f"{target}: {message(exc)}")
     data = buffer.getvalue()
-    if settings.skip_if_larger and source != "-":
+    if settings.skip_if_larger and original_size is not None:
         # pngquant's rule: smaller than the original by at least what the quality lost,
         # (size - 1) * (quality / 100) ** 1.5.
-        largest = (os.path.getsize(source) - 1) * (quality_of(encoded.psnr) / 100.0) ** 1.5
+        largest = (original_size - 1) * (quality_of(encoded.psnr) / 100.0) ** 1.5
         if len(data) > largest:
-            return failure(
-                EXIT_TOO_LARGE_FILE, f"{source}: the result ({len(data):,} bytes) would not be smaller than the original; not saved"
+            name = "stdin" if source == "-" else source
+            return kept(
+                EXIT_TOO_LARGE_FILE, f"{name}: the result ({len(data):,} bytes) would not be smaller than the original; not saved"
             )
     try:
         write_output(standard_stream(target, "out", force=True), data, force=settings.force, inputs=(source,))

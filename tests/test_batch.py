@@ -637,3 +637,18 @@ def test_a_callers_process_pool_that_loses_a_worker_fails_the_files_left_without
     assert done <= on_disk
     for name in on_disk - done:
         assert "worker process died" in rows[name].reason or "process pool is broken" in rows[name].reason, rows[name]
+
+
+def test_one_path_is_one_input_and_argument_mistakes_are_kvq_errors(tmp_path: Path) -> None:
+    # encode_files("photos", ...) planned one input a letter (p, h, o, ...), each a failure "no such file".
+    from concurrent.futures import ThreadPoolExecutor
+
+    (tmp_path / "photos").mkdir()
+    Image.fromarray(photo_tiles(1)[0]).save(tmp_path / "photos" / "a.png")
+    for inputs, out in ((tmp_path / "photos", "first"), (str(tmp_path / "photos"), "out")):
+        (row,) = batch.encode_files(inputs, tmp_path / out, k=4)
+        assert row.status == batch.DONE and Path(row.target) == tmp_path / out / "a.kvq"
+    (row,) = batch.decode_files(str(tmp_path / "out"), tmp_path / "back")
+    assert row.status == batch.DONE
+    with ThreadPoolExecutor(1) as pool, pytest.raises(kvq.OptionError, match="give either executor or jobs, not both"):
+        list(batch.encode_files([tmp_path / "photos"], tmp_path / "out2", executor=pool, jobs=2))

@@ -617,3 +617,14 @@ def test_an_output_that_may_not_be_replaced_is_refused_without_decoding(tmp_path
     monkeypatch.setattr(codec, "decode_indexed", no_decoding)
     row = filetask.decode_task(filetask.Task(str(tmp_path / "a.kvq"), str(tmp_path / "a.png")), skip_existing=False)
     assert row.status == filetask.FAILED and row.reason.endswith("a.png exists (-f/--force replaces it)"), row.reason
+
+
+def test_a_manifest_whose_folder_cannot_be_made_is_named(tmp_path: Path) -> None:
+    # --manifest kodim01.png/m.csv said "kodim01.png: File exists", naming neither the manifest nor the option.
+    (tmp_path / "photos").mkdir()
+    Image.fromarray(photo_tiles(1)[0]).save(tmp_path / "photos" / "a.png")
+    result = run("encode", "photos", "-o", "out", "-k", "4", "--manifest", "photos/a.png/m.csv", cwd=tmp_path)
+    assert result.returncode == 1
+    line = result.stderr.replace(os.sep, "/").strip()
+    assert line.startswith("kvq: error: manifest photos/a.png/m.csv: its folder cannot be made ("), line
+    assert not (tmp_path / "out").exists()

@@ -262,3 +262,18 @@ def test_gif_and_bmp_refuse_what_they_cannot_hold(tmp_path: Path) -> None:
     assert run("decode", "icon.kvq", "-o", "icon.gif", cwd=tmp_path).returncode == 0
     with Image.open(tmp_path / "icon.gif") as gif:
         assert np.array_equal(np.asarray(gif.convert("RGBA")), kvq.decode(tmp_path / "icon.kvq"))
+
+
+@pytest.mark.skipif(PNGQUANT is None, reason="pngquant is not installed")
+def test_skip_if_larger_on_standard_input_as_pngquant(tmp_path: Path) -> None:
+    # --skip-if-larger was ignored for standard input (exit 0, a larger file written). pngquant exits 98 there and,
+    # to standard output, writes the original image rather than nothing; to a file, nothing.
+    data = _four_colours(tmp_path / "four.png").read_bytes()
+    expected = subprocess.run([PNGQUANT, "256", "--skip-if-larger", "-"], cwd=tmp_path, input=data, capture_output=True, timeout=60)
+    result = run("png", "256", "--skip-if-larger", "-", cwd=tmp_path, stdin=data)
+    assert result.returncode == expected.returncode == 98
+    assert result.stdout == data  # the original's own bytes (pngquant writes its pixels again)
+    with Image.open(io.BytesIO(expected.stdout)) as theirs, Image.open(tmp_path / "four.png") as ours:
+        assert np.array_equal(np.asarray(theirs.convert("RGB")), np.asarray(ours.convert("RGB")))
+    to_file = run("png", "256", "--skip-if-larger", "-o", "out.png", "-", cwd=tmp_path, stdin=data)
+    assert to_file.returncode == 98 and not (tmp_path / "out.png").exists()
