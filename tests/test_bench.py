@@ -497,3 +497,110 @@ def test_no_progress_bar_where_standard_error_is_not_a_terminal(images, tmp_path
     assert main([str(images / "china_small.png"), "-k", "2", "-o", str(out), "--peers", "none", "--grids", "0"]) == 0
     err = capfd.readouterr().err
     assert "kvq bench:" not in err and "\r" not in err and "encode/s" not in err
+
+
+@pytest.fixture(scope="module")
+def flat16(tmp_path_factory) -> Path:
+    """A 64×64 image of 16 flat colours: lossless at K = 16 and above."""
+    palette = np.random.default_rng(0).integers(0, 256, (16, 3), dtype=np.uint8)
+    indices = np.repeat(np.repeat(np.arange(16).reshape(4, 4), 16, axis=0), 16, axis=1)
+    path = tmp_path_factory.mktemp("flat") / "flat16.png"
+    Image.fromarray(palette[indices]).save(path)
+    return path
+
+
+@pytest.mark.parametrize(("peers", "suffix"), [("none", ".png"), ("png8", ".png"), ("none", ".kvq")])
+def test_an_image_lossless_at_every_k_gets_its_report(flat16, tmp_path, monkeypatch, peers, suffix):
+    # Every PSNR is infinite: the rate-distortion figure drew no line and its legend asked for 0 columns (ValueError),
+    # after results.csv alone was written.
+    from kvq.bench import figures
+
+    source = flat16
+    if suffix == ".kvq":
+        source = tmp_path / "flat16.kvq"
+        source.write_bytes(kvq.encode(np.asarray(Image.open(flat16)), k=16))
+    out = tmp_path / "b5"
+    figure = []
+    real = figures.rd_curves_figure
+    monkeypatch.setattr(figures, "rd_curves_figure", lambda rows: figure.append(real(rows)) or figure[-1])
+    assert main([str(source), "-k", "16", "--peers", peers, "-o", str(out), "--no-progress"]) == 0
+    for name in ("report.md", "results.csv", "rd_curves.png", "bits_vs_raw.png", "grid_flat16.png"):
+        assert (out / name).stat().st_size > 0, name
+    psnr_panel = figure[0].axes[0]
+    assert not psnr_panel.get_lines()
+    assert "lossless at every K: no rate-distortion curve" in [t.get_text() for t in psnr_panel.texts]
+    assert "1 row(s) are lossless" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_a_failed_run_leaves_no_output_and_its_rerun_is_not_refused(images, tmp_path, monkeypatch, capsys):
+    from kvq.bench import figures
+    from kvq.cli import main as kvq_main
+
+    def broken(rows, path):
+        raise RuntimeError("drawing failed")
+
+    out = tmp_path / "deep" / "b6"
+    argv = ["bench", str(images / "grey.png"), "-k", "2", "--peers", "none", "-o", str(out), "--no-progress", "--save-files"]
+    with monkeypatch.context() as patched:
+        patched.setattr(figures, "bits_vs_raw", broken)
+        assert kvq_main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "drawing failed" in err and "Traceback" not in err
+    # Nothing of the failed run: not results.csv (written before the figures), not the folder, not a staging folder.
+    assert list(tmp_path.iterdir()) == []
+    assert kvq_main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "bits_vs_raw.png", "files", "grid_grey.png", "rd_curves.png", "report.md", "results.csv",
+    ]  # fmt: skip
+
+
+def test_a_failed_forced_run_keeps_the_folder_as_it_was(images, tmp_path, monkeypatch):
+    from kvq.bench import figures
+
+    out = tmp_path / "b7"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "report.md").write_text("the last report")
+    monkeypatch.setattr(figures, "rd_curves", lambda rows, path: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        main([str(images / "grey.png"), "-k", "2", "--peers", "none", "-o", str(out), "--no-progress", "--force"])
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "report.md"]
+    assert (out / "report.md").read_text() == "the last report"
+    # The same run, drawn: its outputs join the folder's own file, the report replaced.
+    monkeypatch.undo()
+    assert main([str(images / "grey.png"), "-k", "2", "--peers", "none", "-o", str(out), "--no-progress", "--force", "--save-files"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "bits_vs_raw.png", "files", "grid_grey.png", "notes.txt", "rd_curves.png", "report.md", "results.csv",
+    ]  # fmt: skip
+    assert (out / "report.md").read_text(encoding="utf-8").startswith("# kvq benchmark report")
+    assert [p.name for p in (out / "files").iterdir()] == ["grey_k2.kvq"]
+
+
+def test_an_existing_output_is_refused_in_the_words_of_every_kvq_command(images, tmp_path, capsys):
+    out = tmp_path / "b8"
+    out.mkdir()
+    (out / "grid_grey.png").write_bytes(b"not the bench's")
+    # A grid is an output too: it was replaced without --force.
+    assert main([str(images / "grey.png"), "-k", "2", "--peers", "none", "-o", str(out), "--no-progress"]) == 1
+    assert capsys.readouterr().err == f"kvq bench: error: output {out / 'grid_grey.png'} exists (-f/--force replaces it)\n"
+    assert sorted(p.name for p in out.iterdir()) == ["grid_grey.png"]
+    (out / "results.csv").write_text("")
+    assert main([str(images / "grey.png"), "-k", "2", "--peers", "none", "-o", str(out), "--no-progress"]) == 1
+    assert capsys.readouterr().err == f"kvq bench: error: output {out / 'results.csv'} exists (-f/--force replaces it)\n"
+    # A file where the folder should be is named as such (it was "kvq: error: ...: File exists", from mkdir).
+    assert main([str(images / "grey.png"), "-k", "2", "--peers", "none", "-o", str(out / "results.csv"), "--no-progress"]) == 1
+    assert capsys.readouterr().err == f"kvq bench: error: output {out / 'results.csv'} is not a folder\n"
+
+
+def test_no_peer_table_when_no_peer_was_asked(images, tmp_path):
+    out = tmp_path / "alone"
+    assert main([str(images / "grey.png"), "-k", "2", "--peers", "none", "-o", str(out), "--grids", "0", "--no-progress"]) == 0
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert "No peer was asked (--peers none)" in text
+    assert "### kvq's file size divided by each peer's" not in text and "| PNG-8 (Pillow)" not in text
+    assert "| n/a |" not in text
+    # One peer asked: its column alone.
+    out = tmp_path / "one"
+    assert main([str(images / "grey.png"), "-k", "2", "--peers", "png8", "-o", str(out), "--grids", "0", "--no-progress"]) == 0
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert "| K | PNG-8 (Pillow) |\n" in text and "| GIF (Pillow)" not in text

@@ -110,6 +110,7 @@ def rd_curves_figure(rows: Sequence[Row]) -> Any:
 
     summaries = summarise(rows)
     entropy = not all(r.textbook for r in rows)
+    lossless = all(s.lossless == s.images for s in summaries)
     fig, axes = plt.subplots(1, 2, figsize=(13, 6.0), layout="constrained")
     for ax, metric, label in ((axes[0], 1, "PSNR (dB)"), (axes[1], 2, "SSIM")):
         series = {"kvq": [(s.k, s.bpp, s.psnr if metric == 1 else s.ssim) for s in summaries]}
@@ -120,6 +121,7 @@ def rd_curves_figure(rows: Sequence[Row]) -> Any:
                 (s.k, s.peer_quality[key][0], s.peer_quality[key][metric]) for s in summaries if key in s.peer_quality
             ]
         for key, points in series.items():
+            # An infinite PSNR (lossless) has no place on the axis; kvq's mean PSNR at a K is NaN when every image is.
             points = [p for p in points if math.isfinite(p[1]) and math.isfinite(p[2])]
             if not points:
                 continue
@@ -134,20 +136,38 @@ def rd_curves_figure(rows: Sequence[Row]) -> Any:
             if key == "kvq":
                 for k, x, y in points:
                     ax.annotate(f"K={k}", (x, y), textcoords="offset points", xytext=(6, -12), fontsize=9, color=_COLOURS[key])
+        if not ax.get_lines():
+            # Nothing to draw: say why, rather than leave an empty panel (or ask the legend for no column).
+            note = "lossless at every K: no rate-distortion curve" if lossless else "no finite point to draw"
+            ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", fontsize=12, color="#555555")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel("bits per pixel of the actual file (bytes × 8 / N)")
+            ax.set_ylabel(f"mean {label}")
+            ax.set_title(f"Rate–distortion: bits per pixel against {label.split()[0]}")
+            continue
         ax.set_xscale("log", base=2)
         ax.set_xlabel("bits per pixel of the actual file (bytes × 8 / N, log scale)")
         ax.set_ylabel(f"mean {label}")
         ax.grid(True, which="both", alpha=0.3)
-        ax.set_title(f"Rate–distortion: bits per pixel against {label.split()[0]}")
+        title = f"Rate–distortion: bits per pixel against {label.split()[0]}"
+        if _name("kvq") not in ax.get_legend_handles_labels()[1]:
+            title += "\n(kvq is lossless at every K: no point of its own)" if lossless else "\n(no point of kvq's)"
+        ax.set_title(title)
         # Matplotlib labels only powers of 2 on a base-2 axis: one label, or none, when the points span an octave.
         low, high = ax.get_xlim()
         ax.xaxis.set_major_locator(FixedLocator(log2_ticks(low, high)))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlim(low, high)
-    # One legend for both panels, outside them: inside, it covered lines wherever it was put.
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 5), fontsize=9, frameon=False)
+    # One legend for both panels, outside them: inside, it covered lines wherever it was put. Its entries come from
+    # both: a codec lossless at every K has a line for SSIM and none for PSNR.
+    entries: dict[str, Any] = {}
+    for ax in axes:
+        for handle, name in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(name, handle)
+    if entries:
+        fig.legend(list(entries.values()), list(entries), loc="outside lower center", ncol=min(len(entries), 5), fontsize=9, frameon=False)
     images = len({r.image for r in rows})
     fig.suptitle(
         f"Means over {images} image(s) at each K; JPEG is at the quality that matches kvq's PSNR;"

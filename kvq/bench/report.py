@@ -232,13 +232,18 @@ def summary_table(summaries: Sequence[Summary]) -> list[str]:
     return lines
 
 
-def ratio_table(summaries: Sequence[Summary]) -> list[str]:
-    """The Markdown table of kvq's file size divided by each peer's (geometric means, one line per K)."""
-    head = ["K"] + [PEERS[key] for key in SUMMARY_PEERS]
+def asked_peers(rows: Sequence[Row]) -> list[str]:
+    """The peers the run was asked to measure (measured, or a note saying why not), in the summary's order."""
+    return [key for key in SUMMARY_PEERS if any(key in r.peers for r in rows)]
+
+
+def ratio_table(summaries: Sequence[Summary], peers: Sequence[str] = SUMMARY_PEERS) -> list[str]:
+    """The Markdown table of kvq's file size divided by each of ``peers``' (geometric means, one line per K)."""
+    head = ["K"] + [PEERS[key] for key in peers]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---:" for _ in head) + "|"]
     for s in summaries:
         cells = [str(s.k)]
-        for key in SUMMARY_PEERS:
+        for key in peers:
             if key not in s.ratio:
                 cells.append("n/a")
             else:
@@ -298,13 +303,13 @@ def accounting_table(rows: Sequence[Row]) -> list[str]:
     return lines
 
 
-def image_table(rows: Sequence[Row]) -> list[str]:
-    """One Markdown line per image and K: the file's size and quality, and every peer's size and PSNR."""
-    head = ["image", "K (stored)", "bytes", "PSNR", "SSIM", "ΔE2000"] + [PEERS[key] for key in SUMMARY_PEERS]
+def image_table(rows: Sequence[Row], peers: Sequence[str] = SUMMARY_PEERS) -> list[str]:
+    """One Markdown line per image and K: the file's size and quality, and each of ``peers``' size and PSNR."""
+    head = ["image", "K (stored)", "bytes", "PSNR", "SSIM", "ΔE2000"] + [PEERS[key] for key in peers]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "|".join("---:" for _ in head[1:]) + "|"]
     for r in rows:
         cells = [r.image, _stored(r), f"{r.file_bytes:,}", _f(r.psnr), _f(r.ssim, 4), _f(r.delta_e2000)]
-        cells += [_peer_cell(r, key) for key in SUMMARY_PEERS]
+        cells += [_peer_cell(r, key) for key in peers]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -399,20 +404,27 @@ def write_markdown(
         " entropy-coded file must be exactly its overhead, palette and INDX bits, and its fixed-width figure exactly"
         " the theory's N·ceil(log2 K) plus the padding.",
         "",
-        "### kvq's file size divided by each peer's",
-        "",
-        "Geometric means over the images, so that no single image outweighs the others and a ÷ b summarises as the"
-        " inverse of b ÷ a; below 1: the `.kvq` file is smaller. PNG-8, pngquant and GIF quantize with their own"
-        " palettes; kvq's palette as PNG-8, WebP-lossless and JPEG XL lossless store exactly the `.kvq` file's"
-        " pixels, so they measure the index coding alone.",
-        "",
-        *ratio_table(summaries),
-        "",
     ]
+    peers = asked_peers(rows)
+    if peers:
+        out += [
+            "### kvq's file size divided by each peer's",
+            "",
+            "Geometric means over the images, so that no single image outweighs the others and a ÷ b summarises as the"
+            " inverse of b ÷ a; below 1: the `.kvq` file is smaller. PNG-8, pngquant and GIF quantize with their own"
+            " palettes; kvq's palette as PNG-8, WebP-lossless and JPEG XL lossless store exactly the `.kvq` file's"
+            " pixels, so they measure the index coding alone.",
+            "",
+            *ratio_table(summaries, peers),
+            "",
+        ]
+    else:
+        out += ["No peer was asked (--peers none): the report is of kvq's own files alone.", ""]
     lossless = sum(s.lossless for s in summaries)
     if lossless:
         out += [f"{lossless} row(s) are lossless (the image has at most K colours); their PSNR is left out of the means.", ""]
-    out += ["### Size and quality of each codec", "", *peer_table(summaries), ""]
+    if peers:
+        out += ["### Size and quality of each codec", "", *peer_table(summaries), ""]
     textbook = textbook_table(summaries)
     if textbook:
         out += [
@@ -455,11 +467,12 @@ def write_markdown(
         "",
         *accounting_table(rows),
         "",
-        "### Size and quality beside the peers",
-        "",
-        "Peer cells: file size and PSNR; JPEG with its quality setting.",
-        "",
-        *image_table(rows),
+        *(
+            ["### Size and quality beside the peers", "", "Peer cells: file size and PSNR; JPEG with its quality setting.", ""]
+            if peers
+            else ["### Size and quality of each file", ""]
+        ),
+        *image_table(rows, peers),
         "",
         "## How each number is made",
         "",
