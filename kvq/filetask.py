@@ -15,6 +15,7 @@ a caller's executor, and re-exports the public names of this module.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 import threading
@@ -305,14 +306,20 @@ def encode_task(
     -------
     FileResult
     """
+    work = functools.partial(
+        _encode_one, task, options, skip_existing=skip_existing, force=force, strip=strip, folders=folders,
+        on_stage=on_stage, on_encoded=on_encoded,
+    )  # fmt: skip
+    return _as_row(task, work, raise_errors)
+
+
+def _as_row(task: Task, work: Callable[[], FileResult], raise_errors: bool) -> FileResult:
+    """Run one file's work: every failure becomes its row (unless ``raise_errors``), with the warnings it gave."""
     # The one-file command's own held-back standard error shows its warnings, failures' included.
     start = time.perf_counter()
     with _recording_warnings(not raise_errors) as caught:
         try:
-            result = _encode_one(
-                task, options, skip_existing=skip_existing, force=force, strip=strip, folders=folders,
-                on_stage=on_stage, on_encoded=on_encoded,
-            )  # fmt: skip
+            result = work()
         except (Exception, MemoryError) as exc:  # every failure becomes a row
             if raise_errors or caused_by_ctrl_c(exc):
                 raise
@@ -417,18 +424,11 @@ def decode_task(
     -------
     FileResult
     """
-    start = time.perf_counter()
-    with _recording_warnings(not raise_errors) as caught:
-        try:
-            result = _decode_one(
-                task, format, max_pixels, skip_existing=skip_existing, force=force, strip=strip, folders=folders, threads=threads,
-                keep_other_images=keep_other_images,
-            )  # fmt: skip
-        except (Exception, MemoryError) as exc:  # every failure becomes a row
-            if raise_errors or caused_by_ctrl_c(exc):
-                raise
-            result = failed(task, exc, time.perf_counter() - start)
-    return _with_warnings(result, caught)
+    work = functools.partial(
+        _decode_one, task, format, max_pixels, skip_existing=skip_existing, force=force, strip=strip, folders=folders,
+        threads=threads, keep_other_images=keep_other_images,
+    )  # fmt: skip
+    return _as_row(task, work, raise_errors)
 
 
 def _decode_one(
