@@ -378,6 +378,10 @@ def png_task(task: batch.Task, *, settings: _Settings) -> PngResult:
         nasty to create 0-byte file", pngquant.c); a PNG's own bytes, any other image as a PNG."""
         if target == "-":
             out = standard_stream(target, "out", force=True)
+            original = piped
+            if source != "-":
+                with open(source, "rb") as fp:
+                    original = fp.read()
             if original[:8] == b"\x89PNG\r\n\x1a\n":
                 out.write(original)
             else:
@@ -393,23 +397,21 @@ def png_task(task: batch.Task, *, settings: _Settings) -> PngResult:
     from .coding import FALLBACK
     from .export import write_image
     from .fileio import standard_stream, write_output
+    from .inputs import display_name
     from .options import EncoderOptions
     from .pixels import open_image
 
-    original = b""
+    piped = b""
     original_size = None
     try:
         if source == "-":
             # Read whole here: --skip-if-larger needs the original's size, and a result not saved keeps it.
-            original = standard_stream(source, "in").read()
-            original_size = len(original)
-            image = open_image(io.BytesIO(original), name=source)
+            piped = standard_stream(source, "in").read()
+            original_size = len(piped)
+            image = open_image(io.BytesIO(piped), name=source)
         else:
             image = open_image(standard_stream(source, "in"), name=source)
             original_size = os.path.getsize(source) if os.path.isfile(source) else None
-            if target == "-" and original_size is not None:
-                with open(source, "rb") as fp:
-                    original = fp.read()
     except (KvqError, OSError, MemoryError) as exc:
         # pngquant: 2 for a file it cannot open, 25 for one it cannot decode.
         # A file the system cannot open is an OSError (kvq's own KvqOSError included); one that opens but is no
@@ -445,10 +447,8 @@ def png_task(task: batch.Task, *, settings: _Settings) -> PngResult:
         # (size - 1) * (quality / 100) ** 1.5.
         largest = (original_size - 1) * (quality_of(encoded.psnr) / 100.0) ** 1.5
         if len(data) > largest:
-            name = "stdin" if source == "-" else source
-            return kept(
-                EXIT_TOO_LARGE_FILE, f"{name}: the result ({len(data):,} bytes) would not be smaller than the original; not saved"
-            )
+            said = f"the result ({len(data):,} bytes) would not be smaller than the original; not saved"
+            return kept(EXIT_TOO_LARGE_FILE, f"{display_name(source)}: {said}")
     try:
         write_output(standard_stream(target, "out", force=True), data, force=settings.force, inputs=(source,))
     except BrokenPipeError:
